@@ -1,0 +1,43 @@
+/* fileio.h - files that are read whole, written atomically, and checksummed.
+ *
+ * Every file algoprog writes goes through AtomicFile: data goes to "<path>.tmp", is fsync'ed,
+ * then renamed over <path> and the directory is fsync'ed. A crash or a full disk at any moment
+ * leaves either the old file or the new one, never a torn mix; the old file stays in place
+ * until the new one is complete. */
+#ifndef AP_FILEIO_H
+#define AP_FILEIO_H
+
+#include "core/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads a whole file into a malloc'ed, NUL-terminated buffer. Fails if larger than max_bytes. */
+int file_read_all(const char *path, char **out, size_t *len, size_t max_bytes, Status *st);
+/* Writes a whole buffer atomically. */
+int file_write_atomic(const char *path, const void *data, size_t len, Status *st);
+int file_exists(const char *path);
+/* mkdir -p */
+int dir_create(const char *path, Status *st);
+
+typedef struct {
+    int fd;
+    char path[1024];
+    char tmp[1040];
+    uint64_t written;
+    uint32_t crc; /* running CRC32C of everything written */
+} AtomicFile;
+
+int atomic_open(AtomicFile *af, const char *path, Status *st);
+int atomic_write(AtomicFile *af, const void *data, size_t len, Status *st);
+/* Writes zero bytes until the file offset is a multiple of `align`. */
+int atomic_pad(AtomicFile *af, size_t align, Status *st);
+/* fsync, close, rename over the final path, fsync the directory. */
+int atomic_commit(AtomicFile *af, Status *st);
+/* Closes and removes the temporary file; safe to call after a failed write. */
+void atomic_abort(AtomicFile *af);
+
+/* CRC32C (Castagnoli), the checksum of checkpoints and shards. crc32c_update(0, p, n) starts. */
+uint32_t crc32c_update(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,108 @@
+/* embedding.c - token embeddings and absolute/rotary positions (see ops.h). */
+#include "kernels/ops.h"
+
+#include <math.h>
+#include <omp.h>
+
+void embedding_forward(float *out, const int *tokens, const float *wte, size_t N, size_t C, float scale) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *w = wte + (size_t)tokens[n] * C;
+        float *o = out + n * C;
+        for (size_t c = 0; c < C; c++) o[c] = scale * w[c];
+    }
+}
+
+/* Rows of dwte are hit by repeated tokens, so threads split the channels instead of the tokens:
+ * each thread walks every token in order over its own column slice (no races, fixed order). */
+void embedding_backward(float *dwte, const float *dout, const int *tokens, size_t N, size_t C, float scale) {
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
+        for (size_t n = 0; n < N; n++) {
+            float *dw = dwte + (size_t)tokens[n] * C;
+            const float *d = dout + n * C;
+            for (size_t c = c0; c < c1; c++) dw[c] += scale * d[c];
+        }
+    }
+}
+
+void posemb_learned_forward(float *x, const float *wpe, size_t B, size_t T, size_t C) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < T; t++) {
+            float *o = x + (b * T + t) * C;
+            const float *w = wpe + t * C;
+            for (size_t c = 0; c < C; c++) o[c] += w[c];
+        }
+}
+
+void posemb_learned_backward(float *dwpe, const float *dx, size_t B, size_t T, size_t C) {
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++) {
+        float *dw = dwpe + t * C;
+        for (size_t b = 0; b < B; b++) {
+            const float *d = dx + (b * T + t) * C;
+            for (size_t c = 0; c < C; c++) dw[c] += d[c];
+        }
+    }
+}
+
+void posemb_sinusoidal_forward(float *x, size_t B, size_t T, size_t C, size_t pos0) {
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++) {
+        double pos = (double)(t + pos0);
+        for (size_t i = 0; i < C; i += 2) {
+            double angle = pos * pow(10000.0, -(double)i / (double)C);
+            float s = (float)sin(angle), co = (float)cos(angle);
+            for (size_t b = 0; b < B; b++) {
+                float *o = x + (b * T + t) * C;
+                o[i] += s;
+                if (i + 1 < C) o[i + 1] += co;
+            }
+        }
+    }
+}
+
+void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base) {
+    size_t half = hd / 2;
+    for (size_t t = 0; t < T; t++)
+        for (size_t i = 0; i < half; i++) {
+            /* double precision: at long contexts t*freq is large and float angles drift */
+            double freq = pow((double)base, -2.0 * (double)i / (double)hd);
+            double a = (double)t * freq;
+            cos_tab[t * half + i] = (float)cos(a);
+            sin_tab[t * half + i] = (float)sin(a);
+        }
+}
+
+static void rope_rotate(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                        size_t n_rot, size_t hd, size_t pos0, float sign) {
+    size_t half = hd / 2;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < T; t++) {
+            const float *co = cos_tab + (t + pos0) * half;
+            const float *si = sin_tab + (t + pos0) * half;
+            float *row = x + (b * T + t) * stride;
+            for (size_t h = 0; h < n_rot; h++) {
+                float *v = row + h * hd;
+                for (size_t i = 0; i < half; i++) {
+                    float x0 = v[i], x1 = v[i + half], s = sign * si[i];
+                    v[i] = x0 * co[i] - x1 * s;
+                    v[i + half] = x0 * s + x1 * co[i];
+                }
+            }
+        }
+}
+
+void rope_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                  size_t n_rot, size_t hd, size_t pos0) {
+    rope_rotate(x, cos_tab, sin_tab, B, T, stride, n_rot, hd, pos0, 1.0f);
+}
+
+void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                   size_t n_rot, size_t hd, size_t pos0) {
+    rope_rotate(dx, cos_tab, sin_tab, B, T, stride, n_rot, hd, pos0, -1.0f);
+}

@@ -1,0 +1,42 @@
+/* linear.c - fully connected layer on OpenBLAS sgemm (see ops.h).
+ * Weights are stored (out, in) like PyTorch's nn.Linear, so the forward is inp . W^T. */
+#include "kernels/ops.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, size_t M, size_t IC,
+                    size_t OC) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)OC, (int)IC, 1.0f, inp, (int)IC, weight,
+                (int)IC, 0.0f, out, (int)OC);
+    if (bias) {
+#pragma omp parallel for schedule(static)
+        for (size_t m = 0; m < M; m++) {
+            float *o = out + m * OC;
+            for (size_t j = 0; j < OC; j++) o[j] += bias[j];
+        }
+    }
+}
+
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, size_t M, size_t IC, size_t OC) {
+    /* dinp (M,IC) += dout (M,OC) . W (OC,IC) */
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)IC, (int)OC, 1.0f, dout, (int)OC,
+                    weight, (int)IC, 1.0f, dinp, (int)IC);
+    /* dW (OC,IC) += dout^T (OC,M) . inp (M,IC) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)IC, (int)M, 1.0f, dout, (int)OC, inp,
+                (int)IC, 1.0f, dweight, (int)IC);
+    if (dbias) {
+        /* Column sums: each thread owns a slice of columns and walks the rows in order. */
+#pragma omp parallel
+        {
+            size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+            size_t j0 = OC * id / nt, j1 = OC * (id + 1) / nt;
+            for (size_t m = 0; m < M; m++) {
+                const float *d = dout + m * OC;
+                for (size_t j = j0; j < j1; j++) dbias[j] += d[j];
+            }
+        }
+    }
+}

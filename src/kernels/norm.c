@@ -1,0 +1,158 @@
+/* norm.c - LayerNorm, RMSNorm and QK-norm (see ops.h).
+ *
+ * Backward runs in two passes: rows in parallel for the input gradient (each row is
+ * independent), then column slices in parallel for the weight gradients, each thread summing
+ * its columns over all rows in order. That keeps the result independent of the thread count
+ * and needs no scratch memory. */
+#include "kernels/ops.h"
+
+#include <math.h>
+#include <omp.h>
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, size_t N, size_t C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        float m = 0.0f;
+        for (size_t c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        float v = 0.0f;
+        for (size_t c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float r = 1.0f / sqrtf(v + eps);
+        float *o = out + n * C;
+        for (size_t c = 0; c < C; c++) o[c] = (x[c] - m) * r * weight[c] + (bias ? bias[c] : 0.0f);
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, size_t N, size_t C) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C, *g = dout + n * C;
+        float m = mean[n], r = rstd[n];
+        float sum_g = 0.0f, sum_gx = 0.0f;
+        for (size_t c = 0; c < C; c++) {
+            float dxhat = g[c] * weight[c];
+            sum_g += dxhat;
+            sum_gx += dxhat * (x[c] - m) * r;
+        }
+        sum_g /= (float)C;
+        sum_gx /= (float)C;
+        float *dx = dinp + n * C;
+        for (size_t c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * r;
+            dx[c] += r * (g[c] * weight[c] - sum_g - xhat * sum_gx);
+        }
+    }
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * C, *g = dout + n * C;
+            float m = mean[n], r = rstd[n];
+            for (size_t c = c0; c < c1; c++) {
+                dweight[c] += g[c] * (x[c] - m) * r;
+                if (dbias) dbias[c] += g[c];
+            }
+        }
+    }
+}
+
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t N, size_t C,
+                     float eps) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        float ss = 0.0f;
+        for (size_t c = 0; c < C; c++) ss += x[c] * x[c];
+        float r = 1.0f / sqrtf(ss / (float)C + eps);
+        float *o = out + n * C;
+        for (size_t c = 0; c < C; c++) o[c] = x[c] * r * weight[c];
+        rstd[n] = r;
+    }
+}
+
+/* One normalised vector: dx += r*w*g - x * r^3 * mean(g*w*x). */
+static inline void rms_row_backward(float *dx, const float *g, const float *x, const float *w, float r, size_t C) {
+    float dot = 0.0f;
+    for (size_t c = 0; c < C; c++) dot += g[c] * w[c] * x[c];
+    float k = dot * r * r * r / (float)C;
+    for (size_t c = 0; c < C; c++) dx[c] += r * w[c] * g[c] - x[c] * k;
+}
+
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                      const float *rstd, size_t N, size_t C) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++)
+        rms_row_backward(dinp + n * C, dout + n * C, inp + n * C, weight, rstd[n], C);
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * C, *g = dout + n * C;
+            float r = rstd[n];
+            for (size_t c = c0; c < c1; c++) dweight[c] += g[c] * x[c] * r;
+        }
+    }
+}
+
+void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, const float *kw, size_t N,
+                    size_t H, size_t Hkv, size_t hd, float eps) {
+    size_t stride = (H + 2 * Hkv) * hd, nn = H + Hkv;
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * stride;
+        float *o = out + n * stride;
+        for (size_t h = 0; h < nn; h++) {
+            const float *xv = x + h * hd, *w = h < H ? qw : kw;
+            float ss = 0.0f;
+            for (size_t i = 0; i < hd; i++) ss += xv[i] * xv[i];
+            float r = 1.0f / sqrtf(ss / (float)hd + eps);
+            for (size_t i = 0; i < hd; i++) o[h * hd + i] = xv[i] * r * w[i];
+            rstd[n * nn + h] = r;
+        }
+        for (size_t i = nn * hd; i < stride; i++) o[i] = x[i];
+    }
+}
+
+void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, const float *inp, const float *qw,
+                     const float *kw, const float *rstd, size_t N, size_t H, size_t Hkv, size_t hd) {
+    size_t stride = (H + 2 * Hkv) * hd, nn = H + Hkv;
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * stride, *g = dout + n * stride;
+        float *dx = dinp + n * stride;
+        for (size_t h = 0; h < nn; h++)
+            rms_row_backward(dx + h * hd, g + h * hd, x + h * hd, h < H ? qw : kw, rstd[n * nn + h], hd);
+        for (size_t i = nn * hd; i < stride; i++) dx[i] += g[i];
+    }
+    /* weight gradients: thread slices over the 2*hd (query, key) gain entries */
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t j0 = 2 * hd * id / nt, j1 = 2 * hd * (id + 1) / nt;
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * stride, *g = dout + n * stride;
+            for (size_t j = j0; j < j1; j++) {
+                int is_k = j >= hd;
+                size_t i = is_k ? j - hd : j;
+                size_t h0 = is_k ? H : 0, h1 = is_k ? H + Hkv : H;
+                float acc = 0.0f;
+                for (size_t h = h0; h < h1; h++) acc += g[h * hd + i] * x[h * hd + i] * rstd[n * nn + h];
+                if (is_k)
+                    dkw[i] += acc;
+                else
+                    dqw[i] += acc;
+            }
+        }
+    }
+}

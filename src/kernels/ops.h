@@ -1,0 +1,112 @@
+/* ops.h - the forward/backward operation pairs every model is built from.
+ *
+ * Conventions (all kernels):
+ * - fp32 tensors, row-major, sizes in size_t; shapes are given in comments as (rows, cols).
+ * - A pair `x_forward(out, inputs..., weights..., saved..., sizes)` and
+ *   `x_backward(dinputs..., dweights..., dout, inputs..., weights..., saved..., sizes)`:
+ *   the backward mirrors the forward's argument order.
+ * - Backward ACCUMULATES (+=) into every gradient it writes, so a tensor used twice (a residual
+ *   stream, a tied embedding) collects both contributions. Callers zero gradient buffers first.
+ *   Exceptions are marked: rope works in place; crossentropy_softmax_backward overwrites.
+ * - Parallel loops partition work so that each output element is computed by one thread in a
+ *   fixed order: results do not depend on the number of threads, except inside OpenBLAS GEMMs,
+ *   which are deterministic for a given thread count.
+ * - A simple, slow reference of each fast kernel lives in tests/ and is compared against it. */
+#ifndef AP_OPS_H
+#define AP_OPS_H
+
+#include <stddef.h>
+
+/* ---- token embedding: out[n] = scale * wte[tokens[n]] ---- */
+void embedding_forward(float *out, const int *tokens, const float *wte, size_t N, size_t C, float scale);
+void embedding_backward(float *dwte, const float *dout, const int *tokens, size_t N, size_t C, float scale);
+
+/* ---- positions ---- */
+/* Learned absolute positions: x[b,t] += wpe[t]. x (B,T,C), wpe (T,C). In place. */
+void posemb_learned_forward(float *x, const float *wpe, size_t B, size_t T, size_t C);
+void posemb_learned_backward(float *dwpe, const float *dx, size_t B, size_t T, size_t C);
+/* Sinusoidal (Vaswani 2017): x[b,t,2i] += sin(t / 10000^(2i/C)), x[b,t,2i+1] += cos(same).
+ * No parameters; its backward is the identity, so there is no _backward. pos0 offsets t. */
+void posemb_sinusoidal_forward(float *x, size_t B, size_t T, size_t C, size_t pos0);
+/* Rotary (Su et al. 2021), GPT-NeoX "half split" pairing (i, i + hd/2). Tables (T, hd/2) hold
+ * cos/sin of t * base^(-2i/hd). Rotates the first n_rot head vectors of each row of x, rows of
+ * `stride` floats, in place. Backward rotates the gradient by the opposite angle, also in place
+ * (the map is orthogonal, so its transpose is its inverse). */
+void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base);
+void rope_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                  size_t n_rot, size_t hd, size_t pos0);
+void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                   size_t n_rot, size_t hd, size_t pos0);
+
+/* ---- linear: out (M,OC) = inp (M,IC) . weight(OC,IC)^T + bias(OC); bias may be NULL ---- */
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, size_t M, size_t IC,
+                    size_t OC);
+/* dinp, dbias may be NULL (not needed). */
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, size_t M, size_t IC, size_t OC);
+
+/* ---- normalisation over the last dimension ---- */
+/* LayerNorm (Ba et al. 2016): out = (x - mean) * rstd * w + b. Saves mean, rstd (N). b may be NULL. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, size_t N, size_t C, float eps);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, size_t N, size_t C);
+/* RMSNorm (Zhang & Sennrich 2019): out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps). */
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t N, size_t C,
+                     float eps);
+void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                      const float *rstd, size_t N, size_t C);
+/* QK-norm (Dehghani et al. 2023; Wortsman et al. 2023): RMSNorm of each query head with qw (hd)
+ * and each key head with kw (hd) inside fused qkv rows (N, (H + 2*Hkv) * hd); values are copied.
+ * Saves rstd (N, H + Hkv). */
+void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, const float *kw, size_t N,
+                    size_t H, size_t Hkv, size_t hd, float eps);
+void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, const float *inp, const float *qw,
+                     const float *kw, const float *rstd, size_t N, size_t H, size_t Hkv, size_t hd);
+
+/* ---- activations, elementwise over n values ---- */
+/* GELU, tanh approximation (Hendrycks & Gimpel 2016), as GPT-2. */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void relu_forward(float *out, const float *inp, size_t n);
+void relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* ReLU squared (So et al. 2021, "Primer"). */
+void relu2_forward(float *out, const float *inp, size_t n);
+void relu2_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* Gated units (Shazeer 2020): inp rows (N, 2F) = [gate | up], out (N, F) = act(gate) * up,
+ * with act = SiLU for SwiGLU and GELU(tanh) for GeGLU. */
+void swiglu_forward(float *out, const float *inp, size_t N, size_t F);
+void swiglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F);
+void geglu_forward(float *out, const float *inp, size_t N, size_t F);
+void geglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F);
+
+/* ---- residual: out = a + b ---- */
+void residual_forward(float *out, const float *a, const float *b, size_t n);
+void residual_backward(float *da, float *db, const float *dout, size_t n);
+
+/* ---- causal self-attention with grouped key/value heads ----
+ * qkv (B,T,(H+2*Hkv)*hd): per row the H query heads, then Hkv key heads, then Hkv value heads.
+ * Query head h reads key/value head h / (H/Hkv): Hkv = H is MHA, 1 < Hkv < H is GQA (Ainslie et
+ * al. 2023), Hkv = 1 is MQA (Shazeer 2019). out (B,T,H*hd). att (B,H,T,T) saves the softmax
+ * probabilities for the backward (entries above the diagonal are never read or written).
+ * scratch holds T floats per thread (omp_get_max_threads()). */
+void attention_forward(float *out, float *att, const float *qkv, size_t B, size_t T, size_t H, size_t Hkv,
+                       size_t hd);
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
+
+/* ---- logit soft-capping (Gemma 2; modded-nanogpt): out = cap * tanh(inp / cap) ---- */
+void softcap_forward(float *out, const float *inp, size_t n, float cap);
+void softcap_backward(float *dinp, const float *dout, const float *inp, size_t n, float cap);
+
+/* ---- fused softmax + cross-entropy over V classes ----
+ * Forward: losses (N) = -log softmax(logits)[target]; probs (N,V) = softmax (may alias logits).
+ * Targets < 0 are ignored (loss 0, gradient 0). The caller sums losses in a fixed order (an
+ * OpenMP reduction would combine partial sums in whatever order threads finish).
+ * Backward OVERWRITES dlogits = (probs - onehot(target)) * dloss; dlogits may alias probs. */
+void crossentropy_softmax_forward(float *losses, float *probs, const float *logits, const int *targets,
+                                  size_t N, size_t V);
+void crossentropy_softmax_backward(float *dlogits, const float *probs, const int *targets, float dloss, size_t N,
+                                   size_t V);
+
+#endif

@@ -1,0 +1,447 @@
+/* config.c - the switch registry and everything derived from it (see config.h). */
+#include "models/config.h"
+
+#include "core/fileio.h"
+#include "core/ini.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const FAMILY_NAMES[] = {"transformer", NULL};
+static const char *const NORM_NAMES[] = {"layernorm", "rmsnorm", NULL};
+static const char *const NORMPOS_NAMES[] = {"pre", "post", NULL};
+static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", NULL};
+static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
+static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
+static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", NULL};
+static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
+
+#define OFF(f) offsetof(Config, f)
+#define BIG 1e300
+
+/* One row per switch. Order here is the order of docs/RECIPES.md and of checkpoint headers. */
+static const ConfigKey KEYS[] = {
+    /* ---- model ---- */
+    {"family", "model", KEY_ENUM, OFF(family), "transformer", FAMILY_NAMES, 0, 0, 1,
+     "Model family.", "Vaswani et al. 2017"},
+    {"vocab", "model", KEY_INT, OFF(vocab), "0", NULL, 0, 1 << 22, 1,
+     "Vocabulary size; 0 takes it from the tokenizer.", ""},
+    {"context", "model", KEY_INT, OFF(context), "256", NULL, 1, 1 << 20, 1,
+     "Context length T (tokens per training sequence).", ""},
+    {"d_model", "model", KEY_INT, OFF(d_model), "128", NULL, 1, 1 << 16, 1, "Residual stream width.", ""},
+    {"n_layers", "model", KEY_INT, OFF(n_layers), "4", NULL, 1, 1024, 1, "Number of transformer blocks.", ""},
+    {"n_heads", "model", KEY_INT, OFF(n_heads), "4", NULL, 1, 1024, 1,
+     "Query heads; head dim = d_model / n_heads.", ""},
+    {"n_kv_heads", "model", KEY_INT, OFF(n_kv_heads), "0", NULL, 0, 1024, 1,
+     "Key/value heads: n_heads = MHA, 1 = MQA, between = GQA; 0 means n_heads.",
+     "Shazeer 2019 (MQA); Ainslie et al. 2023 (GQA)"},
+    {"d_ff", "model", KEY_INT, OFF(d_ff), "0", NULL, 0, 1 << 20, 1,
+     "MLP hidden width; 0 = 4*d_model, or 8*d_model/3 (to a multiple of 8) for gated units so "
+     "parameter counts match.",
+     ""},
+    {"norm", "model", KEY_ENUM, OFF(norm), "layernorm", NORM_NAMES, 0, 0, 1, "Normalisation layer.",
+     "Ba et al. 2016 (LayerNorm); Zhang & Sennrich 2019 (RMSNorm)"},
+    {"norm_position", "model", KEY_ENUM, OFF(norm_position), "pre", NORMPOS_NAMES, 0, 0, 1,
+     "post: x = norm(x + f(x)) as in the original Transformer; pre: x = x + f(norm(x)) with a final norm.",
+     "Vaswani et al. 2017 (post); Radford et al. 2019 / Xiong et al. 2020 (pre)"},
+    {"norm_eps", "model", KEY_FLOAT, OFF(norm_eps), "1e-5", NULL, 0, 1, 1, "Epsilon inside norms.", ""},
+    {"pos", "model", KEY_ENUM, OFF(pos), "learned", POS_NAMES, 0, 0, 1, "Position information.",
+     "Vaswani et al. 2017 (sinusoidal); Radford et al. 2018 (learned); Su et al. 2021 (RoPE)"},
+    {"rope_base", "model", KEY_FLOAT, OFF(rope_base), "10000", NULL, 1, 1e12, 1, "RoPE frequency base theta.",
+     "Su et al. 2021"},
+    {"act", "model", KEY_ENUM, OFF(act), "gelu", ACT_NAMES, 0, 0, 1, "MLP activation (swiglu/geglu are gated).",
+     "Hendrycks & Gimpel 2016 (GELU); So et al. 2021 (ReLU^2); Shazeer 2020 (GLU variants)"},
+    {"qk_norm", "model", KEY_BOOL, OFF(qk_norm), "false", NULL, 0, 0, 1,
+     "RMSNorm of each query and key head (learned gain per head dim) before positions.",
+     "Dehghani et al. 2023; Wortsman et al. 2023"},
+    {"softcap", "model", KEY_FLOAT, OFF(softcap), "0", NULL, 0, 1e6, 1,
+     "Logit soft-cap: logits = c*tanh(logits/c); 0 is off.", "Gemma 2 (2024); modded-nanogpt"},
+    {"tie_embeddings", "model", KEY_BOOL, OFF(tie_embeddings), "true", NULL, 0, 0, 1,
+     "Share the token embedding with the output head.", "Press & Wolf 2017"},
+    {"bias", "model", KEY_BOOL, OFF(bias), "true", NULL, 0, 0, 1, "Biases in linear layers and LayerNorm.", ""},
+    {"emb_scale", "model", KEY_BOOL, OFF(emb_scale), "false", NULL, 0, 0, 1,
+     "Multiply token embeddings by sqrt(d_model).", "Vaswani et al. 2017"},
+    {"init", "model", KEY_ENUM, OFF(init), "gpt2", INIT_NAMES, 0, 0, 1,
+     "normal: N(0, init_std) everywhere; gpt2: residual output projections scaled by 1/sqrt(2*n_layers); "
+     "xavier: uniform Glorot for matrices, N(0, d^-1/2) embeddings.",
+     "Radford et al. 2019; Glorot & Bengio 2010"},
+    {"init_std", "model", KEY_FLOAT, OFF(init_std), "0.02", NULL, 0, 10, 1, "Std of normal initialisation.", ""},
+    /* ---- optim ---- */
+    {"optimizer", "optim", KEY_ENUM, OFF(optimizer), "adamw", OPT_NAMES, 0, 0, 0,
+     "sgd (with momentum), adam (L2 in the gradient), adamw (decoupled decay).",
+     "Kingma & Ba 2015; Loshchilov & Hutter 2019"},
+    {"lr", "optim", KEY_FLOAT, OFF(lr), "1e-3", NULL, 0, 100, 0, "Peak learning rate.", ""},
+    {"beta1", "optim", KEY_FLOAT, OFF(beta1), "0.9", NULL, 0, 0.999999, 0, "Adam beta1.", ""},
+    {"beta2", "optim", KEY_FLOAT, OFF(beta2), "0.95", NULL, 0, 0.9999999, 0, "Adam beta2.", ""},
+    {"eps", "optim", KEY_FLOAT, OFF(eps), "1e-8", NULL, 0, 1, 0, "Adam epsilon.", ""},
+    {"weight_decay", "optim", KEY_FLOAT, OFF(weight_decay), "0.1", NULL, 0, 10, 0,
+     "Weight decay, applied to matrices and embeddings only (never norms or biases).", ""},
+    {"momentum", "optim", KEY_FLOAT, OFF(momentum), "0.9", NULL, 0, 0.999999, 0, "SGD momentum.", ""},
+    {"grad_clip", "optim", KEY_FLOAT, OFF(grad_clip), "1.0", NULL, 0, 1e9, 0,
+     "Clip the global gradient norm to this value; 0 is off.", "Pascanu et al. 2013"},
+    {"schedule", "optim", KEY_ENUM, OFF(schedule), "cosine", SCHED_NAMES, 0, 0, 0,
+     "Learning-rate schedule after warmup.",
+     "Vaswani et al. 2017 (invsqrt); Loshchilov & Hutter 2017 (cosine); Hu et al. 2024 (WSD)"},
+    {"warmup", "optim", KEY_INT, OFF(warmup), "0", NULL, 0, 1 << 30, 0, "Linear warmup steps.", ""},
+    {"min_lr_frac", "optim", KEY_FLOAT, OFF(min_lr_frac), "0.1", NULL, 0, 1, 0,
+     "Final learning rate as a fraction of the peak (linear, cosine, wsd).", ""},
+    {"decay_frac", "optim", KEY_FLOAT, OFF(decay_frac), "0.2", NULL, 0, 1, 0,
+     "WSD: fraction of steps spent in the final linear decay.", "Hu et al. 2024 (MiniCPM)"},
+    /* ---- train ---- */
+    {"data", "train", KEY_STRING, OFF(data), "", NULL, 0, 0, 0, "Training text file (bytes).", ""},
+    {"tokenizer", "train", KEY_STRING, OFF(tokenizer), "bytes", NULL, 0, 0, 1, "Tokenizer: bytes.", ""},
+    {"val_frac", "train", KEY_FLOAT, OFF(val_frac), "0.1", NULL, 0.001, 0.5, 0,
+     "Fraction of the text held out for evaluation (the end of the file).", ""},
+    {"steps", "train", KEY_INT, OFF(steps), "1000", NULL, 0, 1 << 30, 0, "Optimiser steps.", ""},
+    {"batch", "train", KEY_INT, OFF(batch), "16", NULL, 1, 1 << 20, 0, "Sequences per step.", ""},
+    {"seed", "train", KEY_U64, OFF(seed), "1", NULL, 0, 0, 0, "Seed of initialisation and data order.", ""},
+    {"eval_every", "train", KEY_INT, OFF(eval_every), "100", NULL, 1, 1 << 30, 0,
+     "Evaluate held-out loss every this many steps (and at the end).", ""},
+    {"eval_tokens", "train", KEY_INT, OFF(eval_tokens), "65536", NULL, 1, 1 << 30, 0,
+     "Held-out tokens per evaluation (rounded up to whole batches, capped by the held-out text).", ""},
+    {"checkpoint_every", "train", KEY_INT, OFF(checkpoint_every), "500", NULL, 0, 1 << 30, 0,
+     "Write a checkpoint every this many steps (0: only at the end).", ""},
+    {"log_every", "train", KEY_INT, OFF(log_every), "10", NULL, 0, 1 << 30, 0,
+     "Progress line every this many steps (0: only at evaluations).", ""},
+    {"threads", "train", KEY_INT, OFF(threads), "0", NULL, 0, 1024, 0, "Threads; 0 uses every core.", ""},
+    {"out", "train", KEY_STRING, OFF(out), "", NULL, 0, 0, 0, "Run directory (metrics, checkpoints).", ""},
+};
+
+#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+const ConfigKey *config_keys(int *n_out) {
+    if (n_out) *n_out = N_KEYS;
+    return KEYS;
+}
+
+const ConfigKey *config_key_find(const char *key) {
+    const char *dot = strchr(key, '.');
+    for (int i = 0; i < N_KEYS; i++) {
+        if (dot) {
+            size_t slen = (size_t)(dot - key);
+            if (strlen(KEYS[i].section) == slen && !strncmp(KEYS[i].section, key, slen) &&
+                !strcmp(KEYS[i].key, dot + 1))
+                return &KEYS[i];
+        } else if (!strcmp(KEYS[i].key, key)) {
+            return &KEYS[i];
+        }
+    }
+    return NULL;
+}
+
+const char *config_enum_name(const char *key, int value) {
+    const ConfigKey *k = config_key_find(key);
+    if (!k || k->type != KEY_ENUM || value < 0) return "?";
+    for (int i = 0; k->choices[i]; i++)
+        if (i == value) return k->choices[i];
+    return "?";
+}
+
+/* Levenshtein distance, for "did you mean" hints on misspelt keys. */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[la][lb];
+}
+
+static int unknown_key(const char *key, Status *st) {
+    const char *best = NULL;
+    int bestd = 3;
+    for (int i = 0; i < N_KEYS; i++) {
+        int d = edit_distance(key, KEYS[i].key);
+        if (d < bestd) {
+            bestd = d;
+            best = KEYS[i].key;
+        }
+    }
+    if (best) return status_fail(st, AP_EINVAL, "unknown key '%s' (did you mean '%s'?)", key, best);
+    return status_fail(st, AP_EINVAL, "unknown key '%s' (see docs/RECIPES.md for the list)", key);
+}
+
+static void list_choices(const ConfigKey *k, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (int i = 0; k->choices[i]; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", i ? "|" : "", k->choices[i]);
+    }
+}
+
+static int set_value(Config *c, const ConfigKey *k, const char *value, Status *st) {
+    char *field = (char *)c + k->offset;
+    char *end;
+    switch (k->type) {
+    case KEY_INT: {
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end)
+            return status_fail(st, AP_EINVAL, "key '%s': '%s' is not an integer", k->key, value);
+        if ((double)v < k->min || (double)v > k->max)
+            return status_fail(st, AP_EINVAL, "key '%s': %lld is out of range [%.0f, %.0f]", k->key, v, k->min,
+                               k->max);
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case KEY_U64: {
+        errno = 0;
+        if (value[0] == '-') return status_fail(st, AP_EINVAL, "key '%s': must not be negative", k->key);
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || end == value || *end)
+            return status_fail(st, AP_EINVAL, "key '%s': '%s' is not an unsigned integer", k->key, value);
+        *(uint64_t *)field = (uint64_t)v;
+        return 0;
+    }
+    case KEY_FLOAT: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v))
+            return status_fail(st, AP_EINVAL, "key '%s': '%s' is not a finite number", k->key, value);
+        if (v < k->min || v > k->max)
+            return status_fail(st, AP_EINVAL, "key '%s': %g is out of range [%g, %g]", k->key, v, k->min, k->max);
+        *(double *)field = v;
+        return 0;
+    }
+    case KEY_BOOL: {
+        static const char *yes[] = {"true", "1", "yes", "on"}, *no[] = {"false", "0", "no", "off"};
+        for (int i = 0; i < 4; i++) {
+            if (!strcmp(value, yes[i])) return *(int *)field = 1, 0;
+            if (!strcmp(value, no[i])) return *(int *)field = 0, 0;
+        }
+        return status_fail(st, AP_EINVAL, "key '%s': '%s' is not a boolean (true|false)", k->key, value);
+    }
+    case KEY_ENUM: {
+        for (int i = 0; k->choices[i]; i++)
+            if (!strcmp(value, k->choices[i])) return *(int *)field = i, 0;
+        char allowed[256];
+        list_choices(k, allowed, sizeof allowed);
+        return status_fail(st, AP_EINVAL, "key '%s': '%s' is not one of %s", k->key, value, allowed);
+    }
+    case KEY_STRING:
+        if (strlen(value) >= CONFIG_PATH_MAX)
+            return status_fail(st, AP_EINVAL, "key '%s': value longer than %d bytes", k->key, CONFIG_PATH_MAX - 1);
+        snprintf(field, CONFIG_PATH_MAX, "%s", value);
+        return 0;
+    }
+    return status_fail(st, AP_EINTERNAL, "key '%s' has no type", k->key);
+}
+
+int config_set(Config *c, const char *key, const char *value, Status *st) {
+    const ConfigKey *k = config_key_find(key);
+    if (!k) {
+        const char *dot = strchr(key, '.');
+        return unknown_key(dot ? dot + 1 : key, st);
+    }
+    return set_value(c, k, value, st);
+}
+
+void config_get(const Config *c, const ConfigKey *k, char *buf, size_t size) {
+    const char *field = (const char *)c + k->offset;
+    switch (k->type) {
+    case KEY_INT: snprintf(buf, size, "%d", *(const int *)field); break;
+    case KEY_U64: snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)field); break;
+    case KEY_FLOAT: snprintf(buf, size, "%.17g", *(const double *)field); break;
+    case KEY_BOOL: snprintf(buf, size, "%s", *(const int *)field ? "true" : "false"); break;
+    case KEY_ENUM: snprintf(buf, size, "%s", k->choices[*(const int *)field]); break;
+    case KEY_STRING: snprintf(buf, size, "%s", field); break;
+    }
+}
+
+void config_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < N_KEYS; i++) {
+        Status st;
+        if (set_value(c, &KEYS[i], KEYS[i].def, &st)) abort(); /* a bad default is our bug */
+    }
+}
+
+int config_find_recipe(const char *name, char *path, size_t size, Status *st) {
+    if (strchr(name, '/') || strstr(name, ".ini")) {
+        if (!file_exists(name)) return status_fail(st, AP_EINVAL, "recipe file '%s' does not exist", name);
+        snprintf(path, size, "%s", name);
+        return 0;
+    }
+    const char *env = getenv("ALGOPROG_RECIPES");
+    const char *dirs[] = {env, "recipes", ALGOPROG_SOURCE_DIR "/recipes"};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || !dirs[i][0]) continue;
+        snprintf(path, size, "%s/%s.ini", dirs[i], name);
+        if (file_exists(path)) return 0;
+    }
+    return status_fail(st, AP_EINVAL,
+                       "no recipe named '%s' (looked for %s.ini in $ALGOPROG_RECIPES, ./recipes and %s/recipes)",
+                       name, name, ALGOPROG_SOURCE_DIR);
+}
+
+static int load_recipe_depth(Config *c, const char *name, int depth, Status *st) {
+    if (depth > 8) return status_fail(st, AP_EINVAL, "recipe '%s': 'base' chain deeper than 8 (a cycle?)", name);
+    char path[1024];
+    if (config_find_recipe(name, path, sizeof path, st)) return -1;
+    IniFile ini;
+    if (ini_load(&ini, path, st)) return -1;
+    int rc = 0;
+    for (int i = 0; i < ini.n && !rc; i++) {
+        IniEntry *e = &ini.entries[i];
+        if (!strcmp(e->key, "base")) {
+            if (i != 0 || e->section[0]) {
+                rc = status_fail(st, AP_EINVAL, "%s:%d: 'base' must be the first key, before any section", path,
+                                 e->line);
+                break;
+            }
+            rc = load_recipe_depth(c, e->value, depth + 1, st);
+            if (rc) status_wrap(st, "%s:%d", path, e->line);
+            continue;
+        }
+        const ConfigKey *k = config_key_find(e->key);
+        if (!k) {
+            unknown_key(e->key, st);
+            rc = status_wrap(st, "%s:%d", path, e->line);
+            break;
+        }
+        if (strcmp(e->section, k->section)) {
+            rc = status_fail(st, AP_EINVAL, "%s:%d: key '%s' belongs in section [%s], not [%s]", path, e->line,
+                             e->key, k->section, e->section[0] ? e->section : "(none)");
+            break;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(ini.entries[j].key, e->key)) {
+                rc = status_fail(st, AP_EINVAL, "%s:%d: key '%s' repeats line %d", path, e->line, e->key,
+                                 ini.entries[j].line);
+                break;
+            }
+        if (!rc && set_value(c, k, e->value, st)) rc = status_wrap(st, "%s:%d", path, e->line);
+    }
+    ini_free(&ini);
+    return rc;
+}
+
+int config_load_recipe(Config *c, const char *name_or_path, Status *st) {
+    return load_recipe_depth(c, name_or_path, 0, st);
+}
+
+int config_apply_args(Config *c, int argc, char **argv, Status *st) {
+    for (int i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i])
+            return status_fail(st, AP_EINVAL, "argument '%s' is not of the form key=value", argv[i]);
+        char key[128];
+        size_t klen = (size_t)(eq - argv[i]);
+        if (klen >= sizeof key) return status_fail(st, AP_EINVAL, "argument key too long: '%s'", argv[i]);
+        memcpy(key, argv[i], klen);
+        key[klen] = '\0';
+        if (config_set(c, key, eq + 1, st)) return -1;
+    }
+    return 0;
+}
+
+int config_resolve(Config *c, Status *st) {
+    if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
+    if (c->d_model % c->n_heads)
+        return status_fail(st, AP_EINVAL, "d_model=%d is not divisible by n_heads=%d", c->d_model, c->n_heads);
+    if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads)
+        return status_fail(st, AP_EINVAL, "n_kv_heads=%d must divide n_heads=%d", c->n_kv_heads, c->n_heads);
+    if (c->pos == POS_ROPE && config_head_dim(c) % 2)
+        return status_fail(st, AP_EINVAL, "pos=rope needs an even head dim, d_model/n_heads = %d",
+                           config_head_dim(c));
+    if (c->pos == POS_SINUSOIDAL && c->d_model % 2)
+        return status_fail(st, AP_EINVAL, "pos=sinusoidal needs an even d_model, got %d", c->d_model);
+    if (c->d_ff == 0) {
+        if (config_is_gated(c)) {
+            int f = (8 * c->d_model + 12) / 24 * 8; /* 8d/3 rounded to the nearest multiple of 8 */
+            c->d_ff = f > 0 ? f : 8;
+        } else {
+            c->d_ff = 4 * c->d_model;
+        }
+    }
+    if (c->vocab != 0 && c->vocab < 2) return status_fail(st, AP_EINVAL, "vocab=%d: need at least 2", c->vocab);
+    if (strcmp(c->tokenizer, "bytes"))
+        return status_fail(st, AP_EINVAL, "tokenizer='%s': only 'bytes' is available", c->tokenizer);
+    /* Refuse shapes whose activations could never fit, before anything is allocated. */
+    double T = c->context, B = c->batch, L = c->n_layers, H = c->n_heads;
+    double act_bytes = 4.0 * L * B * T * (H * T + 16.0 * c->d_model + 3.0 * c->d_ff);
+    if (act_bytes > 64e9)
+        return status_fail(st, AP_EINVAL,
+                           "batch=%d x context=%d x n_layers=%d needs about %.0f GB of activations; reduce them",
+                           c->batch, c->context, c->n_layers, act_bytes / 1e9);
+    return 0;
+}
+
+char *config_to_text(const Config *c, int model_only) {
+    size_t cap = 8192, len = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    out[0] = '\0';
+    for (int i = 0; i < N_KEYS; i++) {
+        if (model_only && !KEYS[i].model_key) continue;
+        char val[CONFIG_PATH_MAX + 8];
+        config_get(c, &KEYS[i], val, sizeof val);
+        size_t need = strlen(KEYS[i].key) + strlen(val) + 8;
+        if (len + need >= cap) {
+            cap = 2 * cap + need;
+            char *n = realloc(out, cap);
+            if (!n) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+        }
+        /* Strings are quoted so that spaces and '#' survive the INI reader. */
+        len += (size_t)snprintf(out + len, cap - len, KEYS[i].type == KEY_STRING ? "%s = \"%s\"\n" : "%s = %s\n",
+                                KEYS[i].key, val);
+    }
+    return out;
+}
+
+int config_from_text(Config *c, const char *text, size_t len, const char *name, Status *st) {
+    IniFile ini;
+    if (ini_parse(&ini, text, len, name, st)) return -1;
+    int rc = 0;
+    for (int i = 0; i < ini.n && !rc; i++)
+        if (config_set(c, ini.entries[i].key, ini.entries[i].value, st))
+            rc = status_wrap(st, "%s:%d", name, ini.entries[i].line);
+    ini_free(&ini);
+    return rc;
+}
+
+void config_write_markdown(FILE *f) {
+    const char *section = "";
+    for (int i = 0; i < N_KEYS; i++) {
+        const ConfigKey *k = &KEYS[i];
+        if (strcmp(section, k->section)) {
+            section = k->section;
+            fprintf(f, "\n### [%s]\n\n| key | type | default | allowed | what it does | origin |\n|---|---|---|---|---|---|\n",
+                    section);
+        }
+        char allowed[256] = "";
+        switch (k->type) {
+        case KEY_ENUM: list_choices(k, allowed, sizeof allowed); break;
+        case KEY_BOOL: snprintf(allowed, sizeof allowed, "true\\|false"); break;
+        case KEY_INT: snprintf(allowed, sizeof allowed, "%.0f .. %.0f", k->min, k->max); break;
+        case KEY_FLOAT: snprintf(allowed, sizeof allowed, "%g .. %g", k->min, k->max); break;
+        case KEY_U64: snprintf(allowed, sizeof allowed, "0 .. 2^64-1"); break;
+        case KEY_STRING: snprintf(allowed, sizeof allowed, "text"); break;
+        }
+        /* '|' inside a table cell must be escaped */
+        char esc[512];
+        size_t j = 0;
+        for (const char *p = allowed; *p && j + 3 < sizeof esc; p++) {
+            if (*p == '|' && (p == allowed || p[-1] != '\\')) esc[j++] = '\\';
+            esc[j++] = *p;
+        }
+        esc[j] = '\0';
+        static const char *type_names[] = {"int", "u64", "float", "bool", "enum", "string"};
+        fprintf(f, "| `%s` | %s | `%s` | %s | %s | %s |\n", k->key, type_names[k->type], k->def[0] ? k->def : "\"\"",
+                esc, k->doc, k->origin);
+    }
+}

@@ -1,0 +1,122 @@
+/* config.h - every switch of a run, and the registry that describes them.
+ *
+ * A Config is one arm's full recipe: model shape and switches, optimiser, schedule, training and
+ * data settings. Each field has one row in a declarative table (config.c): its key, section,
+ * type, default, allowed values, range, documentation and origin. The INI reader, the
+ * command-line overrides, validation messages, checkpoint headers and docs/RECIPES.md are all
+ * generated from that table, so adding a switch means adding one field and one row. */
+#ifndef AP_CONFIG_H
+#define AP_CONFIG_H
+
+#include "core/status.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Enum values are stored in checkpoints: only ever append. */
+typedef enum { FAMILY_TRANSFORMER = 0 } ModelFamily;
+typedef enum { NORM_LAYERNORM = 0, NORM_RMSNORM = 1 } NormKind;
+typedef enum { NORMPOS_PRE = 0, NORMPOS_POST = 1 } NormPosition;
+typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3 } PosKind;
+typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GEGLU = 4 } ActKind;
+typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
+typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2 } OptimizerKind;
+typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
+
+#define CONFIG_PATH_MAX 512
+
+typedef struct {
+    /* [model] */
+    int family;
+    int vocab; /* 0: taken from the tokenizer */
+    int context;
+    int d_model;
+    int n_layers;
+    int n_heads;
+    int n_kv_heads; /* 0: same as n_heads */
+    int d_ff;       /* 0: from act (4*d, or 8*d/3 for gated units) */
+    int norm;
+    int norm_position;
+    double norm_eps;
+    int pos;
+    double rope_base;
+    int act;
+    int qk_norm;
+    double softcap; /* 0: off */
+    int tie_embeddings;
+    int bias;
+    int emb_scale;
+    int init;
+    double init_std;
+    /* [optim] */
+    int optimizer;
+    double lr;
+    double beta1, beta2, eps;
+    double weight_decay;
+    double momentum;
+    double grad_clip; /* 0: off */
+    int schedule;
+    int warmup;
+    double min_lr_frac;
+    double decay_frac;
+    /* [train] */
+    char data[CONFIG_PATH_MAX];
+    char tokenizer[CONFIG_PATH_MAX];
+    double val_frac;
+    int steps;
+    int batch;
+    uint64_t seed;
+    int eval_every;
+    int eval_tokens;
+    int checkpoint_every;
+    int log_every;
+    int threads;
+    char out[CONFIG_PATH_MAX];
+} Config;
+
+typedef enum { KEY_INT, KEY_U64, KEY_FLOAT, KEY_BOOL, KEY_ENUM, KEY_STRING } KeyType;
+
+typedef struct {
+    const char *key;
+    const char *section;
+    KeyType type;
+    size_t offset;
+    const char *def;             /* default, as text */
+    const char *const *choices;  /* enum names in value order, NULL-terminated */
+    double min, max;             /* inclusive range for numbers */
+    int model_key;               /* 1: part of the model's identity (must match when resuming/sampling) */
+    const char *doc;
+    const char *origin;
+} ConfigKey;
+
+/* The table, in documentation order; n_out receives its length. */
+const ConfigKey *config_keys(int *n_out);
+const ConfigKey *config_key_find(const char *key);
+
+void config_defaults(Config *c);
+/* Sets one key from text. `key` may be "key" or "section.key". */
+int config_set(Config *c, const char *key, const char *value, Status *st);
+/* Formats one key's value as text that config_set reads back exactly. */
+void config_get(const Config *c, const ConfigKey *k, char *buf, size_t size);
+/* Loads a recipe file (or preset name, see config_find_recipe) on top of c. A first key
+ * `base = NAME` loads that recipe first, so presets can build on each other. */
+int config_load_recipe(Config *c, const char *name_or_path, Status *st);
+/* Applies "key=value" arguments; anything else is an error. */
+int config_apply_args(Config *c, int argc, char **argv, Status *st);
+/* Resolves derived values (n_kv_heads, d_ff) and checks every cross-key constraint. */
+int config_resolve(Config *c, Status *st);
+/* All keys as "key = value" lines (malloc'ed). model_only restricts to model keys. */
+char *config_to_text(const Config *c, int model_only);
+/* Reads text written by config_to_text (unknown keys are errors). */
+int config_from_text(Config *c, const char *text, size_t len, const char *name, Status *st);
+/* Finds a recipe: a path as given, or NAME -> recipes/NAME.ini in $ALGOPROG_RECIPES, ./recipes,
+ * and the source tree. Returns 0 and fills path, or fails listing where it looked. */
+int config_find_recipe(const char *name, char *path, size_t size, Status *st);
+/* Writes the registry as a Markdown table (docs/RECIPES.md is generated from this). */
+void config_write_markdown(FILE *f);
+/* Head dimension and derived sizes. */
+static inline int config_head_dim(const Config *c) { return c->d_model / c->n_heads; }
+static inline int config_is_gated(const Config *c) { return c->act == ACT_SWIGLU || c->act == ACT_GEGLU; }
+const char *config_enum_name(const char *key, int value);
+
+#endif

@@ -1,0 +1,118 @@
+/* transformer.h - a decoder-only Transformer language model assembled from switches.
+ *
+ * One struct holds the weights (pointers into one parameter allocation, see params.h), the
+ * activations saved for the backward (one allocation, sized for a batch shape by
+ * transformer_prepare), and the backward's scratch buffers. Switches (config.h) choose rows of
+ * the parameter table and branches inside forward/backward; they never fork the model.
+ *
+ * Block, pre-norm (GPT-2 and later):  x = x + attn(norm1(x));  x = x + mlp(norm2(x));  final norm
+ * Block, post-norm (Vaswani 2017):    x = norm1(x + attn(x));  x = norm2(x + mlp(x))
+ * attn: fused QKV projection -> optional QK-norm -> optional RoPE -> causal softmax attention
+ *       with n_kv_heads key/value heads -> output projection
+ * mlp:  fc -> activation (or gated unit) -> projection */
+#ifndef AP_TRANSFORMER_H
+#define AP_TRANSFORMER_H
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "models/config.h"
+#include "models/params.h"
+
+typedef struct {
+    float *wte;            /* (V, C) */
+    float *wpe;            /* (T, C)         pos=learned */
+    float *ln1_w, *ln1_b;  /* (L, C)         ln1_b: layernorm with bias */
+    float *wqkv;           /* (L, QKV, C)    QKV = (H + 2*Hkv) * hd */
+    float *bqkv;           /* (L, QKV)       bias */
+    float *q_norm, *k_norm;/* (L, hd)        qk_norm */
+    float *wo;             /* (L, C, C) */
+    float *bo;             /* (L, C)         bias */
+    float *ln2_w, *ln2_b;  /* (L, C) */
+    float *wfc;            /* (L, F1, C)     F1 = 2F for gated units, else F */
+    float *bfc;            /* (L, F1)        bias */
+    float *wproj;          /* (L, C, F) */
+    float *bproj;          /* (L, C)         bias */
+    float *lnf_w, *lnf_b;  /* (C)            pre-norm only */
+    float *head;           /* (V, C)         untied only */
+} TransformerWeights;
+
+typedef struct {
+    float *encoded;               /* (B, T, C) */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (L, B, T, C), (L, B, T) x2 */
+    float *qkv;                   /* (L, B, T, QKV) */
+    float *qkvp;                  /* (L, B, T, QKV) after QK-norm / RoPE (when either is on) */
+    float *qk_rstd;               /* (L, B, T, H + Hkv) */
+    float *att;                   /* (L, B, H, T, T) softmax probabilities */
+    float *atty;                  /* (L, B, T, C) attention output before projection */
+    float *res2;                  /* (L, B, T, C) residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch;                   /* (L, B, T, F1) MLP pre-activation */
+    float *fcg;                   /* (L, B, T, F) MLP activation */
+    float *res3;                  /* (L, B, T, C) residual after MLP */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T) x2  pre-norm only */
+    float *logits_raw;            /* (B, T, V) before the soft-cap (softcap only) */
+    float *probs;                 /* (B, T, V) logits, then probabilities, then their gradient */
+    float *losses;                /* (B, T) */
+    /* backward scratch */
+    float *dres, *dx1, *dx2;      /* (B, T, C) */
+    float *dqkv, *dqkvp;          /* (B, T, QKV) */
+    float *datty;                 /* (B, T, C) */
+    float *dfch;                  /* (B, T, F1) */
+    float *dfcg;                  /* (B, T, F) */
+    float *dlogits_raw;           /* (B, T, V) softcap only */
+    float *attn_scratch;          /* (threads, T) */
+} TransformerActs;
+
+/* Matmul-class FLOPs of one step (2 per multiply-add), exactly as executed: linear layers, the
+ * causal attention products (only the visible keys) and the LM head. Norms, activations,
+ * softmax and the optimiser are O(BTC) and not counted (see docs/ARCHITECTURE.md). */
+typedef struct {
+    double forward, backward;
+} StepFlops;
+
+typedef struct {
+    Config cfg; /* resolved */
+    int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax;
+    ParamSet ps;
+    TransformerWeights w, g;
+    /* activations, sized by transformer_prepare */
+    TransformerActs a;
+    float *acts_mem;
+    size_t acts_numel;
+    int B, T;
+    float *rope_cos, *rope_sin; /* (Tmax, hd/2) */
+    int *inputs, *targets;      /* (B, T) copies of the last batch */
+    float mean_loss;
+    int have_targets;
+} Transformer;
+
+/* Builds the parameter table for cfg (resolved, vocab set), allocates and initialises weights
+ * from rng. The struct must stay at one address afterwards (slots point into it). */
+int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st);
+/* Allocates activations for batches of B sequences of T <= context tokens. */
+int transformer_prepare(Transformer *m, int B, int T, Status *st);
+/* Forward pass. With targets, returns the mean cross-entropy (nats/token) and keeps what the
+ * backward needs; without (NULL), leaves logits in a.probs and returns 0. */
+float transformer_forward(Transformer *m, const int *inputs, const int *targets, int B, int T);
+/* Backward of the last forward with targets; accumulates into the gradient arena. */
+void transformer_backward(Transformer *m);
+void transformer_free(Transformer *m);
+StepFlops transformer_step_flops(const Config *cfg, int B, int T);
+/* Parameters excluding token/position embeddings (the head counts when untied). */
+size_t transformer_nonembedding_params(const Transformer *m);
+size_t transformer_total_params(const Transformer *m);
+
+/* ---- incremental decoding with a key/value cache ---- */
+typedef struct {
+    int Tmax;
+    float *k, *v;    /* (L, Tmax, Hkv*hd) keys after QK-norm and RoPE, values */
+    float *x, *h, *qkv, *att, *y, *fch, *fcg, *logits; /* one token's buffers */
+    float *mem;
+} KVCache;
+
+int kvcache_create(KVCache *kv, const Transformer *m, Status *st);
+void kvcache_free(KVCache *kv);
+/* Feeds token at position pos (0 <= pos < context); writes logits (V) into kv->logits. */
+void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int pos);
+
+#endif

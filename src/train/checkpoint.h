@@ -1,0 +1,37 @@
+/* checkpoint.h - everything needed to continue a run bit for bit.
+ *
+ * A checkpoint is a tensor file (core/tensorfile.h) whose text holds [meta] (step, counters,
+ * the data sampler's RNG state, optimiser step) and [config] (the full resolved recipe), and
+ * whose tensors are the parameters "p.NAME" and optimiser state "m.NAME" / "v.NAME". Restoring
+ * checks names and shapes against the model built from the stored config, so a checkpoint
+ * from another shape or build is rejected with the tensor that differs. */
+#ifndef AP_CHECKPOINT_H
+#define AP_CHECKPOINT_H
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "core/tensorfile.h"
+#include "models/config.h"
+#include "models/params.h"
+#include "optim/optim.h"
+
+#include <stdint.h>
+
+typedef struct {
+    int64_t step;       /* optimiser steps completed */
+    double tokens;      /* training tokens consumed */
+    double flops;       /* exact training FLOPs spent */
+    double loss_sum;    /* training loss accumulated since the last evaluation */
+    int64_t loss_count;
+    double elapsed_s;   /* wall time so far (informational; not part of bit-identity) */
+    Rng data_rng;
+} TrainState;
+
+int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, const Optimizer *opt,
+                    const TrainState *ts, Status *st);
+/* Opens a checkpoint and parses its config and meta; tensors stay in *tf for the restores. */
+int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, int64_t *optim_t, Status *st);
+int checkpoint_restore_params(const TensorFile *tf, ParamSet *ps, Status *st);
+int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, int64_t optim_t, Status *st);
+
+#endif

@@ -1,0 +1,365 @@
+/* train.c - the training loop (see train.h). */
+#include "train/train.h"
+
+#include "core/fileio.h"
+#include "core/parallel.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The one piece of global state: set by SIGINT/SIGTERM so the loop can checkpoint and stop. */
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_signal(int sig) { g_stop_signal = sig; }
+
+static void join(char *buf, size_t size, const char *dir, const char *name) { snprintf(buf, size, "%s/%s", dir, name); }
+
+#define BYTES_TOKENIZER_VOCAB 256
+
+/* Everything after the config is known: vocab, data, model, optimiser, buffers. */
+static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
+    Config *c = &tr->cfg;
+    if (c->vocab == 0) c->vocab = BYTES_TOKENIZER_VOCAB;
+    if (c->vocab < BYTES_TOKENIZER_VOCAB)
+        return status_fail(st, AP_EINVAL, "vocab=%d is smaller than the bytes tokenizer's %d symbols", c->vocab,
+                           BYTES_TOKENIZER_VOCAB);
+    if (textdata_load(&tr->data, c->data, c->val_frac, c->context, st)) return -1;
+    tr->val_unigram_bits = textdata_val_unigram_bits(&tr->data);
+    if (transformer_create(&tr->model, c, init_rng, st)) return -1;
+    if (optim_create(&tr->opt, c, &tr->model.ps, st)) return -1;
+    if (transformer_prepare(&tr->model, c->batch, c->context, st)) return -1;
+    size_t N = (size_t)c->batch * (size_t)c->context;
+    tr->inputs = malloc(N * sizeof(int));
+    tr->targets = malloc(N * sizeof(int));
+    if (!tr->inputs || !tr->targets) return status_fail(st, AP_ENOMEM, "out of memory for batch buffers");
+    tr->step_flops = transformer_step_flops(c, c->batch, c->context);
+    return 0;
+}
+
+static int write_config_file(const Trainer *tr, Status *st) {
+    char path[CONFIG_PATH_MAX + 32];
+    join(path, sizeof path, tr->cfg.out, "config.ini");
+    char *text = config_to_text(&tr->cfg, 0);
+    if (!text) return status_fail(st, AP_ENOMEM, "out of memory");
+    int rc = file_write_atomic(path, text, strlen(text), st);
+    free(text);
+    return rc;
+}
+
+int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = *cfg;
+    Config *c = &tr->cfg;
+    if (!c->out[0]) return status_fail(st, AP_EINVAL, "no run directory: set out=DIR");
+    if (config_resolve(c, st)) return -1;
+    char ck[CONFIG_PATH_MAX + 32];
+    join(ck, sizeof ck, c->out, "checkpoint.bin");
+    if (file_exists(ck))
+        return status_fail(st, AP_EINVAL,
+                           "'%s' already holds a run; continue it with `algoprog train --resume %s` or choose "
+                           "another out=",
+                           c->out, c->out);
+    Rng init_rng;
+    rng_seed(&init_rng, c->seed);
+    rng_seed(&tr->ts.data_rng, c->seed ^ 0x5851f42d4c957f2dULL);
+    if (setup_common(tr, &init_rng, st)) return -1;
+    if (dir_create(c->out, st)) return -1;
+    char mp[CONFIG_PATH_MAX + 32];
+    join(mp, sizeof mp, c->out, "metrics.jsonl");
+    if (file_write_atomic(mp, "", 0, st)) return -1;
+    return write_config_file(tr, st);
+}
+
+/* Keys that may change when resuming without making the continuation ill-defined. */
+static int resume_key_allowed(const char *key) {
+    static const char *ok[] = {"steps", "eval_every", "checkpoint_every", "log_every", "threads", NULL};
+    const char *k = strchr(key, '.') ? strchr(key, '.') + 1 : key;
+    for (int i = 0; ok[i]; i++)
+        if (!strcmp(k, ok[i])) return 1;
+    return 0;
+}
+
+/* Keeps the metrics lines of steps <= step (lines written after the checkpoint are redone). */
+static int truncate_metrics(const char *dir, int64_t step, Status *st) {
+    char path[CONFIG_PATH_MAX + 32];
+    join(path, sizeof path, dir, "metrics.jsonl");
+    char *text = NULL;
+    size_t len = 0;
+    if (!file_exists(path)) return file_write_atomic(path, "", 0, st);
+    if (file_read_all(path, &text, &len, (size_t)1 << 30, st)) return -1;
+    size_t keep = 0, pos = 0;
+    while (pos < len) {
+        char *nl = memchr(text + pos, '\n', len - pos);
+        if (!nl) break; /* a torn last line */
+        long long s = -1;
+        if (sscanf(text + pos, "{\"step\": %lld", &s) != 1 || s > step) break;
+        pos = (size_t)(nl - text) + 1;
+        keep = pos;
+    }
+    int rc = file_write_atomic(path, text, keep, st);
+    free(text);
+    return rc;
+}
+
+int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st) {
+    memset(tr, 0, sizeof *tr);
+    char ck[CONFIG_PATH_MAX + 32];
+    join(ck, sizeof ck, dir, "checkpoint.bin");
+    if (!file_exists(ck)) return status_fail(st, AP_EINVAL, "no checkpoint in '%s' to resume from", dir);
+    TensorFile tf;
+    int64_t optim_t;
+    if (checkpoint_open(ck, &tf, &tr->cfg, &tr->ts, &optim_t, st)) return -1;
+    for (int i = 0; i < argc; i++) {
+        char key[128];
+        const char *eq = strchr(argv[i], '=');
+        size_t kl = eq ? (size_t)(eq - argv[i]) : 0;
+        if (!eq || kl >= sizeof key) {
+            tensorfile_free(&tf);
+            return status_fail(st, AP_EINVAL, "argument '%s' is not of the form key=value", argv[i]);
+        }
+        memcpy(key, argv[i], kl);
+        key[kl] = '\0';
+        if (!resume_key_allowed(key)) {
+            tensorfile_free(&tf);
+            return status_fail(st, AP_EINVAL,
+                               "'%s' cannot change when resuming (only steps, eval_every, checkpoint_every, "
+                               "log_every, threads)",
+                               key);
+        }
+        if (config_set(&tr->cfg, key, eq + 1, st)) {
+            tensorfile_free(&tf);
+            return -1;
+        }
+    }
+    /* the run directory may have been moved or renamed since */
+    snprintf(tr->cfg.out, sizeof tr->cfg.out, "%s", dir);
+    Config *c = &tr->cfg;
+    int rc = config_resolve(c, st);
+    Rng init_rng;
+    rng_seed(&init_rng, c->seed);
+    if (!rc) rc = setup_common(tr, &init_rng, st);
+    if (!rc) rc = checkpoint_restore_params(&tf, &tr->model.ps, st);
+    if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, optim_t, st);
+    tensorfile_free(&tf);
+    if (rc) return status_wrap(st, "resuming '%s'", dir);
+    if (tr->ts.step > c->steps)
+        return status_fail(st, AP_EINVAL, "checkpoint is at step %" PRId64 ", beyond steps=%d", tr->ts.step, c->steps);
+    if (truncate_metrics(dir, tr->ts.step, st)) return -1;
+    return write_config_file(tr, st);
+}
+
+void trainer_evaluate(Trainer *tr, double *loss, double *bpb) {
+    const Config *c = &tr->cfg;
+    int B = c->batch, T = c->context;
+    int nb = textdata_val_batches(&tr->data, B, T, c->eval_tokens);
+    double nats = 0.0;
+    size_t count = 0;
+    for (int k = 0; k < nb; k++) {
+        textdata_val_batch(&tr->data, k, B, T, tr->inputs, tr->targets);
+        transformer_forward(&tr->model, tr->inputs, tr->targets, B, T);
+        for (size_t n = 0; n < (size_t)B * T; n++)
+            if (tr->targets[n] >= 0) {
+                nats += tr->model.a.losses[n];
+                count++;
+            }
+    }
+    *loss = count ? nats / (double)count : NAN;
+    /* bytes tokenizer: one token is one byte, so bits per byte = nats per token / ln 2 */
+    *bpb = *loss / log(2.0);
+}
+
+static void fmt_duration(char *buf, size_t size, double s) {
+    if (!(s >= 0) || s > 1e8) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double tok_s, Status *st) {
+    char path[CONFIG_PATH_MAX + 32];
+    join(path, sizeof path, tr->cfg.out, "metrics.jsonl");
+    FILE *f = fopen(path, "a");
+    if (!f) return status_errno(st, errno, "cannot open '%s'", path);
+    TrainState *ts = &tr->ts;
+    char train_loss[32] = "null", gnorm[32] = "null";
+    if (ts->loss_count > 0) snprintf(train_loss, sizeof train_loss, "%.9g", ts->loss_sum / (double)ts->loss_count);
+    if (ts->step > 0) snprintf(gnorm, sizeof gnorm, "%.9g", tr->last_grad_norm);
+    double lr = ts->step > 0 ? tr->last_lr : schedule_lr(&tr->cfg, 0);
+    fprintf(f,
+            "{\"step\": %" PRId64 ", \"tokens\": %.17g, \"flops\": %.17g, \"train_loss\": %s, \"val_loss\": %.9g, "
+            "\"val_bpb\": %.9g, \"lr\": %.9g, \"grad_norm\": %s, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+            ts->step, ts->tokens, ts->flops, train_loss, val_loss, val_bpb, lr, gnorm, tok_s, ts->elapsed_s);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) return status_errno(st, errno, "cannot write '%s'", path);
+    ts->loss_sum = 0.0;
+    ts->loss_count = 0;
+    return 0;
+}
+
+static int save_checkpoint(Trainer *tr, Status *st) {
+    char path[CONFIG_PATH_MAX + 32];
+    join(path, sizeof path, tr->cfg.out, "checkpoint.bin");
+    return checkpoint_save(path, &tr->cfg, &tr->model.ps, &tr->opt, &tr->ts, st);
+}
+
+static int write_final(Trainer *tr, double val_loss, double val_bpb, Status *st) {
+    char path[CONFIG_PATH_MAX + 32], buf[2048];
+    join(path, sizeof path, tr->cfg.out, "final.json");
+    double N = (double)transformer_total_params(&tr->model);
+    double tok_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
+    int n = snprintf(buf, sizeof buf,
+                     "{\"step\": %" PRId64 ", \"val_loss\": %.9g, \"val_bpb\": %.9g, \"params\": %.0f, "
+                     "\"params_nonembedding\": %zu, \"tokens\": %.17g, \"flops\": %.17g, \"flops_6nd\": %.17g, "
+                     "\"seed\": %llu, \"elapsed_s\": %.3f, \"tokens_per_s\": %.1f}\n",
+                     tr->ts.step, val_loss, val_bpb, N, transformer_nonembedding_params(&tr->model), tr->ts.tokens,
+                     tr->ts.flops, 6.0 * N * tr->ts.tokens, (unsigned long long)tr->cfg.seed, tr->ts.elapsed_s, tok_s);
+    return file_write_atomic(path, buf, (size_t)n, st);
+}
+
+static void print_header(const Trainer *tr) {
+    const Config *c = &tr->cfg;
+    const Transformer *m = &tr->model;
+    double N = (double)transformer_total_params(m), Nne = (double)transformer_nonembedding_params(m);
+    double step_flops = tr->step_flops.forward + tr->step_flops.backward;
+    double tokens = (double)c->batch * c->context;
+    double mem = 4.0 * (2.0 * (double)m->ps.numel + (tr->opt.v ? 2.0 : 1.0) * (double)m->ps.numel +
+                        (double)m->acts_numel);
+    printf("model: %s, %d layers, d_model %d, %d heads (%d kv), d_ff %d, context %d, vocab %d\n",
+           config_enum_name("family", c->family), c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->d_ff,
+           c->context, c->vocab);
+    printf("params: %.0f total, %.0f without embeddings | FLOPs/step %.4g exact, %.4g by 6ND | memory %.1f MB\n", N,
+           Nne, step_flops, 6.0 * N * tokens, mem / 1e6);
+    printf("data: %s (%zu train bytes, %zu held out; held-out unigram entropy %.3f bits/byte) | %d threads\n",
+           tr->data.path, tr->data.train_len, tr->data.len - tr->data.train_len, tr->val_unigram_bits,
+           parallel_threads());
+    fflush(stdout);
+}
+
+int trainer_run(Trainer *tr, Status *st) {
+    Config *c = &tr->cfg;
+    TrainState *ts = &tr->ts;
+    int B = c->batch, T = c->context;
+    double step_flops = tr->step_flops.forward + tr->step_flops.backward;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    g_stop_signal = 0;
+    if (!tr->quiet) print_header(tr);
+    int rc = 0;
+    double val_loss = NAN, val_bpb = NAN;
+    double t_mark = time_now(), tok_mark = ts->tokens, tok_s = 0.0;
+    if (ts->step == 0) {
+        trainer_evaluate(tr, &val_loss, &val_bpb);
+        if (!tr->quiet) printf("eval step 0: val loss %.4f, %.4f bits/byte\n", val_loss, val_bpb);
+        rc = append_metrics(tr, val_loss, val_bpb, 0.0, st);
+    }
+    while (!rc && ts->step < c->steps) {
+        double t0 = time_now();
+        int step = (int)ts->step;
+        textdata_train_batch(&tr->data, &ts->data_rng, B, T, tr->inputs, tr->targets);
+        float loss = transformer_forward(&tr->model, tr->inputs, tr->targets, B, T);
+        if (!isfinite(loss)) {
+            rc = status_fail(st, AP_ENUMERIC, "training loss is %f at step %d (lower lr, or enable grad_clip)", loss,
+                             step + 1);
+            break;
+        }
+        paramset_zero_grad(&tr->model.ps);
+        transformer_backward(&tr->model);
+        double gnorm = optim_clip(&tr->model.ps, c->grad_clip);
+        if (!isfinite(gnorm)) {
+            rc = status_fail(st, AP_ENUMERIC, "gradient norm is %f at step %d", gnorm, step + 1);
+            break;
+        }
+        double lr = schedule_lr(c, step);
+        optim_step(&tr->opt, lr);
+        tr->last_lr = lr;
+        tr->last_grad_norm = gnorm;
+        ts->step++;
+        ts->tokens += (double)B * T;
+        ts->flops += step_flops;
+        ts->loss_sum += loss;
+        ts->loss_count++;
+        double now = time_now();
+        ts->elapsed_s += now - t0;
+        int last = ts->step == c->steps;
+        if (!tr->quiet && c->log_every > 0 && (ts->step % c->log_every == 0 || last)) {
+            tok_s = (ts->tokens - tok_mark) / (now - t_mark);
+            char left[32], spent[32];
+            fmt_duration(spent, sizeof spent, ts->elapsed_s);
+            fmt_duration(left, sizeof left, (c->steps - ts->step) * (double)B * T / tok_s);
+            printf("step %6" PRId64 "/%d | loss %.4f | lr %.2e | grad norm %6.3f | %7.0f tok/s | %5.1f GFLOP/s | "
+                   "%s elapsed, %s left\n",
+                   ts->step, c->steps, loss, lr, gnorm, tok_s, tok_s * step_flops / ((double)B * T) / 1e9, spent, left);
+            fflush(stdout);
+            t_mark = time_now();
+            tok_mark = ts->tokens;
+        }
+        if (ts->step % c->eval_every == 0 || last) {
+            trainer_evaluate(tr, &val_loss, &val_bpb);
+            if (!tr->quiet)
+                printf("eval step %" PRId64 ": val loss %.4f, %.4f bits/byte\n", ts->step, val_loss, val_bpb);
+            if (tok_s == 0.0) tok_s = (ts->tokens - tok_mark) / (time_now() - t_mark);
+            if ((rc = append_metrics(tr, val_loss, val_bpb, tok_s, st))) break;
+        }
+        if ((c->checkpoint_every > 0 && ts->step % c->checkpoint_every == 0) || last || g_stop_signal) {
+            if ((rc = save_checkpoint(tr, st))) break;
+        }
+        if (g_stop_signal && !last) {
+            rc = status_fail(st, AP_EINTERNAL,
+                             "interrupted by signal %d at step %" PRId64 "; checkpoint saved, continue with "
+                             "`algoprog train --resume %s`",
+                             (int)g_stop_signal, ts->step, c->out);
+            break;
+        }
+    }
+    if (!rc && ts->step == c->steps) {
+        if (isnan(val_loss)) trainer_evaluate(tr, &val_loss, &val_bpb);
+        if (c->steps == 0) rc = save_checkpoint(tr, st);
+        if (!rc) rc = write_final(tr, val_loss, val_bpb, st);
+        if (!rc && !tr->quiet) {
+            char spent[32];
+            fmt_duration(spent, sizeof spent, ts->elapsed_s);
+            printf("done: %" PRId64 " steps, %.4g tokens, %.4g FLOPs in %s; val %.4f bits/byte -> %s\n", ts->step,
+                   ts->tokens, ts->flops, spent, val_bpb, c->out);
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}
+
+void trainer_free(Trainer *tr) {
+    transformer_free(&tr->model);
+    optim_free(&tr->opt);
+    textdata_free(&tr->data);
+    free(tr->inputs);
+    free(tr->targets);
+    tr->inputs = tr->targets = NULL;
+}
+
+int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status *st) {
+    TensorFile tf;
+    TrainState ts;
+    int64_t optim_t;
+    if (checkpoint_open(path, &tf, cfg, &ts, &optim_t, st)) return -1;
+    Rng rng;
+    rng_seed(&rng, cfg->seed);
+    int rc = config_resolve(cfg, st);
+    if (!rc && cfg->vocab == 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s' has no vocab", path);
+    if (!rc) rc = transformer_create(m, cfg, &rng, st);
+    if (!rc) rc = checkpoint_restore_params(&tf, &m->ps, st);
+    tensorfile_free(&tf);
+    return rc;
+}

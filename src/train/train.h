@@ -1,0 +1,47 @@
+/* train.h - the training loop: data -> model -> optimiser, evaluation, metrics, checkpoints.
+ *
+ * A run lives in one directory (cfg.out):
+ *   config.ini     the resolved recipe (every key), for people and for `--resume`
+ *   metrics.jsonl  one JSON object per evaluation (docs/FORMATS.md)
+ *   checkpoint.bin the latest checkpoint (atomically replaced)
+ *   final.json     written when the run completes
+ * A run killed at any moment resumes from checkpoint.bin and produces the same metrics, bit for
+ * bit, as a run never interrupted (timing fields excepted). */
+#ifndef AP_TRAIN_H
+#define AP_TRAIN_H
+
+#include "core/status.h"
+#include "data/textdata.h"
+#include "models/config.h"
+#include "models/transformer.h"
+#include "optim/optim.h"
+#include "train/checkpoint.h"
+
+typedef struct {
+    Config cfg;
+    Transformer model; /* the Trainer must stay at one address (parameter slots point into it) */
+    Optimizer opt;
+    TextData data;
+    TrainState ts;
+    int *inputs, *targets;
+    StepFlops step_flops;
+    double val_unigram_bits;
+    int quiet; /* no terminal output */
+    double last_lr, last_grad_norm;
+} Trainer;
+
+/* Fresh run: loads data, resolves the config, builds and initialises model and optimiser.
+ * Refuses an out directory that already holds a checkpoint. */
+int trainer_setup(Trainer *tr, const Config *cfg, Status *st);
+/* Continues the run in dir. Overrides may change only keys that keep the run well defined
+ * (steps, eval/log/checkpoint cadence, threads). */
+int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st);
+/* Trains until cfg.steps; evaluates, logs and checkpoints on the way. */
+int trainer_run(Trainer *tr, Status *st);
+/* Mean held-out loss (nats/token) and bits per byte over the fixed evaluation windows. */
+void trainer_evaluate(Trainer *tr, double *loss, double *bpb);
+void trainer_free(Trainer *tr);
+/* Builds a model from a checkpoint (config + parameters), for sampling and inspection. */
+int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status *st);
+
+#endif

@@ -1,0 +1,231 @@
+#!/usr/bin/python3
+"""ref_torch.py - algoprog's transformer against an independent PyTorch implementation.
+
+usage: ref_torch.py REF_DUMP_BIN WORKDIR
+
+For each variant (every preset, plus switch combinations) ref_dump writes the model's initial
+weights, one batch, its logits, loss and every gradient, and the parameters after a few
+optimiser steps. This script rebuilds the same model in PyTorch from the config alone, computes
+everything in float64 and compares. Error measure per tensor: max|ours - torch| / max|torch|.
+Exits non-zero on any failure.
+"""
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import apformat  # noqa: E402
+
+TOL = 1e-4
+TINY = ["vocab=37", "context=8", "d_model=16", "n_layers=2", "n_heads=4", "batch=3", "steps=5",
+        "warmup=2", "init_std=0.1"]
+VARIANTS = [
+    ("gpt2-2019", []),
+    ("llama-2023", []),
+    ("vaswani-2017", []),
+    ("llama-2023", ["qk_norm=true", "softcap=4", "n_kv_heads=1"]),
+    ("llama-2023", ["n_kv_heads=2", "act=relu2", "schedule=wsd", "decay_frac=0.4"]),
+    ("gpt2-2019", ["act=geglu", "tie_embeddings=false", "pos=none", "optimizer=sgd", "lr=0.05"]),
+    ("gpt2-2019", ["pos=sinusoidal", "bias=false", "emb_scale=true", "optimizer=adam", "weight_decay=0.01"]),
+    ("vaswani-2017", ["norm=rmsnorm", "pos=rope", "rope_base=500", "act=gelu", "schedule=linear"]),
+]
+NO_DECAY = {"ln1_w", "ln1_b", "ln2_w", "ln2_b", "lnf_w", "lnf_b", "bqkv", "bo", "bfc", "bproj", "q_norm", "k_norm"}
+
+
+def cfg_get(cfg, key, kind=str):
+    v = cfg[key]
+    if kind is bool:
+        return v == "true"
+    return kind(v)
+
+
+def rmsnorm(x, w, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def norm(cfg, x, w, b):
+    eps = cfg_get(cfg, "norm_eps", float)
+    if cfg["norm"] == "rmsnorm":
+        return rmsnorm(x, w, eps)
+    return F.layer_norm(x, (x.shape[-1],), w, b, eps)
+
+
+def rope(x, base):
+    # x (B, T, nh, hd), GPT-NeoX half-split pairing
+    T, hd = x.shape[1], x.shape[-1]
+    half = hd // 2
+    freq = base ** (-2.0 * torch.arange(half, dtype=torch.float64) / hd)
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * freq[None, :]
+    cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+    x0, x1 = x[..., :half], x[..., half:]
+    return torch.cat([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+
+
+def sinusoidal(T, C):
+    pe = torch.zeros(T, C, dtype=torch.float64)
+    pos = torch.arange(T, dtype=torch.float64)[:, None]
+    i = torch.arange(0, C, 2, dtype=torch.float64)
+    ang = pos / (10000.0 ** (i / C))
+    pe[:, 0::2] = torch.sin(ang)
+    pe[:, 1::2] = torch.cos(ang)
+    return pe
+
+
+def forward(cfg, p, inputs):
+    B, T = inputs.shape
+    C, L, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int), cfg_get(cfg, "n_heads", int)
+    Hkv, Fd = cfg_get(cfg, "n_kv_heads", int), cfg_get(cfg, "d_ff", int)
+    hd = C // H
+    pre = cfg["norm_position"] == "pre"
+    g = lambda name, l=None: (p[name] if l is None else p[name][l]) if name in p else None  # noqa: E731
+    x = p["wte"][inputs] * (math.sqrt(C) if cfg_get(cfg, "emb_scale", bool) else 1.0)
+    if cfg["pos"] == "learned":
+        x = x + p["wpe"][:T]
+    elif cfg["pos"] == "sinusoidal":
+        x = x + sinusoidal(T, C)
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    for l in range(L):
+        a_in = norm(cfg, x, g("ln1_w", l), g("ln1_b", l)) if pre else x
+        qkv = a_in @ p["wqkv"][l].T
+        if "bqkv" in p:
+            qkv = qkv + p["bqkv"][l]
+        q = qkv[..., :H * hd].reshape(B, T, H, hd)
+        k = qkv[..., H * hd:(H + Hkv) * hd].reshape(B, T, Hkv, hd)
+        v = qkv[..., (H + Hkv) * hd:].reshape(B, T, Hkv, hd)
+        if cfg_get(cfg, "qk_norm", bool):
+            eps = cfg_get(cfg, "norm_eps", float)
+            q, k = rmsnorm(q, p["q_norm"][l], eps), rmsnorm(k, p["k_norm"][l], eps)
+        if cfg["pos"] == "rope":
+            base = cfg_get(cfg, "rope_base", float)
+            q, k = rope(q, base), rope(k, base)
+        k = k.repeat_interleave(H // Hkv, dim=2)
+        v = v.repeat_interleave(H // Hkv, dim=2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        ao = y @ p["wo"][l].T
+        if "bo" in p:
+            ao = ao + p["bo"][l]
+        res2 = x + ao
+        mlp_in = norm(cfg, res2, g("ln2_w", l), g("ln2_b", l)) if pre else norm(cfg, res2, g("ln1_w", l), g("ln1_b", l))
+        fch = mlp_in @ p["wfc"][l].T
+        if "bfc" in p:
+            fch = fch + p["bfc"][l]
+        act = cfg["act"]
+        if act == "gelu":
+            fcg = F.gelu(fch, approximate="tanh")
+        elif act == "relu":
+            fcg = F.relu(fch)
+        elif act == "relu2":
+            fcg = F.relu(fch) ** 2
+        elif act == "swiglu":
+            fcg = F.silu(fch[..., :Fd]) * fch[..., Fd:]
+        elif act == "geglu":
+            fcg = F.gelu(fch[..., :Fd], approximate="tanh") * fch[..., Fd:]
+        mo = fcg @ p["wproj"][l].T
+        if "bproj" in p:
+            mo = mo + p["bproj"][l]
+        res3 = (res2 if pre else mlp_in) + mo
+        x = res3 if pre else norm(cfg, res3, g("ln2_w", l), g("ln2_b", l))
+    if pre:
+        x = norm(cfg, x, p["lnf_w"], p.get("lnf_b"))
+    logits = x @ (p["wte"] if cfg_get(cfg, "tie_embeddings", bool) else p["head"]).T
+    cap = cfg_get(cfg, "softcap", float)
+    if cap > 0:
+        logits = cap * torch.tanh(logits / cap)
+    return logits
+
+
+def loss_of(cfg, p, inputs, targets):
+    logits = forward(cfg, p, inputs)
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1), logits
+
+
+def rel_err(ours, ref):
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    scale = np.abs(ref).max()
+    return float(np.abs(ours - ref).max() / (scale if scale > 0 else 1.0))
+
+
+def make_optimizer(cfg, params):
+    decay = [t for n, t in params.items() if n not in NO_DECAY]
+    no_decay = [t for n, t in params.items() if n in NO_DECAY]
+    wd = cfg_get(cfg, "weight_decay", float)
+    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+    kind, lr = cfg["optimizer"], cfg_get(cfg, "lr", float)
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg_get(cfg, "momentum", float))
+    betas = (cfg_get(cfg, "beta1", float), cfg_get(cfg, "beta2", float))
+    cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    return cls(groups, lr=lr, betas=betas, eps=cfg_get(cfg, "eps", float))
+
+
+def check_variant(dump_bin, workdir, idx, preset, extra):
+    out = os.path.join(workdir, f"ref{idx}.bin")
+    subprocess.run([dump_bin, out, preset] + TINY + extra, check=True)
+    f = apformat.read(out)
+    cfg, t = f.config, f.tensors
+    names = [n[2:] for n in t if n.startswith("p.")]
+    params = {n: torch.tensor(t["p." + n], dtype=torch.float64, requires_grad=True) for n in names}
+    inputs = torch.tensor(t["inputs"], dtype=torch.long)
+    targets = torch.tensor(t["targets"], dtype=torch.long)
+    loss, logits = loss_of(cfg, params, inputs, targets)
+    loss.backward()
+    worst = {"logits": rel_err(t["logits"], logits.detach()), "loss": rel_err(t["loss"], loss.detach().reshape(1))}
+    # Entries whose exact gradient is zero (the key bias: softmax ignores a shift shared by all
+    # scores) get float32 round-off as gradient, which Adam scales up to lr-sized steps of random
+    # sign. They are excluded from the after-steps comparison, and counted.
+    live = {}
+    for n in names:
+        worst["grad " + n] = rel_err(t["g." + n], params[n].grad)
+        gabs = params[n].grad.abs()
+        live[n] = ((gabs > 1e-7 * gabs.max()) | (gabs == 0)).numpy()
+    excluded = sum(int((~m).sum()) for m in live.values())
+    # optimiser steps on the same batch, clipping and lr schedule as recorded
+    opt = make_optimizer(cfg, params)
+    steps, clip = cfg_get(cfg, "steps", int), cfg_get(cfg, "grad_clip", float)
+    lrs = t["step_lrs"]
+    for s in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss, _ = loss_of(cfg, params, inputs, targets)
+        loss.backward()
+        norm_ = torch.nn.utils.clip_grad_norm_(list(params.values()), clip if clip > 0 else float("inf"))
+        worst[f"step{s} loss"] = rel_err(t["step_losses"][s:s + 1], loss.detach().reshape(1))
+        worst[f"step{s} grad norm"] = rel_err(t["step_grad_norms"][s:s + 1], norm_.detach().reshape(1))
+        for grp in opt.param_groups:
+            grp["lr"] = float(lrs[s])
+        opt.step()
+    for n in names:
+        worst[f"after {steps} steps {n}"] = rel_err(t["q." + n][live[n]], params[n].detach().numpy()[live[n]])
+    label = preset + (" " + " ".join(extra) if extra else "")
+    bad = {k: v for k, v in worst.items() if not v <= TOL}
+    top = max(worst.items(), key=lambda kv: kv[1])
+    print(f"[{'FAIL' if bad else ' ok '}] {label}: {len(worst)} comparisons, worst {top[1]:.2e} ({top[0]})"
+          + (f"; {excluded} zero-gradient entries left out of the after-steps check" if excluded else ""))
+    for k, v in bad.items():
+        print(f"        {k}: rel err {v:.2e} > {TOL:g}")
+    return len(bad)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    dump_bin, workdir = sys.argv[1], sys.argv[2]
+    os.makedirs(workdir, exist_ok=True)
+    torch.manual_seed(0)
+    failures = sum(check_variant(dump_bin, workdir, i, p, e) for i, (p, e) in enumerate(VARIANTS))
+    print(f"{len(VARIANTS)} variants, {failures} failing comparisons (tolerance {TOL:g} relative)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
