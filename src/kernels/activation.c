@@ -54,46 +54,37 @@ void relu2_backward(float *dinp, const float *dout, const float *inp, size_t n) 
     for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? 2.0f * inp[i] * dout[i] : 0.0f;
 }
 
-void swiglu_forward(float *out, const float *inp, size_t N, size_t F) {
+/* Gated units share one loop; `gelu` picks the gate's nonlinearity (SiLU otherwise). */
+static void gated_forward(float *out, const float *inp, size_t N, size_t F, int gelu) {
 #pragma omp parallel for schedule(static)
     for (size_t n = 0; n < N; n++) {
         const float *gate = inp + n * 2 * F, *up = gate + F;
         float *o = out + n * F;
-        for (size_t j = 0; j < F; j++) o[j] = silu_value(gate[j]) * up[j];
+        for (size_t j = 0; j < F; j++) o[j] = (gelu ? gelu_value(gate[j]) : silu_value(gate[j])) * up[j];
     }
 }
 
+static void gated_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F, int gelu) {
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *gate = inp + n * 2 * F, *up = gate + F, *g = dout + n * F;
+        float *dgate = dinp + n * 2 * F, *dup = dgate + F;
+        for (size_t j = 0; j < F; j++) {
+            float a = gelu ? gelu_value(gate[j]) : silu_value(gate[j]);
+            float da = gelu ? gelu_grad(gate[j]) : silu_grad(gate[j]);
+            dgate[j] += g[j] * up[j] * da;
+            dup[j] += g[j] * a;
+        }
+    }
+}
+
+void swiglu_forward(float *out, const float *inp, size_t N, size_t F) { gated_forward(out, inp, N, F, 0); }
 void swiglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F) {
-#pragma omp parallel for schedule(static)
-    for (size_t n = 0; n < N; n++) {
-        const float *gate = inp + n * 2 * F, *up = gate + F, *g = dout + n * F;
-        float *dgate = dinp + n * 2 * F, *dup = dgate + F;
-        for (size_t j = 0; j < F; j++) {
-            dgate[j] += g[j] * up[j] * silu_grad(gate[j]);
-            dup[j] += g[j] * silu_value(gate[j]);
-        }
-    }
+    gated_backward(dinp, dout, inp, N, F, 0);
 }
-
-void geglu_forward(float *out, const float *inp, size_t N, size_t F) {
-#pragma omp parallel for schedule(static)
-    for (size_t n = 0; n < N; n++) {
-        const float *gate = inp + n * 2 * F, *up = gate + F;
-        float *o = out + n * F;
-        for (size_t j = 0; j < F; j++) o[j] = gelu_value(gate[j]) * up[j];
-    }
-}
-
+void geglu_forward(float *out, const float *inp, size_t N, size_t F) { gated_forward(out, inp, N, F, 1); }
 void geglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F) {
-#pragma omp parallel for schedule(static)
-    for (size_t n = 0; n < N; n++) {
-        const float *gate = inp + n * 2 * F, *up = gate + F, *g = dout + n * F;
-        float *dgate = dinp + n * 2 * F, *dup = dgate + F;
-        for (size_t j = 0; j < F; j++) {
-            dgate[j] += g[j] * up[j] * gelu_grad(gate[j]);
-            dup[j] += g[j] * gelu_value(gate[j]);
-        }
-    }
+    gated_backward(dinp, dout, inp, N, F, 1);
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n) {
