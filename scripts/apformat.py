@@ -12,7 +12,7 @@ import numpy as np
 
 MAGIC = b"ALGOPROG"
 END = b"ALGOEND\0"
-DTYPES = {0: np.float32, 1: np.int32}
+DTYPES = {0: np.float32, 1: np.int32, 2: np.uint8}
 
 
 def _crc32c_table():
@@ -87,6 +87,34 @@ def read(path, verify_crc=True):
         dtype, ndim = struct.unpack_from("<II", buf, e + 64)
         shape = struct.unpack_from("<4Q", buf, e + 72)[:ndim]
         off, nbytes = struct.unpack_from("<QQ", buf, e + 104)
-        arr = np.frombuffer(buf, dtype=DTYPES[dtype], count=nbytes // 4, offset=off)
+        dt = np.dtype(DTYPES[dtype])
+        arr = np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=off)
         tensors[name] = arr.reshape(shape)
     return TensorFile(kind, text, tensors)
+
+
+class Shard:
+    def __init__(self, tokens, n_bytes, n_docs, tokenizer_hash, text_hash):
+        self.tokens, self.n_bytes, self.n_docs = tokens, n_bytes, n_docs
+        self.tokenizer_hash, self.text_hash = tokenizer_hash, text_hash
+
+
+def read_shard(path):
+    """A token shard (docs/FORMATS.md): 64-byte header, then uint16 or uint32 token ids."""
+    buf = open(path, "rb").read()
+    if buf[:8] != b"APSHARD\0":
+        raise ValueError(f"{path}: not a token shard")
+    version, width, n, n_bytes, n_docs, tok_hash, text_hash, crc, hb = struct.unpack_from("<IIQQQQQII", buf, 8)
+    tokens = np.frombuffer(buf, dtype=np.uint16 if width == 2 else np.uint32, count=n, offset=hb)
+    return Shard(tokens.astype(np.int64), n_bytes, n_docs, tok_hash, text_hash)
+
+
+def read_tokenizer(path):
+    """A tokenizer file: returns (list of token bytes by id, {id: special name}, pattern or None)."""
+    f = read(path)
+    off = f.tensors["token_offsets"].astype(np.int64)
+    blob = f.tensors["token_bytes"].tobytes()
+    tokens = [blob[off[i]:off[i + 1]] for i in range(len(off) - 1)]
+    specials = {int(k): v for k, v in f.sections.get("special", {}).items()}
+    pattern = f.tensors["pattern"].tobytes().decode() if "pattern" in f.tensors else None
+    return tokens, specials, pattern

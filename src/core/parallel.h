@@ -7,7 +7,7 @@
 #ifndef AP_PARALLEL_H
 #define AP_PARALLEL_H
 
-/* threads <= 0 means "all cores". Returns the number of threads in use. */
+/* threads <= 0 means $OMP_NUM_THREADS if set, else all cores. Returns the number of threads in use. */
 int parallel_init(int threads);
 int parallel_threads(void);
 /* Number of online CPU cores. */

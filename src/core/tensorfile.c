@@ -28,7 +28,7 @@ static uint64_t get64(const unsigned char *p) {
     memcpy(&v, p, 8);
     return v;
 }
-static size_t dtype_size(int dtype) { return dtype == TF_F32 || dtype == TF_I32 ? 4 : 0; }
+static size_t dtype_size(int dtype) { return dtype == TF_F32 || dtype == TF_I32 ? 4 : dtype == TF_U8 ? 1 : 0; }
 
 void tensorlist_add(TensorList *l, const char *name, int dtype, const void *data, int ndim, const uint64_t *shape) {
     if (l->n == l->cap) {

@@ -91,10 +91,15 @@ static const ConfigKey KEYS[] = {
     {"decay_frac", "optim", KEY_FLOAT, OFF(decay_frac), "0.2", NULL, 0, 1, 0,
      "WSD: fraction of steps spent in the final linear decay.", "Hu et al. 2024 (MiniCPM)"},
     /* ---- train ---- */
-    {"data", "train", KEY_STRING, OFF(data), "", NULL, 0, 0, 0, "Training text file (bytes).", ""},
-    {"tokenizer", "train", KEY_STRING, OFF(tokenizer), "bytes", NULL, 0, 0, 1, "Tokenizer: bytes.", ""},
+    {"data", "train", KEY_STRING, OFF(data), "", NULL, 0, 0, 0,
+     "A corpus (name under data/, or its directory; see `algoprog corpus`) or a plain text file.", ""},
+    {"tokenizer", "train", KEY_STRING, OFF(tokenizer), "bytes", NULL, 0, 0, 1,
+     "bytes, or a tokenizer file / name under data/tokenizers (see `algoprog tokenize`).", ""},
     {"val_frac", "train", KEY_FLOAT, OFF(val_frac), "0.1", NULL, 0.001, 0.5, 0,
-     "Fraction of the text held out for evaluation (the end of the file).", ""},
+     "Text files only: fraction of the tokens held out (the end). Corpora carry their own split.", ""},
+    {"max_unique_tokens", "train", KEY_U64, OFF(max_unique_tokens), "0", NULL, 0, 0, 0,
+     "Train on only this many unique tokens, repeating them for as many epochs as the run needs; 0 = all.",
+     "Muennighoff et al. 2023"},
     {"steps", "train", KEY_INT, OFF(steps), "1000", NULL, 0, 1 << 30, 0, "Optimiser steps.", ""},
     {"batch", "train", KEY_INT, OFF(batch), "16", NULL, 1, 1 << 20, 0, "Sequences per step.", ""},
     {"seed", "train", KEY_U64, OFF(seed), "1", NULL, 0, 0, 0, "Seed of initialisation and data order.", ""},
@@ -365,8 +370,6 @@ int config_resolve(Config *c, Status *st) {
         }
     }
     if (c->vocab != 0 && c->vocab < 2) return status_fail(st, AP_EINVAL, "vocab=%d: need at least 2", c->vocab);
-    if (strcmp(c->tokenizer, "bytes"))
-        return status_fail(st, AP_EINVAL, "tokenizer='%s': only 'bytes' is available", c->tokenizer);
     /* Refuse shapes whose activations could never fit, before anything is allocated. */
     double T = c->context, B = c->batch, L = c->n_layers, H = c->n_heads;
     double act_bytes = 4.0 * L * B * T * (H * T + 16.0 * c->d_model + 3.0 * c->d_ff);

@@ -63,6 +63,7 @@ typedef struct {
     char data[CONFIG_PATH_MAX];
     char tokenizer[CONFIG_PATH_MAX];
     double val_frac;
+    uint64_t max_unique_tokens;
     int steps;
     int batch;
     uint64_t seed;

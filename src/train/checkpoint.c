@@ -34,9 +34,9 @@ int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, con
     snprintf(text, cap,
              "[meta]\nkind = checkpoint\nstep = %" PRId64 "\ntokens = %.17g\nflops = %.17g\nloss_sum = %.17g\n"
              "loss_count = %" PRId64 "\nelapsed_s = %.17g\noptim_t = %" PRId64 "\n"
-             "data_rng = %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 "\n[config]\n%s",
+             "data_epoch = %" PRIu64 "\ndata_pos = %" PRIu64 "\n[config]\n%s",
              ts->step, ts->tokens, ts->flops, ts->loss_sum, ts->loss_count, ts->elapsed_s, opt ? opt->t : 0,
-             ts->data_rng.s[0], ts->data_rng.s[1], ts->data_rng.s[2], ts->data_rng.s[3], conf);
+             ts->cursor.epoch, ts->cursor.pos, conf);
     free(conf);
     TensorList l = {0};
     add_tensors(&l, "p.", ps, ps->data);
@@ -99,14 +99,13 @@ int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *t
         else if (!strcmp(e->key, "loss_count")) bad = parse_i64(e->value, &ts->loss_count);
         else if (!strcmp(e->key, "elapsed_s")) bad = parse_f64(e->value, &ts->elapsed_s);
         else if (!strcmp(e->key, "optim_t")) bad = parse_i64(e->value, optim_t);
-        else if (!strcmp(e->key, "data_rng"))
-            bad = sscanf(e->value, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &ts->data_rng.s[0],
-                         &ts->data_rng.s[1], &ts->data_rng.s[2], &ts->data_rng.s[3]) != 4;
+        else if (!strcmp(e->key, "data_epoch")) bad = sscanf(e->value, "%" SCNu64, &ts->cursor.epoch) != 1;
+        else if (!strcmp(e->key, "data_pos")) bad = sscanf(e->value, "%" SCNu64, &ts->cursor.pos) != 1;
         else seen--;
         if (bad) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s': bad meta value %s = '%s'", path, e->key, e->value);
     }
     ini_free(&ini);
-    if (!rc && seen < 8) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s': incomplete [meta] section", path);
+    if (!rc && seen < 9) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s': incomplete [meta] section", path);
     if (!rc && ts->step < 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s': negative step", path);
     if (rc) tensorfile_free(tf);
     return rc;

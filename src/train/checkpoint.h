@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "core/tensorfile.h"
+#include "data/dataset.h"
 #include "models/config.h"
 #include "models/params.h"
 #include "optim/optim.h"
@@ -24,7 +25,7 @@ typedef struct {
     double loss_sum;    /* training loss accumulated since the last evaluation */
     int64_t loss_count;
     double elapsed_s;   /* wall time so far (informational; not part of bit-identity) */
-    Rng data_rng;
+    DataCursor cursor;  /* position in the training data */
 } TrainState;
 
 int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, const Optimizer *opt,

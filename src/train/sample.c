@@ -53,45 +53,72 @@ int sample_token(const float *logits, int V, const SampleParams *p, Rng *rng, fl
     return (int)scratch[2 * (n - 1) + 1];
 }
 
-int sample_generate(const Transformer *m, const unsigned char *prompt, size_t prompt_len, int n,
-                    const SampleParams *p, uint64_t seed, FILE *out, Status *st) {
-    KVCache kv;
-    if (kvcache_create(&kv, m, st)) return -1;
+static void emit(const Tokenizer *tok, int id, FILE *out) {
+    if (!out) return;
+    if (tok->special[id])
+        fprintf(out, "%s", tok->special_names[id]);
+    else
+        fwrite(tok->tok_bytes + tok->tok_off[id], 1, tokenizer_token_len(tok, id), out);
+    fflush(out);
+}
+
+int sample_generate(const Transformer *m, const Tokenizer *tok, const char *prompt, int n, const SampleParams *p,
+                    uint64_t seed, FILE *out, Status *st) {
     int T = m->Tmax, V = m->V;
-    size_t cap = prompt_len + (size_t)n + 1;
-    int *tokens = malloc(cap * sizeof(int));
+    TokenList toks = {0};
+    Encoder *enc = encoder_create(tok);
+    if (!enc) return status_fail(st, AP_ENOMEM, "out of memory for sampling");
+    int rc = encoder_encode_ordinary(enc, (const unsigned char *)prompt, strlen(prompt), &toks, st);
+    encoder_free(enc);
+    if (rc) {
+        tokenlist_free(&toks);
+        return -1;
+    }
+    if (toks.n == 0 && tokenlist_push(&toks, (uint32_t)(tok->eot >= 0 ? tok->eot : tok->byte_id['\n']))) {
+        tokenlist_free(&toks);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < toks.n; i++)
+        if ((int)toks.ids[i] >= V) {
+            tokenlist_free(&toks);
+            return status_fail(st, AP_EINVAL, "the tokenizer gives id %u, outside the model's vocabulary %d",
+                               toks.ids[i], V);
+        }
+    KVCache kv;
+    if (kvcache_create(&kv, m, st)) {
+        tokenlist_free(&toks);
+        return -1;
+    }
     float *scratch = malloc(2 * (size_t)V * sizeof(float));
-    if (!tokens || !scratch) {
-        free(tokens);
-        free(scratch);
+    if (!scratch) {
+        tokenlist_free(&toks);
         kvcache_free(&kv);
         return status_fail(st, AP_ENOMEM, "out of memory for sampling");
     }
-    size_t len = 0;
-    if (prompt_len == 0) tokens[len++] = '\n'; /* the bytes tokenizer has no start token: begin at a line */
-    for (size_t i = 0; i < prompt_len; i++) tokens[len++] = prompt[i];
     Rng rng;
     rng_seed(&rng, seed);
-    /* window: tokens[start .. len) are in the cache at positions 0 .. len-start */
-    size_t start = len > (size_t)T ? len - (size_t)T : 0;
-    for (size_t i = start; i < len; i++) transformer_forward_token(m, &kv, tokens[i], (int)(i - start));
-    for (int g = 0; g < n; g++) {
+    /* window: toks[start .. n) are in the cache at positions 0 .. n-start */
+    size_t start = toks.n > (size_t)T ? toks.n - (size_t)T : 0;
+    for (size_t i = start; i < toks.n; i++) transformer_forward_token(m, &kv, (int)toks.ids[i], (int)(i - start));
+    for (int g = 0; g < n && !rc; g++) {
         int next = sample_token(kv.logits, V, p, &rng, scratch);
-        tokens[len++] = next;
-        if (out) {
-            fputc(next & 0xff, out);
-            fflush(out);
+        if (next >= tok->n_tokens) next = tok->byte_id[0]; /* padded vocabulary rows are never data */
+        if (tokenlist_push(&toks, (uint32_t)next)) {
+            rc = status_fail(st, AP_ENOMEM, "out of memory");
+            break;
         }
+        emit(tok, next, out);
         if (g == n - 1) break;
-        if (len - start > (size_t)T) { /* context full: keep the last half, re-encode it */
-            start = len - (T > 1 ? (size_t)T / 2 : 1);
-            for (size_t i = start; i < len; i++) transformer_forward_token(m, &kv, tokens[i], (int)(i - start));
+        if (toks.n - start > (size_t)T) { /* context full: keep the last half, re-encode it */
+            start = toks.n - (T > 1 ? (size_t)T / 2 : 1);
+            for (size_t i = start; i < toks.n; i++)
+                transformer_forward_token(m, &kv, (int)toks.ids[i], (int)(i - start));
         } else {
-            transformer_forward_token(m, &kv, next, (int)(len - 1 - start));
+            transformer_forward_token(m, &kv, next, (int)(toks.n - 1 - start));
         }
     }
-    free(tokens);
+    tokenlist_free(&toks);
     free(scratch);
     kvcache_free(&kv);
-    return 0;
+    return rc;
 }

@@ -19,17 +19,17 @@ static void on_signal(int sig) { g_stop_signal = sig; }
 
 static void join(char *buf, size_t size, const char *dir, const char *name) { snprintf(buf, size, "%s/%s", dir, name); }
 
-#define BYTES_TOKENIZER_VOCAB 256
-
-/* Everything after the config is known: vocab, data, model, optimiser, buffers. */
+/* Everything after the config is known: data and tokenizer (which fix the vocabulary), model,
+ * optimiser, buffers. */
 static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     Config *c = &tr->cfg;
-    if (c->vocab == 0) c->vocab = BYTES_TOKENIZER_VOCAB;
-    if (c->vocab < BYTES_TOKENIZER_VOCAB)
-        return status_fail(st, AP_EINVAL, "vocab=%d is smaller than the bytes tokenizer's %d symbols", c->vocab,
-                           BYTES_TOKENIZER_VOCAB);
-    if (textdata_load(&tr->data, c->data, c->val_frac, c->context, st)) return -1;
-    tr->val_unigram_bits = textdata_val_unigram_bits(&tr->data);
+    if (dataset_open(&tr->data, c->data, c->tokenizer, c->val_frac, c->max_unique_tokens, c->context, c->seed, st))
+        return -1;
+    int n_tok = tr->data.tok.n_tokens;
+    if (c->vocab == 0) c->vocab = n_tok;
+    if (c->vocab < n_tok)
+        return status_fail(st, AP_EINVAL, "vocab=%d is smaller than tokenizer '%s' with %d tokens", c->vocab,
+                           tr->data.tok.name, n_tok);
     if (transformer_create(&tr->model, c, init_rng, st)) return -1;
     if (optim_create(&tr->opt, c, &tr->model.ps, st)) return -1;
     if (transformer_prepare(&tr->model, c->batch, c->context, st)) return -1;
@@ -66,9 +66,13 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
                            c->out, c->out);
     Rng init_rng;
     rng_seed(&init_rng, c->seed);
-    rng_seed(&tr->ts.data_rng, c->seed ^ 0x5851f42d4c957f2dULL);
     if (setup_common(tr, &init_rng, st)) return -1;
     if (dir_create(c->out, st)) return -1;
+    if (tr->data.tok.kind != TOK_BYTES) {
+        char tp[CONFIG_PATH_MAX + 32];
+        join(tp, sizeof tp, c->out, "tokenizer.tok");
+        if (tokenizer_save(&tr->data.tok, tp, st)) return -1;
+    }
     char mp[CONFIG_PATH_MAX + 32];
     join(mp, sizeof mp, c->out, "metrics.jsonl");
     if (file_write_atomic(mp, "", 0, st)) return -1;
@@ -156,11 +160,12 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
 void trainer_evaluate(Trainer *tr, double *loss, double *bpb) {
     const Config *c = &tr->cfg;
     int B = c->batch, T = c->context;
-    int nb = textdata_val_batches(&tr->data, B, T, c->eval_tokens);
+    int nb = dataset_val_batches(&tr->data, B, c->eval_tokens);
     double nats = 0.0;
     size_t count = 0;
+    uint64_t bytes = 0;
     for (int k = 0; k < nb; k++) {
-        textdata_val_batch(&tr->data, k, B, T, tr->inputs, tr->targets);
+        dataset_val_batch(&tr->data, k, B, tr->inputs, tr->targets, &bytes);
         transformer_forward(&tr->model, tr->inputs, tr->targets, B, T);
         for (size_t n = 0; n < (size_t)B * T; n++)
             if (tr->targets[n] >= 0) {
@@ -169,8 +174,8 @@ void trainer_evaluate(Trainer *tr, double *loss, double *bpb) {
             }
     }
     *loss = count ? nats / (double)count : NAN;
-    /* bytes tokenizer: one token is one byte, so bits per byte = nats per token / ln 2 */
-    *bpb = *loss / log(2.0);
+    /* bits per byte: the tokenizer-independent axis every arm is compared on */
+    *bpb = bytes ? nats / (log(2.0) * (double)bytes) : NAN;
 }
 
 static void fmt_duration(char *buf, size_t size, double s) {
@@ -196,9 +201,11 @@ static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double t
     if (ts->step > 0) snprintf(gnorm, sizeof gnorm, "%.9g", tr->last_grad_norm);
     double lr = ts->step > 0 ? tr->last_lr : schedule_lr(&tr->cfg, 0);
     fprintf(f,
-            "{\"step\": %" PRId64 ", \"tokens\": %.17g, \"flops\": %.17g, \"train_loss\": %s, \"val_loss\": %.9g, "
-            "\"val_bpb\": %.9g, \"lr\": %.9g, \"grad_norm\": %s, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-            ts->step, ts->tokens, ts->flops, train_loss, val_loss, val_bpb, lr, gnorm, tok_s, ts->elapsed_s);
+            "{\"step\": %" PRId64 ", \"tokens\": %.17g, \"flops\": %.17g, \"epochs\": %.6g, \"train_loss\": %s, "
+            "\"val_loss\": %.9g, \"val_bpb\": %.9g, \"lr\": %.9g, \"grad_norm\": %s, \"tokens_per_s\": %.1f, "
+            "\"elapsed_s\": %.3f}\n",
+            ts->step, ts->tokens, ts->flops, dataset_epochs(&tr->data, ts->tokens), train_loss, val_loss, val_bpb, lr,
+            gnorm, tok_s, ts->elapsed_s);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) return status_errno(st, errno, "cannot write '%s'", path);
     ts->loss_sum = 0.0;
@@ -239,9 +246,14 @@ static void print_header(const Trainer *tr) {
            c->context, c->vocab);
     printf("params: %.0f total, %.0f without embeddings | FLOPs/step %.4g exact, %.4g by 6ND | memory %.1f MB\n", N,
            Nne, step_flops, 6.0 * N * tokens, mem / 1e6);
-    printf("data: %s (%zu train bytes, %zu held out; held-out unigram entropy %.3f bits/byte) | %d threads\n",
-           tr->data.path, tr->data.train_len, tr->data.len - tr->data.train_len, tr->val_unigram_bits,
+    const Dataset *d = &tr->data;
+    printf("data: %s, tokenizer %s | train %zu tokens (%.3g bytes/token)%s, held out %zu tokens | held-out unigram "
+           "%.3f bits/byte | %d threads\n",
+           d->desc, d->tok.name, d->n[0], d->n[0] ? (double)d->bytes[0] / (double)d->n[0] : 0.0,
+           d->unique < d->n[0] ? " (limited by max_unique_tokens)" : "", d->n[1], d->val_unigram_bpb,
            parallel_threads());
+    double epochs = dataset_epochs(d, (double)c->steps * c->batch * c->context);
+    if (epochs > 1.0) printf("data: %d steps will see the training tokens %.2f times\n", c->steps, epochs);
     fflush(stdout);
 }
 
@@ -268,7 +280,7 @@ int trainer_run(Trainer *tr, Status *st) {
     while (!rc && ts->step < c->steps) {
         double t0 = time_now();
         int step = (int)ts->step;
-        textdata_train_batch(&tr->data, &ts->data_rng, B, T, tr->inputs, tr->targets);
+        dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets);
         float loss = transformer_forward(&tr->model, tr->inputs, tr->targets, B, T);
         if (!isfinite(loss)) {
             rc = status_fail(st, AP_ENUMERIC, "training loss is %f at step %d (lower lr, or enable grad_clip)", loss,
@@ -316,6 +328,11 @@ int trainer_run(Trainer *tr, Status *st) {
         if ((c->checkpoint_every > 0 && ts->step % c->checkpoint_every == 0) || last || g_stop_signal) {
             if ((rc = save_checkpoint(tr, st))) break;
         }
+        /* throughput counts training only: evaluations and checkpoints restart the clock */
+        if (time_now() - now > 0.01) {
+            t_mark = time_now();
+            tok_mark = ts->tokens;
+        }
         if (g_stop_signal && !last) {
             rc = status_fail(st, AP_EINTERNAL,
                              "interrupted by signal %d at step %" PRId64 "; checkpoint saved, continue with "
@@ -343,7 +360,7 @@ int trainer_run(Trainer *tr, Status *st) {
 void trainer_free(Trainer *tr) {
     transformer_free(&tr->model);
     optim_free(&tr->opt);
-    textdata_free(&tr->data);
+    dataset_free(&tr->data);
     free(tr->inputs);
     free(tr->targets);
     tr->inputs = tr->targets = NULL;
@@ -362,4 +379,10 @@ int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status 
     if (!rc) rc = checkpoint_restore_params(&tf, &m->ps, st);
     tensorfile_free(&tf);
     return rc;
+}
+
+int run_tokenizer(Tokenizer *t, const char *run_dir, Status *st) {
+    char path[CONFIG_PATH_MAX + 32];
+    join(path, sizeof path, run_dir, "tokenizer.tok");
+    return tokenizer_load(t, file_exists(path) ? path : "bytes", st);
 }

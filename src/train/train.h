@@ -5,13 +5,14 @@
  *   metrics.jsonl  one JSON object per evaluation (docs/FORMATS.md)
  *   checkpoint.bin the latest checkpoint (atomically replaced)
  *   final.json     written when the run completes
+ *   tokenizer.tok  a copy of the run's tokenizer (BPE runs), so the directory stands alone
  * A run killed at any moment resumes from checkpoint.bin and produces the same metrics, bit for
  * bit, as a run never interrupted (timing fields excepted). */
 #ifndef AP_TRAIN_H
 #define AP_TRAIN_H
 
 #include "core/status.h"
-#include "data/textdata.h"
+#include "data/dataset.h"
 #include "models/config.h"
 #include "models/transformer.h"
 #include "optim/optim.h"
@@ -21,11 +22,10 @@ typedef struct {
     Config cfg;
     Transformer model; /* the Trainer must stay at one address (parameter slots point into it) */
     Optimizer opt;
-    TextData data;
+    Dataset data;
     TrainState ts;
     int *inputs, *targets;
     StepFlops step_flops;
-    double val_unigram_bits;
     int quiet; /* no terminal output */
     double last_lr, last_grad_norm;
 } Trainer;
@@ -43,5 +43,7 @@ void trainer_evaluate(Trainer *tr, double *loss, double *bpb);
 void trainer_free(Trainer *tr);
 /* Builds a model from a checkpoint (config + parameters), for sampling and inspection. */
 int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status *st);
+/* Loads the tokenizer a run was trained with (its copy in the run directory, else "bytes"). */
+int run_tokenizer(Tokenizer *t, const char *run_dir, Status *st);
 
 #endif

@@ -1,0 +1,340 @@
+/* cmd_data.c - `algoprog corpus ...` and `algoprog tokenize ...`. */
+#include "cli/cli.h"
+
+#include "core/fileio.h"
+#include "core/parallel.h"
+#include "core/sha256.h"
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* key=value options after the positional arguments; unknown keys are errors. */
+typedef struct {
+    const char *key;
+    const char *value;
+} Opt;
+
+static int parse_opts(int argc, char **argv, const char *const *allowed, Opt *opts, int *n_opts, Status *st) {
+    *n_opts = 0;
+    for (int i = 0; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq) return status_fail(st, AP_EINVAL, "argument '%s' is not of the form key=value", argv[i]);
+        *eq = '\0';
+        int ok = 0;
+        for (int k = 0; allowed[k]; k++) ok |= !strcmp(allowed[k], argv[i]);
+        if (!ok) {
+            char list[256] = "";
+            for (int k = 0; allowed[k]; k++) {
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof list - l, "%s%s", k ? ", " : "", allowed[k]);
+            }
+            status_fail(st, AP_EINVAL, "unknown option '%s' (allowed: %s)", argv[i], list);
+            *eq = '=';
+            return -1;
+        }
+        opts[*n_opts].key = argv[i];
+        opts[(*n_opts)++].value = eq + 1;
+    }
+    return 0;
+}
+
+static const char *opt(const Opt *opts, int n, const char *key, const char *def) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(opts[i].key, key)) return opts[i].value;
+    return def;
+}
+
+static int opt_double(const Opt *opts, int n, const char *key, double def, double lo, double hi, double *out,
+                      Status *st) {
+    const char *v = opt(opts, n, key, NULL);
+    if (!v) return *out = def, 0;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return status_fail(st, AP_EINVAL, "%s=%s: need a number in [%g, %g]", key, v, lo, hi);
+    *out = x;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- corpus */
+
+static void print_corpus(const Corpus *c) {
+    printf("corpus %s in %s\n  train:    %10llu bytes, %7llu documents, sha256 %s\n"
+           "  held out: %10llu bytes, %7llu documents, sha256 %s (val_frac %.3g, split by document hash)\n",
+           c->name, c->dir, (unsigned long long)c->bytes[0], (unsigned long long)c->docs[0], c->sha256[0],
+           (unsigned long long)c->bytes[1], (unsigned long long)c->docs[1], c->sha256[1], c->val_frac);
+}
+
+int cmd_corpus(int argc, char **argv) {
+    Status st = {0};
+    const char *usage = "usage: algoprog corpus build NAME [val_frac=0.05]\n"
+                        "       algoprog corpus list\n"
+                        "       algoprog corpus info NAME\n";
+    if (argc < 1) return fputs(usage, stderr), 2;
+    const char *data_dir = dataset_data_dir();
+    if (!strcmp(argv[0], "list")) {
+        char names[512];
+        corpus_recipe_names(names, sizeof names);
+        printf("recipes (%s): %s\n", corpus_recipe_dir(), names);
+        for (char *tok = strtok(names, " "); tok; tok = strtok(NULL, " ")) {
+            Corpus c;
+            Status ignore;
+            if (corpus_open(&c, tok, data_dir, &ignore) == 0)
+                printf("  %-10s built: %llu + %llu bytes (train + held out)\n", tok,
+                       (unsigned long long)c.bytes[0], (unsigned long long)c.bytes[1]);
+            else
+                printf("  %-10s not built (algoprog corpus build %s)\n", tok, tok);
+        }
+        return 0;
+    }
+    if (argc < 2) return fputs(usage, stderr), 2;
+    Corpus c;
+    if (!strcmp(argv[0], "info")) {
+        if (corpus_open(&c, argv[1], data_dir, &st)) return cli_fail(&st);
+        print_corpus(&c);
+        return 0;
+    }
+    if (strcmp(argv[0], "build")) return fputs(usage, stderr), 2;
+    static const char *const allowed[] = {"val_frac", NULL};
+    Opt opts[8];
+    int n;
+    double val_frac;
+    if (argc - 2 > 8 || parse_opts(argc - 2, argv + 2, allowed, opts, &n, &st) ||
+        opt_double(opts, n, "val_frac", 0.05, 1e-4, 0.49, &val_frac, &st))
+        return cli_fail(&st);
+    double t0 = time_now();
+    if (corpus_build(&c, argv[1], data_dir, val_frac, &st)) return cli_fail(&st);
+    print_corpus(&c);
+    printf("built in %.1f s\n", time_now() - t0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tokenize */
+
+static int load_tokenizer(Tokenizer *t, const char *name, Status *st) {
+    char path[700];
+    if (dataset_tokenizer_path(name, path, sizeof path, st)) return -1;
+    return tokenizer_load(t, path, st);
+}
+
+/* Training text: a corpus's train split (never its held-out text), or a file. */
+static int read_training_text(const char *what, char **text, size_t *len, char *label, size_t label_size,
+                              Status *st) {
+    Corpus c;
+    Status ignore;
+    if (!file_exists(what) && corpus_open(&c, what, dataset_data_dir(), &ignore) == 0) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/train.txt", c.dir);
+        snprintf(label, label_size, "%s", c.name);
+        return file_read_all(path, text, len, (size_t)1 << 36, st);
+    }
+    const char *base = strrchr(what, '/') ? strrchr(what, '/') + 1 : what;
+    snprintf(label, label_size, "%.*s", (int)strcspn(base, "."), base);
+    return file_read_all(what, text, len, (size_t)1 << 36, st);
+}
+
+static int tokenize_train(int argc, char **argv) {
+    Status st = {0};
+    if (argc < 1) return fputs("usage: algoprog tokenize train CORPUS|FILE vocab=N [out=FILE.tok]\n", stderr), 2;
+    static const char *const allowed[] = {"vocab", "out", "name", NULL};
+    Opt opts[8];
+    int n;
+    double vocab;
+    if (argc - 1 > 8 || parse_opts(argc - 1, argv + 1, allowed, opts, &n, &st) ||
+        opt_double(opts, n, "vocab", 4096, 257, 1 << 22, &vocab, &st))
+        return cli_fail(&st);
+    char *text;
+    size_t len;
+    char label[128], name[160], out[800];
+    if (read_training_text(argv[0], &text, &len, label, sizeof label, &st)) return cli_fail(&st);
+    snprintf(name, sizeof name, "%s", opt(opts, n, "name", ""));
+    if (!name[0]) snprintf(name, sizeof name, "bpe%d-%s", (int)vocab, label);
+    snprintf(out, sizeof out, "%s", opt(opts, n, "out", ""));
+    if (!out[0]) {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/tokenizers", dataset_data_dir());
+        if (dir_create(dir, &st)) return free(text), cli_fail(&st);
+        snprintf(out, sizeof out, "%s/%s.tok", dir, name);
+    }
+    Tokenizer t;
+    double t0 = time_now();
+    int rc = tokenizer_train_bpe(&t, (const unsigned char *)text, len, (int)vocab, PRETOK_GPT4, name, 1, &st);
+    double dt = time_now() - t0;
+    free(text);
+    if (rc) return cli_fail(&st);
+    rc = tokenizer_save(&t, out, &st);
+    if (!rc) printf("trained %s: %d tokens from %.1f MB in %.1f s -> %s\n", name, t.n_tokens, len / 1e6, dt, out);
+    tokenizer_free(&t);
+    return rc ? cli_fail(&st) : 0;
+}
+
+static int tokenize_encode(int argc, char **argv) {
+    Status st = {0};
+    if (argc < 1) return fputs("usage: algoprog tokenize encode FILE tokenizer=TOK out=SHARD\n", stderr), 2;
+    static const char *const allowed[] = {"tokenizer", "out", NULL};
+    Opt opts[4];
+    int n;
+    if (argc - 1 > 4 || parse_opts(argc - 1, argv + 1, allowed, opts, &n, &st)) return cli_fail(&st);
+    const char *out = opt(opts, n, "out", NULL);
+    if (!out) return fputs("algoprog: error: tokenize encode needs out=SHARD\n", stderr), 2;
+    Tokenizer t;
+    if (load_tokenizer(&t, opt(opts, n, "tokenizer", "bytes"), &st)) return cli_fail(&st);
+    char *text;
+    size_t len;
+    if (file_read_all(argv[0], &text, &len, (size_t)1 << 36, &st)) {
+        tokenizer_free(&t);
+        return cli_fail(&st);
+    }
+    TokenList ids = {0};
+    double t0 = time_now();
+    int rc = tokenizer_encode_parallel(&t, (const unsigned char *)text, len, &ids, &st);
+    double dt = time_now() - t0;
+    if (!rc) {
+        uint64_t docs = 0, bytes = 0;
+        for (size_t i = 0; i < ids.n; i++) {
+            docs += ids.ids[i] == (uint32_t)t.eot;
+            bytes += tokenizer_byte_count(&t, (int)ids.ids[i]);
+        }
+        unsigned char d[32];
+        Sha256 sh;
+        sha256_init(&sh);
+        sha256_update(&sh, text, len);
+        sha256_final(&sh, d);
+        uint64_t text_hash;
+        memcpy(&text_hash, d, 8);
+        rc = shard_write(out, &t, ids.ids, ids.n, bytes, docs ? docs : 1, text_hash, &st);
+        if (!rc)
+            printf("%s: %zu bytes -> %zu tokens (%.3f bytes/token) with %s in %.2f s (%.1f MB/s, %d threads) -> %s\n",
+                   argv[0], len, ids.n, ids.n ? (double)len / ids.n : 0.0, t.name, dt, len / 1e6 / dt,
+                   parallel_threads(), out);
+    }
+    free(text);
+    tokenlist_free(&ids);
+    tokenizer_free(&t);
+    return rc ? cli_fail(&st) : 0;
+}
+
+static int tokenize_decode(int argc, char **argv) {
+    Status st = {0};
+    if (argc < 1) return fputs("usage: algoprog tokenize decode SHARD tokenizer=TOK out=FILE\n", stderr), 2;
+    static const char *const allowed[] = {"tokenizer", "out", NULL};
+    Opt opts[4];
+    int n;
+    if (argc - 1 > 4 || parse_opts(argc - 1, argv + 1, allowed, opts, &n, &st)) return cli_fail(&st);
+    const char *out = opt(opts, n, "out", NULL);
+    if (!out) return fputs("algoprog: error: tokenize decode needs out=FILE\n", stderr), 2;
+    Tokenizer t;
+    if (load_tokenizer(&t, opt(opts, n, "tokenizer", "bytes"), &st)) return cli_fail(&st);
+    Shard s;
+    int rc = shard_open(&s, argv[0], &t, &st);
+    if (!rc) {
+        uint32_t *ids = malloc((s.n_tokens ? s.n_tokens : 1) * sizeof *ids);
+        unsigned char *bytes = NULL;
+        size_t len = 0;
+        if (!ids) rc = status_fail(&st, AP_ENOMEM, "out of memory");
+        for (uint64_t i = 0; !rc && i < s.n_tokens; i++) ids[i] = shard_token(&s, i);
+        if (!rc) rc = tokenizer_decode(&t, ids, s.n_tokens, &bytes, &len, &st);
+        if (!rc) rc = file_write_atomic(out, bytes, len, &st);
+        if (!rc) printf("%s: %llu tokens -> %zu bytes -> %s\n", argv[0], (unsigned long long)s.n_tokens, len, out);
+        free(ids);
+        free(bytes);
+        shard_close(&s);
+    }
+    tokenizer_free(&t);
+    return rc ? cli_fail(&st) : 0;
+}
+
+/* Bytes per token of each tokenizer on each corpus's held-out text (claim C15). */
+static int tokenize_stats(int argc, char **argv) {
+    Status st = {0};
+    static const char *const allowed[] = {"corpus", "tokenizer", NULL};
+    Opt opts[4];
+    int n;
+    if (argc > 4 || parse_opts(argc, argv, allowed, opts, &n, &st)) return cli_fail(&st);
+    char corpora[1024] = "", toks[2048] = "bytes";
+    snprintf(corpora, sizeof corpora, "%s", opt(opts, n, "corpus", ""));
+    if (!corpora[0]) { /* every built corpus */
+        char names[512];
+        corpus_recipe_names(names, sizeof names);
+        for (char *tok = strtok(names, " "); tok; tok = strtok(NULL, " ")) {
+            Corpus c;
+            Status ignore;
+            if (corpus_open(&c, tok, dataset_data_dir(), &ignore) == 0) {
+                size_t l = strlen(corpora);
+                snprintf(corpora + l, sizeof corpora - l, "%s%s", l ? "," : "", tok);
+            }
+        }
+    }
+    if (opt(opts, n, "tokenizer", NULL)) {
+        snprintf(toks, sizeof toks, "%s", opt(opts, n, "tokenizer", ""));
+    } else { /* bytes and every tokenizer under data/tokenizers */
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/tokenizers", dataset_data_dir());
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            size_t l = strlen(e->d_name), tl = strlen(toks);
+            if (l > 4 && !strcmp(e->d_name + l - 4, ".tok"))
+                snprintf(toks + tl, sizeof toks - tl, ",%.*s", (int)(l - 4), e->d_name);
+        }
+        if (d) closedir(d);
+    }
+    if (!corpora[0]) return fputs("algoprog: error: no corpus built (algoprog corpus build austen)\n", stderr), 2;
+    printf("bytes per token on each corpus's held-out text (higher = more compression)\n%-24s", "tokenizer");
+    char clist[1024];
+    snprintf(clist, sizeof clist, "%s", corpora);
+    for (char *c = strtok(clist, ","); c; c = strtok(NULL, ",")) printf(" %12s", c);
+    printf("\n");
+    char tlist[2048];
+    snprintf(tlist, sizeof tlist, "%s", toks);
+    char *tsave, *csave;
+    int rc = 0;
+    for (char *tn = strtok_r(tlist, ",", &tsave); tn && !rc; tn = strtok_r(NULL, ",", &tsave)) {
+        Tokenizer t;
+        if (load_tokenizer(&t, tn, &st)) return cli_fail(&st);
+        printf("%-24s", t.name);
+        snprintf(clist, sizeof clist, "%s", corpora);
+        for (char *cn = strtok_r(clist, ",", &csave); cn && !rc; cn = strtok_r(NULL, ",", &csave)) {
+            Corpus c;
+            char path[700], *text;
+            size_t len;
+            rc = corpus_open(&c, cn, dataset_data_dir(), &st);
+            snprintf(path, sizeof path, "%s/val.txt", c.dir);
+            if (!rc) rc = file_read_all(path, &text, &len, (size_t)1 << 36, &st);
+            if (rc) break;
+            TokenList ids = {0};
+            rc = tokenizer_encode_parallel(&t, (const unsigned char *)text, len, &ids, &st);
+            uint64_t bytes = 0;
+            for (size_t i = 0; i < ids.n; i++) bytes += tokenizer_byte_count(&t, (int)ids.ids[i]);
+            if (!rc) printf(" %12.3f", ids.n ? (double)bytes / (double)ids.n : 0.0);
+            fflush(stdout);
+            tokenlist_free(&ids);
+            free(text);
+        }
+        printf("\n");
+        tokenizer_free(&t);
+    }
+    return rc ? cli_fail(&st) : 0;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *usage = "usage: algoprog tokenize train CORPUS|FILE vocab=N [out=FILE.tok] [name=NAME]\n"
+                        "       algoprog tokenize encode FILE tokenizer=TOK out=SHARD\n"
+                        "       algoprog tokenize decode SHARD tokenizer=TOK out=FILE\n"
+                        "       algoprog tokenize stats [corpus=A,B] [tokenizer=bytes,T2]\n";
+    if (argc < 1) return fputs(usage, stderr), 2;
+    parallel_init(0);
+    if (!strcmp(argv[0], "train")) return tokenize_train(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "encode")) return tokenize_encode(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "decode")) return tokenize_decode(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "stats")) return tokenize_stats(argc - 1, argv + 1);
+    return fputs(usage, stderr), 2;
+}

@@ -1,0 +1,65 @@
+/* dataset.h - training and held-out tokens for a run, and the order they are seen in.
+ *
+ * `data` names a corpus (a directory with manifest.json, or NAME under the data directory) or a
+ * plain text file. A corpus's train/held-out split is its own (by document, corpus.h); its token
+ * shards for the run's tokenizer are made on first use and cached in the corpus's shards/
+ * directory. A text file is tokenized in memory and its last val_frac of tokens held out.
+ *
+ * Training order: the first U training tokens (U = max_unique_tokens, or all) are cut into
+ * non-overlapping windows of context+1 tokens; each epoch visits every window once in an order
+ * shuffled by (seed, epoch). A run that asks for more tokens than U repeats the data, and the
+ * number of epochs is reported (claim C11). The position (epoch, window) is saved in checkpoints.
+ *
+ * Held-out: consecutive windows from the start of the held-out tokens, always the same ones.
+ * Bits per byte = total nats / (ln 2 x the bytes of the predicted tokens), specials 0 bytes. */
+#ifndef AP_DATASET_H
+#define AP_DATASET_H
+
+#include "core/status.h"
+#include "data/shard.h"
+#include "data/tokenizer.h"
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t epoch, pos; /* pos: windows of this epoch already consumed */
+} DataCursor;
+
+typedef struct {
+    Tokenizer tok;
+    int source_is_corpus;
+    Shard shard[2];   /* corpus: [0] train, [1] held-out */
+    uint32_t *mem[2]; /* text file: tokens in memory */
+    size_t n[2];      /* tokens per split */
+    uint64_t bytes[2];
+    size_t unique;    /* training tokens in use */
+    size_t n_windows;
+    uint32_t *perm;   /* window order of perm_epoch */
+    uint64_t perm_epoch;
+    int perm_valid;
+    uint64_t seed;
+    int T;
+    double val_unigram_bpb; /* bits/byte of a unigram model of the held-out tokens (baseline) */
+    char desc[768];
+} Dataset;
+
+/* Data directory for corpus names and tokenizer names: $ALGOPROG_DATA or "data". */
+const char *dataset_data_dir(void);
+/* Resolves a tokenizer name: "bytes", a path, or NAME -> DATA/tokenizers/NAME.tok. */
+int dataset_tokenizer_path(const char *name, char *path, size_t size, Status *st);
+int dataset_open(Dataset *d, const char *data, const char *tokenizer, double val_frac, uint64_t max_unique,
+                 int T, uint64_t seed, Status *st);
+void dataset_free(Dataset *d);
+
+static inline uint32_t dataset_token(const Dataset *d, int split, size_t i) {
+    return d->mem[split] ? d->mem[split][i] : shard_token(&d->shard[split], i);
+}
+/* B training windows; advances the cursor. */
+void dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *targets);
+/* Epochs completed (fractional) after `tokens` training tokens. */
+double dataset_epochs(const Dataset *d, double tokens);
+int dataset_val_batches(const Dataset *d, int B, long eval_tokens);
+/* Held-out batch k; windows past the end get targets -1. Adds the predicted bytes to *bytes. */
+void dataset_val_batch(const Dataset *d, int k, int B, int *inputs, int *targets, uint64_t *bytes);
+
+#endif
