@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
-# austen: Jane Austen's six novels (public domain, 1811-1818) from Debian's r-cran-janeaustenr.
-# Usage: austen.sh OUT.txt   (~4.0 MB of UTF-8/ASCII prose; recipe measured in shared/corpora.md)
+# austen: Jane Austen's six novels (Sense and Sensibility, Pride and Prejudice,
+# Mansfield Park, Emma, Northanger Abbey, Persuasion) from Debian's
+# r-cran-janeaustenr, read with Rscript.
+# Licence: texts public domain (1811-1818); package MIT.
+# Document unit: one chapter. A chapter starts at a line such as "CHAPTER 1",
+# "Chapter 1" or "CHAPTER I"; a "VOLUME II" line joins the chapter after it, and the
+# title page joins the first chapter of its novel.
+# Usage: bash scripts/corpora/austen.sh OUT_FILE   (~4.0 MB, ASCII)
 set -euo pipefail
-out=${1:?usage: austen.sh OUT.txt}
-pkgs=(r-cran-janeaustenr)
-need=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "austen: needs ${need[*]}; run as root: apt-get install -y --no-install-recommends ${need[*]}" >&2
-    exit 1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/corpora/lib.sh
+source "$here/lib.sh"
+
+# austen_novels DIR: write the six novels as DIR/1.txt .. DIR/6.txt (publication order).
+austen_novels() {
+  local dir=$1
+  need_pkgs r-cran-janeaustenr
+  mkdir -p "$dir"
+  Rscript -e 'suppressPackageStartupMessages(library(janeaustenr))
+    books <- list(sensesensibility, prideprejudice, mansfieldpark, emma, northangerabbey, persuasion)
+    for (i in seq_along(books)) writeLines(books[[i]], file.path(commandArgs(TRUE)[1], paste0(i, ".txt")))' \
+    "$dir" || die "Rscript failed to read janeaustenr"
+}
+
+# austen_docs DIR: print the novels in DIR as chapter documents.
+austen_docs() {
+  split_at '^(?:CHAPTER|Chapter|VOLUME) +(?:[0-9]+|[IVXLC]+)\.? *$' "$1"/[1-6].txt
+}
+
+# Run only when executed, so that pd-prose.sh can source this file for the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  out=${1:-}
+  begin "$out"   # usage check, $TMPD, $OUT_TMP
+  austen_novels "$TMPD/austen"
+  austen_docs "$TMPD/austen" | normalize_docs 0 > "$OUT_TMP"
+  finish "$out" "$OUT_TMP"
 fi
-tmp="$out.tmp"
-Rscript -e 'library(janeaustenr); writeLines(c(sensesensibility,prideprejudice,mansfieldpark,emma,northangerabbey,persuasion), commandArgs(TRUE)[1])' "$tmp"
-[[ -s "$tmp" ]] || { echo "austen: Rscript wrote nothing" >&2; exit 1; }
-mv "$tmp" "$out"
