@@ -9,7 +9,7 @@
 #include "core/parallel.h"
 #include "core/tensorfile.h"
 #include "optim/optim.h"
-#include "models/transformer.h"
+#include "models/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,17 +41,17 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (cfg.vocab == 0) cfg.vocab = 256;
-    Transformer *m = calloc(1, sizeof *m);
+    Model *m = calloc(1, sizeof *m);
     Rng rng;
     rng_seed(&rng, cfg.seed);
     Optimizer opt;
     int B = cfg.batch, T = cfg.context, V = cfg.vocab, steps = cfg.steps;
-    if (transformer_create(m, &cfg, &rng, &st) || transformer_prepare(m, B, T, &st) ||
-        optim_create(&opt, &cfg, &m->ps, &st)) {
+    if (model_create(m, &cfg, &rng, &st) || model_prepare(m, B, T, &st) || optim_create(&opt, &cfg, m->ps, &st)) {
         fprintf(stderr, "ref_dump: %s\n", st.msg);
         return 1;
     }
-    size_t N = (size_t)B * T, P = m->ps.numel;
+    size_t N = (size_t)B * T, P = m->ps->numel;
+    int stateful = model_is_stateful(&cfg);
     int *inputs = malloc(N * sizeof(int)), *targets = malloc(N * sizeof(int));
     for (size_t i = 0; i < N; i++) {
         inputs[i] = (int)rng_below(&rng, (uint64_t)V);
@@ -59,20 +59,21 @@ int main(int argc, char **argv) {
     }
     targets[N / 2] = -1; /* one ignored position */
     float *p0 = malloc(P * sizeof(float)), *g0 = malloc(P * sizeof(float)), *logits = malloc(N * V * sizeof(float));
-    memcpy(p0, m->ps.data, P * sizeof(float));
-    transformer_forward(m, inputs, NULL, B, T);
-    memcpy(logits, m->a.probs, N * V * sizeof(float));
-    paramset_zero_grad(&m->ps);
-    float loss = transformer_forward(m, inputs, targets, B, T);
-    transformer_backward(m);
-    memcpy(g0, m->ps.grad, P * sizeof(float));
+    memcpy(p0, m->ps->data, P * sizeof(float));
+    model_forward(m, inputs, NULL, B, T, 0);
+    memcpy(logits, model_logits(m), N * V * sizeof(float));
+    paramset_zero_grad(m->ps);
+    float loss = model_forward(m, inputs, targets, B, T, 0);
+    model_backward(m);
+    memcpy(g0, m->ps->grad, P * sizeof(float));
     float *losses = calloc(steps + 1, sizeof(float)), *norms = calloc(steps + 1, sizeof(float)),
           *lrs = calloc(steps + 1, sizeof(float));
     for (int s = 0; s < steps; s++) {
-        paramset_zero_grad(&m->ps);
-        losses[s] = transformer_forward(m, inputs, targets, B, T);
-        transformer_backward(m);
-        norms[s] = (float)optim_clip(&m->ps, cfg.grad_clip);
+        paramset_zero_grad(m->ps);
+        /* a stateful LSTM carries its state from one step to the next, as in training */
+        losses[s] = model_forward(m, inputs, targets, B, T, stateful);
+        model_backward(m);
+        norms[s] = (float)optim_clip(m->ps, cfg.grad_clip);
         lrs[s] = (float)schedule_lr(&cfg, s);
         optim_step(&opt, schedule_lr(&cfg, s));
     }
@@ -82,9 +83,9 @@ int main(int argc, char **argv) {
     TensorList l = {0};
     uint64_t bt[2] = {(uint64_t)B, (uint64_t)T}, btv[3] = {(uint64_t)B, (uint64_t)T, (uint64_t)V}, one = 1,
              ns = (uint64_t)(steps ? steps : 1);
-    add_params(&l, "p.", &m->ps, p0);
-    add_params(&l, "g.", &m->ps, g0);
-    add_params(&l, "q.", &m->ps, m->ps.data);
+    add_params(&l, "p.", m->ps, p0);
+    add_params(&l, "g.", m->ps, g0);
+    add_params(&l, "q.", m->ps, m->ps->data);
     tensorlist_add(&l, "inputs", TF_I32, inputs, 2, bt);
     tensorlist_add(&l, "targets", TF_I32, targets, 2, bt);
     tensorlist_add(&l, "logits", TF_F32, logits, 3, btv);
@@ -98,7 +99,7 @@ int main(int argc, char **argv) {
     free(text), free(conf), free(p0), free(g0), free(logits), free(inputs), free(targets), free(losses), free(norms),
         free(lrs);
     optim_free(&opt);
-    transformer_free(m);
+    model_free(m);
     free(m);
     return rc ? 1 : 0;
 }

@@ -33,8 +33,24 @@ VARIANTS = [
     ("gpt2-2019", ["act=geglu", "tie_embeddings=false", "pos=none", "optimizer=sgd", "lr=0.05"]),
     ("gpt2-2019", ["pos=sinusoidal", "bias=false", "emb_scale=true", "optimizer=adam", "weight_decay=0.01"]),
     ("vaswani-2017", ["norm=rmsnorm", "pos=rope", "rope_base=500", "act=gelu", "schedule=linear"]),
+    ("speedrun-2025", []),
+    ("speedrun-2025", ["act=swiglu", "n_kv_heads=2", "value_embeds=1", "weight_decay=0.05", "zero_init_proj=false"]),
+    ("llama-2023", ["optimizer=muon", "lr=0.02", "adam_lr=0", "n_kv_heads=1"]),
+    ("lstm-2016", []),
+    ("lstm-2016", ["lstm_proj=true", "lstm_hidden=24", "softcap=5", "optimizer=adamw", "weight_decay=0.1"]),
+    ("lstm-2016", ["lstm_state=reset", "tie_embeddings=false", "lstm_hidden=20", "n_layers=3"]),
 ]
-NO_DECAY = {"ln1_w", "ln1_b", "ln2_w", "ln2_b", "lnf_w", "lnf_b", "bqkv", "bo", "bfc", "bproj", "q_norm", "k_norm"}
+NO_DECAY = {"ln1_w", "ln1_b", "ln2_w", "ln2_b", "lnf_w", "lnf_b", "bqkv", "bo", "bfc", "bproj", "q_norm", "k_norm",
+            "ve_lambda"}
+
+
+def is_no_decay(name):
+    return name in NO_DECAY or (name.startswith("l") and name.endswith(".b"))
+
+
+def is_matrix(name):
+    """Hidden weight matrices (Muon's domain): the transformer's projections and the LSTM's."""
+    return name in ("wqkv", "wo", "wfc", "wproj") or name.split(".")[-1] in ("w_ih", "w_hh", "w_p")
 
 
 def cfg_get(cfg, key, kind=str):
@@ -76,6 +92,31 @@ def sinusoidal(T, C):
     return pe
 
 
+def lstm_forward(cfg, p, inputs, state):
+    """torch.nn.LSTM's own kernel (the _VF.lstm call its forward makes) run on our weights: one
+    bias per layer (bias_hh is zero), gates in PyTorch's i, f, g, o order. nn.LSTM caches its
+    flat weight list, so the weights are passed to the kernel directly."""
+    E, L = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int)
+    H = cfg_get(cfg, "lstm_hidden", int)
+    proj = cfg_get(cfg, "lstm_proj", bool)
+    R = E if proj else H
+    flat = []
+    for l in range(L):
+        flat += [p[f"l{l}.w_ih"], p[f"l{l}.w_hh"], p[f"l{l}.b"], torch.zeros_like(p[f"l{l}.b"])]
+        if proj:
+            flat.append(p[f"l{l}.w_p"])
+    x = p["wte"][inputs]
+    B = inputs.shape[0]
+    if state is None:
+        state = (torch.zeros(L, B, R, dtype=torch.float64), torch.zeros(L, B, H, dtype=torch.float64))
+    y, h_n, c_n = torch._VF.lstm(x, state, flat, True, L, 0.0, False, False, True)
+    logits = y @ (p["wte"] if cfg_get(cfg, "tie_embeddings", bool) else p["head"]).T
+    cap = cfg_get(cfg, "softcap", float)
+    if cap > 0:
+        logits = cap * torch.tanh(logits / cap)
+    return logits, (h_n, c_n)
+
+
 def forward(cfg, p, inputs):
     B, T = inputs.shape
     C, L, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int), cfg_get(cfg, "n_heads", int)
@@ -103,6 +144,9 @@ def forward(cfg, p, inputs):
         if cfg["pos"] == "rope":
             base = cfg_get(cfg, "rope_base", float)
             q, k = rope(q, base), rope(k, base)
+        if l < cfg_get(cfg, "value_embeds", int):
+            lam = p["ve_lambda"][l]
+            v = lam[0] * v + lam[1] * p["ve"][l][inputs].reshape(B, T, Hkv, hd)
         k = k.repeat_interleave(H // Hkv, dim=2)
         v = v.repeat_interleave(H // Hkv, dim=2)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
@@ -142,10 +186,14 @@ def forward(cfg, p, inputs):
     return logits
 
 
-def loss_of(cfg, p, inputs, targets):
-    logits = forward(cfg, p, inputs)
+def loss_of(cfg, p, inputs, targets, state=None):
+    new_state = None
+    if cfg["family"] == "lstm":
+        logits, new_state = lstm_forward(cfg, p, inputs, state)
+    else:
+        logits = forward(cfg, p, inputs)
     V = logits.shape[-1]
-    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1), logits
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1), logits, new_state
 
 
 def rel_err(ours, ref):
@@ -155,17 +203,78 @@ def rel_err(ours, ref):
     return float(np.abs(ours - ref).max() / (scale if scale > 0 else 1.0))
 
 
+def newton_schulz5(g, steps=5):
+    """Muon's orthogonalisation, the quintic iteration of Jordan et al. 2024, in float64."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g / (g.norm() + 1e-7)
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    for _ in range(steps):
+        A = x @ x.T
+        x = a * x + (b * A + c * A @ A) @ x
+    return x.T if tall else x
+
+
+class Muon:
+    """The reference Muon step: Nesterov momentum, then Newton-Schulz per layer and per row block
+    (q|k|v of wqkv, gate|up of a gated wfc), scaled by sqrt(max(1, rows/cols))."""
+
+    def __init__(self, params, blocks, lr, momentum, wd):
+        self.params, self.blocks, self.lr, self.mu, self.wd = params, blocks, lr, momentum, wd
+        self.buf = {n: torch.zeros_like(t) for n, t in params.items()}
+
+    @torch.no_grad()
+    def step(self, lr):
+        for n, t in self.params.items():
+            g = t.grad
+            self.buf[n].mul_(self.mu).add_(g)
+            u = g + self.mu * self.buf[n]
+            mats = u if u.dim() == 3 else u.unsqueeze(0)
+            pm = t if t.dim() == 3 else t.unsqueeze(0)
+            for layer in range(mats.shape[0]):
+                r0 = 0
+                for rows in self.blocks(n):
+                    blk = mats[layer, r0:r0 + rows]
+                    o = newton_schulz5(blk)
+                    scale = lr * math.sqrt(max(1.0, blk.shape[0] / blk.shape[1]))
+                    pm[layer, r0:r0 + rows].mul_(1 - lr * self.wd).sub_(scale * o)
+                    r0 += rows
+
+
+def row_blocks(cfg):
+    C, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_heads", int)
+    hd, Hkv, Fd = C // H, cfg_get(cfg, "n_kv_heads", int), cfg_get(cfg, "d_ff", int)
+
+    def blocks(name):
+        if name == "wqkv":
+            return [H * hd, Hkv * hd, Hkv * hd]
+        if name == "wfc" and cfg["act"] in ("swiglu", "geglu"):
+            return [Fd, Fd]
+        return None
+    return blocks
+
+
 def make_optimizer(cfg, params):
-    decay = [t for n, t in params.items() if n not in NO_DECAY]
-    no_decay = [t for n, t in params.items() if n in NO_DECAY]
+    kind, lr = cfg["optimizer"], cfg_get(cfg, "lr", float)
+    muon = None
+    if kind == "muon":
+        mats = {n: t for n, t in params.items() if is_matrix(n)}
+        base = row_blocks(cfg)
+        muon = Muon(mats, lambda n: base(n) or [mats[n].shape[-2]], lr, cfg_get(cfg, "muon_momentum", float),
+                    cfg_get(cfg, "weight_decay", float))
+        params = {n: t for n, t in params.items() if not is_matrix(n)}
+        adam_lr = cfg_get(cfg, "adam_lr", float)
+        kind, lr = "adamw", (adam_lr if adam_lr > 0 else lr)
+    decay = [t for n, t in params.items() if not is_no_decay(n)]
+    no_decay = [t for n, t in params.items() if is_no_decay(n)]
     wd = cfg_get(cfg, "weight_decay", float)
     groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-    kind, lr = cfg["optimizer"], cfg_get(cfg, "lr", float)
     if kind == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg_get(cfg, "momentum", float))
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg_get(cfg, "momentum", float)), muon, lr
     betas = (cfg_get(cfg, "beta1", float), cfg_get(cfg, "beta2", float))
     cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
-    return cls(groups, lr=lr, betas=betas, eps=cfg_get(cfg, "eps", float))
+    return cls(groups, lr=lr, betas=betas, eps=cfg_get(cfg, "eps", float)), muon, lr
 
 
 def check_variant(dump_bin, workdir, idx, preset, extra):
@@ -177,7 +286,7 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
     params = {n: torch.tensor(t["p." + n], dtype=torch.float64, requires_grad=True) for n in names}
     inputs = torch.tensor(t["inputs"], dtype=torch.long)
     targets = torch.tensor(t["targets"], dtype=torch.long)
-    loss, logits = loss_of(cfg, params, inputs, targets)
+    loss, logits, _ = loss_of(cfg, params, inputs, targets)
     loss.backward()
     worst = {"logits": rel_err(t["logits"], logits.detach()), "loss": rel_err(t["loss"], loss.detach().reshape(1))}
     # Entries whose exact gradient is zero (the key bias: softmax ignores a shift shared by all
@@ -190,19 +299,27 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
         live[n] = ((gabs > 1e-7 * gabs.max()) | (gabs == 0)).numpy()
     excluded = sum(int((~m).sum()) for m in live.values())
     # optimiser steps on the same batch, clipping and lr schedule as recorded
-    opt = make_optimizer(cfg, params)
+    opt, muon, other_lr = make_optimizer(cfg, params)
     steps, clip = cfg_get(cfg, "steps", int), cfg_get(cfg, "grad_clip", float)
-    lrs = t["step_lrs"]
+    lrs, peak = t["step_lrs"], cfg_get(cfg, "lr", float)
+    carry = cfg["family"] == "lstm" and cfg["lstm_state"] == "carry"
+    state = None
     for s in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss, _ = loss_of(cfg, params, inputs, targets)
+        for q in params.values():
+            q.grad = None
+        loss, _, new_state = loss_of(cfg, params, inputs, targets, state)
+        if carry:  # the next chunk starts from this one's final state, with no gradient across
+            state = tuple(x.detach() for x in new_state)
         loss.backward()
         norm_ = torch.nn.utils.clip_grad_norm_(list(params.values()), clip if clip > 0 else float("inf"))
         worst[f"step{s} loss"] = rel_err(t["step_losses"][s:s + 1], loss.detach().reshape(1))
         worst[f"step{s} grad norm"] = rel_err(t["step_grad_norms"][s:s + 1], norm_.detach().reshape(1))
-        for grp in opt.param_groups:
-            grp["lr"] = float(lrs[s])
+        for grp in opt.param_groups:  # the schedule scales every learning rate alike
+            grp["lr"] = other_lr * float(lrs[s]) / peak
         opt.step()
+        if muon:
+            muon.step(float(lrs[s]))
     for n in names:
         worst[f"after {steps} steps {n}"] = rel_err(t["q." + n][live[n]], params[n].detach().numpy()[live[n]])
     label = preset + (" " + " ".join(extra) if extra else "")

@@ -140,6 +140,23 @@ def test_learns(data, work):
     check(s3.returncode == 0 and len(s3.stdout) > 100, "greedy sampling past the context length works")
 
 
+def test_presets(data, work):
+    print("every preset learns")
+    for preset in ("vaswani-2017", "gpt2-2019", "llama-2023", "lstm-2016", "speedrun-2025"):
+        d = os.path.join(work, "preset_" + preset)
+        r = run(["train", preset, f"data={data}", f"out={d}", "d_model=64", "n_layers=2", "context=64", "batch=8",
+                 "steps=300", "eval_every=300", "log_every=0"])
+        if r.returncode != 0:
+            check(False, f"{preset} trains: {r.stderr}")
+            continue
+        unigram = float(next(line for line in r.stdout.splitlines() if "unigram" in line)
+                        .split("held-out unigram ")[1].split()[0])
+        final = json.load(open(os.path.join(d, "final.json")))
+        check(final["val_bpb"] < 0.85 * unigram,
+              f"{preset}: {final['val_bpb']:.3f} bits/byte after 300 steps < 0.85 x unigram {unigram:.3f} "
+              f"({final['flops']:.3g} FLOPs)")
+
+
 def test_bad_input(data, work):
     print("bad input")
 
@@ -250,6 +267,7 @@ def main():
     test_determinism(data, work)
     test_resume(data, work)
     test_learns(data, work)
+    test_presets(data, work)
     test_bad_input(data, work)
     test_corpus_bpe(work)
     print(f"{len(FAILURES)} failures")

@@ -5,6 +5,7 @@
 #include "core/status.h"
 #include "data/dataset.h"
 #include "models/config.h"
+#include "optim/optim.h"
 #include "train/sample.h"
 #include "train/train.h"
 
@@ -126,7 +127,7 @@ static int cmd_sample(int argc, char **argv) {
     Status st = {0};
     char path[1024];
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
-    Transformer *m = calloc(1, sizeof *m);
+    Model *m = calloc(1, sizeof *m);
     Config cfg;
     if (!m) return 1;
     Tokenizer tok = {0};
@@ -138,7 +139,7 @@ static int cmd_sample(int argc, char **argv) {
         fputc('\n', stdout);
     }
     tokenizer_free(&tok);
-    transformer_free(m);
+    model_free(m);
     free(m);
     return rc ? cli_fail(&st) : 0;
 }
@@ -162,25 +163,27 @@ static int cmd_config(int argc, char **argv) {
     char *text = config_to_text(&cfg, 0);
     fputs(text, stdout);
     free(text);
-    Transformer *m = calloc(1, sizeof *m);
+    Model *m = calloc(1, sizeof *m);
     Rng rng;
     rng_seed(&rng, cfg.seed);
-    if (!m || transformer_create(m, &cfg, &rng, &st)) {
+    if (!m || model_create(m, &cfg, &rng, &st)) {
         free(m);
         return cli_fail(&st);
     }
-    StepFlops f = transformer_step_flops(&cfg, cfg.batch, cfg.context);
-    double N = (double)transformer_total_params(m), tokens = (double)cfg.batch * cfg.context;
-    printf("# params %.0f (%zu without embeddings); per step: %.0f tokens, %.6g FLOPs exact (%.6g forward), "
-           "%.6g by 6ND\n",
-           N, transformer_nonembedding_params(m), tokens, f.forward + f.backward, f.forward, 6.0 * N * tokens);
-    for (int i = 0; i < m->ps.n; i++) {
-        const ParamTensor *t = &m->ps.t[i];
+    StepFlops f = model_step_flops(&cfg, cfg.batch, cfg.context);
+    f.optimizer = optim_step_flops(&cfg, m->ps);
+    double N = (double)model_total_params(m), tokens = (double)cfg.batch * cfg.context;
+    printf("# params %.0f (%zu without embeddings); per step: %.0f tokens, %.6g FLOPs exact (%.6g forward, %.6g "
+           "optimiser), %.6g by 6ND\n",
+           N, model_nonembedding_params(m), tokens, f.forward + f.backward + f.optimizer, f.forward, f.optimizer,
+           6.0 * N * tokens);
+    for (int i = 0; i < m->ps->n; i++) {
+        const ParamTensor *t = &m->ps->t[i];
         printf("# tensor %-8s (", t->name);
         for (int d = 0; d < t->ndim; d++) printf("%s%zu", d ? ", " : "", t->shape[d]);
         printf(")\n");
     }
-    transformer_free(m);
+    model_free(m);
     free(m);
     return 0;
 }

@@ -208,8 +208,34 @@ static void make_perm(Dataset *d, uint64_t epoch) {
     d->perm_valid = 1;
 }
 
-void dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *targets) {
+int dataset_use_streams(Dataset *d, int B, Status *st) {
+    d->streams = B;
+    d->stream_len = d->unique / (size_t)B;
+    if (d->stream_len < (size_t)d->T + 1)
+        return status_fail(st, AP_EINVAL, "%zu training tokens make %d streams of %zu tokens: shorter than one chunk "
+                           "of %d+1; use fewer batch rows or more data", d->unique, B, d->stream_len, d->T);
+    d->stream_steps = (d->stream_len - 1) / (size_t)d->T;
+    return 0;
+}
+
+int dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *targets) {
     int T = d->T;
+    if (d->streams) {
+        if (cur->pos >= d->stream_steps) {
+            cur->epoch++;
+            cur->pos = 0;
+        }
+        int restart = cur->pos == 0;
+        for (int b = 0; b < B; b++) {
+            size_t start = (size_t)b * d->stream_len + (size_t)cur->pos * (size_t)T;
+            for (int t = 0; t < T; t++) {
+                inputs[b * T + t] = (int)dataset_token(d, 0, start + (size_t)t);
+                targets[b * T + t] = (int)dataset_token(d, 0, start + (size_t)t + 1);
+            }
+        }
+        cur->pos++;
+        return restart;
+    }
     for (int b = 0; b < B; b++) {
         if (cur->pos >= d->n_windows) {
             cur->epoch++;
@@ -222,6 +248,7 @@ void dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *t
             targets[b * T + t] = (int)dataset_token(d, 0, start + (size_t)t + 1);
         }
     }
+    return 0;
 }
 
 double dataset_epochs(const Dataset *d, double tokens) { return tokens / (double)d->unique; }

@@ -10,6 +10,10 @@
  * shuffled by (seed, epoch). A run that asks for more tokens than U repeats the data, and the
  * number of epochs is reported (claim C11). The position (epoch, window) is saved in checkpoints.
  *
+ * Streams (recurrent models that carry state): instead, the U tokens are cut into B contiguous
+ * streams, one per batch row, read front to back T tokens per step; an epoch ends when the
+ * streams are used up, and the next starts them again (the model's carried state is reset then).
+ *
  * Held-out: consecutive windows from the start of the held-out tokens, always the same ones.
  * Bits per byte = total nats / (ln 2 x the bytes of the predicted tokens), specials 0 bytes. */
 #ifndef AP_DATASET_H
@@ -39,6 +43,8 @@ typedef struct {
     int perm_valid;
     uint64_t seed;
     int T;
+    int streams;      /* > 0: stream order with this many streams (= batch rows) */
+    size_t stream_len, stream_steps;
     double val_unigram_bpb; /* bits/byte of a unigram model of the held-out tokens (baseline) */
     char desc[768];
 } Dataset;
@@ -54,8 +60,11 @@ void dataset_free(Dataset *d);
 static inline uint32_t dataset_token(const Dataset *d, int split, size_t i) {
     return d->mem[split] ? d->mem[split][i] : shard_token(&d->shard[split], i);
 }
-/* B training windows; advances the cursor. */
-void dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *targets);
+/* Switches training order to B contiguous streams (see above). */
+int dataset_use_streams(Dataset *d, int B, Status *st);
+/* B training windows; advances the cursor. Returns 1 when this batch starts the streams anew
+ * (stream order: a carried state must be reset), else 0. */
+int dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *targets);
 /* Epochs completed (fractional) after `tokens` training tokens. */
 double dataset_epochs(const Dataset *d, double tokens);
 int dataset_val_batches(const Dataset *d, int B, long eval_tokens);

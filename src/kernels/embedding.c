@@ -106,3 +106,46 @@ void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t
                    size_t n_rot, size_t hd, size_t pos0) {
     rope_rotate(dx, cos_tab, sin_tab, B, T, stride, n_rot, hd, pos0, -1.0f);
 }
+
+void value_mix_forward(float *x, const float *ve, const float *lambda, const int *tokens, size_t N, size_t stride,
+                       size_t off, size_t kvd) {
+    float l0 = lambda[0], l1 = lambda[1];
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        float *v = x + n * stride + off;
+        const float *e = ve + (size_t)tokens[n] * kvd;
+        for (size_t i = 0; i < kvd; i++) v[i] = l0 * v[i] + l1 * e[i];
+    }
+}
+
+void value_mix_backward(float *dx, float *dve, float *dlambda, const float *v_raw, const float *ve, const float *lambda,
+                        const int *tokens, size_t N, size_t stride, size_t off, size_t kvd) {
+    float l0 = lambda[0], l1 = lambda[1];
+    /* mixing-scalar gradients: a serial double sum keeps them exact and thread-count independent */
+    double d0 = 0.0, d1 = 0.0;
+    for (size_t n = 0; n < N; n++) {
+        const float *g = dx + n * stride + off, *v = v_raw + n * stride + off, *e = ve + (size_t)tokens[n] * kvd;
+        for (size_t i = 0; i < kvd; i++) {
+            d0 += (double)g[i] * v[i];
+            d1 += (double)g[i] * e[i];
+        }
+    }
+    dlambda[0] += (float)d0;
+    dlambda[1] += (float)d1;
+    /* table gradient: threads own column slices, as in embedding_backward */
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        size_t c0 = kvd * id / nt, c1 = kvd * (id + 1) / nt;
+        for (size_t n = 0; n < N; n++) {
+            const float *g = dx + n * stride + off;
+            float *de = dve + (size_t)tokens[n] * kvd;
+            for (size_t i = c0; i < c1; i++) de[i] += l1 * g[i];
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        float *g = dx + n * stride + off;
+        for (size_t i = 0; i < kvd; i++) g[i] *= l0;
+    }
+}

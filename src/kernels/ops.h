@@ -38,6 +38,15 @@ void rope_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B
 void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
                    size_t n_rot, size_t hd, size_t pos0);
 
+/* Value embeddings (modded-nanogpt, 2024): in rows of `stride` floats, the kvd values at column
+ * `off` become v' = lambda[0] * v + lambda[1] * ve[token] (ve is (V, kvd)), in place. The backward
+ * turns dx (the gradient of v') into the gradient of v in place, given the un-mixed v, and
+ * accumulates into dve and dlambda (2). */
+void value_mix_forward(float *x, const float *ve, const float *lambda, const int *tokens, size_t N, size_t stride,
+                       size_t off, size_t kvd);
+void value_mix_backward(float *dx, float *dve, float *dlambda, const float *v_raw, const float *ve, const float *lambda,
+                        const int *tokens, size_t N, size_t stride, size_t off, size_t kvd);
+
 /* ---- linear: out (M,OC) = inp (M,IC) . weight(OC,IC)^T + bias(OC); bias may be NULL ---- */
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, size_t M, size_t IC,
                     size_t OC);

@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const FAMILY_NAMES[] = {"transformer", NULL};
+static const char *const FAMILY_NAMES[] = {"transformer", "lstm", NULL};
+static const char *const LSTM_STATE_NAMES[] = {"carry", "reset", NULL};
 static const char *const NORM_NAMES[] = {"layernorm", "rmsnorm", NULL};
 static const char *const NORMPOS_NAMES[] = {"pre", "post", NULL};
 static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", NULL};
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
-static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", NULL};
+static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
 
 #define OFF(f) offsetof(Config, f)
@@ -26,7 +27,8 @@ static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsq
 static const ConfigKey KEYS[] = {
     /* ---- model ---- */
     {"family", "model", KEY_ENUM, OFF(family), "transformer", FAMILY_NAMES, 0, 0, 1,
-     "Model family.", "Vaswani et al. 2017"},
+     "Model family: a decoder-only transformer, or a multi-layer LSTM.",
+     "Vaswani et al. 2017; Hochreiter & Schmidhuber 1997"},
     {"vocab", "model", KEY_INT, OFF(vocab), "0", NULL, 0, 1 << 22, 1,
      "Vocabulary size; 0 takes it from the tokenizer.", ""},
     {"context", "model", KEY_INT, OFF(context), "256", NULL, 1, 1 << 20, 1,
@@ -69,10 +71,27 @@ static const ConfigKey KEYS[] = {
      "xavier: uniform Glorot for matrices, N(0, d^-1/2) embeddings.",
      "Radford et al. 2019; Glorot & Bengio 2010"},
     {"init_std", "model", KEY_FLOAT, OFF(init_std), "0.02", NULL, 0, 10, 1, "Std of normal initialisation.", ""},
+    {"zero_init_proj", "model", KEY_BOOL, OFF(zero_init_proj), "false", NULL, 0, 0, 1,
+     "Start the attention output and MLP output projections (and an untied head) at zero, so every block begins "
+     "as the identity. No FLOP cost.",
+     "modded-nanogpt records (2024); cf. Zhang et al. 2019 (Fixup)"},
+    {"value_embeds", "model", KEY_INT, OFF(value_embeds), "0", NULL, 0, 1024, 1,
+     "Value embeddings: the first N layers add a per-token embedding to their attention values, "
+     "v = l0*v + l1*ve[token], with learned mixing scalars. Adds N*vocab*kv_dim parameters, no matmul FLOPs.",
+     "modded-nanogpt records (2024)"},
+    {"lstm_hidden", "model", KEY_INT, OFF(lstm_hidden), "0", NULL, 0, 1 << 16, 1,
+     "LSTM hidden size per layer; 0 means d_model.", ""},
+    {"lstm_proj", "model", KEY_BOOL, OFF(lstm_proj), "false", NULL, 0, 0, 1,
+     "LSTMP: project each layer's hidden state (lstm_hidden) down to d_model.", "Sak et al. 2014; Jozefowicz et al. 2016"},
+    {"lstm_state", "model", KEY_ENUM, OFF(lstm_state), "carry", LSTM_STATE_NAMES, 0, 0, 0,
+     "Truncated BPTT: carry the hidden state across consecutive chunks of each batch row's stream (as LSTM LMs "
+     "were trained), or reset it every chunk.",
+     "Zaremba et al. 2014"},
     /* ---- optim ---- */
     {"optimizer", "optim", KEY_ENUM, OFF(optimizer), "adamw", OPT_NAMES, 0, 0, 0,
-     "sgd (with momentum), adam (L2 in the gradient), adamw (decoupled decay).",
-     "Kingma & Ba 2015; Loshchilov & Hutter 2019"},
+     "sgd (with momentum), adam (L2 in the gradient), adamw (decoupled decay), muon (Newton-Schulz "
+     "orthogonalised momentum for hidden matrices, AdamW at adam_lr for the rest).",
+     "Kingma & Ba 2015; Loshchilov & Hutter 2019; Jordan et al. 2024 (Muon)"},
     {"lr", "optim", KEY_FLOAT, OFF(lr), "1e-3", NULL, 0, 100, 0, "Peak learning rate.", ""},
     {"beta1", "optim", KEY_FLOAT, OFF(beta1), "0.9", NULL, 0, 0.999999, 0, "Adam beta1.", ""},
     {"beta2", "optim", KEY_FLOAT, OFF(beta2), "0.95", NULL, 0, 0.9999999, 0, "Adam beta2.", ""},
@@ -90,6 +109,10 @@ static const ConfigKey KEYS[] = {
      "Final learning rate as a fraction of the peak (linear, cosine, wsd).", ""},
     {"decay_frac", "optim", KEY_FLOAT, OFF(decay_frac), "0.2", NULL, 0, 1, 0,
      "WSD: fraction of steps spent in the final linear decay.", "Hu et al. 2024 (MiniCPM)"},
+    {"adam_lr", "optim", KEY_FLOAT, OFF(adam_lr), "0", NULL, 0, 100, 0,
+     "muon: learning rate of the AdamW part (embeddings, head, norms, biases); 0 means lr.", ""},
+    {"muon_momentum", "optim", KEY_FLOAT, OFF(muon_momentum), "0.95", NULL, 0, 0.999999, 0,
+     "muon: Nesterov momentum of the orthogonalised update.", "Jordan et al. 2024"},
     /* ---- train ---- */
     {"data", "train", KEY_STRING, OFF(data), "", NULL, 0, 0, 0,
      "A corpus (name under data/, or its directory; see `algoprog corpus`) or a plain text file.", ""},
@@ -352,6 +375,25 @@ int config_apply_args(Config *c, int argc, char **argv, Status *st) {
 
 int config_resolve(Config *c, Status *st) {
     if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
+    if (c->family == FAMILY_LSTM) {
+        if (c->lstm_hidden == 0) c->lstm_hidden = c->d_model;
+        if (c->lstm_proj && c->lstm_hidden <= c->d_model)
+            return status_fail(st, AP_EINVAL, "lstm_proj projects lstm_hidden=%d down to d_model=%d: make it larger",
+                               c->lstm_hidden, c->d_model);
+        if (!c->lstm_proj && c->tie_embeddings && c->lstm_hidden != c->d_model)
+            return status_fail(st, AP_EINVAL,
+                               "tie_embeddings needs lstm_hidden (%d) = d_model (%d), or lstm_proj = true",
+                               c->lstm_hidden, c->d_model);
+        if (c->n_layers > 12) return status_fail(st, AP_EINVAL, "n_layers=%d: an LSTM has at most 12", c->n_layers);
+        if (c->value_embeds) return status_fail(st, AP_EINVAL, "value_embeds is a transformer switch");
+        if (c->d_ff == 0) c->d_ff = 4 * c->d_model; /* unused by the LSTM; resolved for uniformity */
+        double act = 4.0 * c->batch * c->context * (c->n_layers * 8.0 * c->lstm_hidden + 3.0 * c->d_model);
+        if (act > 64e9)
+            return status_fail(st, AP_EINVAL, "batch x context needs about %.0f GB of LSTM activations", act / 1e9);
+        return 0;
+    }
+    if (c->value_embeds > c->n_layers)
+        return status_fail(st, AP_EINVAL, "value_embeds=%d is more than n_layers=%d", c->value_embeds, c->n_layers);
     if (c->d_model % c->n_heads)
         return status_fail(st, AP_EINVAL, "d_model=%d is not divisible by n_heads=%d", c->d_model, c->n_heads);
     if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads)

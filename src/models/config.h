@@ -14,13 +14,14 @@
 #include <stdio.h>
 
 /* Enum values are stored in checkpoints: only ever append. */
-typedef enum { FAMILY_TRANSFORMER = 0 } ModelFamily;
+typedef enum { FAMILY_TRANSFORMER = 0, FAMILY_LSTM = 1 } ModelFamily;
+typedef enum { LSTM_STATE_CARRY = 0, LSTM_STATE_RESET = 1 } LstmState;
 typedef enum { NORM_LAYERNORM = 0, NORM_RMSNORM = 1 } NormKind;
 typedef enum { NORMPOS_PRE = 0, NORMPOS_POST = 1 } NormPosition;
 typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3 } PosKind;
 typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GEGLU = 4 } ActKind;
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
-typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2 } OptimizerKind;
+typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3 } OptimizerKind;
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
 
 #define CONFIG_PATH_MAX 512
@@ -48,6 +49,11 @@ typedef struct {
     int emb_scale;
     int init;
     double init_std;
+    int zero_init_proj;
+    int value_embeds;
+    int lstm_hidden;
+    int lstm_proj;
+    int lstm_state;
     /* [optim] */
     int optimizer;
     double lr;
@@ -59,6 +65,8 @@ typedef struct {
     int warmup;
     double min_lr_frac;
     double decay_frac;
+    double adam_lr;
+    double muon_momentum;
     /* [train] */
     char data[CONFIG_PATH_MAX];
     char tokenizer[CONFIG_PATH_MAX];

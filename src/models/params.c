@@ -30,6 +30,17 @@ void paramset_add(ParamSet *ps, const char *name, float **slot, float **grad_slo
     t->init_scale = init_scale;
     t->slot = slot;
     t->grad_slot = grad_slot;
+    t->n_blocks = 1;
+    t->block_rows[0] = t->ndim >= 2 ? t->shape[t->ndim - 2] : 1;
+}
+
+void paramset_set_blocks(ParamSet *ps, int n, const size_t *rows) {
+    ParamTensor *t = &ps->t[ps->n - 1];
+    size_t sum = 0;
+    for (int i = 0; i < n; i++) sum += rows[i];
+    if (n < 1 || n > 4 || t->ndim < 2 || sum != t->shape[t->ndim - 2]) abort(); /* a model bug */
+    t->n_blocks = n;
+    for (int i = 0; i < n; i++) t->block_rows[i] = rows[i];
 }
 
 int paramset_alloc(ParamSet *ps, Status *st) {
@@ -62,6 +73,7 @@ void paramset_init(ParamSet *ps, Rng *rng) {
             case PINIT_ONES: w[j] = 1.0f; break;
             case PINIT_NORMAL: w[j] = t->init_scale * rng_normal(rng); break;
             case PINIT_UNIFORM: w[j] = t->init_scale * (2.0f * rng_uniform(rng) - 1.0f); break;
+            case PINIT_CONST: w[j] = t->init_scale; break;
             }
         }
     }

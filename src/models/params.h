@@ -25,6 +25,7 @@ typedef enum {
     PINIT_ONES,
     PINIT_NORMAL,  /* N(0, std) */
     PINIT_UNIFORM, /* U(-std, std) */
+    PINIT_CONST,   /* every entry = init_scale */
 } ParamInit;
 
 #define PARAM_NAME_MAX 48
@@ -40,6 +41,8 @@ typedef struct {
     int group;
     int init;
     float init_scale;
+    int n_blocks;      /* row blocks of each matrix that are separate linear maps (fused q|k|v, gate|up) */
+    size_t block_rows[4];
     float **slot;      /* where the model keeps its value pointer */
     float **grad_slot; /* and its gradient pointer */
 } ParamTensor;
@@ -55,6 +58,9 @@ typedef struct {
 /* Declares a tensor; shape dims end at the first 0. */
 void paramset_add(ParamSet *ps, const char *name, float **slot, float **grad_slot, int group, int init,
                   float init_scale, size_t d0, size_t d1, size_t d2);
+/* Marks the last declared tensor's matrices as stacked row blocks (e.g. q, k, v rows), which
+ * matrix-aware optimisers (Muon) treat as separate maps. Rows must add up to shape[-2]. */
+void paramset_set_blocks(ParamSet *ps, int n, const size_t *rows);
 /* Allocates values and gradients, sets every slot. */
 int paramset_alloc(ParamSet *ps, Status *st);
 /* Fills values from the table's init rules, tensor by tensor in order, from rng. */

@@ -21,6 +21,8 @@ static void declare_params(Transformer *m) {
     float std = (float)c->init_std;
     float proj_std = c->init == INIT_GPT2 ? std / sqrtf(2.0f * (float)L) : std;
     int mat = xavier ? PINIT_UNIFORM : PINIT_NORMAL;
+    int proj_init = c->zero_init_proj ? PINIT_ZEROS : mat;
+    size_t kvd = (size_t)m->Hkv * hd;
     /* Xavier/Glorot bound sqrt(6 / (fan_in + fan_out)); q, k, v count as separate C x C maps. */
 #define XB(fi, fo) sqrtf(6.0f / (float)((fi) + (fo)))
     float emb_std = xavier ? 1.0f / sqrtf((float)C) : std;
@@ -31,25 +33,36 @@ static void declare_params(Transformer *m) {
     paramset_add(ps, "ln1_w", &w->ln1_w, &g->ln1_w, PGROUP_VECTOR, PINIT_ONES, 0, L, C, 0);
     if (ln_bias) paramset_add(ps, "ln1_b", &w->ln1_b, &g->ln1_b, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
     paramset_add(ps, "wqkv", &w->wqkv, &g->wqkv, PGROUP_MATRIX, mat, xavier ? XB(C, C) : std, L, QKV, C);
+    size_t qkv_rows[3] = {(size_t)m->H * hd, kvd, kvd};
+    paramset_set_blocks(ps, 3, qkv_rows);
     if (c->bias) paramset_add(ps, "bqkv", &w->bqkv, &g->bqkv, PGROUP_VECTOR, PINIT_ZEROS, 0, L, QKV, 0);
     if (c->qk_norm) {
         paramset_add(ps, "q_norm", &w->q_norm, &g->q_norm, PGROUP_VECTOR, PINIT_ONES, 0, L, hd, 0);
         paramset_add(ps, "k_norm", &w->k_norm, &g->k_norm, PGROUP_VECTOR, PINIT_ONES, 0, L, hd, 0);
     }
-    paramset_add(ps, "wo", &w->wo, &g->wo, PGROUP_MATRIX, mat, xavier ? XB(C, C) : proj_std, L, C, C);
+    paramset_add(ps, "wo", &w->wo, &g->wo, PGROUP_MATRIX, proj_init, xavier ? XB(C, C) : proj_std, L, C, C);
     if (c->bias) paramset_add(ps, "bo", &w->bo, &g->bo, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
     paramset_add(ps, "ln2_w", &w->ln2_w, &g->ln2_w, PGROUP_VECTOR, PINIT_ONES, 0, L, C, 0);
     if (ln_bias) paramset_add(ps, "ln2_b", &w->ln2_b, &g->ln2_b, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
     paramset_add(ps, "wfc", &w->wfc, &g->wfc, PGROUP_MATRIX, mat, xavier ? XB(C, F) : std, L, F1, C);
+    if (F1 == 2 * F) {
+        size_t glu_rows[2] = {F, F};
+        paramset_set_blocks(ps, 2, glu_rows);
+    }
     if (c->bias) paramset_add(ps, "bfc", &w->bfc, &g->bfc, PGROUP_VECTOR, PINIT_ZEROS, 0, L, F1, 0);
-    paramset_add(ps, "wproj", &w->wproj, &g->wproj, PGROUP_MATRIX, mat, xavier ? XB(F, C) : proj_std, L, C, F);
+    paramset_add(ps, "wproj", &w->wproj, &g->wproj, PGROUP_MATRIX, proj_init, xavier ? XB(F, C) : proj_std, L, C, F);
     if (c->bias) paramset_add(ps, "bproj", &w->bproj, &g->bproj, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
     if (c->norm_position == NORMPOS_PRE) {
         paramset_add(ps, "lnf_w", &w->lnf_w, &g->lnf_w, PGROUP_VECTOR, PINIT_ONES, 0, C, 0, 0);
         if (ln_bias) paramset_add(ps, "lnf_b", &w->lnf_b, &g->lnf_b, PGROUP_VECTOR, PINIT_ZEROS, 0, C, 0, 0);
     }
     if (!c->tie_embeddings)
-        paramset_add(ps, "head", &w->head, &g->head, PGROUP_HEAD, mat, xavier ? XB(C, V) : std, V, C, 0);
+        paramset_add(ps, "head", &w->head, &g->head, PGROUP_HEAD, proj_init, xavier ? XB(C, V) : std, V, C, 0);
+    if (m->Lve > 0) {
+        paramset_add(ps, "ve", &w->ve, &g->ve, PGROUP_EMBED, PINIT_NORMAL, emb_std, (size_t)m->Lve, V, kvd);
+        paramset_add(ps, "ve_lambda", &w->ve_lambda, &g->ve_lambda, PGROUP_VECTOR, PINIT_CONST, 0.5f, (size_t)m->Lve,
+                     2, 0);
+    }
 #undef XB
 }
 
@@ -69,6 +82,7 @@ int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) 
     m->QKV = (m->H + 2 * m->Hkv) * m->hd;
     m->V = cfg->vocab;
     m->Tmax = cfg->context;
+    m->Lve = cfg->value_embeds;
     declare_params(m);
     if (paramset_alloc(&m->ps, st)) return -1;
     paramset_init(&m->ps, rng);
@@ -106,7 +120,7 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
     /* query t sees t+1 keys: sum over t of (t+1) = T(T+1)/2, for scores and for the value mix */
     double attn_macs = (double)B * H * hd * ((double)T * (T + 1) / 2.0) * 2.0;
     double head_macs = N * C * V;
-    StepFlops f;
+    StepFlops f = {0};
     f.forward = 2.0 * (L * (linear_macs + attn_macs) + head_macs);
     f.backward = 2.0 * f.forward; /* each product has two gradient products of equal size */
     return f;
@@ -124,7 +138,7 @@ int transformer_prepare(Transformer *m, int B, int T, Status *st) {
     const Config *c = &m->cfg;
     size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1;
     size_t H = m->H, nqk = (size_t)(m->H + m->Hkv);
-    int pre = c->norm_position == NORMPOS_PRE, qkvp = c->qk_norm || c->pos == POS_ROPE;
+    int pre = c->norm_position == NORMPOS_PRE, qkvp = c->qk_norm || c->pos == POS_ROPE || c->value_embeds > 0;
     TransformerActs *a = &m->a;
     struct {
         float **slot;
@@ -271,8 +285,13 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
             q = qkvp;
         }
         if (c->pos == POS_ROPE) {
-            if (!c->qk_norm) memcpy(qkvp, qkv, N * QKV * sizeof(float));
+            if (q != qkvp) memcpy(qkvp, qkv, N * QKV * sizeof(float));
             rope_forward(qkvp, m->rope_cos, m->rope_sin, B, T, QKV, nqk, hd, 0);
+            q = qkvp;
+        }
+        if ((int)l < m->Lve) {
+            if (q != qkvp) memcpy(qkvp, qkv, N * QKV * sizeof(float));
+            value_mix_forward(qkvp, w->ve + l * V * Hkv * hd, w->ve_lambda + 2 * l, inputs, N, QKV, nqk * hd, Hkv * hd);
             q = qkvp;
         }
         attention_forward(atty, att, q, B, T, H, Hkv, hd);
@@ -403,9 +422,12 @@ void transformer_backward(Transformer *m) {
         /* dres = d res2; res2 = x_in + wo(attention(qkv)) */
         zero(a->datty, NC);
         linear_backward(a->datty, g->wo + l * C * C, at(g->bo, l, C), dres, atty, w->wo + l * C * C, N, C, C);
-        int processed = c->qk_norm || c->pos == POS_ROPE;
+        int processed = c->qk_norm || c->pos == POS_ROPE || (int)l < m->Lve;
         zero(a->dqkvp, N * QKV);
         attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? qkvp : qkv, att, B, T, H, Hkv, hd);
+        if ((int)l < m->Lve) /* values were mixed last: undo that first (qkv holds the un-mixed values) */
+            value_mix_backward(a->dqkvp, g->ve + l * V * Hkv * hd, g->ve_lambda + 2 * l, qkv, w->ve + l * V * Hkv * hd,
+                               w->ve_lambda + 2 * l, m->inputs, N, QKV, nqk * hd, Hkv * hd);
         if (c->pos == POS_ROPE) rope_backward(a->dqkvp, m->rope_cos, m->rope_sin, B, T, QKV, nqk, hd, 0);
         const float *dq = a->dqkvp;
         if (c->qk_norm) {
@@ -494,6 +516,8 @@ void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int
             qknorm_forward(qkv, qk_rstd, qkv, w->q_norm + l * hd, w->k_norm + l * hd, 1, H, Hkv, hd,
                            (float)c->norm_eps);
         if (c->pos == POS_ROPE) rope_forward(qkv, m->rope_cos, m->rope_sin, 1, 1, QKV, nqk, hd, (size_t)pos);
+        if ((int)l < m->Lve)
+            value_mix_forward(qkv, w->ve + l * V * kvd, w->ve_lambda + 2 * l, &token, 1, QKV, nqk * hd, kvd);
         float *kc = kv->k + l * T * kvd, *vc = kv->v + l * T * kvd;
         memcpy(kc + (size_t)pos * kvd, qkv + H * hd, kvd * sizeof(float));
         memcpy(vc + (size_t)pos * kvd, qkv + (H + Hkv) * hd, kvd * sizeof(float));

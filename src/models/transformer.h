@@ -34,13 +34,15 @@ typedef struct {
     float *bproj;          /* (L, C)         bias */
     float *lnf_w, *lnf_b;  /* (C)            pre-norm only */
     float *head;           /* (V, C)         untied only */
+    float *ve;             /* (Lve, V, Hkv*hd) value embeddings of the first Lve = value_embeds layers */
+    float *ve_lambda;      /* (Lve, 2)       mixing scalars: v = l0 * v + l1 * ve[token] */
 } TransformerWeights;
 
 typedef struct {
     float *encoded;               /* (B, T, C) */
     float *ln1, *ln1_mean, *ln1_rstd; /* (L, B, T, C), (L, B, T) x2 */
     float *qkv;                   /* (L, B, T, QKV) */
-    float *qkvp;                  /* (L, B, T, QKV) after QK-norm / RoPE (when either is on) */
+    float *qkvp;                  /* (L, B, T, QKV) after QK-norm / RoPE / value mixing (when any is on) */
     float *qk_rstd;               /* (L, B, T, H + Hkv) */
     float *att;                   /* (L, B, H, T, T) softmax probabilities */
     float *atty;                  /* (L, B, T, C) attention output before projection */
@@ -65,14 +67,15 @@ typedef struct {
 
 /* Matmul-class FLOPs of one step (2 per multiply-add), exactly as executed: linear layers, the
  * causal attention products (only the visible keys) and the LM head. Norms, activations,
- * softmax and the optimiser are O(BTC) and not counted (see docs/ARCHITECTURE.md). */
+ * softmax and elementwise optimiser work are O(BTC) and not counted (see docs/ARCHITECTURE.md). */
 typedef struct {
     double forward, backward;
+    double optimizer; /* filled by the trainer: Muon's orthogonalisation products, else 0 */
 } StepFlops;
 
 typedef struct {
     Config cfg; /* resolved */
-    int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax;
+    int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax, Lve;
     ParamSet ps;
     TransformerWeights w, g;
     /* activations, sized by transformer_prepare */

@@ -1,6 +1,7 @@
 /* optim.c - SGD, Adam, AdamW, clipping (see optim.h). */
 #include "optim/optim.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,29 @@ int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
     o->eps = cfg->eps;
     o->weight_decay = cfg->weight_decay;
     o->momentum = cfg->momentum;
+    o->muon_momentum = cfg->muon_momentum;
+    o->adam_lr = cfg->adam_lr;
+    o->lr_peak = cfg->lr;
     o->ps = ps;
     o->m = floats_alloc(ps->numel);
     if (o->kind != OPT_SGD) o->v = floats_alloc(ps->numel);
+    if (o->kind == OPT_MUON) { /* workspace for the largest matrix block */
+        size_t need = 1;
+        for (int i = 0; i < ps->n; i++) {
+            const ParamTensor *t = &ps->t[i];
+            if (t->group != PGROUP_MATRIX || t->ndim < 2) continue;
+            size_t cols = t->shape[t->ndim - 1];
+            for (int b = 0; b < t->n_blocks; b++) {
+                size_t r = t->block_rows[b], k = r < cols ? r : cols, n = 3 * k * k + 2 * r * cols;
+                if (n > need) need = n;
+            }
+        }
+        o->ns = floats_alloc(need);
+        if (!o->ns) {
+            optim_free(o);
+            return status_fail(st, AP_ENOMEM, "cannot allocate the Muon workspace");
+        }
+    }
     if (!o->m || (o->kind != OPT_SGD && !o->v)) {
         optim_free(o);
         return status_fail(st, AP_ENOMEM, "cannot allocate optimiser state (%zu parameters)", ps->numel);
@@ -28,7 +49,51 @@ int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
 void optim_free(Optimizer *o) {
     free(o->m);
     free(o->v);
-    o->m = o->v = NULL;
+    free(o->ns);
+    o->m = o->v = o->ns = NULL;
+}
+
+void muon_orthogonalize(float *out, const float *G, int rows, int cols, int steps, float *ws) {
+    const float a = 3.4445f, b = -4.7750f, c = 2.0315f;
+    /* work on the wide orientation (k = rows <= cols) so the Gram matrix is the small one */
+    int tr = rows > cols, k = tr ? cols : rows, n = tr ? rows : cols;
+    float *A = ws, *A2 = A + (size_t)k * k, *Bm = A2 + (size_t)k * k, *X = Bm + (size_t)k * k, *Y = X + (size_t)k * n;
+    double ss = 0.0;
+    for (size_t i = 0; i < (size_t)rows * cols; i++) ss += (double)G[i] * G[i];
+    float inv = (float)(1.0 / (sqrt(ss) + 1e-7));
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float v = G[(size_t)i * cols + j] * inv;
+            if (tr) X[(size_t)j * n + i] = v;
+            else X[(size_t)i * n + j] = v;
+        }
+    for (int s = 0; s < steps; s++) {
+        /* A = X X^T;  B = b A + c A A;  X = a X + B X */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, k, n, 1.0f, X, n, X, n, 0.0f, A, k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, k, k, 1.0f, A, k, A, k, 0.0f, A2, k);
+        for (size_t i = 0; i < (size_t)k * k; i++) Bm[i] = b * A[i] + c * A2[i];
+        memcpy(Y, X, (size_t)k * n * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, n, k, 1.0f, Bm, k, Y, n, a, X, n);
+    }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) out[(size_t)i * cols + j] = tr ? X[(size_t)j * n + i] : X[(size_t)i * n + j];
+}
+
+/* One Muon update of a (rows x cols) block: momentum buffer m, gradient g, parameter p. */
+static void muon_block(Optimizer *o, float *p, const float *g, float *m, int rows, int cols, double lr, float wd) {
+    size_t n = (size_t)rows * cols;
+    float mu = (float)o->muon_momentum;
+    int k = rows < cols ? rows : cols;
+    /* u lives in the workspace's last slot, which muon_orthogonalize reads before it uses it */
+    float *U = o->ns + 3 * (size_t)k * k + n;
+    for (size_t i = 0; i < n; i++) {
+        m[i] = mu * m[i] + g[i];
+        U[i] = g[i] + mu * m[i];
+    }
+    muon_orthogonalize(U, U, rows, cols, 5, o->ns);
+    float scale = (float)(lr * sqrt(rows > cols ? (double)rows / cols : 1.0));
+    float shrink = (float)(1.0 - lr * (double)wd);
+    for (size_t i = 0; i < n; i++) p[i] = p[i] * shrink - scale * U[i];
 }
 
 /* Fixed 64 chunks, whatever the thread count: each chunk summed in order, chunks summed in order. */
@@ -65,17 +130,36 @@ void optim_step(Optimizer *o, double lr) {
     o->t++;
     ParamSet *ps = o->ps;
     double bc1 = 1.0 - pow(o->beta1, (double)o->t), bc2 = 1.0 - pow(o->beta2, (double)o->t);
-    float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps, bc2_sqrt = (float)sqrt(bc2);
     for (int ti = 0; ti < ps->n; ti++) {
         const ParamTensor *t = &ps->t[ti];
         float *p = ps->data + t->offset, *g = ps->grad + t->offset, *m = o->m + t->offset;
         float *v = o->v ? o->v + t->offset : NULL;
         float wd = optim_group_decays(t->group) ? (float)o->weight_decay : 0.0f;
         size_t n = t->numel;
-        switch (o->kind) {
+        int kind = o->kind;
+        double step_lr = lr;
+        if (kind == OPT_MUON) {
+            if (t->group == PGROUP_MATRIX && t->ndim >= 2) {
+                int cols = (int)t->shape[t->ndim - 1];
+                size_t layers = t->ndim == 3 ? t->shape[0] : 1, per = t->shape[t->ndim - 2] * (size_t)cols, off = 0;
+                for (size_t l = 0; l < layers; l++) {
+                    off = l * per;
+                    for (int b = 0; b < t->n_blocks; b++) {
+                        int rows = (int)t->block_rows[b];
+                        muon_block(o, p + off, g + off, m + off, rows, cols, lr, wd);
+                        off += (size_t)rows * cols;
+                    }
+                }
+                continue;
+            }
+            /* everything else: AdamW at adam_lr, following the same schedule */
+            kind = OPT_ADAMW;
+            if (o->adam_lr > 0 && o->lr_peak > 0) step_lr = o->adam_lr * lr / o->lr_peak;
+        }
+        switch (kind) {
         case OPT_SGD: {
-            float mom = (float)o->momentum, lrf = (float)lr;
+            float mom = (float)o->momentum, lrf = (float)step_lr;
             int first = o->t == 1;
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < n; i++) {
@@ -90,8 +174,8 @@ void optim_step(Optimizer *o, double lr) {
         }
         case OPT_ADAM:
         case OPT_ADAMW: {
-            int decoupled = o->kind == OPT_ADAMW;
-            float shrink = (float)(1.0 - lr * (double)wd);
+            int decoupled = kind == OPT_ADAMW;
+            float shrink = (float)(1.0 - step_lr * (double)wd), step_size = (float)(step_lr / bc1);
 #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < n; i++) {
                 float gi = g[i];
@@ -108,6 +192,21 @@ void optim_step(Optimizer *o, double lr) {
         }
         }
     }
+}
+
+double optim_step_flops(const Config *cfg, const ParamSet *ps) {
+    if (cfg->optimizer != OPT_MUON) return 0.0;
+    double f = 0.0;
+    for (int i = 0; i < ps->n; i++) {
+        const ParamTensor *t = &ps->t[i];
+        if (t->group != PGROUP_MATRIX || t->ndim < 2) continue;
+        double cols = (double)t->shape[t->ndim - 1], layers = t->ndim == 3 ? (double)t->shape[0] : 1.0;
+        for (int b = 0; b < t->n_blocks; b++) {
+            double r = (double)t->block_rows[b], k = r < cols ? r : cols, n = r < cols ? cols : r;
+            f += layers * 5.0 * (2 * k * k * n + 2 * k * k * k + 2 * k * k * n);
+        }
+    }
+    return f;
 }
 
 double schedule_lr(const Config *c, int step) {

@@ -3,7 +3,15 @@
  * The update rules follow PyTorch's reference implementations term by term (torch.optim.SGD,
  * Adam, AdamW as of 1.13) so the reference test can compare parameters after several steps.
  * Weight decay applies to matrices, embeddings and the head, never to norm gains or biases
- * (params.h groups). State lives in one allocation per moment, carved like the parameters. */
+ * (params.h groups). State lives in one allocation per moment, carved like the parameters.
+ *
+ * Muon (Jordan et al. 2024, as in modded-nanogpt): for hidden weight matrices (PGROUP_MATRIX),
+ *   buf = mu * buf + g;  u = g + mu * buf (Nesterov);  O = NewtonSchulz5(u)
+ *   p = p * (1 - lr * wd) - lr * sqrt(max(1, rows / cols)) * O
+ * applied to each layer's matrix and, within it, to each row block that is a separate linear
+ * map (q, k, v; gate, up). The sqrt(rows/cols) factor keeps the update's RMS per entry about the
+ * same across shapes, so one lr transfers across widths. Every other parameter gets AdamW at
+ * adam_lr (or lr when adam_lr is 0). */
 #ifndef AP_OPTIM_H
 #define AP_OPTIM_H
 
@@ -15,12 +23,19 @@
 
 typedef struct {
     int kind; /* OptimizerKind */
-    double beta1, beta2, eps, weight_decay, momentum;
+    double beta1, beta2, eps, weight_decay, momentum, muon_momentum, adam_lr, lr_peak;
     ParamSet *ps;
-    float *m; /* Adam first moment, or SGD momentum buffer (numel) */
+    float *m; /* Adam first moment, or SGD / Muon momentum buffer (numel) */
     float *v; /* Adam second moment (numel), NULL for SGD */
     int64_t t; /* steps taken */
+    float *ns; /* Newton-Schulz workspace (Muon) */
 } Optimizer;
+
+/* Muon's orthogonalisation: Newton-Schulz with the quintic coefficients (3.4445, -4.7750, 2.0315)
+ * of Jordan et al. (2024), `steps` iterations on G (rows x cols, row-major), written to out.
+ * Pushes every singular value of G/|G|_F towards ~1 (into about [0.7, 1.2]), keeping the singular
+ * vectors. ws holds 3*k*k + 2*rows*cols floats, k = min(rows, cols). */
+void muon_orthogonalize(float *out, const float *G, int rows, int cols, int steps, float *ws);
 
 int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st);
 void optim_free(Optimizer *o);
@@ -33,6 +48,9 @@ double optim_clip(ParamSet *ps, double max_norm);
 void optim_step(Optimizer *o, double lr);
 /* Learning rate for 0-based step `step` of cfg->steps under cfg's schedule and warmup. */
 double schedule_lr(const Config *cfg, int step);
+/* FLOPs of one optimiser step beyond elementwise work: Muon's Newton-Schulz matrix products
+ * (5 iterations of 2k^2n + 2k^3 + 2k^2n per block, k = min(rows, cols)); 0 for the others. */
+double optim_step_flops(const Config *cfg, const ParamSet *ps);
 /* 1 if the group is weight-decayed. */
 int optim_group_decays(int group);
 

@@ -21,7 +21,7 @@ static void add_tensors(TensorList *l, const char *prefix, const ParamSet *ps, c
 }
 
 int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, const Optimizer *opt,
-                    const TrainState *ts, Status *st) {
+                    const TrainState *ts, const TensorList *extra, Status *st) {
     char *conf = config_to_text(cfg, 0);
     if (!conf) return status_fail(st, AP_ENOMEM, "out of memory saving a checkpoint");
     size_t cap = strlen(conf) + 1024;
@@ -44,6 +44,8 @@ int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, con
         add_tensors(&l, "m.", ps, opt->m);
         if (opt->v) add_tensors(&l, "v.", ps, opt->v);
     }
+    for (int i = 0; extra && i < extra->n; i++)
+        tensorlist_add(&l, extra->t[i].name, extra->t[i].dtype, extra->t[i].data, extra->t[i].ndim, extra->t[i].shape);
     int rc = tensorfile_write(path, TF_KIND_CHECKPOINT, text, &l, st);
     tensorlist_free(&l);
     free(text);

@@ -28,8 +28,9 @@ typedef struct {
     DataCursor cursor;  /* position in the training data */
 } TrainState;
 
+/* extra: more tensors to store (a recurrent model's carried state), may be NULL. */
 int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, const Optimizer *opt,
-                    const TrainState *ts, Status *st);
+                    const TrainState *ts, const TensorList *extra, Status *st);
 /* Opens a checkpoint and parses its config and meta; tensors stay in *tf for the restores. */
 int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, int64_t *optim_t, Status *st);
 int checkpoint_restore_params(const TensorFile *tf, ParamSet *ps, Status *st);

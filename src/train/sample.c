@@ -62,9 +62,9 @@ static void emit(const Tokenizer *tok, int id, FILE *out) {
     fflush(out);
 }
 
-int sample_generate(const Transformer *m, const Tokenizer *tok, const char *prompt, int n, const SampleParams *p,
+int sample_generate(const Model *m, const Tokenizer *tok, const char *prompt, int n, const SampleParams *p,
                     uint64_t seed, FILE *out, Status *st) {
-    int T = m->Tmax, V = m->V;
+    int V = m->cfg.vocab;
     TokenList toks = {0};
     Encoder *enc = encoder_create(tok);
     if (!enc) return status_fail(st, AP_ENOMEM, "out of memory for sampling");
@@ -84,24 +84,25 @@ int sample_generate(const Transformer *m, const Tokenizer *tok, const char *prom
             return status_fail(st, AP_EINVAL, "the tokenizer gives id %u, outside the model's vocabulary %d",
                                toks.ids[i], V);
         }
-    KVCache kv;
-    if (kvcache_create(&kv, m, st)) {
+    Decoder dec;
+    if (decoder_create(&dec, m, st)) {
         tokenlist_free(&toks);
         return -1;
     }
+    size_t T = (size_t)dec.max_pos;
     float *scratch = malloc(2 * (size_t)V * sizeof(float));
     if (!scratch) {
         tokenlist_free(&toks);
-        kvcache_free(&kv);
+        decoder_free(&dec);
         return status_fail(st, AP_ENOMEM, "out of memory for sampling");
     }
     Rng rng;
     rng_seed(&rng, seed);
     /* window: toks[start .. n) are in the cache at positions 0 .. n-start */
-    size_t start = toks.n > (size_t)T ? toks.n - (size_t)T : 0;
-    for (size_t i = start; i < toks.n; i++) transformer_forward_token(m, &kv, (int)toks.ids[i], (int)(i - start));
+    size_t start = toks.n > T ? toks.n - T : 0;
+    for (size_t i = start; i < toks.n; i++) decoder_feed(&dec, (int)toks.ids[i], (int)(i - start));
     for (int g = 0; g < n && !rc; g++) {
-        int next = sample_token(kv.logits, V, p, &rng, scratch);
+        int next = sample_token(dec.logits, V, p, &rng, scratch);
         if (next >= tok->n_tokens) next = tok->byte_id[0]; /* padded vocabulary rows are never data */
         if (tokenlist_push(&toks, (uint32_t)next)) {
             rc = status_fail(st, AP_ENOMEM, "out of memory");
@@ -109,16 +110,16 @@ int sample_generate(const Transformer *m, const Tokenizer *tok, const char *prom
         }
         emit(tok, next, out);
         if (g == n - 1) break;
-        if (toks.n - start > (size_t)T) { /* context full: keep the last half, re-encode it */
-            start = toks.n - (T > 1 ? (size_t)T / 2 : 1);
-            for (size_t i = start; i < toks.n; i++)
-                transformer_forward_token(m, &kv, (int)toks.ids[i], (int)(i - start));
+        if (toks.n - start > T) { /* context full: keep the last half, re-encode it */
+            start = toks.n - (T > 1 ? T / 2 : 1);
+            decoder_reset(&dec);
+            for (size_t i = start; i < toks.n; i++) decoder_feed(&dec, (int)toks.ids[i], (int)(i - start));
         } else {
-            transformer_forward_token(m, &kv, next, (int)(toks.n - 1 - start));
+            decoder_feed(&dec, next, (int)(toks.n - 1 - start));
         }
     }
     tokenlist_free(&toks);
     free(scratch);
-    kvcache_free(&kv);
+    decoder_free(&dec);
     return rc;
 }

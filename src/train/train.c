@@ -30,14 +30,16 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     if (c->vocab < n_tok)
         return status_fail(st, AP_EINVAL, "vocab=%d is smaller than tokenizer '%s' with %d tokens", c->vocab,
                            tr->data.tok.name, n_tok);
-    if (transformer_create(&tr->model, c, init_rng, st)) return -1;
-    if (optim_create(&tr->opt, c, &tr->model.ps, st)) return -1;
-    if (transformer_prepare(&tr->model, c->batch, c->context, st)) return -1;
+    if (model_is_stateful(c) && dataset_use_streams(&tr->data, c->batch, st)) return -1;
+    if (model_create(&tr->model, c, init_rng, st)) return -1;
+    if (optim_create(&tr->opt, c, tr->model.ps, st)) return -1;
+    if (model_prepare(&tr->model, c->batch, c->context, st)) return -1;
     size_t N = (size_t)c->batch * (size_t)c->context;
     tr->inputs = malloc(N * sizeof(int));
     tr->targets = malloc(N * sizeof(int));
     if (!tr->inputs || !tr->targets) return status_fail(st, AP_ENOMEM, "out of memory for batch buffers");
-    tr->step_flops = transformer_step_flops(c, c->batch, c->context);
+    tr->step_flops = model_step_flops(c, c->batch, c->context);
+    tr->step_flops.optimizer = optim_step_flops(c, tr->model.ps);
     return 0;
 }
 
@@ -147,8 +149,9 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     Rng init_rng;
     rng_seed(&init_rng, c->seed);
     if (!rc) rc = setup_common(tr, &init_rng, st);
-    if (!rc) rc = checkpoint_restore_params(&tf, &tr->model.ps, st);
+    if (!rc) rc = checkpoint_restore_params(&tf, tr->model.ps, st);
     if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, optim_t, st);
+    if (!rc && model_is_stateful(c)) rc = model_restore_state(&tr->model, &tf, st);
     tensorfile_free(&tf);
     if (rc) return status_wrap(st, "resuming '%s'", dir);
     if (tr->ts.step > c->steps)
@@ -166,10 +169,11 @@ void trainer_evaluate(Trainer *tr, double *loss, double *bpb) {
     uint64_t bytes = 0;
     for (int k = 0; k < nb; k++) {
         dataset_val_batch(&tr->data, k, B, tr->inputs, tr->targets, &bytes);
-        transformer_forward(&tr->model, tr->inputs, tr->targets, B, T);
+        model_forward(&tr->model, tr->inputs, tr->targets, B, T, 0);
+        const float *losses = model_losses(&tr->model);
         for (size_t n = 0; n < (size_t)B * T; n++)
             if (tr->targets[n] >= 0) {
-                nats += tr->model.a.losses[n];
+                nats += losses[n];
                 count++;
             }
     }
@@ -216,36 +220,46 @@ static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double t
 static int save_checkpoint(Trainer *tr, Status *st) {
     char path[CONFIG_PATH_MAX + 32];
     join(path, sizeof path, tr->cfg.out, "checkpoint.bin");
-    return checkpoint_save(path, &tr->cfg, &tr->model.ps, &tr->opt, &tr->ts, st);
+    TensorList state = {0};
+    model_state_tensors(&tr->model, &state);
+    int rc = checkpoint_save(path, &tr->cfg, tr->model.ps, &tr->opt, &tr->ts, &state, st);
+    tensorlist_free(&state);
+    return rc;
 }
 
 static int write_final(Trainer *tr, double val_loss, double val_bpb, Status *st) {
     char path[CONFIG_PATH_MAX + 32], buf[2048];
     join(path, sizeof path, tr->cfg.out, "final.json");
-    double N = (double)transformer_total_params(&tr->model);
+    double N = (double)model_total_params(&tr->model);
     double tok_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
     int n = snprintf(buf, sizeof buf,
                      "{\"step\": %" PRId64 ", \"val_loss\": %.9g, \"val_bpb\": %.9g, \"params\": %.0f, "
                      "\"params_nonembedding\": %zu, \"tokens\": %.17g, \"flops\": %.17g, \"flops_6nd\": %.17g, "
                      "\"seed\": %llu, \"elapsed_s\": %.3f, \"tokens_per_s\": %.1f}\n",
-                     tr->ts.step, val_loss, val_bpb, N, transformer_nonembedding_params(&tr->model), tr->ts.tokens,
+                     tr->ts.step, val_loss, val_bpb, N, model_nonembedding_params(&tr->model), tr->ts.tokens,
                      tr->ts.flops, 6.0 * N * tr->ts.tokens, (unsigned long long)tr->cfg.seed, tr->ts.elapsed_s, tok_s);
     return file_write_atomic(path, buf, (size_t)n, st);
 }
 
 static void print_header(const Trainer *tr) {
     const Config *c = &tr->cfg;
-    const Transformer *m = &tr->model;
-    double N = (double)transformer_total_params(m), Nne = (double)transformer_nonembedding_params(m);
-    double step_flops = tr->step_flops.forward + tr->step_flops.backward;
+    const Model *m = &tr->model;
+    double N = (double)model_total_params(m), Nne = (double)model_nonembedding_params(m);
+    double step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
     double tokens = (double)c->batch * c->context;
-    double mem = 4.0 * (2.0 * (double)m->ps.numel + (tr->opt.v ? 2.0 : 1.0) * (double)m->ps.numel +
-                        (double)m->acts_numel);
-    printf("model: %s, %d layers, d_model %d, %d heads (%d kv), d_ff %d, context %d, vocab %d\n",
-           config_enum_name("family", c->family), c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->d_ff,
-           c->context, c->vocab);
-    printf("params: %.0f total, %.0f without embeddings | FLOPs/step %.4g exact, %.4g by 6ND | memory %.1f MB\n", N,
-           Nne, step_flops, 6.0 * N * tokens, mem / 1e6);
+    double mem = 4.0 * (2.0 * (double)m->ps->numel + (tr->opt.v ? 2.0 : 1.0) * (double)m->ps->numel +
+                        (double)model_activation_numel(m));
+    if (c->family == FAMILY_LSTM)
+        printf("model: lstm, %d layers, d_model %d, hidden %d%s, context %d (state %s), vocab %d\n", c->n_layers,
+               c->d_model, c->lstm_hidden, c->lstm_proj ? " projected" : "", c->context,
+               config_enum_name("lstm_state", c->lstm_state), c->vocab);
+    else
+        printf("model: %s, %d layers, d_model %d, %d heads (%d kv), d_ff %d, context %d, vocab %d\n",
+               config_enum_name("family", c->family), c->n_layers, c->d_model, c->n_heads, c->n_kv_heads, c->d_ff,
+               c->context, c->vocab);
+    printf("params: %.0f total, %.0f without embeddings | FLOPs/step %.4g exact%s, %.4g by 6ND | memory %.1f MB\n",
+           N, Nne, step_flops, tr->step_flops.optimizer > 0 ? " (Muon's share included)" : "", 6.0 * N * tokens,
+           mem / 1e6);
     const Dataset *d = &tr->data;
     printf("data: %s, tokenizer %s | train %zu tokens (%.3g bytes/token)%s, held out %zu tokens | held-out unigram "
            "%.3f bits/byte | %d threads\n",
@@ -261,7 +275,7 @@ int trainer_run(Trainer *tr, Status *st) {
     Config *c = &tr->cfg;
     TrainState *ts = &tr->ts;
     int B = c->batch, T = c->context;
-    double step_flops = tr->step_flops.forward + tr->step_flops.backward;
+    double step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -280,16 +294,18 @@ int trainer_run(Trainer *tr, Status *st) {
     while (!rc && ts->step < c->steps) {
         double t0 = time_now();
         int step = (int)ts->step;
-        dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets);
-        float loss = transformer_forward(&tr->model, tr->inputs, tr->targets, B, T);
+        int stateful = model_is_stateful(c);
+        if (dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets) && stateful)
+            model_reset_state(&tr->model); /* the streams start over: so does the carried state */
+        float loss = model_forward(&tr->model, tr->inputs, tr->targets, B, T, stateful);
         if (!isfinite(loss)) {
             rc = status_fail(st, AP_ENUMERIC, "training loss is %f at step %d (lower lr, or enable grad_clip)", loss,
                              step + 1);
             break;
         }
-        paramset_zero_grad(&tr->model.ps);
-        transformer_backward(&tr->model);
-        double gnorm = optim_clip(&tr->model.ps, c->grad_clip);
+        paramset_zero_grad(tr->model.ps);
+        model_backward(&tr->model);
+        double gnorm = optim_clip(tr->model.ps, c->grad_clip);
         if (!isfinite(gnorm)) {
             rc = status_fail(st, AP_ENUMERIC, "gradient norm is %f at step %d", gnorm, step + 1);
             break;
@@ -358,7 +374,7 @@ int trainer_run(Trainer *tr, Status *st) {
 }
 
 void trainer_free(Trainer *tr) {
-    transformer_free(&tr->model);
+    model_free(&tr->model);
     optim_free(&tr->opt);
     dataset_free(&tr->data);
     free(tr->inputs);
@@ -366,7 +382,7 @@ void trainer_free(Trainer *tr) {
     tr->inputs = tr->targets = NULL;
 }
 
-int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status *st) {
+int model_load_checkpoint(Model *m, Config *cfg, const char *path, Status *st) {
     TensorFile tf;
     TrainState ts;
     int64_t optim_t;
@@ -375,8 +391,8 @@ int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status 
     rng_seed(&rng, cfg->seed);
     int rc = config_resolve(cfg, st);
     if (!rc && cfg->vocab == 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s' has no vocab", path);
-    if (!rc) rc = transformer_create(m, cfg, &rng, st);
-    if (!rc) rc = checkpoint_restore_params(&tf, &m->ps, st);
+    if (!rc) rc = model_create(m, cfg, &rng, st);
+    if (!rc) rc = checkpoint_restore_params(&tf, m->ps, st);
     tensorfile_free(&tf);
     return rc;
 }

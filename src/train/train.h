@@ -14,13 +14,13 @@
 #include "core/status.h"
 #include "data/dataset.h"
 #include "models/config.h"
-#include "models/transformer.h"
+#include "models/model.h"
 #include "optim/optim.h"
 #include "train/checkpoint.h"
 
 typedef struct {
     Config cfg;
-    Transformer model; /* the Trainer must stay at one address (parameter slots point into it) */
+    Model model;
     Optimizer opt;
     Dataset data;
     TrainState ts;
@@ -42,7 +42,7 @@ int trainer_run(Trainer *tr, Status *st);
 void trainer_evaluate(Trainer *tr, double *loss, double *bpb);
 void trainer_free(Trainer *tr);
 /* Builds a model from a checkpoint (config + parameters), for sampling and inspection. */
-int model_load_checkpoint(Transformer *m, Config *cfg, const char *path, Status *st);
+int model_load_checkpoint(Model *m, Config *cfg, const char *path, Status *st);
 /* Loads the tokenizer a run was trained with (its copy in the run directory, else "bytes"). */
 int run_tokenizer(Tokenizer *t, const char *run_dir, Status *st);
 

@@ -1,0 +1,311 @@
+/* lstm.c - forward, backward through time and decoding of the LSTM language model (see lstm.h).
+ *
+ * Per layer and time step t (gates packed i, f, g, o in rows of 4H):
+ *   z = W_ih x_t + b + W_hh r_{t-1}
+ *   i, f, o = sigmoid(z_i, z_f, z_o);  g = tanh(z_g)
+ *   c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t);  r_t = W_p h_t (LSTMP) or h_t */
+#include "models/lstm.h"
+
+#include "kernels/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+int lstm_create(Lstm *m, const Config *cfg, Rng *rng, Status *st) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->E = cfg->d_model;
+    m->H = cfg->lstm_hidden ? cfg->lstm_hidden : cfg->d_model;
+    m->R = cfg->lstm_proj ? cfg->d_model : m->H;
+    m->L = cfg->n_layers;
+    m->V = cfg->vocab;
+    if (m->L > LSTM_MAX_LAYERS) return status_fail(st, AP_EINVAL, "n_layers=%d: an LSTM has at most %d", m->L, LSTM_MAX_LAYERS);
+    if (m->V < 2) return status_fail(st, AP_EINVAL, "vocab=%d: the tokenizer must set it first", m->V);
+    if (cfg->tie_embeddings && m->R != m->E)
+        return status_fail(st, AP_EINVAL,
+                           "tie_embeddings needs the LSTM output width (%d) to equal d_model (%d): use lstm_proj or "
+                           "lstm_hidden = d_model",
+                           m->R, m->E);
+    size_t E = m->E, H = m->H, R = m->R, V = m->V;
+    float k = 1.0f / sqrtf((float)H); /* PyTorch's LSTM initialisation bound */
+    ParamSet *ps = &m->ps;
+    paramset_add(ps, "wte", &m->w.wte, &m->g.wte, PGROUP_EMBED, PINIT_NORMAL, (float)cfg->init_std, V, E, 0);
+    for (int l = 0; l < m->L; l++) {
+        char name[32];
+        size_t in = l == 0 ? E : R;
+        snprintf(name, sizeof name, "l%d.w_ih", l);
+        paramset_add(ps, name, &m->w.w_ih[l], &m->g.w_ih[l], PGROUP_MATRIX, PINIT_UNIFORM, k, 4 * H, in, 0);
+        snprintf(name, sizeof name, "l%d.w_hh", l);
+        paramset_add(ps, name, &m->w.w_hh[l], &m->g.w_hh[l], PGROUP_MATRIX, PINIT_UNIFORM, k, 4 * H, R, 0);
+        snprintf(name, sizeof name, "l%d.b", l);
+        paramset_add(ps, name, &m->w.b[l], &m->g.b[l], PGROUP_VECTOR, PINIT_ZEROS, 0, 4 * H, 0, 0);
+        if (cfg->lstm_proj) {
+            snprintf(name, sizeof name, "l%d.w_p", l);
+            paramset_add(ps, name, &m->w.w_p[l], &m->g.w_p[l], PGROUP_MATRIX, PINIT_UNIFORM, k, R, H, 0);
+        }
+    }
+    if (!cfg->tie_embeddings)
+        paramset_add(ps, "head", &m->w.head, &m->g.head, PGROUP_HEAD, PINIT_NORMAL, (float)cfg->init_std, V, R, 0);
+    if (paramset_alloc(ps, st)) return -1;
+    paramset_init(ps, rng);
+    /* forget-gate bias 1: start by remembering (Gers et al. 2000; Jozefowicz et al. 2015) */
+    for (int l = 0; l < m->L; l++)
+        for (size_t j = H; j < 2 * H; j++) m->w.b[l][j] = 1.0f;
+    return 0;
+}
+
+double lstm_step_flops_forward(const Config *c, int B, int T) {
+    double E = c->d_model, H = c->lstm_hidden ? c->lstm_hidden : c->d_model, R = c->lstm_proj ? c->d_model : H;
+    double N = (double)B * T, macs = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        double in = l == 0 ? E : R;
+        macs += N * (in * 4 * H + R * 4 * H + (c->lstm_proj ? H * R : 0));
+    }
+    macs += N * R * c->vocab;
+    return 2.0 * macs;
+}
+
+int lstm_prepare(Lstm *m, int B, int T, Status *st) {
+    if (B < 1 || T < 1) return status_fail(st, AP_EINVAL, "batch shape %dx%d", B, T);
+    if (m->mem && B == m->B && T == m->T) return 0;
+    free(m->mem);
+    free(m->inputs);
+    free(m->targets);
+    size_t N = (size_t)B * T, E = m->E, H = m->H, R = m->R, V = m->V, L = m->L, X = E > R ? E : R;
+    int proj = m->cfg.lstm_proj, cap = m->cfg.softcap > 0;
+    float **slots[6 * LSTM_MAX_LAYERS + 24];
+    size_t sizes[6 * LSTM_MAX_LAYERS + 24];
+    int n = 0;
+#define SLOT(p, sz) (slots[n] = &(p), sizes[n++] = (sz))
+    SLOT(m->x0, N * E);
+    for (size_t l = 0; l < L; l++) {
+        SLOT(m->G[l], N * 4 * H);
+        SLOT(m->C[l], N * H);
+        SLOT(m->TC[l], N * H);
+        SLOT(m->Hh[l], proj ? N * H : 0);
+        SLOT(m->Y[l], N * R);
+    }
+    SLOT(m->h0, L * B * R);
+    SLOT(m->c0, L * B * H);
+    SLOT(m->carry_h, L * B * R);
+    SLOT(m->carry_c, L * B * H);
+    SLOT(m->logits_raw, cap ? N * V : 0);
+    SLOT(m->probs, N * V);
+    SLOT(m->losses, N);
+    SLOT(m->dG, N * 4 * H);
+    SLOT(m->dR, N * R);
+    SLOT(m->dY, N * X);
+    SLOT(m->dX, N * X);
+    SLOT(m->hprev, N * R);
+    SLOT(m->dh, (size_t)B * H);
+    SLOT(m->dc, (size_t)B * H);
+    SLOT(m->dh_next, (size_t)B * R);
+    SLOT(m->dc_next, (size_t)B * H);
+    SLOT(m->dlogits_raw, cap ? N * V : 0);
+#undef SLOT
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (sizes[i] + 15) / 16 * 16;
+    m->mem = floats_alloc(total);
+    m->inputs = malloc(N * sizeof(int));
+    m->targets = malloc(N * sizeof(int));
+    if (!m->mem || !m->inputs || !m->targets) {
+        free(m->mem), free(m->inputs), free(m->targets);
+        m->mem = NULL, m->inputs = m->targets = NULL;
+        return status_fail(st, AP_ENOMEM, "cannot allocate LSTM activations for batch %dx%d (%.1f MB)", B, T,
+                           total * 4.0 / 1e6);
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        *slots[i] = sizes[i] ? m->mem + off : NULL;
+        off += (sizes[i] + 15) / 16 * 16;
+    }
+    m->mem_numel = total;
+    m->B = B;
+    m->T = T;
+    return 0;
+}
+
+void lstm_reset_state(Lstm *m) {
+    if (!m->mem) return;
+    memset(m->carry_h, 0, (size_t)m->L * m->B * m->R * sizeof(float));
+    memset(m->carry_c, 0, (size_t)m->L * m->B * m->H * sizeof(float));
+}
+
+float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T, int stateful) {
+    if (B != m->B || T != m->T || !m->mem) abort(); /* activations are laid out for the prepared shape */
+    const Config *c = &m->cfg;
+    size_t N = (size_t)B * T, E = m->E, H = m->H, R = m->R, V = m->V, H4 = 4 * H;
+    memcpy(m->inputs, inputs, N * sizeof(int));
+    embedding_forward(m->x0, inputs, m->w.wte, N, E, 1.0f);
+    for (int l = 0; l < m->L; l++) {
+        const float *in = l == 0 ? m->x0 : m->Y[l - 1];
+        size_t in_dim = l == 0 ? E : R;
+        float *h0 = m->h0 + (size_t)l * B * R, *c0 = m->c0 + (size_t)l * B * H;
+        if (stateful) {
+            memcpy(h0, m->carry_h + (size_t)l * B * R, (size_t)B * R * sizeof(float));
+            memcpy(c0, m->carry_c + (size_t)l * B * H, (size_t)B * H * sizeof(float));
+        } else {
+            memset(h0, 0, (size_t)B * R * sizeof(float));
+            memset(c0, 0, (size_t)B * H * sizeof(float));
+        }
+        float *G = m->G[l], *C = m->C[l], *TC = m->TC[l], *Y = m->Y[l], *Hh = c->lstm_proj ? m->Hh[l] : Y;
+        size_t hstride = c->lstm_proj ? T * H : T * R; /* row stride of h for batch rows */
+        linear_forward(G, in, m->w.w_ih[l], m->w.b[l], N, in_dim, H4);
+        for (int t = 0; t < T; t++) {
+            const float *rprev = t == 0 ? h0 : Y + (size_t)(t - 1) * R;
+            int ld_prev = t == 0 ? (int)R : (int)(T * R);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)H4, (int)R, 1.0f, rprev, ld_prev,
+                        m->w.w_hh[l], (int)R, 1.0f, G + (size_t)t * H4, (int)(T * H4));
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int b = 0; b < B; b++)
+                for (size_t j = 0; j < H; j++) {
+                    float *g = G + ((size_t)b * T + t) * H4;
+                    float gi = sigmoidf(g[j]), gf = sigmoidf(g[H + j]), gg = tanhf(g[2 * H + j]),
+                          go = sigmoidf(g[3 * H + j]);
+                    g[j] = gi, g[H + j] = gf, g[2 * H + j] = gg, g[3 * H + j] = go;
+                    float cprev = t == 0 ? c0[(size_t)b * H + j] : C[((size_t)b * T + t - 1) * H + j];
+                    float cc = gf * cprev + gi * gg, tc = tanhf(cc);
+                    C[((size_t)b * T + t) * H + j] = cc;
+                    TC[((size_t)b * T + t) * H + j] = tc;
+                    Hh[(size_t)b * hstride + (size_t)t * H + j] = go * tc;
+                }
+            if (c->lstm_proj)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)R, (int)H, 1.0f, Hh + (size_t)t * H,
+                            (int)(T * H), m->w.w_p[l], (int)H, 0.0f, Y + (size_t)t * R, (int)(T * R));
+        }
+        if (stateful)
+            for (int b = 0; b < B; b++) {
+                memcpy(m->carry_h + ((size_t)l * B + b) * R, Y + ((size_t)b * T + T - 1) * R, R * sizeof(float));
+                memcpy(m->carry_c + ((size_t)l * B + b) * H, C + ((size_t)b * T + T - 1) * H, H * sizeof(float));
+            }
+    }
+    const float *head = c->tie_embeddings ? m->w.wte : m->w.head;
+    if (c->softcap > 0) {
+        linear_forward(m->logits_raw, m->Y[m->L - 1], head, NULL, N, R, V);
+        softcap_forward(m->probs, m->logits_raw, N * V, (float)c->softcap);
+    } else {
+        linear_forward(m->probs, m->Y[m->L - 1], head, NULL, N, R, V);
+    }
+    m->have_targets = targets != NULL;
+    if (!targets) return 0.0f;
+    memcpy(m->targets, targets, N * sizeof(int));
+    crossentropy_softmax_forward(m->losses, m->probs, m->probs, targets, N, V);
+    double sum = 0.0;
+    size_t count = 0;
+    for (size_t i = 0; i < N; i++)
+        if (targets[i] >= 0) sum += m->losses[i], count++;
+    return count ? (float)(sum / (double)count) : 0.0f;
+}
+
+void lstm_backward(Lstm *m) {
+    if (!m->have_targets) abort();
+    const Config *c = &m->cfg;
+    int B = m->B, T = m->T;
+    size_t N = (size_t)B * T, E = m->E, H = m->H, R = m->R, V = m->V, H4 = 4 * H;
+    size_t count = 0;
+    for (size_t i = 0; i < N; i++) count += m->targets[i] >= 0;
+    crossentropy_softmax_backward(m->probs, m->probs, m->targets, count ? 1.0f / (float)count : 0.0f, N, V);
+    const float *dlogits = m->probs;
+    if (c->softcap > 0) {
+        memset(m->dlogits_raw, 0, N * V * sizeof(float));
+        softcap_backward(m->dlogits_raw, m->probs, m->logits_raw, N * V, (float)c->softcap);
+        dlogits = m->dlogits_raw;
+    }
+    const float *head = c->tie_embeddings ? m->w.wte : m->w.head;
+    float *dhead = c->tie_embeddings ? m->g.wte : m->g.head;
+    float *dY = m->dY, *dX = m->dX, *tmp;
+    memset(dY, 0, N * R * sizeof(float));
+    linear_backward(dY, dhead, NULL, dlogits, m->Y[m->L - 1], head, N, R, V);
+    for (int l = m->L - 1; l >= 0; l--) {
+        const float *in = l == 0 ? m->x0 : m->Y[l - 1];
+        size_t in_dim = l == 0 ? E : R;
+        const float *G = m->G[l], *C = m->C[l], *TC = m->TC[l], *Y = m->Y[l];
+        const float *h0 = m->h0 + (size_t)l * B * R, *c0 = m->c0 + (size_t)l * B * H;
+        float *dG = m->dG, *dR = m->dR, *dh = m->dh, *dh_next = m->dh_next, *dc_next = m->dc_next;
+        memset(dh_next, 0, (size_t)B * R * sizeof(float));
+        memset(dc_next, 0, (size_t)B * H * sizeof(float));
+        for (int t = T - 1; t >= 0; t--) {
+            for (int b = 0; b < B; b++) { /* dr = dY_t + gradient from step t+1 */
+                float *dr = dR + ((size_t)b * T + t) * R;
+                const float *dy = dY + ((size_t)b * T + t) * R, *dn = dh_next + (size_t)b * R;
+                for (size_t j = 0; j < R; j++) dr[j] = dy[j] + dn[j];
+            }
+            if (c->lstm_proj)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, (int)H, (int)R, 1.0f, dR + (size_t)t * R,
+                            (int)(T * R), m->w.w_p[l], (int)H, 0.0f, dh, (int)H);
+            else
+                for (int b = 0; b < B; b++) memcpy(dh + (size_t)b * H, dR + ((size_t)b * T + t) * R, H * sizeof(float));
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int b = 0; b < B; b++)
+                for (size_t j = 0; j < H; j++) {
+                    const float *g = G + ((size_t)b * T + t) * H4;
+                    float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];
+                    float tc = TC[((size_t)b * T + t) * H + j];
+                    float cprev = t == 0 ? c0[(size_t)b * H + j] : C[((size_t)b * T + t - 1) * H + j];
+                    float dhj = dh[(size_t)b * H + j];
+                    float dc = dc_next[(size_t)b * H + j] + dhj * go * (1.0f - tc * tc);
+                    float *dg = dG + ((size_t)b * T + t) * H4;
+                    dg[j] = dc * gg * gi * (1.0f - gi);
+                    dg[H + j] = dc * cprev * gf * (1.0f - gf);
+                    dg[2 * H + j] = dc * gi * (1.0f - gg * gg);
+                    dg[3 * H + j] = dhj * tc * go * (1.0f - go);
+                    dc_next[(size_t)b * H + j] = dc * gf;
+                }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, (int)R, (int)H4, 1.0f, dG + (size_t)t * H4,
+                        (int)(T * H4), m->w.w_hh[l], (int)R, 0.0f, dh_next, (int)R);
+        }
+        /* weight gradients of all steps at once: r_{t-1} is h0 for t = 0, else the previous output */
+        for (int b = 0; b < B; b++) {
+            memcpy(m->hprev + (size_t)b * T * R, h0 + (size_t)b * R, R * sizeof(float));
+            memcpy(m->hprev + ((size_t)b * T + 1) * R, Y + (size_t)b * T * R, (size_t)(T - 1) * R * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H4, (int)R, (int)N, 1.0f, dG, (int)H4, m->hprev,
+                    (int)R, 1.0f, m->g.w_hh[l], (int)R);
+        if (c->lstm_proj)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)R, (int)H, (int)N, 1.0f, dR, (int)R, m->Hh[l],
+                        (int)H, 1.0f, m->g.w_p[l], (int)H);
+        memset(dX, 0, N * in_dim * sizeof(float));
+        linear_backward(dX, m->g.w_ih[l], m->g.b[l], dG, in, m->w.w_ih[l], N, in_dim, H4);
+        tmp = dY, dY = dX, dX = tmp; /* this layer's input gradient is the output gradient below */
+    }
+    embedding_backward(m->g.wte, dY, m->inputs, N, E, 1.0f);
+}
+
+void lstm_free(Lstm *m) {
+    paramset_free(&m->ps);
+    free(m->mem);
+    free(m->inputs);
+    free(m->targets);
+    m->mem = NULL;
+    m->inputs = m->targets = NULL;
+}
+
+void lstm_forward_token(const Lstm *m, float *h, float *c, float *scratch, int token, float *logits) {
+    size_t E = m->E, H = m->H, R = m->R, H4 = 4 * H;
+    float *x = scratch, *z = x + (E > R ? E : R), *hh = z + H4, *zh = hh + H;
+    embedding_forward(x, &token, m->w.wte, 1, E, 1.0f);
+    for (int l = 0; l < m->L; l++) {
+        float *hl = h + (size_t)l * R, *cl = c + (size_t)l * H;
+        linear_forward(z, x, m->w.w_ih[l], m->w.b[l], 1, l == 0 ? E : R, H4);
+        linear_forward(zh, hl, m->w.w_hh[l], NULL, 1, R, H4);
+        for (size_t j = 0; j < H; j++) {
+            float gi = sigmoidf(z[j] + zh[j]), gf = sigmoidf(z[H + j] + zh[H + j]);
+            float gg = tanhf(z[2 * H + j] + zh[2 * H + j]), go = sigmoidf(z[3 * H + j] + zh[3 * H + j]);
+            cl[j] = gf * cl[j] + gi * gg;
+            hh[j] = go * tanhf(cl[j]);
+        }
+        if (m->cfg.lstm_proj)
+            linear_forward(hl, hh, m->w.w_p[l], NULL, 1, H, R);
+        else
+            memcpy(hl, hh, H * sizeof(float));
+        memcpy(x, hl, R * sizeof(float));
+    }
+    linear_forward(logits, x, m->cfg.tie_embeddings ? m->w.wte : m->w.head, NULL, 1, R, m->V);
+    if (m->cfg.softcap > 0)
+        for (size_t i = 0; i < (size_t)m->V; i++) logits[i] = (float)m->cfg.softcap * tanhf(logits[i] / (float)m->cfg.softcap);
+}

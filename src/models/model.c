@@ -1,0 +1,156 @@
+/* model.c - dispatch to the model families (see model.h). */
+#include "models/model.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+int model_create(Model *m, const Config *cfg, Rng *rng, Status *st) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (cfg->family == FAMILY_LSTM) {
+        m->lstm = calloc(1, sizeof *m->lstm);
+        if (!m->lstm) return status_fail(st, AP_ENOMEM, "out of memory");
+        if (lstm_create(m->lstm, cfg, rng, st)) {
+            model_free(m);
+            return -1;
+        }
+        m->ps = &m->lstm->ps;
+        return 0;
+    }
+    m->tf = calloc(1, sizeof *m->tf);
+    if (!m->tf) return status_fail(st, AP_ENOMEM, "out of memory");
+    if (transformer_create(m->tf, cfg, rng, st)) {
+        model_free(m);
+        return -1;
+    }
+    m->ps = &m->tf->ps;
+    return 0;
+}
+
+int model_prepare(Model *m, int B, int T, Status *st) {
+    return m->lstm ? lstm_prepare(m->lstm, B, T, st) : transformer_prepare(m->tf, B, T, st);
+}
+
+float model_forward(Model *m, const int *inputs, const int *targets, int B, int T, int stateful) {
+    if (m->lstm) return lstm_forward(m->lstm, inputs, targets, B, T, stateful);
+    return transformer_forward(m->tf, inputs, targets, B, T);
+}
+
+void model_backward(Model *m) {
+    if (m->lstm)
+        lstm_backward(m->lstm);
+    else
+        transformer_backward(m->tf);
+}
+
+const float *model_losses(const Model *m) { return m->lstm ? m->lstm->losses : m->tf->a.losses; }
+const float *model_logits(const Model *m) { return m->lstm ? m->lstm->probs : m->tf->a.probs; }
+
+void model_free(Model *m) {
+    if (m->lstm) lstm_free(m->lstm);
+    if (m->tf) transformer_free(m->tf);
+    free(m->lstm);
+    free(m->tf);
+    m->lstm = NULL;
+    m->tf = NULL;
+    m->ps = NULL;
+}
+
+StepFlops model_step_flops(const Config *cfg, int B, int T) {
+    if (cfg->family == FAMILY_LSTM) {
+        StepFlops f = {0};
+        f.forward = lstm_step_flops_forward(cfg, B, T);
+        f.backward = 2.0 * f.forward;
+        return f;
+    }
+    return transformer_step_flops(cfg, B, T);
+}
+
+size_t model_total_params(const Model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->ps->n; i++) n += m->ps->t[i].numel;
+    return n;
+}
+
+size_t model_nonembedding_params(const Model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->ps->n; i++)
+        if (m->ps->t[i].group != PGROUP_EMBED) n += m->ps->t[i].numel;
+    return n;
+}
+
+size_t model_activation_numel(const Model *m) { return m->lstm ? m->lstm->mem_numel : m->tf->acts_numel; }
+
+int model_is_stateful(const Config *cfg) { return cfg->family == FAMILY_LSTM && cfg->lstm_state == LSTM_STATE_CARRY; }
+
+void model_reset_state(Model *m) {
+    if (m->lstm) lstm_reset_state(m->lstm);
+}
+
+void model_state_tensors(const Model *m, TensorList *l) {
+    if (!m->lstm || !m->lstm->mem) return;
+    const Lstm *s = m->lstm;
+    uint64_t sh[2] = {(uint64_t)s->L * s->B, (uint64_t)s->R}, sc[2] = {(uint64_t)s->L * s->B, (uint64_t)s->H};
+    tensorlist_add(l, "s.h", TF_F32, s->carry_h, 2, sh);
+    tensorlist_add(l, "s.c", TF_F32, s->carry_c, 2, sc);
+}
+
+int model_restore_state(Model *m, const TensorFile *f, Status *st) {
+    if (!m->lstm) return 0;
+    Lstm *s = m->lstm;
+    const TensorEntry *h = tensorfile_find(f, "s.h"), *c = tensorfile_find(f, "s.c");
+    size_t nh = (size_t)s->L * s->B * s->R, nc = (size_t)s->L * s->B * s->H;
+    if (!h || !c || h->nbytes != nh * sizeof(float) || c->nbytes != nc * sizeof(float))
+        return status_fail(st, AP_ECORRUPT, "checkpoint lacks the LSTM state (s.h, s.c) for this batch shape");
+    memcpy(s->carry_h, h->data, h->nbytes);
+    memcpy(s->carry_c, c->data, c->nbytes);
+    return 0;
+}
+
+int decoder_create(Decoder *d, const Model *m, Status *st) {
+    memset(d, 0, sizeof *d);
+    d->m = m;
+    if (m->tf) {
+        if (kvcache_create(&d->kv, m->tf, st)) return -1;
+        d->logits = d->kv.logits;
+        d->max_pos = m->tf->Tmax;
+        return 0;
+    }
+    const Lstm *s = m->lstm;
+    size_t X = (size_t)(s->E > s->R ? s->E : s->R);
+    d->h = calloc((size_t)s->L * s->R, sizeof(float));
+    d->c = calloc((size_t)s->L * s->H, sizeof(float));
+    d->scratch = calloc(X + 9 * (size_t)s->H, sizeof(float));
+    d->logits_buf = calloc((size_t)s->V, sizeof(float));
+    if (!d->h || !d->c || !d->scratch || !d->logits_buf) {
+        decoder_free(d);
+        return status_fail(st, AP_ENOMEM, "out of memory for decoding");
+    }
+    d->logits = d->logits_buf;
+    d->max_pos = INT_MAX;
+    return 0;
+}
+
+void decoder_reset(Decoder *d) {
+    if (d->m->lstm) {
+        memset(d->h, 0, (size_t)d->m->lstm->L * d->m->lstm->R * sizeof(float));
+        memset(d->c, 0, (size_t)d->m->lstm->L * d->m->lstm->H * sizeof(float));
+    }
+}
+
+void decoder_feed(Decoder *d, int token, int pos) {
+    if (d->m->tf)
+        transformer_forward_token(d->m->tf, &d->kv, token, pos);
+    else
+        lstm_forward_token(d->m->lstm, d->h, d->c, d->scratch, token, d->logits_buf);
+}
+
+void decoder_free(Decoder *d) {
+    if (d->m && d->m->tf) kvcache_free(&d->kv);
+    free(d->h);
+    free(d->c);
+    free(d->scratch);
+    free(d->logits_buf);
+    memset(d, 0, sizeof *d);
+}

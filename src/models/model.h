@@ -1,0 +1,60 @@
+/* model.h - one interface over the model families (transformer, LSTM).
+ *
+ * The trainer, the sampler and the reference dumper talk to a Model; each family keeps its own
+ * weights, activations and kernels. A family is selected by the `family` key. */
+#ifndef AP_MODEL_H
+#define AP_MODEL_H
+
+#include "core/rng.h"
+#include "core/status.h"
+#include "core/tensorfile.h"
+#include "models/config.h"
+#include "models/lstm.h"
+#include "models/params.h"
+#include "models/transformer.h"
+
+typedef struct {
+    Config cfg;
+    Transformer *tf;
+    Lstm *lstm;
+    ParamSet *ps; /* the family's parameter table */
+} Model;
+
+int model_create(Model *m, const Config *cfg, Rng *rng, Status *st);
+int model_prepare(Model *m, int B, int T, Status *st);
+/* stateful: the LSTM starts from the state the previous chunk left (training with
+ * lstm_state = carry); evaluation passes 0. Transformers ignore it. */
+float model_forward(Model *m, const int *inputs, const int *targets, int B, int T, int stateful);
+void model_backward(Model *m);
+/* Per-position losses of the last forward with targets; logits of the last one without. */
+const float *model_losses(const Model *m);
+const float *model_logits(const Model *m);
+void model_free(Model *m);
+/* Forward and backward FLOPs of one step (exact, matmul-class; see docs/ARCHITECTURE.md). */
+StepFlops model_step_flops(const Config *cfg, int B, int T);
+size_t model_total_params(const Model *m);
+size_t model_nonembedding_params(const Model *m);
+/* Bytes of activations and scratch (for reports). */
+size_t model_activation_numel(const Model *m);
+/* Whether training carries recurrent state between consecutive chunks. */
+int model_is_stateful(const Config *cfg);
+void model_reset_state(Model *m);
+/* Carried state, for checkpoints ("s.*" tensors; none for transformers). */
+void model_state_tensors(const Model *m, TensorList *l);
+int model_restore_state(Model *m, const TensorFile *f, Status *st);
+
+/* Token-by-token decoding (KV cache for transformers, recurrent state for LSTMs). */
+typedef struct {
+    const Model *m;
+    KVCache kv;
+    float *h, *c, *scratch, *logits_buf;
+    float *logits; /* V logits after decoder_feed */
+    int max_pos;   /* positions the decoder can hold before it must restart (INT_MAX: unbounded) */
+} Decoder;
+
+int decoder_create(Decoder *d, const Model *m, Status *st);
+void decoder_reset(Decoder *d);
+void decoder_feed(Decoder *d, int token, int pos);
+void decoder_free(Decoder *d);
+
+#endif
