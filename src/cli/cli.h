@@ -8,5 +8,6 @@
 int cli_fail(const Status *st);
 int cmd_corpus(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 
 #endif

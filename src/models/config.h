@@ -116,6 +116,10 @@ int config_apply_args(Config *c, int argc, char **argv, Status *st);
 int config_resolve(Config *c, Status *st);
 /* All keys as "key = value" lines (malloc'ed). model_only restricts to model keys. */
 char *config_to_text(const Config *c, int model_only);
+/* All keys as one flat JSON object (malloc'ed): numbers as numbers, booleans as true/false. */
+char *config_to_json(const Config *c);
+/* Reads a flat JSON object of keys (as written by config_to_json) on top of c. */
+int config_from_json(Config *c, const char *json, Status *st);
 /* Reads text written by config_to_text (unknown keys are errors). */
 int config_from_text(Config *c, const char *text, size_t len, const char *name, Status *st);
 /* Finds a recipe: a path as given, or NAME -> recipes/NAME.ini in $ALGOPROG_RECIPES, ./recipes,

@@ -16,26 +16,18 @@
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-int lstm_create(Lstm *m, const Config *cfg, Rng *rng, Status *st) {
-    memset(m, 0, sizeof *m);
+static void lstm_declare(Lstm *m, const Config *cfg) {
     m->cfg = *cfg;
     m->E = cfg->d_model;
     m->H = cfg->lstm_hidden ? cfg->lstm_hidden : cfg->d_model;
     m->R = cfg->lstm_proj ? cfg->d_model : m->H;
     m->L = cfg->n_layers;
     m->V = cfg->vocab;
-    if (m->L > LSTM_MAX_LAYERS) return status_fail(st, AP_EINVAL, "n_layers=%d: an LSTM has at most %d", m->L, LSTM_MAX_LAYERS);
-    if (m->V < 2) return status_fail(st, AP_EINVAL, "vocab=%d: the tokenizer must set it first", m->V);
-    if (cfg->tie_embeddings && m->R != m->E)
-        return status_fail(st, AP_EINVAL,
-                           "tie_embeddings needs the LSTM output width (%d) to equal d_model (%d): use lstm_proj or "
-                           "lstm_hidden = d_model",
-                           m->R, m->E);
     size_t E = m->E, H = m->H, R = m->R, V = m->V;
     float k = 1.0f / sqrtf((float)H); /* PyTorch's LSTM initialisation bound */
     ParamSet *ps = &m->ps;
     paramset_add(ps, "wte", &m->w.wte, &m->g.wte, PGROUP_EMBED, PINIT_NORMAL, (float)cfg->init_std, V, E, 0);
-    for (int l = 0; l < m->L; l++) {
+    for (int l = 0; l < m->L && l < LSTM_MAX_LAYERS; l++) {
         char name[32];
         size_t in = l == 0 ? E : R;
         snprintf(name, sizeof name, "l%d.w_ih", l);
@@ -51,11 +43,32 @@ int lstm_create(Lstm *m, const Config *cfg, Rng *rng, Status *st) {
     }
     if (!cfg->tie_embeddings)
         paramset_add(ps, "head", &m->w.head, &m->g.head, PGROUP_HEAD, PINIT_NORMAL, (float)cfg->init_std, V, R, 0);
-    if (paramset_alloc(ps, st)) return -1;
-    paramset_init(ps, rng);
+}
+
+void lstm_param_table(const Config *cfg, ParamSet *out) {
+    Lstm *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    lstm_declare(m, cfg);
+    *out = m->ps;
+    free(m);
+}
+
+int lstm_create(Lstm *m, const Config *cfg, Rng *rng, Status *st) {
+    memset(m, 0, sizeof *m);
+    if (cfg->n_layers > LSTM_MAX_LAYERS)
+        return status_fail(st, AP_EINVAL, "n_layers=%d: an LSTM has at most %d", cfg->n_layers, LSTM_MAX_LAYERS);
+    if (cfg->vocab < 2) return status_fail(st, AP_EINVAL, "vocab=%d: the tokenizer must set it first", cfg->vocab);
+    lstm_declare(m, cfg);
+    if (cfg->tie_embeddings && m->R != m->E)
+        return status_fail(st, AP_EINVAL,
+                           "tie_embeddings needs the LSTM output width (%d) to equal d_model (%d): use lstm_proj or "
+                           "lstm_hidden = d_model",
+                           m->R, m->E);
+    if (paramset_alloc(&m->ps, st)) return -1;
+    paramset_init(&m->ps, rng);
     /* forget-gate bias 1: start by remembering (Gers et al. 2000; Jozefowicz et al. 2015) */
     for (int l = 0; l < m->L; l++)
-        for (size_t j = H; j < 2 * H; j++) m->w.b[l][j] = 1.0f;
+        for (size_t j = (size_t)m->H; j < 2 * (size_t)m->H; j++) m->w.b[l][j] = 1.0f;
     return 0;
 }
 

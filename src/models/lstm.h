@@ -52,6 +52,8 @@ typedef struct {
 } Lstm;
 
 int lstm_create(Lstm *m, const Config *cfg, Rng *rng, Status *st);
+/* The parameter table of a config, without allocating values (slots are not usable). */
+void lstm_param_table(const Config *cfg, ParamSet *out);
 int lstm_prepare(Lstm *m, int B, int T, Status *st);
 /* stateful: start from (and afterwards keep) the carried state; else start from zeros. */
 float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T, int stateful);

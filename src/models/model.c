@@ -73,6 +73,23 @@ size_t model_total_params(const Model *m) {
     return n;
 }
 
+void model_param_table(const Config *cfg, ParamSet *out) {
+    if (cfg->family == FAMILY_LSTM)
+        lstm_param_table(cfg, out);
+    else
+        transformer_param_table(cfg, out);
+}
+
+void model_count_params(const Config *cfg, size_t *total, size_t *nonembedding) {
+    ParamSet ps;
+    model_param_table(cfg, &ps);
+    *total = *nonembedding = 0;
+    for (int i = 0; i < ps.n; i++) {
+        *total += ps.t[i].numel;
+        if (ps.t[i].group != PGROUP_EMBED) *nonembedding += ps.t[i].numel;
+    }
+}
+
 size_t model_nonembedding_params(const Model *m) {
     size_t n = 0;
     for (int i = 0; i < m->ps->n; i++)

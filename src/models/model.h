@@ -33,6 +33,10 @@ void model_free(Model *m);
 /* Forward and backward FLOPs of one step (exact, matmul-class; see docs/ARCHITECTURE.md). */
 StepFlops model_step_flops(const Config *cfg, int B, int T);
 size_t model_total_params(const Model *m);
+/* The parameter table of a resolved config (vocab set), values not allocated. */
+void model_param_table(const Config *cfg, ParamSet *out);
+/* Parameter counts of a resolved config (vocab set) without building the model. */
+void model_count_params(const Config *cfg, size_t *total, size_t *nonembedding);
 size_t model_nonembedding_params(const Model *m);
 /* Bytes of activations and scratch (for reports). */
 size_t model_activation_numel(const Model *m);

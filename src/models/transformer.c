@@ -66,12 +66,8 @@ static void declare_params(Transformer *m) {
 #undef XB
 }
 
-int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) {
-    memset(m, 0, sizeof *m);
+static void set_sizes(Transformer *m, const Config *cfg) {
     m->cfg = *cfg;
-    if (cfg->vocab < 2) return status_fail(st, AP_EINVAL, "vocab=%d: the tokenizer must set it first", cfg->vocab);
-    if (cfg->n_kv_heads <= 0 || cfg->d_ff <= 0)
-        return status_fail(st, AP_EINTERNAL, "config was not resolved (n_kv_heads, d_ff)");
     m->C = cfg->d_model;
     m->L = cfg->n_layers;
     m->H = cfg->n_heads;
@@ -83,6 +79,23 @@ int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) 
     m->V = cfg->vocab;
     m->Tmax = cfg->context;
     m->Lve = cfg->value_embeds;
+}
+
+void transformer_param_table(const Config *cfg, ParamSet *out) {
+    Transformer *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    set_sizes(m, cfg);
+    declare_params(m); /* the table only: nothing is allocated */
+    *out = m->ps;
+    free(m);
+}
+
+int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) {
+    memset(m, 0, sizeof *m);
+    if (cfg->vocab < 2) return status_fail(st, AP_EINVAL, "vocab=%d: the tokenizer must set it first", cfg->vocab);
+    if (cfg->n_kv_heads <= 0 || cfg->d_ff <= 0)
+        return status_fail(st, AP_EINTERNAL, "config was not resolved (n_kv_heads, d_ff)");
+    set_sizes(m, cfg);
     declare_params(m);
     if (paramset_alloc(&m->ps, st)) return -1;
     paramset_init(&m->ps, rng);

@@ -101,6 +101,8 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
 void transformer_backward(Transformer *m);
 void transformer_free(Transformer *m);
 StepFlops transformer_step_flops(const Config *cfg, int B, int T);
+/* The parameter table of a (resolved) config, without allocating values (slots are not usable). */
+void transformer_param_table(const Config *cfg, ParamSet *out);
 /* Parameters excluding token/position embeddings (the head counts when untied). */
 size_t transformer_nonembedding_params(const Transformer *m);
 size_t transformer_total_params(const Transformer *m);

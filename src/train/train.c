@@ -321,6 +321,7 @@ int trainer_run(Trainer *tr, Status *st) {
         ts->loss_count++;
         double now = time_now();
         ts->elapsed_s += now - t0;
+        if (tr->on_step) tr->on_step(tr->on_step_ctx, tr, loss);
         int last = ts->step == c->steps;
         if (!tr->quiet && c->log_every > 0 && (ts->step % c->log_every == 0 || last)) {
             tok_s = (ts->tokens - tok_mark) / (now - t_mark);

@@ -18,7 +18,9 @@
 #include "optim/optim.h"
 #include "train/checkpoint.h"
 
-typedef struct {
+typedef struct Trainer Trainer;
+
+struct Trainer {
     Config cfg;
     Model model;
     Optimizer opt;
@@ -28,7 +30,10 @@ typedef struct {
     StepFlops step_flops;
     int quiet; /* no terminal output */
     double last_lr, last_grad_norm;
-} Trainer;
+    /* called after every step (studies report progress through it); may be NULL */
+    void (*on_step)(void *ctx, const Trainer *tr, float loss);
+    void *on_step_ctx;
+};
 
 /* Fresh run: loads data, resolves the config, builds and initialises model and optimiser.
  * Refuses an out directory that already holds a checkpoint. */

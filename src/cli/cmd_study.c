@@ -1,0 +1,59 @@
+/* cmd_study.c - `algoprog study run|plan|status|export`. */
+#include "cli/cli.h"
+
+#include "study/scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *USAGE_STUDY =
+    "usage: algoprog study run STUDY.ini out=DIR [workers=N] [threads=N] [--quiet]\n"
+    "       algoprog study plan STUDY.ini             the runs, sizes and FLOPs, without running\n"
+    "       algoprog study status DIR                 progress and results so far\n"
+    "       algoprog study export DIR --csv|--json    every run and metric, for pandas or R\n";
+
+static int int_arg(const char *a, const char *key, int lo, int hi, int *out) {
+    size_t n = strlen(key);
+    if (strncmp(a, key, n) || a[n] != '=') return 0;
+    char *end;
+    long v = strtol(a + n + 1, &end, 10);
+    if (*end || v < lo || v > hi) {
+        fprintf(stderr, "algoprog: error: %s must be an integer in [%d, %d]\n", key, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int cmd_study(int argc, char **argv) {
+    Status st = {0};
+    if (argc < 2) return fputs(USAGE_STUDY, stderr), 2;
+    if (!strcmp(argv[0], "plan")) return study_plan(argv[1], stdout, &st) ? cli_fail(&st) : 0;
+    if (!strcmp(argv[0], "status")) return study_status(argv[1], stdout, &st) ? cli_fail(&st) : 0;
+    if (!strcmp(argv[0], "export")) {
+        int json = argc > 2 && !strcmp(argv[2], "--json");
+        if (argc > 2 && !json && strcmp(argv[2], "--csv")) return fputs(USAGE_STUDY, stderr), 2;
+        return study_export(argv[1], json, &st) ? cli_fail(&st) : 0;
+    }
+    if (strcmp(argv[0], "run")) return fputs(USAGE_STUDY, stderr), 2;
+    StudyOptions o = {1, 0, 0};
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        int r;
+        if (!strncmp(argv[i], "out=", 4)) out = argv[i] + 4;
+        else if (!strcmp(argv[i], "--quiet")) o.quiet = 1;
+        else if ((r = int_arg(argv[i], "workers", 1, 64, &o.workers)) != 0 ||
+                 (r = int_arg(argv[i], "threads", 1, 1024, &o.threads)) != 0) {
+            if (r < 0) return 2;
+        } else {
+            fprintf(stderr, "algoprog: error: unknown argument '%s'\n%s", argv[i], USAGE_STUDY);
+            return 2;
+        }
+    }
+    if (!out || !out[0]) return fputs("algoprog: error: study run needs out=DIR\n", stderr), 2;
+    int rc = study_run(argv[1], out, &o, &st);
+    if (rc < 0) return cli_fail(&st);
+    if (rc == 130) fprintf(stderr, "algoprog: %s\n", st.msg);
+    return rc;
+}

@@ -1,0 +1,266 @@
+/* spec.c - read and validate study files (see spec.h). */
+#include "study/spec.h"
+
+#include "core/fileio.h"
+#include "core/ini.h"
+#include "core/sha256.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const ALLOC_NAMES[] = {"chinchilla", "kaplan", "isoflop", "fixed", NULL};
+
+const char *alloc_rule_name(int rule) { return rule >= 0 && rule <= 3 ? ALLOC_NAMES[rule] : "?"; }
+
+/* Keys the study sets for every run; an arm may not change them. */
+static const char *const STUDY_OWNED[] = {"d_model", "n_layers", "n_heads", "d_ff",  "lstm_hidden", "context",
+                                          "batch",   "steps",    "data",    "tokenizer", "seed",     "out",
+                                          "eval_every", "eval_tokens", "checkpoint_every", "log_every", "threads",
+                                          "warmup", "vocab", NULL};
+
+int spec_parse_budgets(const char *text, double *out, int max, Status *st) {
+    const char *colon = strchr(text, ':');
+    if (colon) {
+        double a, b;
+        int n;
+        char extra;
+        if (sscanf(text, "%lf:%lf:%d %c", &a, &b, &n, &extra) != 3 || !(a > 0) || !(b >= a) || n < 1 || n > max ||
+            (n == 1 && b != a))
+            return status_fail(st, AP_EINVAL, "budgets '%s': expected START:STOP:COUNT with 0 < START <= STOP, "
+                               "1 <= COUNT <= %d", text, max), -1;
+        for (int i = 0; i < n; i++) out[i] = n == 1 ? a : a * pow(b / a, (double)i / (n - 1));
+        return n;
+    }
+    int n = 0;
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {
+        char *end;
+        errno = 0;
+        double v = strtod(tok, &end);
+        if (errno || *end || !(v > 0) || !isfinite(v))
+            return status_fail(st, AP_EINVAL, "'%s' in '%s' is not a positive number", tok, text), -1;
+        if (n == max) return status_fail(st, AP_EINVAL, "more than %d values in '%s'", max, text), -1;
+        if (n > 0 && v <= out[n - 1])
+            return status_fail(st, AP_EINVAL, "values in '%s' must increase", text), -1;
+        out[n++] = v;
+    }
+    if (n == 0) return status_fail(st, AP_EINVAL, "no values in '%s'", text), -1;
+    return n;
+}
+
+static int parse_int(const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_dbl(const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) return -1;
+    *out = x;
+    return 0;
+}
+
+/* The [study] keys: name, what it takes, default. */
+static const char *const STUDY_KEYS[][3] = {
+    {"name", "text", ""},
+    {"data", "corpus or text file", ""},
+    {"tokenizer", "bytes or a tokenizer", "bytes"},
+    {"budgets", "START:STOP:COUNT or a list of FLOPs", ""},
+    {"seeds", "1..100", "1"},
+    {"extra_seeds", "0..100", "0"},
+    {"allocation", "chinchilla|kaplan|isoflop|fixed", "chinchilla"},
+    {"tokens_per_param", "1..10000", "20"},
+    {"kaplan_exponent", "0.05..0.95", "0.73"},
+    {"isoflop_points", "2..15", "5"},
+    {"isoflop_span", "1.5..1000", "8"},
+    {"fixed_params", "a list of parameter counts", ""},
+    {"fixed_tokens", "a list of token counts", ""},
+    {"context", "2..65536", "256"},
+    {"batch", "1..4096", "16"},
+    {"lr_sweep", "0..9", "0"},
+    {"lr_sweep_factor", "1.1..10", "2"},
+    {"warmup_frac", "0..0.5", "0.05"},
+    {"eval_tokens", "1..1e9", "65536"},
+    {"evals_per_run", "1..1000", "10"},
+    {"min_steps", "1..1e6", "20"},
+    {"keep_checkpoints", "true|false", "false"},
+};
+#define N_STUDY_KEYS ((int)(sizeof STUDY_KEYS / sizeof STUDY_KEYS[0]))
+
+static int set_study_key(StudySpec *s, const char *key, const char *v, Status *st) {
+    int bad = 0;
+    if (!strcmp(key, "name")) snprintf(s->name, sizeof s->name, "%s", v);
+    else if (!strcmp(key, "data")) snprintf(s->data, sizeof s->data, "%s", v);
+    else if (!strcmp(key, "tokenizer")) snprintf(s->tokenizer, sizeof s->tokenizer, "%s", v);
+    else if (!strcmp(key, "budgets")) {
+        s->n_budgets = spec_parse_budgets(v, s->budgets, STUDY_MAX_BUDGETS, st);
+        if (s->n_budgets < 0) return -1;
+    } else if (!strcmp(key, "seeds")) bad = parse_int(v, 1, 100, &s->seeds);
+    else if (!strcmp(key, "extra_seeds")) bad = parse_int(v, 0, 100, &s->extra_seeds);
+    else if (!strcmp(key, "allocation")) {
+        bad = 1;
+        for (int i = 0; ALLOC_NAMES[i]; i++)
+            if (!strcmp(v, ALLOC_NAMES[i])) s->allocation = i, bad = 0;
+    } else if (!strcmp(key, "tokens_per_param")) bad = parse_dbl(v, 1, 1e4, &s->tokens_per_param);
+    else if (!strcmp(key, "kaplan_exponent")) bad = parse_dbl(v, 0.05, 0.95, &s->kaplan_exponent);
+    else if (!strcmp(key, "isoflop_points")) bad = parse_int(v, 2, 15, &s->isoflop_points);
+    else if (!strcmp(key, "isoflop_span")) bad = parse_dbl(v, 1.5, 1000, &s->isoflop_span);
+    else if (!strcmp(key, "fixed_params") || !strcmp(key, "fixed_tokens")) {
+        double *dst = key[6] == 'p' ? s->fixed_params : s->fixed_tokens;
+        int n = spec_parse_budgets(v, dst, STUDY_MAX_BUDGETS, st);
+        if (n < 0) return -1;
+        if (s->n_fixed && n != s->n_fixed)
+            return status_fail(st, AP_EINVAL, "fixed_params and fixed_tokens need the same number of values");
+        s->n_fixed = n;
+    } else if (!strcmp(key, "context")) bad = parse_int(v, 2, 65536, &s->context);
+    else if (!strcmp(key, "batch")) bad = parse_int(v, 1, 4096, &s->batch);
+    else if (!strcmp(key, "lr_sweep")) bad = parse_int(v, 0, 9, &s->lr_sweep);
+    else if (!strcmp(key, "lr_sweep_factor")) bad = parse_dbl(v, 1.1, 10, &s->lr_sweep_factor);
+    else if (!strcmp(key, "warmup_frac")) bad = parse_dbl(v, 0, 0.5, &s->warmup_frac);
+    else if (!strcmp(key, "eval_tokens")) bad = parse_int(v, 1, 1000000000, &s->eval_tokens);
+    else if (!strcmp(key, "evals_per_run")) bad = parse_int(v, 1, 1000, &s->evals_per_run);
+    else if (!strcmp(key, "min_steps")) bad = parse_int(v, 1, 1000000, &s->min_steps);
+    else if (!strcmp(key, "keep_checkpoints")) {
+        if (!strcmp(v, "true")) s->keep_checkpoints = 1;
+        else if (!strcmp(v, "false")) s->keep_checkpoints = 0;
+        else bad = 1;
+    } else {
+        return -2;
+    }
+    if (bad) {
+        for (int i = 0; i < N_STUDY_KEYS; i++)
+            if (!strcmp(STUDY_KEYS[i][0], key))
+                return status_fail(st, AP_EINVAL, "study key '%s': '%s' is not %s", key, v, STUDY_KEYS[i][1]);
+    }
+    return 0;
+}
+
+static void defaults(StudySpec *s) {
+    Status st;
+    for (int i = 0; i < N_STUDY_KEYS; i++)
+        if (STUDY_KEYS[i][2][0]) set_study_key(s, STUDY_KEYS[i][0], STUDY_KEYS[i][2], &st);
+}
+
+static int arm_finish(StudySpec *s, StudyArm *a, const char *where, Status *st) {
+    Config *c = &a->cfg;
+    config_defaults(c);
+    if (!a->preset[0]) return status_fail(st, AP_EINVAL, "%s: arm '%s' has no preset", where, a->name);
+    if (config_load_recipe(c, a->preset, st)) return status_wrap(st, "%s: arm '%s'", where, a->name);
+    for (int i = 0; i < a->n_overrides; i++) {
+        const char *key = a->overrides[i][0], *val = a->overrides[i][1];
+        for (int k = 0; STUDY_OWNED[k]; k++)
+            if (!strcmp(key, STUDY_OWNED[k]))
+                return status_fail(st, AP_EINVAL,
+                                   "%s: arm '%s' sets '%s', which the study decides for every arm (the size ladder, "
+                                   "budgets and [study] keys)",
+                                   where, a->name, key);
+        if (config_set(c, key, val, st)) return status_wrap(st, "%s: arm '%s'", where, a->name);
+    }
+    snprintf(c->data, sizeof c->data, "%s", s->data);
+    snprintf(c->tokenizer, sizeof c->tokenizer, "%s", s->tokenizer);
+    c->context = s->context;
+    c->batch = s->batch;
+    c->eval_tokens = s->eval_tokens;
+    c->log_every = 0;
+    c->vocab = 0;
+    Config probe = *c; /* catch bad combinations now, before any run starts */
+    if (config_resolve(&probe, st)) return status_wrap(st, "%s: arm '%s'", where, a->name);
+    return 0;
+}
+
+int spec_load(StudySpec *s, const char *path, Status *st) {
+    memset(s, 0, sizeof *s);
+    defaults(s);
+    size_t len;
+    if (file_read_all(path, &s->text, &len, 1 << 20, st)) return -1;
+    sha256_hex(s->text, len, s->hash);
+    IniFile ini;
+    if (ini_parse(&ini, s->text, len, path, st)) return -1;
+    int rc = 0, in_study = 0;
+    StudyArm *arm = NULL;
+    char where[600];
+    for (int i = 0; i < ini.n && !rc; i++) {
+        IniEntry *e = &ini.entries[i];
+        snprintf(where, sizeof where, "%s:%d", path, e->line);
+        if (!strcmp(e->section, "study")) {
+            in_study = 1;
+            int r = set_study_key(s, e->key, e->value, st);
+            if (r == -2) {
+                char names[1024] = "";
+                for (int k = 0; k < N_STUDY_KEYS; k++) {
+                    size_t l = strlen(names);
+                    snprintf(names + l, sizeof names - l, "%s%s", k ? ", " : "", STUDY_KEYS[k][0]);
+                }
+                rc = status_fail(st, AP_EINVAL, "%s: unknown study key '%s' (study keys: %s)", where, e->key, names);
+            } else if (r) {
+                rc = status_wrap(st, "%s", where);
+            }
+            continue;
+        }
+        if (strncmp(e->section, "arm ", 4) || !e->section[4]) {
+            rc = status_fail(st, AP_EINVAL, "%s: section [%s]: a study has [study] and [arm NAME] sections", where,
+                             e->section[0] ? e->section : "(none)");
+            break;
+        }
+        const char *name = e->section + 4;
+        if (!arm || strcmp(arm->name, name)) {
+            for (int k = 0; k < s->n_arms; k++)
+                if (!strcmp(s->arms[k].name, name)) {
+                    rc = status_fail(st, AP_EINVAL, "%s: arm '%s' appears twice", where, name);
+                    break;
+                }
+            if (rc) break;
+            if (s->n_arms == STUDY_MAX_ARMS) {
+                rc = status_fail(st, AP_EINVAL, "%s: more than %d arms", where, STUDY_MAX_ARMS);
+                break;
+            }
+            arm = &s->arms[s->n_arms++];
+            snprintf(arm->name, sizeof arm->name, "%s", name);
+        }
+        if (!strcmp(e->key, "preset")) {
+            snprintf(arm->preset, sizeof arm->preset, "%s", e->value);
+        } else if (!config_key_find(e->key)) {
+            Status tmp;
+            Config scratch;
+            config_defaults(&scratch);
+            config_set(&scratch, e->key, e->value, &tmp); /* for the "did you mean" message */
+            rc = status_fail(st, AP_EINVAL, "%s: arm '%s': %s (arm keys are 'preset' and recipe keys)", where, name,
+                             tmp.msg);
+        } else if (arm->n_overrides == STUDY_MAX_OVERRIDES) {
+            rc = status_fail(st, AP_EINVAL, "%s: too many overrides in arm '%s'", where, name);
+        } else {
+            snprintf(arm->overrides[arm->n_overrides][0], 256, "%s", e->key);
+            snprintf(arm->overrides[arm->n_overrides][1], 256, "%s", e->value);
+            arm->n_overrides++;
+        }
+    }
+    ini_free(&ini);
+    if (rc) return -1;
+    if (!in_study) return status_fail(st, AP_EINVAL, "%s: no [study] section", path);
+    if (!s->name[0]) return status_fail(st, AP_EINVAL, "%s: [study] needs a name", path);
+    if (!s->data[0]) return status_fail(st, AP_EINVAL, "%s: [study] needs data (a corpus or a text file)", path);
+    if (s->allocation == ALLOC_FIXED ? s->n_fixed == 0 : s->n_budgets == 0)
+        return status_fail(st, AP_EINVAL, "%s: [study] needs %s", path,
+                           s->allocation == ALLOC_FIXED ? "fixed_params and fixed_tokens" : "budgets");
+    if (s->n_arms == 0) return status_fail(st, AP_EINVAL, "%s: no [arm NAME] sections", path);
+    for (int i = 0; i < s->n_arms; i++) {
+        snprintf(where, sizeof where, "%s", path);
+        if (arm_finish(s, &s->arms[i], where, st)) return -1;
+    }
+    return 0;
+}
+
+void spec_free(StudySpec *s) {
+    free(s->text);
+    s->text = NULL;
+}

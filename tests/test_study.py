@@ -1,0 +1,224 @@
+#!/usr/bin/python3
+"""test_study.py - the study engine end to end.
+
+usage: test_study.py ALGOPROG_BINARY WORKDIR
+
+- a micro study (2 arms x 2 budgets x 1 seed) runs to completion; every run hits its budget and
+  its allocation rule; status and CSV / JSON exports agree with the registry
+- kill -9 at random moments, rerun: the final rows equal the uninterrupted study's
+- two workers never claim the same run
+- a learning-rate sweep picks each arm's rate and reuses the winning run
+- bad input (unknown keys, keys the study owns, budgets too small, missing data, another study's
+  registry, a newer schema) is refused before any run starts
+"""
+import csv
+import glob
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("  ok   " if cond else "  FAIL ") + what)
+    if not cond:
+        FAILURES.append(what)
+
+
+def run(args, **kw):
+    r = subprocess.run([BIN] + args, capture_output=True, **kw)
+    r.stdout, r.stderr = r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+    return r
+
+
+def write_study(path, data, extra="", arms=None, budgets="4e9, 1.2e10"):
+    arms = arms or "[arm gpt2]\npreset = gpt2-2019\n[arm llama]\npreset = llama-2023\nlr = 4e-3\n"
+    open(path, "w").write(f"""[study]
+name = micro
+data = {data}
+tokenizer = bytes
+budgets = {budgets}
+seeds = 1
+allocation = chinchilla
+context = 32
+batch = 8
+eval_tokens = 2048
+min_steps = 10
+{extra}
+{arms}""")
+
+
+def rows(out):
+    db = sqlite3.connect(os.path.join(out, "registry.db"))
+    r = db.execute("SELECT id, arm_id, kind, budget, seed, params_nonembedding, tokens, flops, status, val_bpb,"
+                   " attempts, lr_mult, copied_from FROM run ORDER BY id").fetchall()
+    db.close()
+    return r
+
+
+def results(out):
+    return [(r[0], r[2], r[8], r[9]) for r in rows(out)]
+
+
+def test_micro(work, data):
+    print("micro study")
+    spec = os.path.join(work, "micro.ini")
+    write_study(spec, data)
+    out = os.path.join(work, "micro")
+    t0 = time.time()
+    r = run(["study", "run", spec, f"out={out}"])
+    dt = time.time() - t0
+    check(r.returncode == 0, f"study run exits 0 ({dt:.0f} s)" + ("" if r.returncode == 0 else ": " + r.stderr))
+    rs = rows(out)
+    check(len(rs) == 4 and all(x[8] == "done" for x in rs), f"{len(rs)} runs, all done")
+    for x in rs:
+        budget, flops, n, tokens = x[3], x[7], x[5], x[6]
+        check(abs(flops / budget - 1) < 0.05, f"run {x[0]}: {flops:.4g} FLOPs for a {budget:.3g} budget")
+    # chinchilla: the ladder picks the width whose N is nearest sqrt(C / 120) in log scale
+    db = sqlite3.connect(os.path.join(out, "registry.db"))
+    for rid, target, n in db.execute("SELECT id, target_params, params_nonembedding FROM run"):
+        check(abs(math.log(n / target)) < math.log(3), f"run {rid}: N = {n} near the target {target:.0f}")
+    targets = [t for (t,) in db.execute("SELECT target_params FROM run WHERE arm_id=1 ORDER BY budget")]
+    check(abs(targets[0] - math.sqrt(4e9 / 120)) < 1e-6 * targets[0], "chinchilla target N = sqrt(C / (6 * 20))")
+    lr = db.execute("SELECT lr, lr_source FROM arm WHERE name='llama'").fetchone()
+    check(abs(lr[0] - 4e-3) < 1e-12 and "preset" in lr[1], "an arm's override of lr is used and reported")
+    db.close()
+    s = run(["study", "status", out])
+    check(s.returncode == 0 and "4 done" in s.stdout and "llama" in s.stdout and "bits/byte" in s.stdout,
+          "study status prints the table")
+    print("\n".join("    " + line for line in s.stdout.splitlines()))
+    e = run(["study", "export", out, "--csv"])
+    runs_csv = list(csv.DictReader(open(os.path.join(out, "runs.csv"))))
+    metrics_csv = list(csv.DictReader(open(os.path.join(out, "metrics.csv"))))
+    check(e.returncode == 0 and len(runs_csv) == 4 and len(metrics_csv) >= 4 * 10,
+          f"CSV export: {len(runs_csv)} runs, {len(metrics_csv)} metric rows")
+    check(abs(float(runs_csv[0]["val_bpb"]) - rs[0][9]) < 1e-12, "CSV values equal the registry's")
+    e = run(["study", "export", out, "--json"])
+    doc = json.load(open(os.path.join(out, "study.json")))
+    check(e.returncode == 0 and len(doc) == 4 and doc[0]["metrics"] and doc[0]["config"]["d_model"] > 0,
+          "JSON export nests metrics and configs")
+    r = run(["study", "run", spec, f"out={out}"])
+    check(r.returncode == 0 and "0 to go" in r.stdout, "running a finished study again does nothing")
+    return out, spec
+
+
+def test_kill(work, spec, reference):
+    print("kill -9 and rerun")
+    out = os.path.join(work, "killed")
+    rng = random.Random(3)
+    kills = 0
+    for attempt in range(30):
+        p = subprocess.Popen([BIN, "study", "run", spec, f"out={out}", "--quiet"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        if attempt < 6:
+            time.sleep(rng.uniform(0.3, 4.0))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+        p.wait()
+        if p.returncode == 0:
+            break
+    check(all(x[2] == "done" for x in results(out)), f"study completes after {kills} SIGKILLs")
+    same = [a[3] for a in results(out)] == [b[3] for b in results(reference)]
+    check(same, "final rows equal the uninterrupted study's (val bits/byte, run by run)")
+    if not same:
+        print("   ", results(out), "\n   ", results(reference))
+
+
+def test_workers(work, spec):
+    print("two workers")
+    out = os.path.join(work, "workers2")
+    t0 = time.time()
+    r = run(["study", "run", spec, f"out={out}", "workers=2"])
+    dt = time.time() - t0
+    rs = rows(out)
+    check(r.returncode == 0 and all(x[8] == "done" for x in rs), f"workers=2 completes ({dt:.0f} s)")
+    check(all(x[10] == 1 for x in rs), "every run was claimed exactly once")
+    dirs = glob.glob(os.path.join(out, "runs", "*"))
+    check(len(dirs) == len(rs), "one run directory per run")
+
+
+def test_sweep(work, data):
+    print("learning-rate sweep")
+    spec = os.path.join(work, "sweep.ini")
+    write_study(spec, data, extra="lr_sweep = 3\nlr_sweep_factor = 4",
+                arms="[arm llama]\npreset = llama-2023\n", budgets="4e9, 8e9")
+    out = os.path.join(work, "sweep")
+    r = run(["study", "run", spec, f"out={out}"])
+    check(r.returncode == 0, "study with lr_sweep=3 completes" + ("" if r.returncode == 0 else ": " + r.stderr))
+    db = sqlite3.connect(os.path.join(out, "registry.db"))
+    sweep = db.execute("SELECT lr_mult, val_bpb FROM run WHERE kind='lr_sweep' ORDER BY lr_mult").fetchall()
+    best = min(sweep, key=lambda x: x[1])
+    arm = db.execute("SELECT lr_mult, lr, base_lr, lr_source FROM arm").fetchone()
+    check([round(m, 6) for m, _ in sweep] == [0.25, 1.0, 4.0], f"sweep multipliers {[m for m, _ in sweep]}")
+    check(abs(arm[0] - best[0]) < 1e-12 and abs(arm[1] - arm[2] * best[0]) < 1e-12,
+          f"the arm gets the best multiplier x{best[0]} ({arm[3]})")
+    mains = db.execute("SELECT lr_mult, copied_from, config FROM run WHERE kind='main' ORDER BY budget").fetchall()
+    check(all(abs(m[0] - best[0]) < 1e-12 and abs(json.loads(m[2])["lr"] - arm[1]) < 1e-12 for m in mains),
+          "main runs train with the chosen learning rate")
+    check(mains[0][1] is not None, "the smallest-budget main run reuses the identical sweep run")
+    db.close()
+
+
+def test_bad_input(work, data, micro_out):
+    print("bad input")
+
+    def err(spec_text, fragment, what, out=None):
+        path = os.path.join(work, "bad.ini")
+        open(path, "w").write(spec_text)
+        o = out or os.path.join(work, "bad_out")
+        r = run(["study", "run", path, f"out={o}"])
+        ok = r.returncode == 2 and fragment in r.stderr and not glob.glob(os.path.join(o, "runs", "*"))
+        check(ok, f"{what} -> '{fragment}'" + ("" if ok else f" (rc {r.returncode}: {r.stderr.strip()})"))
+
+    base = open(os.path.join(work, "micro.ini")).read()
+    err(base.replace("seeds = 1", "seeds = 1\nseedz = 2"), "unknown study key 'seedz'", "unknown study key")
+    err(base.replace("lr = 4e-3", "lrr = 4e-3"), "unknown key 'lrr' (did you mean 'lr'?)", "unknown arm key")
+    err(base.replace("lr = 4e-3", "d_model = 64"), "sets 'd_model', which the study decides", "arm sets the shape")
+    err(base.replace("budgets = 4e9, 1.2e10", "budgets = 1e7, 1e8"), "raise the smallest budget", "budget too small")
+    err(base.replace(data, "nocorpus"), "build it: `algoprog corpus build nocorpus`", "missing corpus")
+    err(base.replace("budgets = 4e9, 1.2e10", "budgets = 4e9:1e9:3"), "START:STOP:COUNT", "malformed budget range")
+    err(base.replace("preset = llama-2023", "preset = nosuch"), "no recipe named 'nosuch'", "unknown preset")
+    err(base.replace("name = micro", "name = micro2"), "belongs to study 'micro' with a different study file",
+        "another study's registry", out=micro_out)
+    newer = os.path.join(work, "newer")
+    shutil.copytree(micro_out, newer)
+    db = sqlite3.connect(os.path.join(newer, "registry.db"))
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    err(base, "schema version 99", "a registry from a newer version", out=newer)
+
+
+def main():
+    global BIN
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    BIN, work = sys.argv[1], sys.argv[2]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    data = os.path.join(work, "licenses.txt")
+    with open(data, "wb") as out:
+        for f in sorted(glob.glob("/usr/share/common-licenses/*")):
+            if os.path.isfile(f) and not os.path.islink(f):
+                out.write(open(f, "rb").read())
+    micro_out, spec = test_micro(work, data)
+    test_kill(work, spec, micro_out)
+    test_workers(work, spec)
+    test_sweep(work, data)
+    test_bad_input(work, data, micro_out)
+    print(f"{len(FAILURES)} failures")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
