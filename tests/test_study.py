@@ -107,10 +107,10 @@ def test_micro(work, data):
           "JSON export nests metrics and configs")
     r = run(["study", "run", spec, f"out={out}"])
     check(r.returncode == 0 and "0 to go" in r.stdout, "running a finished study again does nothing")
-    return out, spec
+    return out, spec, dt
 
 
-def test_kill(work, spec, reference):
+def test_kill(work, spec, reference, duration):
     print("kill -9 and rerun")
     out = os.path.join(work, "killed")
     rng = random.Random(3)
@@ -118,8 +118,8 @@ def test_kill(work, spec, reference):
     for attempt in range(30):
         p = subprocess.Popen([BIN, "study", "run", spec, f"out={out}", "--quiet"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        if attempt < 6:
-            time.sleep(rng.uniform(0.3, 4.0))
+        if attempt < 8:
+            time.sleep(rng.uniform(0.05, 0.5 * duration))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 kills += 1
@@ -175,15 +175,17 @@ def test_bad_input(work, data, micro_out):
         path = os.path.join(work, "bad.ini")
         open(path, "w").write(spec_text)
         o = out or os.path.join(work, "bad_out")
+        before = len(glob.glob(os.path.join(o, "runs", "*")))
         r = run(["study", "run", path, f"out={o}"])
-        ok = r.returncode == 2 and fragment in r.stderr and not glob.glob(os.path.join(o, "runs", "*"))
+        ok = r.returncode == 2 and fragment in r.stderr and len(glob.glob(os.path.join(o, "runs", "*"))) == before
         check(ok, f"{what} -> '{fragment}'" + ("" if ok else f" (rc {r.returncode}: {r.stderr.strip()})"))
 
     base = open(os.path.join(work, "micro.ini")).read()
     err(base.replace("seeds = 1", "seeds = 1\nseedz = 2"), "unknown study key 'seedz'", "unknown study key")
     err(base.replace("lr = 4e-3", "lrr = 4e-3"), "unknown key 'lrr' (did you mean 'lr'?)", "unknown arm key")
     err(base.replace("lr = 4e-3", "d_model = 64"), "sets 'd_model', which the study decides", "arm sets the shape")
-    err(base.replace("budgets = 4e9, 1.2e10", "budgets = 1e7, 1e8"), "raise the smallest budget", "budget too small")
+    err(base.replace("budgets = 4e9, 1.2e10", "budgets = 1e7, 1e8"), "outside the size ladder", "budget below the ladder")
+    err(base.replace("min_steps = 10", "min_steps = 5000"), "raise the smallest budget", "budget too small for min_steps")
     err(base.replace(data, "nocorpus"), "build it: `algoprog corpus build nocorpus`", "missing corpus")
     err(base.replace("budgets = 4e9, 1.2e10", "budgets = 4e9:1e9:3"), "START:STOP:COUNT", "malformed budget range")
     err(base.replace("preset = llama-2023", "preset = nosuch"), "no recipe named 'nosuch'", "unknown preset")
@@ -211,8 +213,8 @@ def main():
         for f in sorted(glob.glob("/usr/share/common-licenses/*")):
             if os.path.isfile(f) and not os.path.islink(f):
                 out.write(open(f, "rb").read())
-    micro_out, spec = test_micro(work, data)
-    test_kill(work, spec, micro_out)
+    micro_out, spec, duration = test_micro(work, data)
+    test_kill(work, spec, micro_out, duration)
     test_workers(work, spec)
     test_sweep(work, data)
     test_bad_input(work, data, micro_out)
