@@ -9,5 +9,7 @@ int cli_fail(const Status *st);
 int cmd_corpus(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_study(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_account(int argc, char **argv);
 
 #endif

