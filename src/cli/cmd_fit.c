@@ -148,7 +148,7 @@ int cmd_fit(int argc, char **argv) {
                 printf("  scale dependence: d log CEG / d log C = %.3g [%.3g, %.3g]: %s\n", c.slope, c.slope_lo,
                        c.slope_hi, c.trend);
                 if (!c.determined)
-                    printf("  not determined: a frontier above is not identified, so these numbers only illustrate\n");
+                    printf("  not determined: a frontier above rests on too few budgets, so these numbers only illustrate\n");
             }
         }
         if (json) fprintf(out, "]");

@@ -1,6 +1,7 @@
 /* cmd_study.c - `algoprog study run|plan|status|export`. */
 #include "cli/cli.h"
 
+#include "report/report.h"
 #include "study/scheduler.h"
 
 #include <stdio.h>
@@ -34,7 +35,7 @@ int cmd_study(int argc, char **argv) {
     if (!strcmp(argv[0], "export")) {
         int json = argc > 2 && !strcmp(argv[2], "--json");
         if (argc > 2 && !json && strcmp(argv[2], "--csv")) return fputs(USAGE_STUDY, stderr), 2;
-        return study_export(argv[1], json, &st) ? cli_fail(&st) : 0;
+        return study_export(argv[1], NULL, json, 0, &st) ? cli_fail(&st) : 0;
     }
     if (strcmp(argv[0], "run")) return fputs(USAGE_STUDY, stderr), 2;
     StudyOptions o = {1, 0, 0};
@@ -56,4 +57,22 @@ int cmd_study(int argc, char **argv) {
     if (rc < 0) return cli_fail(&st);
     if (rc == 130) fprintf(stderr, "algoprog: %s\n", st.msg);
     return rc;
+}
+
+int cmd_report(int argc, char **argv) {
+    if (argc < 1) return fputs("usage: algoprog report STUDY_DIR [--boot N] [--seed S]\n", stderr), 2;
+    ReportOptions o = {1000, 42, 0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--boot") && i + 1 < argc) o.n_boot = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) o.seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--verbose")) o.verbose = 1;
+        else return fprintf(stderr, "algoprog: error: unknown argument '%s'\n", argv[i]), 2;
+    }
+    if (o.n_boot < 10 || o.n_boot > 100000) return fputs("algoprog: error: --boot must be 10..100000\n", stderr), 2;
+    Status st = {0};
+    char rdir[1100];
+    snprintf(rdir, sizeof rdir, "%s/report", argv[0]);
+    if (report_write(argv[0], &o, &st) || study_export(argv[0], rdir, 0, 1, &st)) return cli_fail(&st);
+    printf("report: %s/index.html\n", rdir);
+    return 0;
 }

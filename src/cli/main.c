@@ -31,6 +31,7 @@ static const char *USAGE =
     "  algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3] [--json]\n"
     "                                            scaling laws and compute-equivalent gains with CIs\n"
     "  algoprog account rate|decompose|fit|simulate|seeds ...   progress-rate arithmetic\n"
+    "  algoprog report STUDY_DIR                 the HTML report: plots, fits, CEGs, claim verdicts\n"
     "  algoprog keys [--markdown]                list every recipe key (switch)\n"
     "  algoprog version\n"
     "\n"
@@ -219,6 +220,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "study")) return cmd_study(argc - 2, argv + 2);
     if (!strcmp(cmd, "fit")) return cmd_fit(argc - 2, argv + 2);
     if (!strcmp(cmd, "account")) return cmd_account(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "version")) return puts("algoprog " ALGOPROG_VERSION), 0;
     fprintf(stderr, "algoprog: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;

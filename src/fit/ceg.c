@@ -105,7 +105,7 @@ int ceg_compute(const LawFit *ref, const LawFit *cand, int n_levels, double leve
     out->slope = k2 >= 2 ? ols_slope(x, y, k2) : NAN;
     out->slope_lo = pct(samples, m, (1 - level) / 2);
     out->slope_hi = pct(samples, m, 1 - (1 - level) / 2);
-    out->determined = ref->identified && cand->identified;
+    out->determined = ref->enough && cand->enough;
     if (!out->determined || !isfinite(out->slope_lo) || !isfinite(out->slope_hi) || m < nb / 2)
         snprintf(out->trend, sizeof out->trend, "undecided");
     else if (out->slope_lo > 0)
@@ -113,7 +113,7 @@ int ceg_compute(const LawFit *ref, const LawFit *cand, int n_levels, double leve
     else if (out->slope_hi < 0)
         snprintf(out->trend, sizeof out->trend, "shrinks");
     else
-        snprintf(out->trend, sizeof out->trend, "flat");
+        snprintf(out->trend, sizeof out->trend, "not detected");
     free(samples), free(logc), free(logceg);
     return 0;
 }

@@ -4,7 +4,8 @@
  * L = E + A C^-alpha. Intervals pair the two arms' bootstrap fits resample by resample. L* levels
  * are log-spaced over the losses both arms reached; a level outside what an arm measured is marked
  * as an extrapolation. Scale dependence: the slope of log CEG against log C_A(L*) across the
- * levels, with its bootstrap interval; "grows" / "shrinks" only when the interval excludes 0. */
+ * levels, with its bootstrap interval; "grows" / "shrinks" only when the interval excludes 0,
+ * "not detected" when it holds 0. */
 #ifndef AP_CEG_H
 #define AP_CEG_H
 
@@ -24,8 +25,8 @@ typedef struct {
     int n;
     CegLevel lv[CEG_MAX_LEVELS];
     double slope, slope_lo, slope_hi; /* d log CEG / d log C_A */
-    char trend[16];                   /* grows | shrinks | flat | undecided */
-    int determined;                   /* both frontiers identified; else the numbers are only illustrative */
+    char trend[24];                   /* grows | shrinks | not detected | undecided */
+    int determined;                   /* both frontiers rest on enough budgets; else only illustrative */
 } CegCurve;
 
 /* ref = A, cand = B: how many times less compute B needs. n_levels <= CEG_MAX_LEVELS. */

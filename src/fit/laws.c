@@ -223,6 +223,7 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
         }
         distinct += !seen;
     }
+    out->enough = distinct > np;
     if (distinct <= np) {
         for (int k = 0; k < np; k++) out->p[k].identified = 0;
         snprintf(out->notes, sizeof out->notes,

@@ -39,6 +39,7 @@ typedef struct {
     double objective;  /* Huber objective at the optimum */
     double rmse_log;   /* root mean square of log-loss residuals */
     int identified;    /* all parameters identified */
+    int enough;        /* more distinct budgets (or (N, D) settings) than parameters */
     char notes[512];   /* what could not be determined, and why */
     double *boot;      /* n_boot x n_params bootstrap estimates (NaN rows: failed resamples) */
     int n_boot;

@@ -100,10 +100,9 @@ static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, do
 int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Status *st) {
     *out = NULL;
     *n_out = 0;
-    int points = s->allocation == ALLOC_ISOFLOP ? s->isoflop_points : 1;
-    int n_budgets = s->allocation == ALLOC_FIXED ? s->n_fixed : s->n_budgets;
     int sweep = s->lr_sweep;
-    size_t cap = (size_t)s->n_arms * ((size_t)n_budgets * points * (s->seeds + s->extra_seeds) + (size_t)sweep) + 1;
+    int most = s->isoflop_points > 1 ? s->isoflop_points : 1, nb = s->n_fixed > s->n_budgets ? s->n_fixed : s->n_budgets;
+    size_t cap = (size_t)s->n_arms * ((size_t)nb * most * (s->seeds + s->extra_seeds) + (size_t)sweep) + 1;
     PlannedRun *runs = calloc(cap, sizeof *runs);
     if (!runs) return status_fail(st, AP_ENOMEM, "out of memory planning the study");
     int n = 0;
@@ -112,6 +111,15 @@ int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Stat
         for (int a = 0; a < s->n_arms; a++) {
             Config arm = s->arms[a].cfg;
             arm.vocab = vocab;
+            int rule = s->arms[a].allocation >= 0 ? s->arms[a].allocation : s->allocation;
+            int points = rule == ALLOC_ISOFLOP ? s->isoflop_points : 1;
+            int n_budgets = rule == ALLOC_FIXED ? s->n_fixed : s->n_budgets;
+            if (n_budgets == 0) {
+                status_fail(st, AP_EINVAL, "arm '%s' uses allocation %s but the study gives no %s", s->arms[a].name,
+                            alloc_rule_name(rule), rule == ALLOC_FIXED ? "fixed_params/fixed_tokens" : "budgets");
+                free(runs);
+                return -1;
+            }
             for (int b = 0; b < n_budgets; b++) {
                 if (pass == 0 && (b > 0 || sweep == 0)) continue;
                 int seeds = pass == 0 ? 1 : s->seeds + (b == 0 ? s->extra_seeds : 0);
@@ -129,7 +137,7 @@ int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Stat
                             r->lr_mult = pass == 0 ? pow(s->lr_sweep_factor, k - (sweep - 1) / 2.0) : 1.0;
                             Config shape;
                             double tokens;
-                            if (s->allocation == ALLOC_FIXED) {
+                            if (rule == ALLOC_FIXED) {
                                 r->target_params = s->fixed_params[b];
                                 if (ladder_shape(&arm, r->target_params, &shape, st)) goto fail;
                                 tokens = s->fixed_tokens[b];
@@ -138,9 +146,9 @@ int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Stat
                                 double C = s->budgets[b];
                                 r->budget = C;
                                 double n_chin = sqrt(C / (6.0 * s->tokens_per_param));
-                                if (s->allocation == ALLOC_KAPLAN)
+                                if (rule == ALLOC_KAPLAN)
                                     r->target_params = sqrt(c0 / (6.0 * s->tokens_per_param)) * pow(C / c0, s->kaplan_exponent);
-                                else if (s->allocation == ALLOC_ISOFLOP)
+                                else if (rule == ALLOC_ISOFLOP)
                                     r->target_params = n_chin * pow(s->isoflop_span, (double)p / (points - 1) - 0.5);
                                 else
                                     r->target_params = n_chin;

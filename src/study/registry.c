@@ -18,8 +18,8 @@ static const char *SCHEMA =
     "  spec_sha256 TEXT NOT NULL, allocation TEXT NOT NULL, data TEXT NOT NULL, tokenizer TEXT NOT NULL,"
     "  created TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS arm (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES study(id),"
-    "  name TEXT NOT NULL UNIQUE, preset TEXT NOT NULL, overrides TEXT NOT NULL, base_lr REAL NOT NULL,"
-    "  lr_mult REAL, lr REAL, lr_source TEXT);"
+    "  name TEXT NOT NULL UNIQUE, preset TEXT NOT NULL, overrides TEXT NOT NULL, allocation TEXT NOT NULL,"
+    "  base_lr REAL NOT NULL, lr_mult REAL, lr REAL, lr_source TEXT);"
     "CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY, arm_id INTEGER NOT NULL REFERENCES arm(id),"
     "  kind TEXT NOT NULL, priority INTEGER NOT NULL, budget_index INTEGER NOT NULL, budget REAL NOT NULL,"
     "  point INTEGER NOT NULL, seed INTEGER NOT NULL, lr_mult REAL NOT NULL, target_params REAL NOT NULL,"
@@ -134,18 +134,20 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
             size_t l = strlen(over);
             snprintf(over + l, sizeof over - l, "%s%s=%s", i ? " " : "", arm->overrides[i][0], arm->overrides[i][1]);
         }
-        sqlite3_prepare_v2(r->db, "INSERT INTO arm VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)", -1, &q, NULL);
+        sqlite3_prepare_v2(r->db, "INSERT INTO arm VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &q, NULL);
         sqlite3_bind_int(q, 1, a + 1);
         sqlite3_bind_text(q, 2, arm->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 3, arm->preset, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 4, over, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_double(q, 5, arm->cfg.lr);
+        sqlite3_bind_text(q, 5, alloc_rule_name(arm->allocation >= 0 ? arm->allocation : s->allocation), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_double(q, 6, arm->cfg.lr);
         if (s->lr_sweep) {
-            sqlite3_bind_null(q, 6), sqlite3_bind_null(q, 7);
-            sqlite3_bind_text(q, 8, "pending: learning-rate sweep at the smallest budget", -1, SQLITE_STATIC);
+            sqlite3_bind_null(q, 7), sqlite3_bind_null(q, 8);
+            sqlite3_bind_text(q, 9, "pending: learning-rate sweep at the smallest budget", -1, SQLITE_STATIC);
         } else {
-            sqlite3_bind_double(q, 6, 1.0), sqlite3_bind_double(q, 7, arm->cfg.lr);
-            sqlite3_bind_text(q, 8, "preset (no sweep)", -1, SQLITE_STATIC);
+            sqlite3_bind_double(q, 7, 1.0), sqlite3_bind_double(q, 8, arm->cfg.lr);
+            sqlite3_bind_text(q, 9, "preset (no sweep)", -1, SQLITE_STATIC);
         }
         if (sqlite3_step(q) != SQLITE_DONE) rc = db_fail(r, st, "insert arm");
         sqlite3_finalize(q);

@@ -503,17 +503,18 @@ static const char *METRICS_SQL =
     " metric.train_loss, metric.val_loss, metric.val_bpb, metric.lr, metric.grad_norm FROM metric"
     " JOIN run ON run.id=metric.run_id JOIN arm ON arm.id=run.arm_id ORDER BY metric.run_id, metric.step";
 
-int study_export(const char *out_dir, int json, Status *st) {
+int study_export(const char *out_dir, const char *to_dir, int json, int quiet, Status *st) {
     Registry reg;
     if (registry_open(&reg, out_dir, 0, st)) return -1;
+    const char *dest = to_dir ? to_dir : out_dir;
     char path[1100];
     int rc;
     if (!json) {
-        snprintf(path, sizeof path, "%s/runs.csv", out_dir);
+        snprintf(path, sizeof path, "%s/runs.csv", dest);
         rc = write_csv(&reg, RUNS_SQL, path, st);
-        snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
+        snprintf(path, sizeof path, "%s/metrics.csv", dest);
         if (!rc) rc = write_csv(&reg, METRICS_SQL, path, st);
-        if (!rc) printf("wrote %s/runs.csv and %s/metrics.csv\n", out_dir, out_dir);
+        if (!rc && !quiet) printf("wrote %s/runs.csv and %s/metrics.csv\n", dest, dest);
     } else {
         /* SQLite's JSON functions build the document: one object per run, its metrics nested */
         char sql[4096];
@@ -533,9 +534,9 @@ int study_export(const char *out_dir, int json, Status *st) {
                                                                        : status_fail(st, AP_EIO, "export: %s",
                                                                                      sqlite3_errmsg(reg.db));
         if (!rc && sqlite3_step(q) == SQLITE_ROW) {
-            snprintf(path, sizeof path, "%s/study.json", out_dir);
+            snprintf(path, sizeof path, "%s/study.json", dest);
             rc = file_write_atomic(path, sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0), st);
-            if (!rc) printf("wrote %s\n", path);
+            if (!rc && !quiet) printf("wrote %s\n", path);
         }
         if (!rc || q) sqlite3_finalize(q);
     }

@@ -25,7 +25,7 @@ int study_run(const char *study_path, const char *out_dir, const StudyOptions *o
 /* Prints the plan without running anything. */
 int study_plan(const char *study_path, FILE *out, Status *st);
 int study_status(const char *out_dir, FILE *out, Status *st);
-/* Writes DIR/runs.csv and DIR/metrics.csv (csv) or DIR/study.json (json). */
-int study_export(const char *out_dir, int json, Status *st);
+/* Writes DIR/runs.csv and DIR/metrics.csv (csv) or DIR/study.json (json); to_dir NULL means DIR. */
+int study_export(const char *out_dir, const char *to_dir, int json, int quiet, Status *st);
 
 #endif

@@ -178,6 +178,55 @@ static int arm_finish(StudySpec *s, StudyArm *a, const char *where, Status *st) 
     return 0;
 }
 
+/* Adds one generated arm: preset + the settings of the switches whose bit is set in mask. */
+static int add_arm(StudySpec *s, const Ablation *ab, const char *name, unsigned mask, Status *st) {
+    if (s->n_arms == STUDY_MAX_ARMS) return status_fail(st, AP_EINVAL, "ablation '%s': more than %d arms", ab->name,
+                                                        STUDY_MAX_ARMS);
+    for (int k = 0; k < s->n_arms; k++)
+        if (!strcmp(s->arms[k].name, name)) return status_fail(st, AP_EINVAL, "arm '%s' appears twice", name);
+    StudyArm *a = &s->arms[s->n_arms++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->preset, sizeof a->preset, "%s", ab->base);
+    a->allocation = -1;
+    for (int i = 0; i < ab->n_switches; i++) {
+        if (!(mask & (1u << i))) continue;
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", ab->settings[i]);
+        for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+            char *eq = strchr(tok, '=');
+            if (!eq || a->n_overrides == STUDY_MAX_OVERRIDES)
+                return status_fail(st, AP_EINVAL, "ablation '%s', switch '%s': '%s' is not key=value", ab->name,
+                                   ab->switches[i], tok);
+            *eq = '\0';
+            snprintf(a->overrides[a->n_overrides][0], 256, "%s", tok);
+            snprintf(a->overrides[a->n_overrides++][1], 256, "%s", eq + 1);
+        }
+    }
+    return 0;
+}
+
+static int expand_ablations(StudySpec *s, const char *path, Status *st) {
+    for (int i = 0; i < s->n_ablations; i++) {
+        const Ablation *ab = &s->ablations[i];
+        if (!ab->base[0] || ab->n_switches < 2)
+            return status_fail(st, AP_EINVAL, "%s: ablation '%s' needs a base and at least 2 switches", path, ab->name);
+        unsigned all = (1u << ab->n_switches) - 1;
+        char name[128];
+        snprintf(name, sizeof name, "%s.base", ab->name);
+        if (add_arm(s, ab, name, 0, st)) return -1;
+        snprintf(name, sizeof name, "%s.full", ab->name);
+        if (add_arm(s, ab, name, all, st)) return -1;
+        for (int k = 0; k < ab->n_switches; k++) {
+            snprintf(name, sizeof name, "%s+%s", ab->name, ab->switches[k]);
+            if (add_arm(s, ab, name, 1u << k, st)) return -1;
+            snprintf(name, sizeof name, "%s-%s", ab->name, ab->switches[k]);
+            if (add_arm(s, ab, name, all & ~(1u << k), st)) return -1;
+        }
+    }
+    return 0;
+}
+
 int spec_load(StudySpec *s, const char *path, Status *st) {
     memset(s, 0, sizeof *s);
     defaults(s);
@@ -207,8 +256,31 @@ int spec_load(StudySpec *s, const char *path, Status *st) {
             }
             continue;
         }
+        if (!strncmp(e->section, "ablation ", 9) && e->section[9]) {
+            const char *name = e->section + 9;
+            Ablation *ab = s->n_ablations ? &s->ablations[s->n_ablations - 1] : NULL;
+            if (!ab || strcmp(ab->name, name)) {
+                if (s->n_ablations == STUDY_MAX_ABLATIONS || strlen(name) >= sizeof ab->name) {
+                    rc = status_fail(st, AP_EINVAL, "%s: too many ablations, or a name longer than 47", where);
+                    break;
+                }
+                ab = &s->ablations[s->n_ablations++];
+                snprintf(ab->name, sizeof ab->name, "%s", name);
+            }
+            if (!strcmp(e->key, "base")) {
+                snprintf(ab->base, sizeof ab->base, "%s", e->value);
+            } else if (!strncmp(e->key, "switch ", 7) && e->key[7] && ab->n_switches < ABLATION_MAX_SWITCHES) {
+                snprintf(ab->switches[ab->n_switches], sizeof ab->switches[0], "%s", e->key + 7);
+                snprintf(ab->settings[ab->n_switches++], sizeof ab->settings[0], "%s", e->value);
+            } else {
+                rc = status_fail(st, AP_EINVAL, "%s: ablation '%s': expected 'base = PRESET' or 'switch NAME = key=value ...' "
+                                 "(at most %d switches)", where, name, ABLATION_MAX_SWITCHES);
+            }
+            continue;
+        }
         if (strncmp(e->section, "arm ", 4) || !e->section[4]) {
-            rc = status_fail(st, AP_EINVAL, "%s: section [%s]: a study has [study] and [arm NAME] sections", where,
+            rc = status_fail(st, AP_EINVAL,
+                             "%s: section [%s]: a study has [study], [arm NAME] and [ablation NAME] sections", where,
                              e->section[0] ? e->section : "(none)");
             break;
         }
@@ -226,9 +298,17 @@ int spec_load(StudySpec *s, const char *path, Status *st) {
             }
             arm = &s->arms[s->n_arms++];
             snprintf(arm->name, sizeof arm->name, "%s", name);
+            arm->allocation = -1;
         }
         if (!strcmp(e->key, "preset")) {
             snprintf(arm->preset, sizeof arm->preset, "%s", e->value);
+        } else if (!strcmp(e->key, "allocation")) {
+            arm->allocation = -2;
+            for (int k = 0; ALLOC_NAMES[k]; k++)
+                if (!strcmp(e->value, ALLOC_NAMES[k])) arm->allocation = k;
+            if (arm->allocation == -2)
+                rc = status_fail(st, AP_EINVAL, "%s: arm '%s': allocation '%s' is not chinchilla|kaplan|isoflop|fixed",
+                                 where, name, e->value);
         } else if (!config_key_find(e->key)) {
             Status tmp;
             Config scratch;
@@ -246,13 +326,14 @@ int spec_load(StudySpec *s, const char *path, Status *st) {
     }
     ini_free(&ini);
     if (rc) return -1;
+    if (expand_ablations(s, path, st)) return -1;
     if (!in_study) return status_fail(st, AP_EINVAL, "%s: no [study] section", path);
     if (!s->name[0]) return status_fail(st, AP_EINVAL, "%s: [study] needs a name", path);
     if (!s->data[0]) return status_fail(st, AP_EINVAL, "%s: [study] needs data (a corpus or a text file)", path);
     if (s->allocation == ALLOC_FIXED ? s->n_fixed == 0 : s->n_budgets == 0)
         return status_fail(st, AP_EINVAL, "%s: [study] needs %s", path,
                            s->allocation == ALLOC_FIXED ? "fixed_params and fixed_tokens" : "budgets");
-    if (s->n_arms == 0) return status_fail(st, AP_EINVAL, "%s: no [arm NAME] sections", path);
+    if (s->n_arms == 0) return status_fail(st, AP_EINVAL, "%s: no [arm NAME] or [ablation NAME] sections", path);
     for (int i = 0; i < s->n_arms; i++) {
         snprintf(where, sizeof where, "%s", path);
         if (arm_finish(s, &s->arms[i], where, st)) return -1;

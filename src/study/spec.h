@@ -15,6 +15,14 @@
  *   preset = gpt2-2019            # any recipe; then any recipe key as an override
  *   [arm llama]
  *   preset = llama-2023
+ *   [arm llama-kaplan]
+ *   preset = llama-2023
+ *   allocation = kaplan            # an arm may use its own allocation rule
+ *
+ *   [ablation pkg]                # a package of switches, expanded into arms (see Ablation)
+ *   base = gpt2-2019
+ *   switch rmsnorm = norm=rmsnorm
+ *   switch rope = pos=rope
  *
  * Keys the study itself sets (shape, steps, data, seed, ...) are refused inside arms. */
 #ifndef AP_SPEC_H
@@ -25,7 +33,9 @@
 
 #include <stdint.h>
 
-#define STUDY_MAX_ARMS 32
+#define STUDY_MAX_ARMS 48
+#define STUDY_MAX_ABLATIONS 4
+#define ABLATION_MAX_SWITCHES 10
 #define STUDY_MAX_BUDGETS 64
 #define STUDY_MAX_OVERRIDES 48
 
@@ -36,8 +46,20 @@ typedef struct {
     char preset[256];
     char overrides[STUDY_MAX_OVERRIDES][2][256]; /* key, value */
     int n_overrides;
+    int allocation; /* the arm's own rule (e.g. a Kaplan arm beside Chinchilla ones), -1: the study's */
     Config cfg; /* preset + overrides + the study's settings, resolved except for the shape */
 } StudyArm;
+
+/* An ablation package: [ablation NAME] with base = PRESET and lines `switch S = key=value ...`
+ * expands into arms NAME.base, NAME.full (base + every switch), NAME+S (base + S) and NAME-S
+ * (full without S): one-at-a-time, leave-one-out and the whole package (claims C2, C3). */
+typedef struct {
+    char name[48];
+    char base[256];
+    char switches[ABLATION_MAX_SWITCHES][48];
+    char settings[ABLATION_MAX_SWITCHES][512]; /* "key=value key=value" */
+    int n_switches;
+} Ablation;
 
 typedef struct {
     char name[128];
@@ -63,6 +85,8 @@ typedef struct {
     int keep_checkpoints;
     StudyArm arms[STUDY_MAX_ARMS];
     int n_arms;
+    Ablation ablations[STUDY_MAX_ABLATIONS];
+    int n_ablations;
     char *text;        /* the file as read */
     char hash[65];     /* SHA-256 of the text: the study's identity in its registry */
 } StudySpec;
