@@ -227,7 +227,15 @@ static int expand_ablations(StudySpec *s, const char *path, Status *st) {
     return 0;
 }
 
+static int spec_load_text(StudySpec *s, const char *path, Status *st);
+
 int spec_load(StudySpec *s, const char *path, Status *st) {
+    int rc = spec_load_text(s, path, st);
+    if (rc) spec_free(s); /* every failure path: the text read so far */
+    return rc;
+}
+
+static int spec_load_text(StudySpec *s, const char *path, Status *st) {
     memset(s, 0, sizeof *s);
     defaults(s);
     size_t len;
