@@ -121,7 +121,7 @@ int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Stat
                 return -1;
             }
             for (int b = 0; b < n_budgets; b++) {
-                if (pass == 0 && (b > 0 || sweep == 0)) continue;
+                if (pass == 0 && (b != s->lr_sweep_budget || sweep == 0)) continue;
                 int seeds = pass == 0 ? 1 : s->seeds + (b == 0 ? s->extra_seeds : 0);
                 for (int p = 0; p < points; p++) {
                     if (pass == 0 && p != points / 2) continue;

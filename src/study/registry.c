@@ -144,7 +144,7 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
         sqlite3_bind_double(q, 6, arm->cfg.lr);
         if (s->lr_sweep) {
             sqlite3_bind_null(q, 7), sqlite3_bind_null(q, 8);
-            sqlite3_bind_text(q, 9, "pending: learning-rate sweep at the smallest budget", -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 9, "pending: learning-rate sweep", -1, SQLITE_STATIC);
         } else {
             sqlite3_bind_double(q, 7, 1.0), sqlite3_bind_double(q, 8, arm->cfg.lr);
             sqlite3_bind_text(q, 9, "preset (no sweep)", -1, SQLITE_STATIC);

@@ -89,6 +89,7 @@ static const char *const STUDY_KEYS[][3] = {
     {"batch", "1..4096", "16"},
     {"lr_sweep", "0..9", "0"},
     {"lr_sweep_factor", "1.1..10", "2"},
+    {"lr_sweep_budget", "0..63 (a budget index)", "0"},
     {"warmup_frac", "0..0.5", "0.05"},
     {"eval_tokens", "1..1e9", "65536"},
     {"evals_per_run", "1..1000", "10"},
@@ -126,6 +127,7 @@ static int set_study_key(StudySpec *s, const char *key, const char *v, Status *s
     else if (!strcmp(key, "batch")) bad = parse_int(v, 1, 4096, &s->batch);
     else if (!strcmp(key, "lr_sweep")) bad = parse_int(v, 0, 9, &s->lr_sweep);
     else if (!strcmp(key, "lr_sweep_factor")) bad = parse_dbl(v, 1.1, 10, &s->lr_sweep_factor);
+    else if (!strcmp(key, "lr_sweep_budget")) bad = parse_int(v, 0, STUDY_MAX_BUDGETS - 1, &s->lr_sweep_budget);
     else if (!strcmp(key, "warmup_frac")) bad = parse_dbl(v, 0, 0.5, &s->warmup_frac);
     else if (!strcmp(key, "eval_tokens")) bad = parse_int(v, 1, 1000000000, &s->eval_tokens);
     else if (!strcmp(key, "evals_per_run")) bad = parse_int(v, 1, 1000, &s->evals_per_run);
@@ -342,6 +344,10 @@ static int spec_load_text(StudySpec *s, const char *path, Status *st) {
         return status_fail(st, AP_EINVAL, "%s: [study] needs %s", path,
                            s->allocation == ALLOC_FIXED ? "fixed_params and fixed_tokens" : "budgets");
     if (s->n_arms == 0) return status_fail(st, AP_EINVAL, "%s: no [arm NAME] or [ablation NAME] sections", path);
+    int nb = s->allocation == ALLOC_FIXED ? s->n_fixed : s->n_budgets;
+    if (s->lr_sweep && s->lr_sweep_budget >= nb)
+        return status_fail(st, AP_EINVAL, "%s: lr_sweep_budget = %d, but there are only %d budgets (0-based index)", path,
+                           s->lr_sweep_budget, nb);
     for (int i = 0; i < s->n_arms; i++) {
         snprintf(where, sizeof where, "%s", path);
         if (arm_finish(s, &s->arms[i], where, st)) return -1;

@@ -78,6 +78,7 @@ typedef struct {
     int context, batch;
     int lr_sweep;
     double lr_sweep_factor;
+    int lr_sweep_budget; /* index of the budget the sweep runs at */
     double warmup_frac;
     int eval_tokens;
     int evals_per_run;
