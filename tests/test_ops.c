@@ -338,13 +338,13 @@ static void test_rope(void **state) {
 
 /* ------------------------------------------------------------ attention */
 typedef struct {
-    float *out, *att, *qkv, *r;
+    float *out, *att, *qkv, *r, *scratch;
     size_t B, T, H, Hkv, hd;
 } AttnCtx;
 
 static double attn_loss(void *p) {
     AttnCtx *c = p;
-    attention_forward(c->out, c->att, c->qkv, c->B, c->T, c->H, c->Hkv, c->hd);
+    attention_forward(c->out, c->att, c->scratch, c->qkv, c->B, c->T, c->H, c->Hkv, c->hd);
     return dotr(c->out, c->r, c->B * c->T * c->H * c->hd);
 }
 
@@ -387,7 +387,8 @@ static void run_attention(size_t H, size_t Hkv) {
     c.qkv = vec(nqkv, 81, 1);
     c.r = vec(nout, 82, 1);
     float *ref = vec(nout, 0, 0), *d = vec(nqkv, 0, 0);
-    float *scratch = vec((size_t)parallel_threads() * c.T, 0, 0);
+    float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(c.T, c.hd), 0, 0);
+    c.scratch = scratch;
     attn_loss(&c);
     attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd);
     for (size_t i = 0; i < nout; i++) assert_float_equal(c.out[i], ref[i], 1e-5);
@@ -410,6 +411,31 @@ static void test_attention_gqa(void **state) {
 static void test_attention_mqa(void **state) {
     (void)state;
     run_attention(3, 1);
+}
+
+/* The fast kernels (transposed heads, blocks of 64 keys, ap_expf) against the plain ones in
+ * reference.c on a shape with more than one key block, a ragged last block and GQA. */
+static void test_attention_fast_matches_reference(void **state) {
+    (void)state;
+    size_t B = 2, T = 131, H = 4, Hkv = 2, hd = 12, stride = (H + 2 * Hkv) * hd;
+    size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
+    float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
+    float *out = vec(nout, 0, 0), *out_ref = vec(nout, 0, 0), *att = vec(natt, 0, 0), *att_ref = vec(natt, 0, 0);
+    float *d = vec(nqkv, 0, 0), *d_ref = vec(nqkv, 0, 0);
+    float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
+    attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd);
+    attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd);
+    for (size_t i = 0; i < nout; i++) assert_float_equal(out[i], out_ref[i], 2e-5 * (1 + fabsf(out_ref[i])));
+    for (size_t bh = 0; bh < B * H; bh++)
+        for (size_t t = 0; t < T; t++)
+            for (size_t j = 0; j <= t; j++) {
+                size_t k = (bh * T + t) * T + j;
+                assert_float_equal(att[k], att_ref[k], 2e-6 + 2e-5 * att_ref[k]);
+            }
+    attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd);
+    attention_backward_ref(d_ref, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
+    for (size_t i = 0; i < nqkv; i++) assert_float_equal(d[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
+    free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(scratch);
 }
 
 /* ------------------------------------------------------------ cross-entropy */
@@ -460,6 +486,7 @@ int main(void) {
         cmocka_unit_test(test_residual_softcap), cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_rope),           cmocka_unit_test(test_attention_mha),
         cmocka_unit_test(test_attention_gqa),  cmocka_unit_test(test_attention_mqa),
+        cmocka_unit_test(test_attention_fast_matches_reference),
         cmocka_unit_test(test_crossentropy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

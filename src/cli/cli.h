@@ -12,5 +12,6 @@ int cmd_study(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@ static const char *USAGE =
     "                                            scaling laws and compute-equivalent gains with CIs\n"
     "  algoprog account rate|decompose|fit|simulate|seeds ...   progress-rate arithmetic\n"
     "  algoprog report STUDY_DIR                 the HTML report: plots, fits, CEGs, claim verdicts\n"
+    "  algoprog bench [--quick] [--no-peer] ...  speed against the FMA peak, sgemm and a PyTorch peer\n"
     "  algoprog keys [--markdown]                list every recipe key (switch)\n"
     "  algoprog version\n"
     "\n"
@@ -221,6 +222,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "fit")) return cmd_fit(argc - 2, argv + 2);
     if (!strcmp(cmd, "account")) return cmd_account(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "version")) return puts("algoprog " ALGOPROG_VERSION), 0;
     fprintf(stderr, "algoprog: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;

@@ -1,4 +1,5 @@
 /* activation.c - elementwise activations, gated units and the residual add (see ops.h). */
+#include "kernels/fastmath.h"
 #include "kernels/ops.h"
 
 #include <math.h>
@@ -7,73 +8,86 @@
 
 static inline float gelu_value(float x) {
     float u = GELU_K * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(u));
+    return 0.5f * x * (1.0f + ap_tanhf(u));
 }
 
 static inline float gelu_grad(float x) {
     float u = GELU_K * (x + 0.044715f * x * x * x);
-    float th = tanhf(u);
+    float th = ap_tanhf(u);
     float sech2 = 1.0f - th * th;
     return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
-static inline float silu_value(float x) { return x / (1.0f + expf(-x)); }
+static inline float silu_value(float x) { return x * ap_sigmoidf(x); }
 
 static inline float silu_grad(float x) {
-    float s = 1.0f / (1.0f + expf(-x));
+    float s = ap_sigmoidf(x);
     return s * (1.0f + x * (1.0f - s));
 }
 
 void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = gelu_value(inp[i]);
 }
 
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * gelu_grad(inp[i]);
 }
 
 void relu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void relu2_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] * inp[i] : 0.0f;
 }
 
 void relu2_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? 2.0f * inp[i] * dout[i] : 0.0f;
 }
 
 /* Gated units share one loop; `gelu` picks the gate's nonlinearity (SiLU otherwise). */
 static void gated_forward(float *out, const float *inp, size_t N, size_t F, int gelu) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * F >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *gate = inp + n * 2 * F, *up = gate + F;
         float *o = out + n * F;
-        for (size_t j = 0; j < F; j++) o[j] = (gelu ? gelu_value(gate[j]) : silu_value(gate[j])) * up[j];
+        if (gelu) {
+#pragma omp simd
+            for (size_t j = 0; j < F; j++) o[j] = gelu_value(gate[j]) * up[j];
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < F; j++) o[j] = silu_value(gate[j]) * up[j];
+        }
     }
 }
 
 static void gated_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F, int gelu) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * F >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *gate = inp + n * 2 * F, *up = gate + F, *g = dout + n * F;
         float *dgate = dinp + n * 2 * F, *dup = dgate + F;
-        for (size_t j = 0; j < F; j++) {
-            float a = gelu ? gelu_value(gate[j]) : silu_value(gate[j]);
-            float da = gelu ? gelu_grad(gate[j]) : silu_grad(gate[j]);
-            dgate[j] += g[j] * up[j] * da;
-            dup[j] += g[j] * a;
+        if (gelu) {
+#pragma omp simd
+            for (size_t j = 0; j < F; j++) {
+                dgate[j] += g[j] * up[j] * gelu_grad(gate[j]);
+                dup[j] += g[j] * gelu_value(gate[j]);
+            }
+        } else {
+#pragma omp simd
+            for (size_t j = 0; j < F; j++) {
+                dgate[j] += g[j] * up[j] * silu_grad(gate[j]);
+                dup[j] += g[j] * silu_value(gate[j]);
+            }
         }
     }
 }
@@ -88,12 +102,12 @@ void geglu_backward(float *dinp, const float *dout, const float *inp, size_t N, 
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void residual_backward(float *da, float *db, const float *dout, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         da[i] += dout[i];
         db[i] += dout[i];
@@ -101,14 +115,14 @@ void residual_backward(float *da, float *db, const float *dout, size_t n) {
 }
 
 void softcap_forward(float *out, const float *inp, size_t n, float cap) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) out[i] = cap * tanhf(inp[i] / cap);
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = cap * ap_tanhf(inp[i] / cap);
 }
 
 void softcap_backward(float *dinp, const float *dout, const float *inp, size_t n, float cap) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
-        float th = tanhf(inp[i] / cap);
+        float th = ap_tanhf(inp[i] / cap);
         dinp[i] += dout[i] * (1.0f - th * th);
     }
 }

@@ -5,7 +5,7 @@
 #include <omp.h>
 
 void embedding_forward(float *out, const int *tokens, const float *wte, size_t N, size_t C, float scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *w = wte + (size_t)tokens[n] * C;
         float *o = out + n * C;
@@ -16,7 +16,7 @@ void embedding_forward(float *out, const int *tokens, const float *wte, size_t N
 /* Rows of dwte are hit by repeated tokens, so threads split the channels instead of the tokens:
  * each thread walks every token in order over its own column slice (no races, fixed order). */
 void embedding_backward(float *dwte, const float *dout, const int *tokens, size_t N, size_t C, float scale) {
-#pragma omp parallel
+#pragma omp parallel if (N * C >= AP_PAR_MIN)
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         size_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
@@ -29,7 +29,7 @@ void embedding_backward(float *dwte, const float *dout, const int *tokens, size_
 }
 
 void posemb_learned_forward(float *x, const float *wpe, size_t B, size_t T, size_t C) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * C >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t t = 0; t < T; t++) {
             float *o = x + (b * T + t) * C;
@@ -39,7 +39,7 @@ void posemb_learned_forward(float *x, const float *wpe, size_t B, size_t T, size
 }
 
 void posemb_learned_backward(float *dwpe, const float *dx, size_t B, size_t T, size_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * C >= AP_PAR_MIN)
     for (size_t t = 0; t < T; t++) {
         float *dw = dwpe + t * C;
         for (size_t b = 0; b < B; b++) {
@@ -50,7 +50,7 @@ void posemb_learned_backward(float *dwpe, const float *dx, size_t B, size_t T, s
 }
 
 void posemb_sinusoidal_forward(float *x, size_t B, size_t T, size_t C, size_t pos0) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * C >= AP_PAR_MIN)
     for (size_t t = 0; t < T; t++) {
         double pos = (double)(t + pos0);
         for (size_t i = 0; i < C; i += 2) {
@@ -80,7 +80,7 @@ void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base
 static void rope_rotate(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
                         size_t n_rot, size_t hd, size_t pos0, float sign) {
     size_t half = hd / 2;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * hd >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t t = 0; t < T; t++) {
             const float *co = cos_tab + (t + pos0) * half;
@@ -110,7 +110,7 @@ void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t
 void value_mix_forward(float *x, const float *ve, const float *lambda, const int *tokens, size_t N, size_t stride,
                        size_t off, size_t kvd) {
     float l0 = lambda[0], l1 = lambda[1];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * kvd >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         float *v = x + n * stride + off;
         const float *e = ve + (size_t)tokens[n] * kvd;
@@ -133,7 +133,7 @@ void value_mix_backward(float *dx, float *dve, float *dlambda, const float *v_ra
     dlambda[0] += (float)d0;
     dlambda[1] += (float)d1;
     /* table gradient: threads own column slices, as in embedding_backward */
-#pragma omp parallel
+#pragma omp parallel if (N * kvd >= AP_PAR_MIN)
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         size_t c0 = kvd * id / nt, c1 = kvd * (id + 1) / nt;
@@ -143,7 +143,7 @@ void value_mix_backward(float *dx, float *dve, float *dlambda, const float *v_ra
             for (size_t i = c0; i < c1; i++) de[i] += l1 * g[i];
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * kvd >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         float *g = dx + n * stride + off;
         for (size_t i = 0; i < kvd; i++) g[i] *= l0;

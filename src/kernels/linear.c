@@ -7,10 +7,13 @@
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, size_t M, size_t IC,
                     size_t OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)OC, (int)IC, 1.0f, inp, (int)IC, weight,
-                (int)IC, 0.0f, out, (int)OC);
+    if (M == 1) /* one row (decoding): OpenBLAS 0.3.21 would pack W for a full GEMM */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)OC, (int)IC, 1.0f, weight, (int)IC, inp, 1, 0.0f, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)OC, (int)IC, 1.0f, inp, (int)IC, weight,
+                    (int)IC, 0.0f, out, (int)OC);
     if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * OC >= AP_PAR_MIN)
         for (size_t m = 0; m < M; m++) {
             float *o = out + m * OC;
             for (size_t j = 0; j < OC; j++) o[j] += bias[j];
@@ -29,7 +32,7 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
                 (int)IC, 1.0f, dweight, (int)IC);
     if (dbias) {
         /* Column sums: each thread owns a slice of columns and walks the rows in order. */
-#pragma omp parallel
+#pragma omp parallel if (M * OC >= AP_PAR_MIN)
         {
             size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
             size_t j0 = OC * id / nt, j1 = OC * (id + 1) / nt;

@@ -11,7 +11,7 @@
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, size_t N, size_t C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
         float m = 0.0f;
@@ -33,7 +33,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, size_t N, size_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C, *g = dout + n * C;
         float m = mean[n], r = rstd[n];
@@ -51,7 +51,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             dx[c] += r * (g[c] * weight[c] - sum_g - xhat * sum_gx);
         }
     }
-#pragma omp parallel
+#pragma omp parallel if (N * C >= AP_PAR_MIN)
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         size_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
@@ -68,7 +68,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, size_t N, size_t C,
                      float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
         float ss = 0.0f;
@@ -90,10 +90,10 @@ static inline void rms_row_backward(float *dx, const float *g, const float *x, c
 
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, size_t N, size_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++)
         rms_row_backward(dinp + n * C, dout + n * C, inp + n * C, weight, rstd[n], C);
-#pragma omp parallel
+#pragma omp parallel if (N * C >= AP_PAR_MIN)
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         size_t c0 = C * id / nt, c1 = C * (id + 1) / nt;
@@ -108,7 +108,7 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
 void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, const float *kw, size_t N,
                     size_t H, size_t Hkv, size_t hd, float eps) {
     size_t stride = (H + 2 * Hkv) * hd, nn = H + Hkv;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * stride >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * stride;
         float *o = out + n * stride;
@@ -127,7 +127,7 @@ void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, 
 void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, const float *inp, const float *qw,
                      const float *kw, const float *rstd, size_t N, size_t H, size_t Hkv, size_t hd) {
     size_t stride = (H + 2 * Hkv) * hd, nn = H + Hkv;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * stride >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * stride, *g = dout + n * stride;
         float *dx = dinp + n * stride;
@@ -136,7 +136,7 @@ void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, con
         for (size_t i = nn * hd; i < stride; i++) dx[i] += g[i];
     }
     /* weight gradients: thread slices over the 2*hd (query, key) gain entries */
-#pragma omp parallel
+#pragma omp parallel if (N * stride >= AP_PAR_MIN)
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         size_t j0 = 2 * hd * id / nt, j1 = 2 * hd * (id + 1) / nt;

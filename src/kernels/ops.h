@@ -17,6 +17,11 @@
 
 #include <stddef.h>
 
+/* Loops over fewer elements than this run on the calling thread: waking the thread pool costs a
+ * few microseconds, more than the work itself in batch-1 decoding or on tiny tensors. Which
+ * thread computes an element never changes its value, so results stay bit-identical. */
+#define AP_PAR_MIN 16384
+
 /* ---- token embedding: out[n] = scale * wte[tokens[n]] ---- */
 void embedding_forward(float *out, const int *tokens, const float *wte, size_t N, size_t C, float scale);
 void embedding_backward(float *dwte, const float *dout, const int *tokens, size_t N, size_t C, float scale);
@@ -98,11 +103,19 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * Query head h reads key/value head h / (H/Hkv): Hkv = H is MHA, 1 < Hkv < H is GQA (Ainslie et
  * al. 2023), Hkv = 1 is MQA (Shazeer 2019). out (B,T,H*hd). att (B,H,T,T) saves the softmax
  * probabilities for the backward (entries above the diagonal are never read or written).
- * scratch holds T floats per thread (omp_get_max_threads()). */
-void attention_forward(float *out, float *att, const float *qkv, size_t B, size_t T, size_t H, size_t Hkv,
-                       size_t hd);
+ * scratch holds attention_scratch_floats(T, hd) floats per thread (omp_get_max_threads()). */
+size_t attention_scratch_floats(size_t T, size_t hd);
+void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
+                       size_t Hkv, size_t hd);
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                         size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
+
+/* Simple references of the attention kernels (reference.c): same arguments, same results up to
+ * rounding (the fast kernels use ap_expf and a different summation order). */
+void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
+                           size_t H, size_t Hkv, size_t hd);
+void attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                            size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
 
 /* ---- logit soft-capping (Gemma 2; modded-nanogpt): out = cap * tanh(inp / cap) ---- */
 void softcap_forward(float *out, const float *inp, size_t n, float cap);

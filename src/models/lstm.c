@@ -6,6 +6,7 @@
  *   c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t);  r_t = W_p h_t (LSTMP) or h_t */
 #include "models/lstm.h"
 
+#include "kernels/fastmath.h"
 #include "kernels/ops.h"
 
 #include <cblas.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static void lstm_declare(Lstm *m, const Config *cfg) {
     m->cfg = *cfg;
@@ -174,15 +174,15 @@ float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T,
             int ld_prev = t == 0 ? (int)R : (int)(T * R);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)H4, (int)R, 1.0f, rprev, ld_prev,
                         m->w.w_hh[l], (int)R, 1.0f, G + (size_t)t * H4, (int)(T * H4));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * H * 4 >= AP_PAR_MIN)
             for (int b = 0; b < B; b++)
                 for (size_t j = 0; j < H; j++) {
                     float *g = G + ((size_t)b * T + t) * H4;
-                    float gi = sigmoidf(g[j]), gf = sigmoidf(g[H + j]), gg = tanhf(g[2 * H + j]),
-                          go = sigmoidf(g[3 * H + j]);
+                    float gi = ap_sigmoidf(g[j]), gf = ap_sigmoidf(g[H + j]), gg = ap_tanhf(g[2 * H + j]),
+                          go = ap_sigmoidf(g[3 * H + j]);
                     g[j] = gi, g[H + j] = gf, g[2 * H + j] = gg, g[3 * H + j] = go;
                     float cprev = t == 0 ? c0[(size_t)b * H + j] : C[((size_t)b * T + t - 1) * H + j];
-                    float cc = gf * cprev + gi * gg, tc = tanhf(cc);
+                    float cc = gf * cprev + gi * gg, tc = ap_tanhf(cc);
                     C[((size_t)b * T + t) * H + j] = cc;
                     TC[((size_t)b * T + t) * H + j] = tc;
                     Hh[(size_t)b * hstride + (size_t)t * H + j] = go * tc;
@@ -253,7 +253,7 @@ void lstm_backward(Lstm *m) {
                             (int)(T * R), m->w.w_p[l], (int)H, 0.0f, dh, (int)H);
             else
                 for (int b = 0; b < B; b++) memcpy(dh + (size_t)b * H, dR + ((size_t)b * T + t) * R, H * sizeof(float));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * H * 4 >= AP_PAR_MIN)
             for (int b = 0; b < B; b++)
                 for (size_t j = 0; j < H; j++) {
                     const float *g = G + ((size_t)b * T + t) * H4;
@@ -307,10 +307,10 @@ void lstm_forward_token(const Lstm *m, float *h, float *c, float *scratch, int t
         linear_forward(z, x, m->w.w_ih[l], m->w.b[l], 1, l == 0 ? E : R, H4);
         linear_forward(zh, hl, m->w.w_hh[l], NULL, 1, R, H4);
         for (size_t j = 0; j < H; j++) {
-            float gi = sigmoidf(z[j] + zh[j]), gf = sigmoidf(z[H + j] + zh[H + j]);
-            float gg = tanhf(z[2 * H + j] + zh[2 * H + j]), go = sigmoidf(z[3 * H + j] + zh[3 * H + j]);
+            float gi = ap_sigmoidf(z[j] + zh[j]), gf = ap_sigmoidf(z[H + j] + zh[H + j]);
+            float gg = ap_tanhf(z[2 * H + j] + zh[2 * H + j]), go = ap_sigmoidf(z[3 * H + j] + zh[3 * H + j]);
             cl[j] = gf * cl[j] + gi * gg;
-            hh[j] = go * tanhf(cl[j]);
+            hh[j] = go * ap_tanhf(cl[j]);
         }
         if (m->cfg.lstm_proj)
             linear_forward(hl, hh, m->w.w_p[l], NULL, 1, H, R);

@@ -2,6 +2,7 @@
  * The backward is the forward read bottom-up; each step names the forward line it undoes. */
 #include "models/transformer.h"
 
+#include "kernels/fastmath.h"
 #include "kernels/ops.h"
 
 #include <math.h>
@@ -188,7 +189,7 @@ int transformer_prepare(Transformer *m, int B, int T, Status *st) {
         {&a->dfch, N * F1},
         {&a->dfcg, N * F},
         {&a->dlogits_raw, c->softcap > 0 ? N * V : 0},
-        {&a->attn_scratch, (size_t)omp_get_max_threads() * (size_t)T},
+        {&a->attn_scratch, (size_t)omp_get_max_threads() * attention_scratch_floats((size_t)T, (size_t)m->hd)},
     };
     size_t n_entries = sizeof table / sizeof table[0], total = 0;
     for (size_t i = 0; i < n_entries; i++) total += (table[i].n + 15) / 16 * 16;
@@ -307,7 +308,7 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
             value_mix_forward(qkvp, w->ve + l * V * Hkv * hd, w->ve_lambda + 2 * l, inputs, N, QKV, nqk * hd, Hkv * hd);
             q = qkvp;
         }
-        attention_forward(atty, att, q, B, T, H, Hkv, hd);
+        attention_forward(atty, att, a->attn_scratch, q, B, T, H, Hkv, hd);
         linear_forward(res2, atty, w->wo + l * C * C, cat(w->bo, l, C), N, C, C);
         residual_forward(res2, res2, x, NC);
 
@@ -425,7 +426,7 @@ void transformer_backward(Transformer *m) {
             norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, res2, w->ln2_w + l * C, ln2_mean,
                           ln2_rstd, N, C);
         } else { /* ln1 = norm1(res2) fed both the MLP and the residual */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (NC >= AP_PAR_MIN)
             for (size_t i = 0; i < NC; i++) dx1[i] += dres[i];
             zero(dx2, NC);
             norm_backward(c, dx2, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, res2, w->ln1_w + l * C, ln1_mean,
@@ -546,7 +547,7 @@ void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int
                 if (s[t2] > mx) mx = s[t2];
             }
             for (int t2 = 0; t2 <= pos; t2++) {
-                s[t2] = expf(s[t2] - mx);
+                s[t2] = ap_expf(s[t2] - mx);
                 sum += s[t2];
             }
             float *y = kv->y + hh * hd;

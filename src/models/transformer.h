@@ -62,7 +62,7 @@ typedef struct {
     float *dfch;                  /* (B, T, F1) */
     float *dfcg;                  /* (B, T, F) */
     float *dlogits_raw;           /* (B, T, V) softcap only */
-    float *attn_scratch;          /* (threads, T) */
+    float *attn_scratch;          /* (threads, attention_scratch_floats(T, hd)) */
 } TransformerActs;
 
 /* Matmul-class FLOPs of one step (2 per multiply-add), exactly as executed: linear layers, the

@@ -1,5 +1,6 @@
 /* optim.c - SGD, Adam, AdamW, clipping (see optim.h). */
 #include "optim/optim.h"
+#include "kernels/ops.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -101,7 +102,7 @@ double optim_grad_norm(const ParamSet *ps) {
     enum { CHUNKS = 64 };
     double part[CHUNKS];
     size_t n = ps->numel;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ps->numel >= AP_PAR_MIN)
     for (int k = 0; k < CHUNKS; k++) {
         size_t i0 = n * (size_t)k / CHUNKS, i1 = n * (size_t)(k + 1) / CHUNKS;
         double s = 0.0;
@@ -119,7 +120,7 @@ double optim_clip(ParamSet *ps, double max_norm) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
             float cf = (float)coef;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ps->numel >= AP_PAR_MIN)
             for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= cf;
         }
     }
@@ -161,7 +162,7 @@ void optim_step(Optimizer *o, double lr) {
         case OPT_SGD: {
             float mom = (float)o->momentum, lrf = (float)step_lr;
             int first = o->t == 1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
             for (size_t i = 0; i < n; i++) {
                 float d = g[i] + wd * p[i];
                 if (mom > 0.0f) {
@@ -176,7 +177,7 @@ void optim_step(Optimizer *o, double lr) {
         case OPT_ADAMW: {
             int decoupled = kind == OPT_ADAMW;
             float shrink = (float)(1.0 - step_lr * (double)wd), step_size = (float)(step_lr / bc1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
             for (size_t i = 0; i < n; i++) {
                 float gi = g[i];
                 if (decoupled)

@@ -1,0 +1,52 @@
+/* bench.h - throughput measurements behind `algoprog bench`.
+ *
+ * Every function measures in the calling process with the thread count already set by
+ * parallel_init; the CLI runs each measurement in a child process so that thread settings and
+ * peak memory are per measurement. Nothing here asserts a speed: benchmarks report, tests do not
+ * time (README, "Performance is a feature").
+ *
+ * Rates are GFLOP/s with 2 FLOPs per multiply-add. Times are best and median over repeats: the
+ * best shows what the code can do, the median what a run will see on a noisy shared machine. */
+#ifndef AP_BENCH_H
+#define AP_BENCH_H
+
+#include "core/status.h"
+#include "models/config.h"
+
+typedef struct {
+    double best, median;
+} BenchRate;
+
+/* Register-resident fused multiply-add loop on every thread: the machine's fp32 peak. */
+BenchRate bench_fma_peak(void);
+
+/* Row-major cblas_sgemm C[M,N] = op(A) op(B), op = transpose when trans is set. */
+BenchRate bench_sgemm(int M, int N, int K, int transA, int transB);
+
+/* One kernel pair at one shape: milliseconds per call. */
+typedef struct {
+    char name[48];
+    double fwd_ms, bwd_ms; /* medians */
+} BenchKernel;
+
+/* The kernels of a transformer block at a training shape (B, T, C, H, hd = C/H, F hidden units,
+ * V vocab): attention (fast and the plain reference), norms, activations, cross-entropy.
+ * Fills up to max entries, returns how many. */
+int bench_kernels(BenchKernel *out, int max, int B, int T, int C, int H, int F, int V);
+
+/* One training configuration. */
+typedef struct {
+    double tokens_per_s, tokens_per_s_best; /* B*T / median step, / fastest step */
+    double step_s_median, step_s_best;
+    double flops_per_token;                 /* as executed and counted by the model (causal attention) */
+    double flops_per_token_palm;            /* 6 (N_nonemb + V d) + 12 L d T, the anchors' formula */
+    double params, nonemb_params;
+    double gen_tokens_per_s;                /* batch-1 greedy decoding, 0 if not measured */
+} BenchTrain;
+
+/* `steps` timed optimiser steps (after `warmup`) on one fixed batch of random tokens: forward,
+ * cross-entropy, zero grad, backward, clip, optimiser step - the trainer's step minus data
+ * loading. With gen_tokens > 0, also times greedy decoding of that many tokens (batch 1). */
+int bench_train(const Config *cfg, int steps, int warmup, int gen_tokens, BenchTrain *out, Status *st);
+
+#endif

@@ -1,0 +1,556 @@
+/* cmd_bench.c - `algoprog bench`: how fast the trainer is, as ratios measured in one run.
+ *
+ * Absolute times differ between machines and between minutes on a shared one, so every number
+ * is put next to a reference measured moments before on the same cores: the FMA peak, OpenBLAS
+ * sgemm, and a PyTorch CPU peer (bench/torch_peer.py) training the same model with the same
+ * thread budget. Each measurement runs in its own child process: thread settings start fresh and
+ * the child's peak RSS is that configuration's memory. */
+#define _DEFAULT_SOURCE /* wait4: the peak RSS of one child */
+#include "bench/bench.h"
+#include "cli/cli.h"
+#include "core/fileio.h"
+#include "core/parallel.h"
+#include "models/config.h"
+#include "report/strbuf.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_THREAD_COUNTS 4
+#define MAX_GEMMS 8
+#define MAX_KERNELS 8
+
+typedef struct {
+    const char *name;
+    int vocab, d, layers, heads, context, batch, d_ff;
+} BenchShape;
+
+/* The configurations of ../shared/perf_anchors.md (and bench/torch_peer.py). */
+static const BenchShape SHAPES[] = {
+    {"tiny", 256, 128, 4, 4, 256, 16, 384},
+    {"small", 4096, 256, 6, 8, 256, 16, 704},
+    {"medium", 8192, 512, 8, 8, 512, 8, 1408},
+    {"lstm", 256, 256, 2, 0, 256, 16, 0},
+};
+#define N_SHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
+
+typedef struct {
+    const char *label;
+    int M, N, K, ta, tb;
+} GemmShape;
+
+/* a square reference and the linear layers of the small config (B*T = 4096, d = 256, 4d, V) */
+static const GemmShape GEMMS[] = {
+    {"square NN", 2048, 2048, 2048, 0, 0},    {"fwd x W^T (NT)", 4096, 768, 256, 0, 1},
+    {"bwd dx (NN)", 4096, 256, 1024, 0, 0},   {"bwd dW (TN)", 1024, 256, 4096, 1, 0},
+    {"head x E^T (NT)", 4096, 4096, 256, 0, 1},
+};
+static const GemmShape GEMMS_QUICK[] = {{"square NN", 512, 512, 512, 0, 0}, {"fwd x W^T (NT)", 4096, 384, 128, 0, 1}};
+
+typedef struct {
+    int quick, peer, gen, steps, warmup, json_only;
+    int threads[MAX_THREAD_COUNTS], n_threads;
+    int shape_on[N_SHAPES];
+    int arch_on[2]; /* gpt2, llama */
+    const char *python, *script, *json_path;
+} BenchOpts;
+
+static const char *ARCH_NAMES[2] = {"gpt2", "llama"};
+static const char *ARCH_PRESETS[2] = {"gpt2-2019", "llama-2023"};
+
+/* ------------------------------------------------------------ child processes */
+enum { TASK_PEAK, TASK_GEMM, TASK_KERNELS, TASK_TRAIN };
+
+typedef struct {
+    int task, threads;
+    const GemmShape *gemms;
+    int n_gemms;
+    const Config *cfg;
+    int steps, warmup, gen;
+} ChildTask;
+
+typedef struct {
+    int rc;
+    char msg[1024];
+    BenchRate rates[MAX_GEMMS];
+    BenchKernel kernels[MAX_KERNELS];
+    int n_kernels;
+    BenchTrain train;
+} ChildOut;
+
+static void child_work(const ChildTask *t, ChildOut *o) {
+    Status st = {0};
+    parallel_init(t->threads);
+    switch (t->task) {
+    case TASK_PEAK: o->rates[0] = bench_fma_peak(); break;
+    case TASK_GEMM:
+        for (int i = 0; i < t->n_gemms; i++) {
+            const GemmShape *g = &t->gemms[i];
+            o->rates[i] = bench_sgemm(g->M, g->N, g->K, g->ta, g->tb);
+        }
+        break;
+    case TASK_KERNELS: {
+        const BenchShape *s = &SHAPES[0]; /* tiny: the shape where kernels other than GEMMs matter most */
+        o->n_kernels = bench_kernels(o->kernels, MAX_KERNELS, s->batch, s->context, s->d, s->heads, s->d_ff, 4096);
+        break;
+    }
+    case TASK_TRAIN: o->rc = bench_train(t->cfg, t->steps, t->warmup, t->gen, &o->train, &st); break;
+    default: abort();
+    }
+    if (o->rc) snprintf(o->msg, sizeof o->msg, "%s", st.msg);
+}
+
+/* Runs the task in a fresh child process; *rss_mib is the child's peak resident set. */
+static int run_child(const ChildTask *t, ChildOut *o, double *rss_mib, Status *st) {
+    int fd[2];
+    if (pipe(fd)) return status_fail(st, AP_EIO, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return status_fail(st, AP_EIO, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fd[0]);
+        ChildOut *mine = calloc(1, sizeof *mine);
+        if (!mine) _exit(3);
+        child_work(t, mine);
+        const char *p = (const char *)mine;
+        size_t left = sizeof *mine;
+        while (left) {
+            ssize_t w = write(fd[1], p, left);
+            if (w <= 0) _exit(4);
+            p += w, left -= (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fd[1]);
+    memset(o, 0, sizeof *o);
+    char *p = (char *)o;
+    size_t got = 0;
+    while (got < sizeof *o) {
+        ssize_t r = read(fd[0], p + got, sizeof *o - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status))
+        return status_fail(st, AP_EIO, "benchmark process killed by signal %d", WTERMSIG(status));
+    if (got != sizeof *o || !WIFEXITED(status) || WEXITSTATUS(status))
+        return status_fail(st, AP_EIO, "benchmark process failed (exit %d)", WEXITSTATUS(status));
+    if (o->rc) return status_fail(st, AP_EINVAL, "%s", o->msg);
+    *rss_mib = (double)ru.ru_maxrss / 1024.0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the PyTorch peer */
+typedef struct {
+    int ok;
+    double tokens_per_s, rss_mib;
+} PeerOut;
+
+static double json_number(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* Runs bench/torch_peer.py with the thread setup of perf_anchors.md: OMP and OpenBLAS pools
+ * both at N, passive waiting when N > 1 (their two pools otherwise spin against each other). */
+static PeerOut run_peer(const BenchOpts *o, const char *config, const char *arch, int threads, int gen) {
+    PeerOut out = {0, 0, 0};
+    int fd[2];
+    if (pipe(fd)) return out;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return out;
+    if (pid == 0) {
+        char nt[16], steps[16], warmup[16];
+        snprintf(nt, sizeof nt, "%d", threads);
+        snprintf(steps, sizeof steps, "%d", o->steps);
+        snprintf(warmup, sizeof warmup, "%d", o->warmup);
+        setenv("OMP_NUM_THREADS", nt, 1);
+        setenv("OPENBLAS_NUM_THREADS", nt, 1);
+        if (threads > 1) setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        dup2(fd[1], 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, 2);
+        close(fd[0]), close(fd[1]);
+        char *argv[] = {(char *)o->python, (char *)o->script, "--config", (char *)config, "--arch", (char *)arch,
+                        "--threads", nt, "--steps", steps, "--warmup", warmup, gen ? "--gen" : NULL, NULL};
+        execv(o->python, argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[4096];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd[0], buf + got, sizeof buf - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof buf - 1) break;
+    }
+    buf[got] = 0;
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    double tps = json_number(buf, "tokens_per_s"), rss = json_number(buf, "rss_mb");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && isfinite(tps) && tps > 0) {
+        out.ok = 1, out.tokens_per_s = tps, out.rss_mib = isfinite(rss) ? rss : 0;
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------ configurations */
+static int set_all(Config *c, const char *const *kv, Status *st) {
+    for (int i = 0; kv[i]; i += 2)
+        if (config_set(c, kv[i], kv[i + 1], st)) return -1;
+    return 0;
+}
+
+/* The preset of the arch with the shape's dimensions and the peer's optimiser (AdamW, clip 1). */
+static int bench_config(Config *c, const BenchShape *s, int arch, Status *st) {
+    char v[16], d[16], l[16], h[16], t[16], b[16], f[16];
+    snprintf(v, sizeof v, "%d", s->vocab), snprintf(d, sizeof d, "%d", s->d), snprintf(l, sizeof l, "%d", s->layers);
+    snprintf(h, sizeof h, "%d", s->heads), snprintf(t, sizeof t, "%d", s->context);
+    snprintf(b, sizeof b, "%d", s->batch), snprintf(f, sizeof f, "%d", s->d_ff);
+    int lstm = s->heads == 0;
+    config_defaults(c);
+    if (config_load_recipe(c, lstm ? "lstm-2016" : ARCH_PRESETS[arch], st)) return -1;
+    const char *common[] = {"vocab", v, "d_model", d, "n_layers", l, "context", t, "batch", b,
+                            "optimizer", "adamw", "lr", "3e-4", "beta1", "0.9", "beta2", "0.95",
+                            "weight_decay", "0.1", "grad_clip", "1", NULL};
+    const char *tf[] = {"n_heads", h, NULL};
+    const char *gated[] = {"d_ff", f, NULL};
+    const char *rnn[] = {"tie_embeddings", "false", NULL};
+    if (set_all(c, common, st) || (!lstm && set_all(c, tf, st)) || (!lstm && arch == 1 && set_all(c, gated, st)) ||
+        (lstm && set_all(c, rnn, st)))
+        return -1;
+    return config_resolve(c, st);
+}
+
+/* ------------------------------------------------------------ options */
+static int parse_int_list(const char *s, int *out, int max, Status *st) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 1 || x > 1024 || n == max)
+            return status_fail(st, AP_EINVAL, "--threads wants up to %d counts like 1,2 (got '%s')", max, s);
+        out[n++] = (int)x;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return status_fail(st, AP_EINVAL, "--threads: bad list '%s'", s);
+    }
+    return n ? n : status_fail(st, AP_EINVAL, "--threads: empty list");
+}
+
+/* comma-separated names from `names`, marking on[i] */
+static int parse_names(const char *opt, const char *s, const char *const *names, int n, int *on, Status *st) {
+    memset(on, 0, (size_t)n * sizeof *on);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(tok, names[i])) on[i] = found = 1;
+        if (!found) {
+            char all[128] = "";
+            for (int i = 0; i < n; i++) strcat(strcat(all, i ? "," : ""), names[i]);
+            return status_fail(st, AP_EINVAL, "%s: unknown name '%s' (choose from %s)", opt, tok, all);
+        }
+    }
+    return 0;
+}
+
+static const char *BENCH_USAGE =
+    "usage: algoprog bench [--quick] [--configs tiny,small,medium,lstm] [--archs gpt2,llama]\n"
+    "                      [--threads 1,2] [--steps N] [--warmup N] [--no-peer] [--no-gen]\n"
+    "                      [--python PATH] [--peer-script PATH] [--json FILE]\n"
+    "Measures the FMA peak, OpenBLAS sgemm, the kernels and training/generation throughput, and\n"
+    "runs the PyTorch peer (bench/torch_peer.py) on the same configs and threads for ratios.\n"
+    "--quick: the tiny configs, 3 steps, small GEMMs (a smoke run of a minute or two).\n";
+
+static int parse_opts(BenchOpts *o, int argc, char **argv, Status *st) {
+    memset(o, 0, sizeof *o);
+    o->peer = o->gen = 1, o->steps = 10, o->warmup = 2;
+    o->python = "/usr/bin/python3", o->script = ALGOPROG_SOURCE_DIR "/bench/torch_peer.py";
+    int cores = parallel_cores();
+    o->threads[o->n_threads++] = 1;
+    if (cores > 1) o->threads[o->n_threads++] = cores;
+    for (int i = 0; i < N_SHAPES; i++) o->shape_on[i] = 1;
+    o->arch_on[0] = o->arch_on[1] = 1;
+    int steps_set = 0;
+    const char *shape_names[N_SHAPES];
+    for (int i = 0; i < N_SHAPES; i++) shape_names[i] = SHAPES[i].name;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = !strcmp(a, "--configs") || !strcmp(a, "--archs") || !strcmp(a, "--threads") ||
+                    !strcmp(a, "--steps") || !strcmp(a, "--warmup") || !strcmp(a, "--python") ||
+                    !strcmp(a, "--peer-script") || !strcmp(a, "--json");
+        if (takes && !val) return status_fail(st, AP_EINVAL, "%s needs a value", a);
+        if (!strcmp(a, "--quick")) {
+            o->quick = 1;
+        } else if (!strcmp(a, "--no-peer")) {
+            o->peer = 0;
+        } else if (!strcmp(a, "--no-gen")) {
+            o->gen = 0;
+        } else if (!strcmp(a, "--configs")) {
+            if (parse_names(a, val, shape_names, N_SHAPES, o->shape_on, st)) return -1;
+        } else if (!strcmp(a, "--archs")) {
+            if (parse_names(a, val, ARCH_NAMES, 2, o->arch_on, st)) return -1;
+        } else if (!strcmp(a, "--threads")) {
+            if ((o->n_threads = parse_int_list(val, o->threads, MAX_THREAD_COUNTS, st)) < 0) return -1;
+        } else if (!strcmp(a, "--steps") || !strcmp(a, "--warmup")) {
+            char *end;
+            long x = strtol(val, &end, 10);
+            int is_steps = a[2] == 's';
+            if (*end || x < (is_steps ? 1 : 0) || x > 100000)
+                return status_fail(st, AP_EINVAL, "%s wants a whole number %s (got '%s')", a,
+                                   is_steps ? ">= 1" : ">= 0", val);
+            if (is_steps) o->steps = (int)x, steps_set = 1;
+            else o->warmup = (int)x;
+        } else if (!strcmp(a, "--python")) {
+            o->python = val;
+        } else if (!strcmp(a, "--peer-script")) {
+            o->script = val;
+        } else if (!strcmp(a, "--json")) {
+            o->json_path = val;
+        } else {
+            return status_fail(st, AP_EINVAL, "unknown bench option '%s'\n%s", a, BENCH_USAGE);
+        }
+        i += takes;
+    }
+    if (o->quick) {
+        if (!steps_set) o->steps = 3;
+        for (int i = 1; i < N_SHAPES; i++) o->shape_on[i] = 0; /* tiny only */
+    }
+    if (o->peer && access(o->script, R_OK))
+        return status_fail(st, AP_EINVAL, "PyTorch peer script %s not found (give --peer-script, or --no-peer)",
+                           o->script);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the run */
+static void progress(const char *what) {
+    if (isatty(2)) fprintf(stderr, "\r\033[K  measuring %s ...", what);
+}
+static void progress_done(void) {
+    if (isatty(2)) fprintf(stderr, "\r\033[K");
+}
+
+typedef struct {
+    double sum_log, n;
+} GeoMean;
+
+static void geo_add(GeoMean *g, double r) {
+    if (r > 0 && isfinite(r)) g->sum_log += log(r), g->n++;
+}
+
+int cmd_bench(int argc, char **argv) {
+    Status st = {0};
+    BenchOpts o;
+    if (parse_opts(&o, argc, argv, &st)) return cli_fail(&st);
+    StrBuf js = {0};
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    printf("algoprog bench, %s: %d cores; OpenBLAS: %s (%s kernels); OMP_WAIT_POLICY=%s\n", date, parallel_cores(),
+           openblas_get_config(), openblas_get_corename(), wait ? wait : "(unset)");
+    sb_printf(&js, "{\"date\": \"%s\", \"cores\": %d, \"openblas\": \"%s\", \"openblas_core\": \"%s\",", date,
+              parallel_cores(), openblas_get_config(), openblas_get_corename());
+    sb_printf(&js, " \"steps\": %d, \"warmup\": %d, \"quick\": %s,", o.steps, o.warmup, o.quick ? "true" : "false");
+
+    /* 1. peak and sgemm per thread count */
+    double peak[MAX_THREAD_COUNTS] = {0}, gemm_peak[MAX_THREAD_COUNTS] = {0};
+    const GemmShape *gemms = o.quick ? GEMMS_QUICK : GEMMS;
+    int n_gemms = o.quick ? (int)(sizeof GEMMS_QUICK / sizeof *GEMMS_QUICK) : (int)(sizeof GEMMS / sizeof *GEMMS);
+    printf("\nfp32 peak and OpenBLAS sgemm, GFLOP/s best (median) over 7 repeats of >= 0.1 s\n");
+    printf("%-26s", "");
+    for (int ti = 0; ti < o.n_threads; ti++) printf("  %12d thread%s", o.threads[ti], o.threads[ti] > 1 ? "s" : " ");
+    printf("\n");
+    ChildOut *co = calloc(1, sizeof *co);
+    if (!co) return fprintf(stderr, "algoprog: out of memory\n"), 1;
+    ChildOut *gemm_out = calloc(MAX_THREAD_COUNTS, sizeof *gemm_out);
+    double rss;
+    int rc = gemm_out ? 0 : status_fail(&st, AP_ENOMEM, "out of memory");
+    sb_puts(&js, " \"peak\": [");
+    for (int ti = 0; ti < o.n_threads && !rc; ti++) {
+        progress("the FMA peak");
+        ChildTask t = {TASK_PEAK, o.threads[ti], NULL, 0, NULL, 0, 0, 0};
+        rc = run_child(&t, co, &rss, &st);
+        peak[ti] = co->rates[0].best;
+        sb_printf(&js, "%s{\"threads\": %d, \"best\": %.2f, \"median\": %.2f}", ti ? ", " : "", o.threads[ti],
+                  co->rates[0].best, co->rates[0].median);
+        progress("sgemm");
+        ChildTask g = {TASK_GEMM, o.threads[ti], gemms, n_gemms, NULL, 0, 0, 0};
+        if (!rc) rc = run_child(&g, &gemm_out[ti], &rss, &st);
+        gemm_peak[ti] = gemm_out[ti].rates[0].best;
+    }
+    progress_done();
+    sb_puts(&js, "], \"sgemm\": [");
+    if (!rc) {
+        printf("%-26s", "FMA loop (peak)");
+        for (int ti = 0; ti < o.n_threads; ti++) printf("  %8.1f %11s", peak[ti], "");
+        printf("\n");
+        for (int gi = 0; gi < n_gemms; gi++) {
+            char label[64];
+            snprintf(label, sizeof label, "%s %dx%dx%d", gemms[gi].label, gemms[gi].M, gemms[gi].N, gemms[gi].K);
+            printf("%-26s", label);
+            for (int ti = 0; ti < o.n_threads; ti++) {
+                BenchRate r = gemm_out[ti].rates[gi];
+                printf("  %8.1f (%5.1f) %3.0f%%", r.best, r.median, 100 * r.best / peak[ti]);
+                sb_printf(&js, "%s{\"shape\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"threads\": %d, \"best\": %.2f, "
+                               "\"median\": %.2f}",
+                          gi || ti ? ", " : "", gemms[gi].label, gemms[gi].M, gemms[gi].N, gemms[gi].K, o.threads[ti],
+                          r.best, r.median);
+            }
+            printf("\n");
+        }
+        printf("(%% = of the FMA peak at that thread count; sgemm peak below = the square GEMM's best)\n");
+    }
+    free(gemm_out);
+
+    /* 2. kernels at the tiny shape, all threads */
+    sb_puts(&js, "], \"kernels\": [");
+    if (!rc) {
+        int tmax = o.threads[o.n_threads - 1];
+        progress("kernels");
+        ChildTask t = {TASK_KERNELS, tmax, NULL, 0, NULL, 0, 0, 0};
+        rc = run_child(&t, co, &rss, &st);
+        progress_done();
+        if (!rc) {
+            const BenchShape *s = &SHAPES[0];
+            printf("\nkernels at the tiny shape (B %d, T %d, d %d, %d heads, d_ff %d, V 4096 for the loss), %d "
+                   "thread%s, ms median\n",
+                   s->batch, s->context, s->d, s->heads, s->d_ff, tmax, tmax > 1 ? "s" : "");
+            printf("  %-26s %9s %9s\n", "kernel", "forward", "backward");
+            for (int k = 0; k < co->n_kernels; k++) {
+                printf("  %-26s %9.2f %9.2f\n", co->kernels[k].name, co->kernels[k].fwd_ms, co->kernels[k].bwd_ms);
+                sb_printf(&js, "%s{\"kernel\": \"%s\", \"threads\": %d, \"fwd_ms\": %.4f, \"bwd_ms\": %.4f}",
+                          k ? ", " : "", co->kernels[k].name, tmax, co->kernels[k].fwd_ms, co->kernels[k].bwd_ms);
+            }
+        }
+    }
+
+    /* 3. training and generation against the peer */
+    sb_puts(&js, "], \"train\": [");
+    GeoMean geo_train[MAX_THREAD_COUNTS] = {{0}}, geo_gen[MAX_THREAD_COUNTS] = {{0}};
+    int peer_ok = o.peer, rows = 0;
+    if (!rc) {
+        printf("\ntraining: tokens/s = B*T / median step over %d steps (after %d warm-up), AdamW + clip, random "
+               "tokens\n",
+               o.steps, o.warmup);
+        printf("%-7s %-6s %3s %7s %8s %9s %8s %6s %7s %6s %9s %6s %6s", "config", "arch", "thr", "params", "MFLOP/tok",
+               "tok/s", "GFLOP/s", "%peak", "%sgemm", "MiB", "torch", "MiB", "ratio");
+        if (o.gen) printf(" %8s %8s %6s", "gen t/s", "torch", "ratio");
+        printf("\n");
+    }
+    for (int si = 0; si < N_SHAPES && !rc; si++) {
+        if (!o.shape_on[si]) continue;
+        const BenchShape *s = &SHAPES[si];
+        for (int arch = 0; arch < 2 && !rc; arch++) {
+            int lstm = s->heads == 0;
+            if (lstm ? arch > 0 : !o.arch_on[arch]) continue;
+            const char *arch_name = lstm ? "lstm" : ARCH_NAMES[arch];
+            Config cfg;
+            if ((rc = bench_config(&cfg, s, arch, &st))) break;
+            /* the medium config takes ~10 s a step on one core: fewer steps unless asked */
+            int steps = (!strcmp(s->name, "medium") && o.steps > 5) ? 5 : o.steps;
+            for (int ti = 0; ti < o.n_threads && !rc; ti++) {
+                char what[96];
+                snprintf(what, sizeof what, "%s %s, %d thread(s)", s->name, arch_name, o.threads[ti]);
+                progress(what);
+                ChildTask t = {TASK_TRAIN, o.threads[ti], NULL, 0, &cfg, steps, o.warmup, o.gen ? 255 : 0};
+                if ((rc = run_child(&t, co, &rss, &st))) break;
+                BenchTrain *r = &co->train;
+                PeerOut pt = {0, 0, 0}, pg = {0, 0, 0};
+                if (peer_ok) {
+                    snprintf(what, sizeof what, "%s %s, %d thread(s) in PyTorch", s->name, arch_name, o.threads[ti]);
+                    progress(what);
+                    BenchOpts po = o;
+                    po.steps = steps;
+                    pt = run_peer(&po, s->name, arch_name, o.threads[ti], 0);
+                    if (!pt.ok) {
+                        progress_done();
+                        fprintf(stderr,
+                                "algoprog: the PyTorch peer failed; continuing without it. To see why, run:\n"
+                                "  OMP_NUM_THREADS=%d %s %s --config %s --arch %s --threads %d --steps 1\n",
+                                o.threads[ti], o.python, o.script, s->name, arch_name, o.threads[ti]);
+                        peer_ok = 0;
+                    } else if (o.gen) {
+                        pg = run_peer(&po, s->name, arch_name, o.threads[ti], 1);
+                    }
+                }
+                progress_done();
+                double gflops = r->flops_per_token * r->tokens_per_s * 1e-9;
+                double ratio = pt.ok ? r->tokens_per_s / pt.tokens_per_s : NAN;
+                double gratio = pg.ok ? r->gen_tokens_per_s / pg.tokens_per_s : NAN;
+                geo_add(&geo_train[ti], ratio), geo_add(&geo_gen[ti], gratio);
+                printf("%-7s %-6s %3d %6.2fM %8.1f %9.0f %8.1f %5.1f%% %6.1f%% %6.0f", s->name, arch_name,
+                       o.threads[ti], r->params * 1e-6, r->flops_per_token * 1e-6, r->tokens_per_s, gflops,
+                       100 * gflops / peak[ti], 100 * gflops / gemm_peak[ti], rss);
+                if (pt.ok) printf(" %9.0f %6.0f %5.2fx", pt.tokens_per_s, pt.rss_mib, ratio);
+                else printf(" %9s %6s %6s", "-", "-", "-");
+                if (o.gen && pg.ok) printf(" %8.0f %8.0f %5.2fx", r->gen_tokens_per_s, pg.tokens_per_s, gratio);
+                else if (o.gen) printf(" %8.0f %8s %6s", r->gen_tokens_per_s, "-", "-");
+                printf("\n");
+                fflush(stdout);
+                sb_printf(&js,
+                          "%s{\"config\": \"%s\", \"arch\": \"%s\", \"threads\": %d, \"steps\": %d, \"params\": %.0f, "
+                          "\"nonemb_params\": %.0f, \"flops_per_token\": %.0f, \"flops_per_token_palm\": %.0f, "
+                          "\"tokens_per_s\": %.1f, \"tokens_per_s_best\": %.1f, \"gflops\": %.2f, "
+                          "\"pct_peak\": %.2f, \"pct_sgemm\": %.2f, \"rss_mib\": %.1f, \"gen_tokens_per_s\": %.1f",
+                          rows++ ? ", " : "", s->name, arch_name, o.threads[ti], steps, r->params, r->nonemb_params,
+                          r->flops_per_token, r->flops_per_token_palm, r->tokens_per_s, r->tokens_per_s_best, gflops,
+                          100 * gflops / peak[ti], 100 * gflops / gemm_peak[ti], rss, r->gen_tokens_per_s);
+                if (pt.ok)
+                    sb_printf(&js, ", \"torch_tokens_per_s\": %.1f, \"torch_rss_mib\": %.1f, \"ratio\": %.4f",
+                              pt.tokens_per_s, pt.rss_mib, ratio);
+                if (pg.ok)
+                    sb_printf(&js, ", \"torch_gen_tokens_per_s\": %.1f, \"gen_ratio\": %.4f", pg.tokens_per_s, gratio);
+                sb_puts(&js, "}");
+            }
+        }
+    }
+    sb_puts(&js, "], \"summary\": [");
+    if (!rc && o.peer) {
+        printf("\nalgoprog / PyTorch, geometric mean over the configs above:\n");
+        for (int ti = 0; ti < o.n_threads; ti++) {
+            double gt = geo_train[ti].n ? exp(geo_train[ti].sum_log / geo_train[ti].n) : NAN;
+            double gg = geo_gen[ti].n ? exp(geo_gen[ti].sum_log / geo_gen[ti].n) : NAN;
+            printf("  %d thread%s: training %.2fx", o.threads[ti], o.threads[ti] > 1 ? "s" : " ", gt);
+            if (o.gen) printf(", generation %.2fx", gg);
+            printf("\n");
+            sb_printf(&js, "%s{\"threads\": %d", ti ? ", " : "", o.threads[ti]);
+            if (isfinite(gt)) sb_printf(&js, ", \"train_ratio\": %.4f", gt);
+            if (isfinite(gg)) sb_printf(&js, ", \"gen_ratio\": %.4f", gg);
+            sb_puts(&js, "}");
+        }
+        printf("(noise: repeats at 2 threads differ by up to ~15%% on this machine kind; see perf_anchors.md)\n");
+    }
+    sb_puts(&js, "]}\n");
+    free(co);
+    if (!rc && js.failed) rc = status_fail(&st, AP_ENOMEM, "out of memory");
+    if (!rc && o.json_path) {
+        rc = file_write_atomic(o.json_path, js.s, js.len, &st);
+        if (!rc) printf("\nwrote %s\n", o.json_path);
+    }
+    sb_free(&js);
+    return rc ? cli_fail(&st) : 0;
+}
