@@ -4,7 +4,7 @@ BUILDTYPE ?= Release
 JOBS      ?= $(shell nproc)
 ALGOPROG  := $(BUILD)/algoprog
 
-.PHONY: all build test run setup setup-test clean clang asan
+.PHONY: all build test run bench fuzz setup setup-test clean clang asan
 
 all: build
 
@@ -30,6 +30,21 @@ run: setup
 	$(MAKE) build
 	scripts/run
 
+# Speed against OpenBLAS sgemm, the FMA peak and the PyTorch peer (bench/torch_peer.py), all configs
+# and 1 and 2 threads, as one ratio table (about 15 minutes; keep the machine otherwise idle).
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--configs small --threads 2".
+bench: setup-test
+	$(MAKE) build
+	$(ALGOPROG) bench --json $(BUILD)/bench.json $(BENCH_ARGS)
+
+# libFuzzer over every loader of outside input, FUZZ_SECONDS each (default 60); new crashes are
+# left in build-fuzz/crashes/ and fail the target (copy them to tests/fuzz/corpus/TARGET/).
+FUZZ_SECONDS ?= 60
+fuzz: setup-test
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Fuzz -DALGOPROG_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+	scripts/fuzz build-fuzz $(FUZZ_SECONDS)
+
 # Compile with clang too (warnings are errors).
 clang: setup-test
 	CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release
@@ -42,4 +57,4 @@ asan: setup-test
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD) build-clang build-asan
+	rm -rf $(BUILD) build-clang build-asan build-fuzz

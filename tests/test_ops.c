@@ -420,8 +420,9 @@ static void test_attention_fast_matches_reference(void **state) {
     size_t B = 2, T = 131, H = 4, Hkv = 2, hd = 12, stride = (H + 2 * Hkv) * hd;
     size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
     float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
-    float *out = vec(nout, 0, 0), *out_ref = vec(nout, 0, 0), *att = vec(natt, 0, 0), *att_ref = vec(natt, 0, 0);
-    float *d = vec(nqkv, 0, 0), *d_ref = vec(nqkv, 0, 0);
+    /* att starts as garbage: each forward must write every entry its backward reads */
+    float *out = vec(nout, 0, 0), *out_ref = vec(nout, 0, 0), *att = vec(natt, 93, 50), *att_ref = vec(natt, 94, 50);
+    float *d = vec(nqkv, 0, 0), *d_ref = vec(nqkv, 0, 0), *d_cross = vec(nqkv, 0, 0);
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
     attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd);
     attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd);
@@ -435,7 +436,11 @@ static void test_attention_fast_matches_reference(void **state) {
     attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd);
     attention_backward_ref(d_ref, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
     for (size_t i = 0; i < nqkv; i++) assert_float_equal(d[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
-    free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(scratch);
+    /* the fast backward also accepts the reference forward's probabilities (the contract in ops.h) */
+    attention_backward(d_cross, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
+    for (size_t i = 0; i < nqkv; i++) assert_float_equal(d_cross[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
+    free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(d_cross);
+    free(scratch);
 }
 
 /* ------------------------------------------------------------ cross-entropy */

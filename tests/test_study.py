@@ -115,10 +115,10 @@ def test_kill(work, spec, reference, duration):
     out = os.path.join(work, "killed")
     rng = random.Random(3)
     kills = 0
-    for attempt in range(30):
+    for attempt in range(40):
         p = subprocess.Popen([BIN, "study", "run", spec, f"out={out}", "--quiet"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-        if attempt < 8:
+        if attempt < 12:
             time.sleep(rng.uniform(0.05, 0.5 * duration))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
@@ -131,6 +131,25 @@ def test_kill(work, spec, reference, duration):
     check(same, "final rows equal the uninterrupted study's (val bits/byte, run by run)")
     if not same:
         print("   ", results(out), "\n   ", results(reference))
+
+
+def test_disk_full(work, spec, reference):
+    print("disk full (ulimit -f) during registry and checkpoint writes, then a rerun")
+    out = os.path.join(work, "diskfull")
+    for limit in (24 << 10, 96 << 10, 400 << 10):
+        def limited():  # writes beyond the limit fail with EFBIG (SIGXFSZ ignored), as on a full disk
+            import resource
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        r = run(["study", "run", spec, f"out={out}", "--quiet"], preexec_fn=limited)
+        if r.returncode == 0:
+            break
+        check(0 < r.returncode < 128 and "error" in r.stderr and len(r.stderr) < 2000,
+              f"limit {limit >> 10} KiB: a clear error, no crash (rc {r.returncode}: {r.stderr.strip()[-150:]})")
+    r = run(["study", "run", spec, f"out={out}", "--quiet"])
+    check(r.returncode == 0, "after space is back the study completes" + ("" if r.returncode == 0 else ": " + r.stderr))
+    check([a[3] for a in results(out)] == [b[3] for b in results(reference)],
+          "and its rows equal the uninterrupted study's")
 
 
 def test_workers(work, spec):
@@ -215,6 +234,7 @@ def main():
                 out.write(open(f, "rb").read())
     micro_out, spec, duration = test_micro(work, data)
     test_kill(work, spec, micro_out, duration)
+    test_disk_full(work, spec, micro_out)
     test_workers(work, spec)
     test_sweep(work, data)
     test_bad_input(work, data, micro_out)

@@ -10,6 +10,10 @@ usage: test_train.py ALGOPROG_BINARY WORKDIR
 - bad input (missing data, unknown keys, a used run directory, corrupt or truncated checkpoints)
   gives a clear error and a non-zero exit, never a crash
 - sampling is deterministic for a seed and produces the requested number of bytes
+- reliability: a NaN stops the run with its step, or rolls back and halves the LR when asked; a
+  run too large for memory is refused with the estimate before allocating; a full disk (ulimit
+  -f) during a checkpoint write is a clear error that leaves the last checkpoint intact, and the
+  run continues once space is back
 """
 import glob
 import json
@@ -84,7 +88,7 @@ def test_resume(data, work):
     duration = time.time() - t0
     rng = random.Random(7)
     kills = 0
-    for trial in range(2):
+    for trial in range(5):  # 5 runs x 5 kill attempts: at least 20 SIGKILLs land at random moments
         d = os.path.join(work, f"res_kill{trial}")
         for attempt in range(12):
             if os.path.exists(os.path.join(d, "final.json")):
@@ -93,7 +97,7 @@ def test_resume(data, work):
             cmd = ["train", "--resume", d] if os.path.exists(ck) else tiny(data, d, *steps)
             p = subprocess.Popen([BIN] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if attempt < 5:
-                time.sleep(rng.uniform(0.05, duration * 0.6))
+                time.sleep(rng.uniform(0.05, duration * 0.45))
                 if p.poll() is None:
                     p.send_signal(signal.SIGKILL)
                     kills += 1
@@ -102,6 +106,7 @@ def test_resume(data, work):
         check(metrics(d) == metrics(ref), f"run {trial}: metrics equal the uninterrupted run's")
         check(same_tensors(params(d), params(ref)), f"run {trial}: parameters equal the uninterrupted run's")
     print(f"  ({kills} SIGKILLs at random moments)")
+    check(kills >= 20, f"at least 20 kills landed ({kills})")
     # SIGINT: checkpoint, exit 130, resume
     d = os.path.join(work, "res_int")
     p = subprocess.Popen([BIN] + tiny(data, d, *steps), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -191,6 +196,68 @@ def test_bad_input(data, work):
         err(["sample", cd], frag, f"{name} checkpoint when sampling")
 
 
+def test_nonfinite(data, work):
+    print("NaN guard: stop, or roll back and lower the learning rate")
+    d = os.path.join(work, "nan_stop")
+    r = run(tiny(data, d, "steps=40", "checkpoint_every=10", "fault_nan_step=25"))
+    check(r.returncode != 0 and "training loss is nan at step 25" in r.stderr and "on_nonfinite=rollback" in r.stderr,
+          "a NaN loss stops the run, naming the step and the rollback option" + f" ({r.stderr.strip()[-160:]})")
+    ref = os.path.join(work, "nan_ref")
+    run(tiny(data, ref, "steps=40", "checkpoint_every=10", "on_nonfinite=rollback"))
+    d = os.path.join(work, "nan_rollback")
+    r = run(tiny(data, d, "steps=40", "checkpoint_every=10", "fault_nan_step=25", "on_nonfinite=rollback"))
+    check(r.returncode == 0 and "rolled back to step 20" in r.stderr, "rollback to the last checkpoint (step 20)")
+    rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+    ev = [x for x in rows if x.get("event") == "rollback"]
+    check(len(ev) == 1 and ev[0]["at_step"] == 25 and ev[0]["step"] == 20 and ev[0]["lr_scale"] == 0.5,
+          f"the rollback is recorded in metrics.jsonl: {ev}")
+    refrows = {x["step"]: x for x in metrics(ref)}
+    late = [x for x in rows if "lr" in x and x["step"] > 20]
+    check(late and all(abs(x["lr"] - 0.5 * refrows[x["step"]]["lr"]) < 1e-12 for x in late),
+          "after the rollback the learning rate is half the schedule's")
+    check(os.path.exists(os.path.join(d, "final.json")), "the rolled-back run completes")
+    f = apformat.read(os.path.join(d, "checkpoint.bin"), verify_crc=True)
+    check("lr_scale = 0.5" in f.text and "rollbacks = 1" in f.text, "the checkpoint keeps the lowered lr scale")
+
+
+def test_memory_estimate(data, work):
+    print("memory estimate before allocating")
+    r = run(tiny(data, os.path.join(work, "mem_big"), "d_model=8192", "n_heads=64", "n_layers=48", "context=64"))
+    check(r.returncode != 0 and "this run needs about" in r.stderr and "GB" in r.stderr,
+          "a model that cannot fit is refused with the estimate" + f" ({r.stderr.strip()[:200]})")
+    r = run(tiny(data, os.path.join(work, "mem_limit"), "steps=1", "memory_limit=0.01"))
+    check(r.returncode != 0 and "memory_limit is 0.01 GB" in r.stderr, "memory_limit is enforced")
+    r = run(tiny(data, os.path.join(work, "mem_ok"), "steps=1", "memory_limit=4"))
+    check(r.returncode == 0, "a run that fits the limit trains")
+
+
+def test_disk_full(data, work):
+    print("disk full (ulimit -f) during a checkpoint write")
+    d = os.path.join(work, "diskfull")
+    steps = ["steps=60", "checkpoint_every=20", "seed=5"]
+    ref = os.path.join(work, "diskfull_ref")
+    run(tiny(data, ref, *steps))
+    r = run(tiny(data, d, "steps=20", "checkpoint_every=20", "seed=5"))
+    check(r.returncode == 0, "first 20 steps")
+    ck = os.path.join(d, "checkpoint.bin")
+    good = open(ck, "rb").read()
+    size = len(good)
+
+    def limited():  # a file-size limit below one checkpoint: writes fail with EFBIG, not SIGXFSZ
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, size // 2))
+
+    p = subprocess.run([BIN, "train", "--resume", d, "steps=60"], capture_output=True, text=True, preexec_fn=limited)
+    check(p.returncode != 0 and p.returncode < 128 and "cannot write" in p.stderr and "checkpoint.bin.tmp" in p.stderr,
+          "a full disk is a clear error naming the file" + f" (rc {p.returncode}: {p.stderr.strip()[-200:]})")
+    check(open(ck, "rb").read() == good, "the last good checkpoint is intact")
+    check(not glob.glob(os.path.join(d, "*.tmp")), "no partial temporary file is left")
+    r = run(["train", "--resume", d, "steps=60"])
+    check(r.returncode == 0 and metrics(d) == metrics(ref) and same_tensors(params(d), params(ref)),
+          "after space is back the run continues and equals an uninterrupted run")
+
+
 def test_corpus_bpe(work):
     print("corpus, BPE tokenizer, repetition")
     env = dict(os.environ, ALGOPROG_CORPORA=os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
@@ -269,6 +336,9 @@ def main():
     test_learns(data, work)
     test_presets(data, work)
     test_bad_input(data, work)
+    test_nonfinite(data, work)
+    test_memory_estimate(data, work)
+    test_disk_full(data, work)
     test_corpus_bpe(work)
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0

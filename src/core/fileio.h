@@ -7,6 +7,14 @@
 #ifndef AP_FILEIO_H
 #define AP_FILEIO_H
 
+/* Fuzz builds (make fuzz) skip checksum comparisons so the fuzzer can reach the parsing behind
+ * them; the checksums themselves are tested in the normal builds. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define AP_FUZZING 1
+#else
+#define AP_FUZZING 0
+#endif
+
 #include "core/status.h"
 
 #include <stddef.h>

@@ -191,7 +191,9 @@ int tokenizer_load(Tokenizer *t, const char *name_or_path, Status *st) {
         p += ll + (nl ? 1 : 0);
         if (!strcmp(line, "[special]")) {
             in_special = 1;
-            if (n <= 0 || n > TOKENIZER_FILE_MAX_TOKENS || !(names = calloc((size_t)n, sizeof *names)))
+            if (names) /* a second [special] section would replace (and leak) the first */
+                rc = status_fail(st, AP_ECORRUPT, "'%s': [special] appears twice", name_or_path);
+            else if (n <= 0 || n > TOKENIZER_FILE_MAX_TOKENS || !(names = calloc((size_t)n, sizeof *names)))
                 rc = status_fail(st, AP_ECORRUPT, "'%s': bad n_tokens", name_or_path);
             continue;
         }

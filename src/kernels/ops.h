@@ -102,7 +102,8 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * qkv (B,T,(H+2*Hkv)*hd): per row the H query heads, then Hkv key heads, then Hkv value heads.
  * Query head h reads key/value head h / (H/Hkv): Hkv = H is MHA, 1 < Hkv < H is GQA (Ainslie et
  * al. 2023), Hkv = 1 is MQA (Shazeer 2019). out (B,T,H*hd). att (B,H,T,T) saves the softmax
- * probabilities for the backward (entries above the diagonal are never read or written).
+ * probabilities for the backward; above the diagonal a forward writes zeros at least up to the end
+ * of the row's block of 64 queries, because the backward's GEMMs read those entries.
  * scratch holds attention_scratch_floats(T, hd) floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(size_t T, size_t hd);
 void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,

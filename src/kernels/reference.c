@@ -47,6 +47,7 @@ void attention_forward_ref(float *out, float *att, float *scratch, const float *
                     sum += p[t2];
                 }
                 float inv = 1.0f / sum;
+                for (size_t t2 = t + 1; t2 < T; t2++) p[t2] = 0.0f; /* the contract in ops.h */
                 float *o = out + (b * T + t) * H * hd + h * hd;
                 for (size_t i = 0; i < hd; i++) o[i] = 0.0f;
                 for (size_t t2 = 0; t2 <= t; t2++) {

@@ -19,6 +19,7 @@ static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "gegl
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
+static const char *const NONFINITE_NAMES[] = {"stop", "rollback", NULL};
 
 #define OFF(f) offsetof(Config, f)
 #define BIG 1e300
@@ -135,6 +136,15 @@ static const ConfigKey KEYS[] = {
     {"log_every", "train", KEY_INT, OFF(log_every), "10", NULL, 0, 1 << 30, 0,
      "Progress line every this many steps (0: only at evaluations).", ""},
     {"threads", "train", KEY_INT, OFF(threads), "0", NULL, 0, 1024, 0, "Threads; 0 uses every core.", ""},
+    {"on_nonfinite", "train", KEY_ENUM, OFF(on_nonfinite), "stop", NONFINITE_NAMES, 0, 0, 0,
+     "A NaN/Inf loss or gradient norm: stop with the step, or roll back to the last checkpoint and halve the "
+     "learning rate (at most 3 times; each recorded in metrics.jsonl).",
+     ""},
+    {"memory_limit", "train", KEY_FLOAT, OFF(memory_limit), "0", NULL, 0, 1e6, 0,
+     "Refuse a run whose estimated memory (GB) exceeds this; 0 = the memory available when it starts.", ""},
+    {"fault_nan_step", "train", KEY_INT, OFF(fault_nan_step), "0", NULL, 0, 1 << 30, 0,
+     "Testing aid: poison the training loss at this step (until a rollback) to exercise on_nonfinite; 0 = off.",
+     ""},
     {"out", "train", KEY_STRING, OFF(out), "", NULL, 0, 0, 0, "Run directory (metrics, checkpoints).", ""},
 };
 
@@ -545,12 +555,19 @@ int config_from_json(Config *c, const char *json, Status *st) {
             p++;
             while (*p && *p != '"' && v + 1 < sizeof val) {
                 if (*p == '\\' && p[1] == 'u') {
-                    unsigned x;
-                    if (sscanf(p + 2, "%4x", &x) != 1) return status_fail(st, AP_ECORRUPT, "config JSON: bad escape");
+                    unsigned x = 0;
+                    for (int i = 2; i < 6; i++) { /* exactly four hex digits, never past the end */
+                        int h = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
+                                : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
+                                : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
+                                                             : -1;
+                        if (h < 0) return status_fail(st, AP_ECORRUPT, "config JSON: bad \\u escape");
+                        x = x * 16 + (unsigned)h;
+                    }
                     val[v++] = (char)x;
                     p += 6;
                 } else {
-                    if (*p == '\\') p++;
+                    if (*p == '\\' && !*++p) break; /* a lone backslash at the end: unterminated */
                     val[v++] = *p++;
                 }
             }

@@ -22,6 +22,7 @@ typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3 }
 typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GEGLU = 4 } ActKind;
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
 typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3 } OptimizerKind;
+typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
 
 #define CONFIG_PATH_MAX 512
@@ -80,6 +81,9 @@ typedef struct {
     int checkpoint_every;
     int log_every;
     int threads;
+    int on_nonfinite; /* NONFINITE_STOP | NONFINITE_ROLLBACK */
+    double memory_limit; /* GB; 0: what is available */
+    int fault_nan_step;
     char out[CONFIG_PATH_MAX];
 } Config;
 

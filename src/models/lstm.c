@@ -15,14 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-static void lstm_declare(Lstm *m, const Config *cfg) {
+static void lstm_set_sizes(Lstm *m, const Config *cfg) {
     m->cfg = *cfg;
     m->E = cfg->d_model;
     m->H = cfg->lstm_hidden ? cfg->lstm_hidden : cfg->d_model;
     m->R = cfg->lstm_proj ? cfg->d_model : m->H;
     m->L = cfg->n_layers;
     m->V = cfg->vocab;
+}
+
+static void lstm_declare(Lstm *m, const Config *cfg) {
+    lstm_set_sizes(m, cfg);
     size_t E = m->E, H = m->H, R = m->R, V = m->V;
     float k = 1.0f / sqrtf((float)H); /* PyTorch's LSTM initialisation bound */
     ParamSet *ps = &m->ps;
@@ -83,13 +86,10 @@ double lstm_step_flops_forward(const Config *c, int B, int T) {
     return 2.0 * macs;
 }
 
-int lstm_prepare(Lstm *m, int B, int T, Status *st) {
-    if (B < 1 || T < 1) return status_fail(st, AP_EINVAL, "batch shape %dx%d", B, T);
-    if (m->mem && B == m->B && T == m->T) return 0;
-    free(m->mem);
-    free(m->inputs);
-    free(m->targets);
-    size_t N = (size_t)B * T, E = m->E, H = m->H, R = m->R, V = m->V, L = m->L, X = E > R ? E : R;
+/* The activation table, shared by the allocation and the memory estimate: returns the floats
+ * needed for batch B x T and, with mem non-NULL, points every slot into mem. */
+static size_t lstm_layout(Lstm *m, size_t B, size_t T, float *mem) {
+    size_t N = B * T, E = m->E, H = m->H, R = m->R, V = m->V, L = m->L, X = E > R ? E : R;
     int proj = m->cfg.lstm_proj, cap = m->cfg.softcap > 0;
     float **slots[6 * LSTM_MAX_LAYERS + 24];
     size_t sizes[6 * LSTM_MAX_LAYERS + 24];
@@ -121,8 +121,30 @@ int lstm_prepare(Lstm *m, int B, int T, Status *st) {
     SLOT(m->dc_next, (size_t)B * H);
     SLOT(m->dlogits_raw, cap ? N * V : 0);
 #undef SLOT
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += (sizes[i] + 15) / 16 * 16;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (mem) *slots[i] = sizes[i] ? mem + off : NULL;
+        off += (sizes[i] + 15) / 16 * 16;
+    }
+    return off;
+}
+
+size_t lstm_activation_floats(const Config *cfg, int B, int T) {
+    Lstm *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    lstm_set_sizes(m, cfg);
+    size_t n = lstm_layout(m, (size_t)B, (size_t)T, NULL);
+    free(m);
+    return n;
+}
+
+int lstm_prepare(Lstm *m, int B, int T, Status *st) {
+    if (B < 1 || T < 1) return status_fail(st, AP_EINVAL, "batch shape %dx%d", B, T);
+    if (m->mem && B == m->B && T == m->T) return 0;
+    free(m->mem);
+    free(m->inputs);
+    free(m->targets);
+    size_t N = (size_t)B * T, total = lstm_layout(m, (size_t)B, (size_t)T, NULL);
     m->mem = floats_alloc(total);
     m->inputs = malloc(N * sizeof(int));
     m->targets = malloc(N * sizeof(int));
@@ -132,11 +154,7 @@ int lstm_prepare(Lstm *m, int B, int T, Status *st) {
         return status_fail(st, AP_ENOMEM, "cannot allocate LSTM activations for batch %dx%d (%.1f MB)", B, T,
                            total * 4.0 / 1e6);
     }
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        *slots[i] = sizes[i] ? m->mem + off : NULL;
-        off += (sizes[i] + 15) / 16 * 16;
-    }
+    lstm_layout(m, (size_t)B, (size_t)T, m->mem);
     m->mem_numel = total;
     m->B = B;
     m->T = T;

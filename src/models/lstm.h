@@ -55,6 +55,8 @@ int lstm_create(Lstm *m, const Config *cfg, Rng *rng, Status *st);
 /* The parameter table of a config, without allocating values (slots are not usable). */
 void lstm_param_table(const Config *cfg, ParamSet *out);
 int lstm_prepare(Lstm *m, int B, int T, Status *st);
+/* Floats lstm_prepare allocates for batch B x T, without building the model. */
+size_t lstm_activation_floats(const Config *cfg, int B, int T);
 /* stateful: start from (and afterwards keep) the carried state; else start from zeros. */
 float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T, int stateful);
 void lstm_backward(Lstm *m);

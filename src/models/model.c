@@ -90,6 +90,22 @@ void model_count_params(const Config *cfg, size_t *total, size_t *nonembedding) 
     }
 }
 
+MemoryEstimate model_memory_estimate(const Config *cfg, int B, int T) {
+    size_t total = 0, nonemb = 0;
+    model_count_params(cfg, &total, &nonemb);
+    MemoryEstimate e;
+    e.params = e.grads = 4.0 * (double)total;
+    /* Adam-family: two moments; SGD: momentum; Muon: both, plus a workspace below one matrix */
+    e.optimizer = (cfg->optimizer == OPT_SGD ? 1.0 : 2.0) * e.params;
+    if (cfg->optimizer == OPT_MUON) e.optimizer += 5.0 * 4.0 * (double)nonemb / (cfg->n_layers > 0 ? cfg->n_layers : 1);
+    double acts = cfg->family == FAMILY_LSTM ? (double)lstm_activation_floats(cfg, B, T)
+                                             : (double)transformer_activation_floats(cfg, B, T);
+    e.activations = 4.0 * acts;
+    /* batch and evaluation buffers, the data, the code: a fixed allowance */
+    e.total = e.params + e.grads + e.optimizer + e.activations + 64e6;
+    return e;
+}
+
 size_t model_nonembedding_params(const Model *m) {
     size_t n = 0;
     for (int i = 0; i < m->ps->n; i++)

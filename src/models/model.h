@@ -38,6 +38,12 @@ void model_param_table(const Config *cfg, ParamSet *out);
 /* Parameter counts of a resolved config (vocab set) without building the model. */
 void model_count_params(const Config *cfg, size_t *total, size_t *nonembedding);
 size_t model_nonembedding_params(const Model *m);
+/* Bytes a training run of a resolved config (vocab set) needs for parameters, gradients,
+ * optimiser state and activations at batch B x T: the estimate checked before allocating. */
+typedef struct {
+    double params, grads, optimizer, activations, total;
+} MemoryEstimate;
+MemoryEstimate model_memory_estimate(const Config *cfg, int B, int T);
 /* Bytes of activations and scratch (for reports). */
 size_t model_activation_numel(const Model *m);
 /* Whether training carries recurrent state between consecutive chunks. */

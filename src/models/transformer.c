@@ -142,15 +142,11 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
 
 /* ---------------------------------------------------------------- activations */
 
-int transformer_prepare(Transformer *m, int B, int T, Status *st) {
-    if (B < 1 || T < 1 || T > m->Tmax)
-        return status_fail(st, AP_EINVAL, "batch shape %dx%d: need B >= 1 and 1 <= T <= context %d", B, T, m->Tmax);
-    if (m->acts_mem && B == m->B && T == m->T) return 0;
-    free(m->acts_mem);
-    free(m->inputs);
-    free(m->targets);
+/* The activation table, in one place for the allocation and the memory estimate: returns the
+ * floats needed for batch B x T and, with mem non-NULL, points every slot into mem. */
+static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
     const Config *c = &m->cfg;
-    size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1;
+    size_t N = B * T, C = m->C, L = m->L, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1;
     size_t H = m->H, nqk = (size_t)(m->H + m->Hkv);
     int pre = c->norm_position == NORMPOS_PRE, qkvp = c->qk_norm || c->pos == POS_ROPE || c->value_embeds > 0;
     TransformerActs *a = &m->a;
@@ -191,8 +187,31 @@ int transformer_prepare(Transformer *m, int B, int T, Status *st) {
         {&a->dlogits_raw, c->softcap > 0 ? N * V : 0},
         {&a->attn_scratch, (size_t)omp_get_max_threads() * attention_scratch_floats((size_t)T, (size_t)m->hd)},
     };
-    size_t n_entries = sizeof table / sizeof table[0], total = 0;
-    for (size_t i = 0; i < n_entries; i++) total += (table[i].n + 15) / 16 * 16;
+    size_t n_entries = sizeof table / sizeof table[0], off = 0;
+    for (size_t i = 0; i < n_entries; i++) {
+        if (mem) *table[i].slot = table[i].n ? mem + off : NULL;
+        off += (table[i].n + 15) / 16 * 16;
+    }
+    return off;
+}
+
+size_t transformer_activation_floats(const Config *cfg, int B, int T) {
+    Transformer *m = calloc(1, sizeof *m);
+    if (!m) abort();
+    set_sizes(m, cfg);
+    size_t n = acts_layout(m, (size_t)B, (size_t)T, NULL);
+    free(m);
+    return n;
+}
+
+int transformer_prepare(Transformer *m, int B, int T, Status *st) {
+    if (B < 1 || T < 1 || T > m->Tmax)
+        return status_fail(st, AP_EINVAL, "batch shape %dx%d: need B >= 1 and 1 <= T <= context %d", B, T, m->Tmax);
+    if (m->acts_mem && B == m->B && T == m->T) return 0;
+    free(m->acts_mem);
+    free(m->inputs);
+    free(m->targets);
+    size_t N = (size_t)B * T, total = acts_layout(m, (size_t)B, (size_t)T, NULL);
     m->acts_mem = floats_alloc(total);
     m->inputs = malloc(N * sizeof(int));
     m->targets = malloc(N * sizeof(int));
@@ -205,11 +224,7 @@ int transformer_prepare(Transformer *m, int B, int T, Status *st) {
         return status_fail(st, AP_ENOMEM, "cannot allocate activations for batch %dx%d (%.1f MB)", B, T,
                            total * 4.0 / 1e6);
     }
-    size_t off = 0;
-    for (size_t i = 0; i < n_entries; i++) {
-        *table[i].slot = table[i].n ? m->acts_mem + off : NULL;
-        off += (table[i].n + 15) / 16 * 16;
-    }
+    acts_layout(m, (size_t)B, (size_t)T, m->acts_mem);
     m->acts_numel = total;
     m->B = B;
     m->T = T;

@@ -94,6 +94,8 @@ typedef struct {
 int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st);
 /* Allocates activations for batches of B sequences of T <= context tokens. */
 int transformer_prepare(Transformer *m, int B, int T, Status *st);
+/* Floats transformer_prepare allocates for batch B x T, without building the model. */
+size_t transformer_activation_floats(const Config *cfg, int B, int T);
 /* Forward pass. With targets, returns the mean cross-entropy (nats/token) and keeps what the
  * backward needs; without (NULL), leaves logits in a.probs and returns 0. */
 float transformer_forward(Transformer *m, const int *inputs, const int *targets, int B, int T);

@@ -410,6 +410,7 @@ int registry_finish(Registry *r, int run_id, const char *run_dir, Status *st) {
     for (char *line = strtok(metrics, "\n"); line && !rc; line = strtok(NULL, "\n")) {
         static const char *keys[] = {"step", "tokens", "flops", "epochs", "train_loss", "val_loss", "val_bpb", "lr",
                                      "grad_norm"};
+        if (strstr(line, "\"event\"")) continue; /* a rollback note, not a measurement */
         sqlite3_reset(q);
         sqlite3_bind_int(q, 1, run_id);
         for (int k = 0; k < 9; k++) bind_num(q, k + 2, json_num(line, keys[k]));

@@ -34,9 +34,10 @@ int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, con
     snprintf(text, cap,
              "[meta]\nkind = checkpoint\nstep = %" PRId64 "\ntokens = %.17g\nflops = %.17g\nloss_sum = %.17g\n"
              "loss_count = %" PRId64 "\nelapsed_s = %.17g\noptim_t = %" PRId64 "\n"
-             "data_epoch = %" PRIu64 "\ndata_pos = %" PRIu64 "\n[config]\n%s",
+             "data_epoch = %" PRIu64 "\ndata_pos = %" PRIu64 "\nlr_scale = %.17g\nrollbacks = %" PRId64
+             "\n[config]\n%s",
              ts->step, ts->tokens, ts->flops, ts->loss_sum, ts->loss_count, ts->elapsed_s, opt ? opt->t : 0,
-             ts->cursor.epoch, ts->cursor.pos, conf);
+             ts->cursor.epoch, ts->cursor.pos, ts->lr_scale, ts->rollbacks, conf);
     free(conf);
     TensorList l = {0};
     add_tensors(&l, "p.", ps, ps->data);
@@ -82,6 +83,7 @@ int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *t
         return -1;
     }
     memset(ts, 0, sizeof *ts);
+    ts->lr_scale = 1.0;
     *optim_t = 0;
     config_defaults(cfg);
     int rc = 0, seen = 0;
@@ -103,7 +105,13 @@ int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *t
         else if (!strcmp(e->key, "optim_t")) bad = parse_i64(e->value, optim_t);
         else if (!strcmp(e->key, "data_epoch")) bad = sscanf(e->value, "%" SCNu64, &ts->cursor.epoch) != 1;
         else if (!strcmp(e->key, "data_pos")) bad = sscanf(e->value, "%" SCNu64, &ts->cursor.pos) != 1;
-        else seen--;
+        else if (!strcmp(e->key, "lr_scale")) { /* optional: not in checkpoints before rollbacks existed */
+            bad = parse_f64(e->value, &ts->lr_scale) || !(ts->lr_scale > 0 && ts->lr_scale <= 1);
+            seen--;
+        } else if (!strcmp(e->key, "rollbacks")) {
+            bad = parse_i64(e->value, &ts->rollbacks) || ts->rollbacks < 0;
+            seen--;
+        } else seen--;
         if (bad) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s': bad meta value %s = '%s'", path, e->key, e->value);
     }
     ini_free(&ini);

@@ -26,6 +26,8 @@ typedef struct {
     int64_t loss_count;
     double elapsed_s;   /* wall time so far (informational; not part of bit-identity) */
     DataCursor cursor;  /* position in the training data */
+    double lr_scale;    /* 1, halved by each rollback after a NaN/Inf (on_nonfinite = rollback) */
+    int64_t rollbacks;
 } TrainState;
 
 /* extra: more tensors to store (a recurrent model's carried state), may be NULL. */

@@ -19,6 +19,31 @@ static void on_signal(int sig) { g_stop_signal = sig; }
 
 static void join(char *buf, size_t size, const char *dir, const char *name) { snprintf(buf, size, "%s/%s", dir, name); }
 
+/* Bytes of memory available to a new process now (MemAvailable), or 0 when unknown. */
+static double memory_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0.0;
+    char line[256];
+    double kb = 0.0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024.0;
+}
+
+/* Refuses, before anything large is allocated, a run that cannot fit: a forged or mistyped
+ * shape should be an error with the arithmetic, not the OOM killer an hour later. */
+static int check_memory(const Config *c, Status *st) {
+    MemoryEstimate e = model_memory_estimate(c, c->batch, c->context);
+    double limit = c->memory_limit > 0 ? c->memory_limit * 1e9 : memory_available();
+    if (limit <= 0 || e.total <= limit) return 0;
+    return status_fail(st, AP_ENOMEM,
+                       "this run needs about %.2f GB (parameters %.2f, gradients %.2f, optimiser %.2f, activations "
+                       "%.2f at batch %d x context %d) but %s %.2f GB; lower batch, context or the model size",
+                       e.total / 1e9, e.params / 1e9, e.grads / 1e9, e.optimizer / 1e9, e.activations / 1e9, c->batch,
+                       c->context, c->memory_limit > 0 ? "memory_limit is" : "only", limit / 1e9);
+}
+
 /* Everything after the config is known: data and tokenizer (which fix the vocabulary), model,
  * optimiser, buffers. */
 static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
@@ -31,6 +56,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
         return status_fail(st, AP_EINVAL, "vocab=%d is smaller than tokenizer '%s' with %d tokens", c->vocab,
                            tr->data.tok.name, n_tok);
     if (model_is_stateful(c) && dataset_use_streams(&tr->data, c->batch, st)) return -1;
+    if (check_memory(c, st)) return -1;
     if (model_create(&tr->model, c, init_rng, st)) return -1;
     if (optim_create(&tr->opt, c, tr->model.ps, st)) return -1;
     if (model_prepare(&tr->model, c->batch, c->context, st)) return -1;
@@ -55,6 +81,7 @@ static int write_config_file(const Trainer *tr, Status *st) {
 
 int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
     memset(tr, 0, sizeof *tr);
+    tr->ts.lr_scale = 1.0;
     tr->cfg = *cfg;
     Config *c = &tr->cfg;
     if (!c->out[0]) return status_fail(st, AP_EINVAL, "no run directory: set out=DIR");
@@ -83,7 +110,8 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
 
 /* Keys that may change when resuming without making the continuation ill-defined. */
 static int resume_key_allowed(const char *key) {
-    static const char *ok[] = {"steps", "eval_every", "checkpoint_every", "log_every", "threads", NULL};
+    static const char *ok[] = {"steps",   "eval_every",   "checkpoint_every", "log_every",
+                               "threads", "on_nonfinite", "memory_limit",     NULL};
     const char *k = strchr(key, '.') ? strchr(key, '.') + 1 : key;
     for (int i = 0; ok[i]; i++)
         if (!strcmp(k, ok[i])) return 1;
@@ -134,7 +162,7 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
             tensorfile_free(&tf);
             return status_fail(st, AP_EINVAL,
                                "'%s' cannot change when resuming (only steps, eval_every, checkpoint_every, "
-                               "log_every, threads)",
+                               "log_every, threads, on_nonfinite, memory_limit)",
                                key);
         }
         if (config_set(&tr->cfg, key, eq + 1, st)) {
@@ -271,6 +299,55 @@ static void print_header(const Trainer *tr) {
     fflush(stdout);
 }
 
+/* A NaN/Inf at `step`. Policy stop: a clear error. Policy rollback: restore the last checkpoint
+ * (parameters, optimiser, carried state, data position), halve the learning rate, record the event
+ * in metrics.jsonl and checkpoint at once, so a resume after a crash continues identically. */
+#define MAX_ROLLBACKS 3
+static int handle_nonfinite(Trainer *tr, const char *what, double value, int step, Status *st) {
+    Config *c = &tr->cfg;
+    if (c->on_nonfinite != NONFINITE_ROLLBACK)
+        return status_fail(st, AP_ENUMERIC,
+                           "%s is %f at step %d (lower lr, enable grad_clip, or set on_nonfinite=rollback)", what,
+                           value, step);
+    if (tr->ts.rollbacks >= MAX_ROLLBACKS)
+        return status_fail(st, AP_ENUMERIC, "%s is %f at step %d after %d rollbacks (lr scale %g): giving up", what,
+                           value, step, MAX_ROLLBACKS, tr->ts.lr_scale);
+    char ck[CONFIG_PATH_MAX + 32];
+    join(ck, sizeof ck, c->out, "checkpoint.bin");
+    TensorFile tf;
+    Config saved;
+    TrainState ts;
+    int64_t optim_t;
+    if (checkpoint_open(ck, &tf, &saved, &ts, &optim_t, st)) return status_wrap(st, "rolling back after %s at step %d", what, step);
+    int rc = checkpoint_restore_params(&tf, tr->model.ps, st);
+    if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, optim_t, st);
+    if (!rc && model_is_stateful(c)) rc = model_restore_state(&tr->model, &tf, st);
+    tensorfile_free(&tf);
+    if (rc) return status_wrap(st, "rolling back after %s at step %d", what, step);
+    double elapsed = tr->ts.elapsed_s;
+    ts.rollbacks = tr->ts.rollbacks + 1;
+    ts.lr_scale = tr->ts.lr_scale * 0.5;
+    tr->ts = ts;
+    tr->ts.elapsed_s = elapsed;
+    fprintf(stderr, "algoprog: %s is %f at step %d: rolled back to step %" PRId64 ", learning rate x%g (rollback %" PRId64
+                    " of %d)\n",
+            what, value, step, ts.step, tr->ts.lr_scale, tr->ts.rollbacks, MAX_ROLLBACKS);
+    if (truncate_metrics(c->out, ts.step, st)) return -1;
+    char path[CONFIG_PATH_MAX + 32], line[512];
+    join(path, sizeof path, c->out, "metrics.jsonl");
+    int n = snprintf(line, sizeof line,
+                     "{\"step\": %" PRId64 ", \"event\": \"rollback\", \"at_step\": %d, \"what\": \"%s\", "
+                     "\"lr_scale\": %.9g, \"rollbacks\": %" PRId64 "}\n",
+                     ts.step, step, what, tr->ts.lr_scale, tr->ts.rollbacks);
+    FILE *f = fopen(path, "a");
+    if (!f || fwrite(line, 1, (size_t)n, f) != (size_t)n) {
+        if (f) fclose(f);
+        return status_errno(st, errno, "cannot write '%s'", path);
+    }
+    if (fclose(f) != 0) return status_errno(st, errno, "cannot write '%s'", path);
+    return save_checkpoint(tr, st);
+}
+
 int trainer_run(Trainer *tr, Status *st) {
     Config *c = &tr->cfg;
     TrainState *ts = &tr->ts;
@@ -290,6 +367,7 @@ int trainer_run(Trainer *tr, Status *st) {
         trainer_evaluate(tr, &val_loss, &val_bpb);
         if (!tr->quiet) printf("eval step 0: val loss %.4f, %.4f bits/byte\n", val_loss, val_bpb);
         rc = append_metrics(tr, val_loss, val_bpb, 0.0, st);
+        if (!rc && c->on_nonfinite == NONFINITE_ROLLBACK) rc = save_checkpoint(tr, st); /* something to return to */
     }
     while (!rc && ts->step < c->steps) {
         double t0 = time_now();
@@ -298,19 +376,22 @@ int trainer_run(Trainer *tr, Status *st) {
         if (dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets) && stateful)
             model_reset_state(&tr->model); /* the streams start over: so does the carried state */
         float loss = model_forward(&tr->model, tr->inputs, tr->targets, B, T, stateful);
-        if (!isfinite(loss)) {
-            rc = status_fail(st, AP_ENUMERIC, "training loss is %f at step %d (lower lr, or enable grad_clip)", loss,
-                             step + 1);
-            break;
+        if (c->fault_nan_step == step + 1 && ts->rollbacks == 0) loss = NAN; /* testing aid (docs/RECIPES.md) */
+        double gnorm = 0.0;
+        if (isfinite(loss)) {
+            paramset_zero_grad(tr->model.ps);
+            model_backward(&tr->model);
+            gnorm = optim_clip(tr->model.ps, c->grad_clip);
         }
-        paramset_zero_grad(tr->model.ps);
-        model_backward(&tr->model);
-        double gnorm = optim_clip(tr->model.ps, c->grad_clip);
-        if (!isfinite(gnorm)) {
-            rc = status_fail(st, AP_ENUMERIC, "gradient norm is %f at step %d", gnorm, step + 1);
-            break;
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            const char *what = isfinite(loss) ? "gradient norm" : "training loss";
+            double value = isfinite(loss) ? gnorm : loss;
+            if ((rc = handle_nonfinite(tr, what, value, step + 1, st))) break;
+            t_mark = time_now();
+            tok_mark = ts->tokens;
+            continue;
         }
-        double lr = schedule_lr(c, step);
+        double lr = schedule_lr(c, step) * ts->lr_scale;
         optim_step(&tr->opt, lr);
         tr->last_lr = lr;
         tr->last_grad_norm = gnorm;
@@ -337,6 +418,10 @@ int trainer_run(Trainer *tr, Status *st) {
         }
         if (ts->step % c->eval_every == 0 || last) {
             trainer_evaluate(tr, &val_loss, &val_bpb);
+            if (!isfinite(val_loss) && c->on_nonfinite == NONFINITE_ROLLBACK) { /* diverged between steps */
+                if ((rc = handle_nonfinite(tr, "held-out loss", val_loss, (int)ts->step, st))) break;
+                continue;
+            }
             if (!tr->quiet)
                 printf("eval step %" PRId64 ": val loss %.4f, %.4f bits/byte\n", ts->step, val_loss, val_bpb);
             if (tok_s == 0.0) tok_s = (ts->tokens - tok_mark) / (time_now() - t_mark);
