@@ -9,7 +9,8 @@
 #include <string.h>
 
 static const char *USAGE_STUDY =
-    "usage: algoprog study run STUDY.ini out=DIR [workers=N] [threads=N] [--quiet]\n"
+    "usage: algoprog study run STUDY.ini out=DIR [workers=N] [threads=N] [ranks_per_run=G] [--quiet]\n"
+    "         (under mpirun -np K: rank 0 hands out runs, the other ranks train them, G ranks per run)\n"
     "       algoprog study plan STUDY.ini             the runs, sizes and FLOPs, without running\n"
     "       algoprog study status DIR                 progress and results so far\n"
     "       algoprog study export DIR --csv|--json    every run and metric, for pandas or R\n";
@@ -38,14 +39,15 @@ int cmd_study(int argc, char **argv) {
         return study_export(argv[1], NULL, json, 0, &st) ? cli_fail(&st) : 0;
     }
     if (strcmp(argv[0], "run")) return fputs(USAGE_STUDY, stderr), 2;
-    StudyOptions o = {1, 0, 0};
+    StudyOptions o = {.workers = 1};
     const char *out = NULL;
     for (int i = 2; i < argc; i++) {
         int r;
         if (!strncmp(argv[i], "out=", 4)) out = argv[i] + 4;
         else if (!strcmp(argv[i], "--quiet")) o.quiet = 1;
         else if ((r = int_arg(argv[i], "workers", 1, 64, &o.workers)) != 0 ||
-                 (r = int_arg(argv[i], "threads", 1, 1024, &o.threads)) != 0) {
+                 (r = int_arg(argv[i], "threads", 1, 1024, &o.threads)) != 0 ||
+                 (r = int_arg(argv[i], "ranks_per_run", 1, 4096, &o.ranks_per_run)) != 0) {
             if (r < 0) return 2;
         } else {
             fprintf(stderr, "algoprog: error: unknown argument '%s'\n%s", argv[i], USAGE_STUDY);

@@ -2,6 +2,7 @@
  * and turns a Status into a message on stderr and a non-zero exit code. */
 #include "cli/cli.h"
 #include "core/parallel.h"
+#include "dist/dist.h"
 #include "core/status.h"
 #include "data/dataset.h"
 #include "models/config.h"
@@ -58,6 +59,7 @@ static int cmd_train(int argc, char **argv) {
     }
     Trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return fprintf(stderr, "algoprog: out of memory\n"), 1;
+    tr->dp_size = dist_size(); /* under mpirun -np G: one run, data parallel over G ranks */
     int rc;
     if (!strcmp(argv[0], "--resume")) {
         if (argc < 2) {
@@ -84,6 +86,7 @@ static int cmd_train(int argc, char **argv) {
     free(tr);
     if (rc) {
         int code = cli_fail(&st);
+        if (dist_size() > 1) dist_abort(code); /* the other ranks would wait in a reduction forever */
         return strstr(st.msg, "interrupted by signal") ? 130 : code;
     }
     return 0;
@@ -212,13 +215,17 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train") || !strcmp(cmd, "study")) { /* the commands that run under mpirun */
+        dist_init(&argc, &argv);
+        int rc = !strcmp(cmd, "train") ? cmd_train(argc - 2, argv + 2) : cmd_study(argc - 2, argv + 2);
+        dist_finalize();
+        return rc;
+    }
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
     if (!strcmp(cmd, "corpus")) return cmd_corpus(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
-    if (!strcmp(cmd, "study")) return cmd_study(argc - 2, argv + 2);
     if (!strcmp(cmd, "fit")) return cmd_fit(argc - 2, argv + 2);
     if (!strcmp(cmd, "account")) return cmd_account(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);

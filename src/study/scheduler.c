@@ -6,6 +6,7 @@
 #include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
+#include "dist/dist.h"
 #include "study/alloc.h"
 #include "study/registry.h"
 #include "study/spec.h"
@@ -112,7 +113,7 @@ static void on_step(void *ctx, const Trainer *tr, float loss) {
     double now = time_now();
     if (now - p->last_report < 1.0 && tr->ts.step != tr->cfg.steps) return;
     p->last_report = now;
-    registry_progress(p->reg, p->run_id, tr->ts.flops, loss);
+    if (p->reg) registry_progress(p->reg, p->run_id, tr->ts.flops, loss); /* MPI workers have no registry */
     if (p->show) {
         double done = p->done_before + tr->ts.flops, rate = (done - p->flops_at_start) / (now - p->t_start);
         char eta[32] = "?";
@@ -135,7 +136,7 @@ static void remove_checkpoint(const char *dir) {
 }
 
 /* Trains one claimed run (fresh or from its checkpoint). 0 done, 1 interrupted, -1 failed. */
-static int train_run(const ClaimedRun *c, const char *out_dir, int threads, ProgressCtx *p,
+static int train_run(const ClaimedRun *c, const char *out_dir, int threads, int dp_size, ProgressCtx *p,
                      int keep_ckpt, Status *st) {
     char dir[1100], path[1200];
     run_dir_of(out_dir, c, dir, sizeof dir);
@@ -143,6 +144,7 @@ static int train_run(const ClaimedRun *c, const char *out_dir, int threads, Prog
     if (file_exists(path)) return 0; /* trained, but the registry did not hear of it before a crash */
     Trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return status_fail(st, AP_ENOMEM, "out of memory");
+    tr->dp_size = dp_size;
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
     int rc;
     if (file_exists(path)) {
@@ -168,7 +170,7 @@ static int train_run(const ClaimedRun *c, const char *out_dir, int threads, Prog
     free(tr);
     if (interrupted) return 1;
     if (rc) return -1;
-    if (!keep_ckpt) remove_checkpoint(dir);
+    if (!keep_ckpt && dist_dp_rank() == 0) remove_checkpoint(dir);
     return 0;
 }
 
@@ -232,7 +234,7 @@ static int worker_loop(const char *out_dir, int threads, int show, int keep_ckpt
         registry_counts(&reg, &k, &rst);
         ProgressCtx p = {&reg, c->id, 0, show && isatty(2), c->arm, k.flops_total, k.flops_done, t_start,
                          k0.flops_done, k.done, k.total};
-        int r = train_run(c, out_dir, threads, &p, keep_ckpt, &rst);
+        int r = train_run(c, out_dir, threads, 1, &p, keep_ckpt, &rst);
         char dir[1100];
         run_dir_of(out_dir, c, dir, sizeof dir);
         if (r == 0 && registry_finish(&reg, c->id, dir, &rst) == 0) {
@@ -253,6 +255,117 @@ static int worker_loop(const char *out_dir, int threads, int show, int keep_ckpt
     return rc;
 }
 
+/* ---------------------------------------------------------------- over MPI ranks
+ * Rank 0 owns the registry (SQLite stays single-writer, on rank 0's disk) and hands out runs in
+ * the registry's claim order; every other rank asks for a run, trains it into the shared out
+ * directory and reports back. A rank that dies takes mpirun down with it; its run is still
+ * `running` under rank 0's (now dead) pid and goes back to pending on the next start. */
+enum { TAG_READY = 1, TAG_DONE, TAG_FAILED, TAG_STOPPED, TAG_RUN, TAG_WAIT, TAG_QUIT };
+
+typedef struct {
+    int run_id;
+    char message[512];
+} RunReport;
+
+static int mpi_coordinator(Registry *reg, const char *out_dir, int groups, int show, Status *st) {
+    int active = groups, rc = 0;
+    ClaimedRun *c = malloc(sizeof *c);
+    RunReport *rep = malloc(sizeof *rep);
+    if (!c || !rep) {
+        free(c), free(rep);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    while (active > 0) {
+        int src, tag;
+        union {
+            RunReport rep;
+            char none;
+        } msg;
+        dist_recv_any(&src, &tag, &msg, sizeof msg);
+        Status rst = {0};
+        if (tag == TAG_DONE || tag == TAG_FAILED || tag == TAG_STOPPED) {
+            *rep = msg.rep;
+            char dir[1100];
+            ClaimedRun tmp = {.id = rep->run_id};
+            sqlite3_stmt *q; /* the run directory needs the arm's name */
+            sqlite3_prepare_v2(reg->db, "SELECT arm.name FROM run JOIN arm ON arm.id=arm_id WHERE run.id=?", -1, &q,
+                               NULL);
+            sqlite3_bind_int(q, 1, rep->run_id);
+            if (sqlite3_step(q) == SQLITE_ROW) snprintf(tmp.arm, sizeof tmp.arm, "%s", sqlite3_column_text(q, 0));
+            sqlite3_finalize(q);
+            run_dir_of(out_dir, &tmp, dir, sizeof dir);
+            if (tag == TAG_DONE && registry_finish(reg, rep->run_id, dir, &rst) == 0) {
+                if (show) print_done(reg, rep->run_id);
+            } else if (tag == TAG_STOPPED) {
+                registry_release(reg, rep->run_id, &rst);
+            } else {
+                const char *why = tag == TAG_DONE ? rst.msg : rep->message;
+                fprintf(stderr, "run %d (%s, rank %d) failed: %s\n", rep->run_id, tmp.arm, src, why);
+                registry_fail(reg, rep->run_id, why, &rst);
+            }
+            continue;
+        }
+        if (tag != TAG_READY) abort(); /* protocol bug */
+        int got = g_study_stop ? 0 : registry_claim(reg, c, &rst);
+        if (got < 0) {
+            rc = status_fail(st, AP_EIO, "%s", rst.msg);
+            g_study_stop = SIGTERM; /* tell everyone to stop */
+            got = 0;
+        }
+        if (got == 1) {
+            dist_send(src, TAG_RUN, c, sizeof *c);
+            continue;
+        }
+        RegistryCounts k = {0};
+        registry_counts(reg, &k, &rst);
+        if (g_study_stop || (k.running == 0 && k.pending == 0)) {
+            dist_send(src, TAG_QUIT, "", 1);
+            active--;
+        } else {
+            dist_send(src, TAG_WAIT, "", 1); /* runs wait for a sweep another rank is training */
+        }
+    }
+    free(c), free(rep);
+    return rc;
+}
+
+/* A group of ranks_per_run ranks trains one run at a time; its rank 0 (the leader) talks to the
+ * coordinator and broadcasts each assignment to the group. */
+static int mpi_worker(const char *out_dir, int threads, int keep_ckpt, Status *st) {
+    parallel_init(threads);
+    struct {
+        int tag;
+        ClaimedRun c;
+    } *m = malloc(sizeof *m);
+    if (!m) return status_fail(st, AP_ENOMEM, "out of memory");
+    int leader = dist_dp_rank() == 0, stopped = 0;
+    for (;;) {
+        if (leader) {
+            dist_send(0, TAG_READY, "", 1);
+            dist_recv_from(0, &m->tag, &m->c, sizeof m->c);
+        }
+        dist_group_bcast(m, sizeof *m);
+        if (m->tag == TAG_QUIT) break;
+        if (m->tag == TAG_WAIT) {
+            sleep(1);
+            continue;
+        }
+        ProgressCtx p = {NULL, m->c.id, 0, 0, m->c.arm, 0, 0, time_now(), 0, 0, 0};
+        RunReport rep = {m->c.id, ""};
+        Status rst = {0};
+        int r = train_run(&m->c, out_dir, threads, dist_dp_size(), &p, keep_ckpt, &rst);
+        if (r < 0) { /* the message, cut to the report's size */
+            size_t l = strnlen(rst.msg, sizeof rep.message - 1);
+            memcpy(rep.message, rst.msg, l);
+            rep.message[l] = '\0';
+        }
+        if (leader) dist_send(0, r == 0 ? TAG_DONE : r == 1 ? TAG_STOPPED : TAG_FAILED, &rep, sizeof rep);
+        if (r == 1) stopped = 1;
+    }
+    free(m);
+    return stopped ? 130 : 0;
+}
+
 /* ---------------------------------------------------------------- the study */
 
 static void print_progress(Registry *reg, double flops_start, double t_start) {
@@ -269,6 +382,25 @@ static void print_progress(Registry *reg, double flops_start, double t_start) {
 }
 
 int study_run(const char *study_path, const char *out_dir, const StudyOptions *o, Status *st) {
+    int ranks = dist_size(), G = o->ranks_per_run > 1 ? o->ranks_per_run : 1;
+    if (ranks > 1 && o->workers > 1)
+        return status_fail(st, AP_EINVAL, "under mpirun each rank is a worker: drop workers=%d", o->workers);
+    if (G > 1 && (ranks < 2 || (ranks - 1) % G))
+        return status_fail(st, AP_EINVAL,
+                           "ranks_per_run=%d needs mpirun with 1 + a multiple of %d ranks (rank 0 coordinates), got %d",
+                           G, G, ranks);
+    if (ranks > 1) dist_split_groups(G); /* collective: every rank, before they part ways */
+    if (ranks > 1 && dist_rank() != 0) { /* a worker rank: never touches the registry */
+        int threads = o->threads > 0 ? o->threads : 1;
+        int keep = 0;
+        StudySpec *s = calloc(1, sizeof *s);
+        if (s && spec_load(s, study_path, st) == 0) {
+            keep = s->keep_checkpoints;
+            spec_free(s);
+        }
+        free(s);
+        return mpi_worker(out_dir, threads, keep, st);
+    }
     StudySpec *s = calloc(1, sizeof *s);
     PlannedRun *runs = NULL;
     int n = 0;
@@ -287,9 +419,15 @@ int study_run(const char *study_path, const char *out_dir, const StudyOptions *o
     if (!rc && !o->quiet) {
         RegistryCounts k;
         registry_counts(&reg, &k, st);
-        printf("study %s -> %s: %d runs (%d done, %d to go%s), %.3g FLOPs; %d worker%s x %d thread%s\n", s->name,
-               out_dir, k.total, k.done, k.total - k.done, recovered ? ", interrupted runs resume" : "", k.flops_total,
-               workers, workers > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
+        if (ranks > 1)
+            printf("study %s -> %s: %d runs (%d done, %d to go%s), %.3g FLOPs; %d MPI ranks: rank 0 hands out runs, "
+                   "%d train them (%d per run)\n",
+                   s->name, out_dir, k.total, k.done, k.total - k.done, recovered ? ", interrupted runs resume" : "",
+                   k.flops_total, ranks, ranks - 1, G);
+        else
+            printf("study %s -> %s: %d runs (%d done, %d to go%s), %.3g FLOPs; %d worker%s x %d thread%s\n", s->name,
+                   out_dir, k.total, k.done, k.total - k.done, recovered ? ", interrupted runs resume" : "",
+                   k.flops_total, workers, workers > 1 ? "s" : "", threads, threads > 1 ? "s" : "");
         fflush(stdout);
     }
     free(runs);
@@ -308,7 +446,11 @@ int study_run(const char *study_path, const char *out_dir, const StudyOptions *o
     RegistryCounts k0;
     registry_counts(&reg, &k0, st);
     double t0 = time_now();
-    if (workers == 1) {
+    if (ranks > 1) {
+        rc = mpi_coordinator(&reg, out_dir, (ranks - 1) / G, !o->quiet, st);
+        registry_close(&reg);
+        if (g_study_stop && rc == 0) rc = 130;
+    } else if (workers == 1) {
         registry_close(&reg);
         rc = worker_loop(out_dir, threads, !o->quiet, keep, st);
     } else {

@@ -16,6 +16,7 @@
 typedef struct {
     int workers;  /* processes training runs in parallel */
     int threads;  /* per worker; 0: cores / workers */
+    int ranks_per_run; /* under mpirun: ranks training each run data-parallel (0 or 1: one) */
     int quiet;    /* no progress display */
 } StudyOptions;
 

@@ -3,6 +3,7 @@
 
 #include "core/fileio.h"
 #include "core/parallel.h"
+#include "dist/dist.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,8 +34,8 @@ static double memory_available(void) {
 
 /* Refuses, before anything large is allocated, a run that cannot fit: a forged or mistyped
  * shape should be an error with the arithmetic, not the OOM killer an hour later. */
-static int check_memory(const Config *c, Status *st) {
-    MemoryEstimate e = model_memory_estimate(c, c->batch, c->context);
+static int check_memory(const Config *c, int local_batch, Status *st) {
+    MemoryEstimate e = model_memory_estimate(c, local_batch, c->context);
     double limit = c->memory_limit > 0 ? c->memory_limit * 1e9 : memory_available();
     if (limit <= 0 || e.total <= limit) return 0;
     return status_fail(st, AP_ENOMEM,
@@ -42,6 +43,17 @@ static int check_memory(const Config *c, Status *st) {
                        "%.2f at batch %d x context %d) but %s %.2f GB; lower batch, context or the model size",
                        e.total / 1e9, e.params / 1e9, e.grads / 1e9, e.optimizer / 1e9, e.activations / 1e9, c->batch,
                        c->context, c->memory_limit > 0 ? "memory_limit is" : "only", limit / 1e9);
+}
+
+/* Keeps the data-parallel fields across the memset of setup/resume, and checks them. */
+static int init_parallel(Trainer *tr, int dp_size, Status *st) {
+    tr->dp_size = dp_size > 1 ? dp_size : 1;
+    tr->dp_rank = tr->dp_size > 1 ? dist_dp_rank() : 0;
+    if (tr->dp_size > 1 && dist_dp_size() != tr->dp_size)
+        return status_fail(st, AP_EINVAL, "data parallel over %d ranks, but the group has %d", tr->dp_size,
+                           dist_dp_size());
+    if (tr->dp_rank != 0) tr->quiet = 1;
+    return 0;
 }
 
 /* Everything after the config is known: data and tokenizer (which fix the vocabulary), model,
@@ -56,10 +68,14 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
         return status_fail(st, AP_EINVAL, "vocab=%d is smaller than tokenizer '%s' with %d tokens", c->vocab,
                            tr->data.tok.name, n_tok);
     if (model_is_stateful(c) && dataset_use_streams(&tr->data, c->batch, st)) return -1;
-    if (check_memory(c, st)) return -1;
+    if (c->batch % tr->dp_size)
+        return status_fail(st, AP_EINVAL, "batch=%d does not split over %d ranks: use a multiple of %d", c->batch,
+                           tr->dp_size, tr->dp_size);
+    tr->local_batch = c->batch / tr->dp_size;
+    if (check_memory(c, tr->local_batch, st)) return -1;
     if (model_create(&tr->model, c, init_rng, st)) return -1;
     if (optim_create(&tr->opt, c, tr->model.ps, st)) return -1;
-    if (model_prepare(&tr->model, c->batch, c->context, st)) return -1;
+    if (model_prepare(&tr->model, tr->local_batch, c->context, st)) return -1;
     size_t N = (size_t)c->batch * (size_t)c->context;
     tr->inputs = malloc(N * sizeof(int));
     tr->targets = malloc(N * sizeof(int));
@@ -80,7 +96,9 @@ static int write_config_file(const Trainer *tr, Status *st) {
 }
 
 int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
+    int dp = tr->dp_size;
     memset(tr, 0, sizeof *tr);
+    if (init_parallel(tr, dp, st)) return -1;
     tr->ts.lr_scale = 1.0;
     tr->cfg = *cfg;
     Config *c = &tr->cfg;
@@ -96,6 +114,7 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
     Rng init_rng;
     rng_seed(&init_rng, c->seed);
     if (setup_common(tr, &init_rng, st)) return -1;
+    if (tr->dp_rank != 0) return 0; /* rank 0 writes the run directory */
     if (dir_create(c->out, st)) return -1;
     if (tr->data.tok.kind != TOK_BYTES) {
         char tp[CONFIG_PATH_MAX + 32];
@@ -141,7 +160,9 @@ static int truncate_metrics(const char *dir, int64_t step, Status *st) {
 }
 
 int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st) {
+    int dp = tr->dp_size;
     memset(tr, 0, sizeof *tr);
+    if (init_parallel(tr, dp, st)) return -1;
     char ck[CONFIG_PATH_MAX + 32];
     join(ck, sizeof ck, dir, "checkpoint.bin");
     if (!file_exists(ck)) return status_fail(st, AP_EINVAL, "no checkpoint in '%s' to resume from", dir);
@@ -174,6 +195,8 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     snprintf(tr->cfg.out, sizeof tr->cfg.out, "%s", dir);
     Config *c = &tr->cfg;
     int rc = config_resolve(c, st);
+    /* the run's own thread count (unless overridden): results are bit-identical per thread count */
+    if (!rc) parallel_init(c->threads);
     Rng init_rng;
     rng_seed(&init_rng, c->seed);
     if (!rc) rc = setup_common(tr, &init_rng, st);
@@ -184,28 +207,32 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     if (rc) return status_wrap(st, "resuming '%s'", dir);
     if (tr->ts.step > c->steps)
         return status_fail(st, AP_EINVAL, "checkpoint is at step %" PRId64 ", beyond steps=%d", tr->ts.step, c->steps);
+    if (tr->dp_rank != 0) return 0;
     if (truncate_metrics(dir, tr->ts.step, st)) return -1;
     return write_config_file(tr, st);
 }
 
 void trainer_evaluate(Trainer *tr, double *loss, double *bpb) {
     const Config *c = &tr->cfg;
-    int B = c->batch, T = c->context;
+    int B = c->batch, T = c->context, Bl = tr->local_batch;
     int nb = dataset_val_batches(&tr->data, B, c->eval_tokens);
-    double nats = 0.0;
-    size_t count = 0;
+    double sums[2] = {0.0, 0.0}; /* nats, predicted tokens: summed over ranks */
     uint64_t bytes = 0;
+    size_t first = (size_t)tr->dp_rank * Bl * T;
     for (int k = 0; k < nb; k++) {
         dataset_val_batch(&tr->data, k, B, tr->inputs, tr->targets, &bytes);
-        model_forward(&tr->model, tr->inputs, tr->targets, B, T, 0);
+        model_forward(&tr->model, tr->inputs + first, tr->targets + first, Bl, T, 0);
         const float *losses = model_losses(&tr->model);
-        for (size_t n = 0; n < (size_t)B * T; n++)
-            if (tr->targets[n] >= 0) {
-                nats += losses[n];
-                count++;
+        const int *targets = tr->targets + first;
+        for (size_t n = 0; n < (size_t)Bl * T; n++)
+            if (targets[n] >= 0) {
+                sums[0] += losses[n];
+                sums[1] += 1.0;
             }
     }
-    *loss = count ? nats / (double)count : NAN;
+    if (tr->dp_size > 1) dist_allreduce_sum_f64(sums, 2);
+    double nats = sums[0], count = sums[1];
+    *loss = count > 0 ? nats / count : NAN;
     /* bits per byte: the tokenizer-independent axis every arm is compared on */
     *bpb = bytes ? nats / (log(2.0) * (double)bytes) : NAN;
 }
@@ -223,6 +250,11 @@ static void fmt_duration(char *buf, size_t size, double s) {
 }
 
 static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double tok_s, Status *st) {
+    if (tr->dp_rank != 0) {
+        tr->ts.loss_sum = 0.0;
+        tr->ts.loss_count = 0;
+        return 0;
+    }
     char path[CONFIG_PATH_MAX + 32];
     join(path, sizeof path, tr->cfg.out, "metrics.jsonl");
     FILE *f = fopen(path, "a");
@@ -246,6 +278,7 @@ static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double t
 }
 
 static int save_checkpoint(Trainer *tr, Status *st) {
+    if (tr->dp_rank != 0) return 0;
     char path[CONFIG_PATH_MAX + 32];
     join(path, sizeof path, tr->cfg.out, "checkpoint.bin");
     TensorList state = {0};
@@ -256,6 +289,7 @@ static int save_checkpoint(Trainer *tr, Status *st) {
 }
 
 static int write_final(Trainer *tr, double val_loss, double val_bpb, Status *st) {
+    if (tr->dp_rank != 0) return 0;
     char path[CONFIG_PATH_MAX + 32], buf[2048];
     join(path, sizeof path, tr->cfg.out, "final.json");
     double N = (double)model_total_params(&tr->model);
@@ -299,6 +333,16 @@ static void print_header(const Trainer *tr) {
     fflush(stdout);
 }
 
+/* Data parallel: each rank's gradient is of its rows' mean loss; the mean over ranks is the
+ * gradient of the global batch's mean loss (equal row counts), up to summation order. */
+static void average_gradients(Trainer *tr) {
+    ParamSet *ps = tr->model.ps;
+    dist_allreduce_sum_f32(ps->grad, ps->numel);
+    float inv = 1.0f / (float)tr->dp_size;
+#pragma omp parallel for schedule(static) if (ps->numel >= 16384)
+    for (size_t i = 0; i < ps->numel; i++) ps->grad[i] *= inv;
+}
+
 /* A NaN/Inf at `step`. Policy stop: a clear error. Policy rollback: restore the last checkpoint
  * (parameters, optimiser, carried state, data position), halve the learning rate, record the event
  * in metrics.jsonl and checkpoint at once, so a resume after a crash continues identically. */
@@ -332,6 +376,7 @@ static int handle_nonfinite(Trainer *tr, const char *what, double value, int ste
     fprintf(stderr, "algoprog: %s is %f at step %d: rolled back to step %" PRId64 ", learning rate x%g (rollback %" PRId64
                     " of %d)\n",
             what, value, step, ts.step, tr->ts.lr_scale, tr->ts.rollbacks, MAX_ROLLBACKS);
+    if (tr->dp_rank != 0) return 0;
     if (truncate_metrics(c->out, ts.step, st)) return -1;
     char path[CONFIG_PATH_MAX + 32], line[512];
     join(path, sizeof path, c->out, "metrics.jsonl");
@@ -375,12 +420,19 @@ int trainer_run(Trainer *tr, Status *st) {
         int stateful = model_is_stateful(c);
         if (dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets) && stateful)
             model_reset_state(&tr->model); /* the streams start over: so does the carried state */
-        float loss = model_forward(&tr->model, tr->inputs, tr->targets, B, T, stateful);
+        size_t first = (size_t)tr->dp_rank * tr->local_batch * T;
+        float loss = model_forward(&tr->model, tr->inputs + first, tr->targets + first, tr->local_batch, T, stateful);
         if (c->fault_nan_step == step + 1 && ts->rollbacks == 0) loss = NAN; /* testing aid (docs/RECIPES.md) */
+        if (tr->dp_size > 1) { /* the global batch's mean loss: every rank takes the same branch below */
+            double l = loss;
+            dist_allreduce_sum_f64(&l, 1);
+            loss = (float)(l / tr->dp_size);
+        }
         double gnorm = 0.0;
         if (isfinite(loss)) {
             paramset_zero_grad(tr->model.ps);
             model_backward(&tr->model);
+            if (tr->dp_size > 1) average_gradients(tr);
             gnorm = optim_clip(tr->model.ps, c->grad_clip);
         }
         if (!isfinite(loss) || !isfinite(gnorm)) {

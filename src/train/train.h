@@ -29,6 +29,11 @@ struct Trainer {
     int *inputs, *targets;
     StepFlops step_flops;
     int quiet; /* no terminal output */
+    /* Data parallel over MPI ranks (dist.h): set dp_size before trainer_setup/resume (0 or 1: one
+     * process). Each rank trains batch/dp_size rows of every global batch; gradients are summed
+     * over ranks and divided by dp_size, so every rank holds the same model and optimiser state.
+     * Only rank 0 writes files. */
+    int dp_size, dp_rank, local_batch;
     double last_lr, last_grad_norm;
     /* called after every step (studies report progress through it); may be NULL */
     void (*on_step)(void *ctx, const Trainer *tr, float loss);
