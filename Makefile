@@ -36,6 +36,8 @@ run: setup
 bench: setup-test
 	$(MAKE) build
 	$(ALGOPROG) bench --json $(BUILD)/bench.json $(BENCH_ARGS)
+	for n in gpt2 cl100k_base o200k_base; do [ -f data/tokenizers/$$n.tok ] || $(ALGOPROG) tokenize import tiktoken:$$n; done
+	$(ALGOPROG) bench --tokenizers --json $(BUILD)/bench_tokenizers.json
 
 # libFuzzer over every loader of outside input, FUZZ_SECONDS each (default 60); new crashes are
 # left in build-fuzz/crashes/ and fail the target (copy them to tests/fuzz/corpus/TARGET/).

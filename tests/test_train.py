@@ -88,8 +88,10 @@ def test_resume(data, work):
     duration = time.time() - t0
     rng = random.Random(7)
     kills = 0
-    for trial in range(5):  # 5 runs x 5 kill attempts: at least 20 SIGKILLs land at random moments
+    trial = 0
+    while kills < 20 and trial < 10:  # runs of up to 5 kills each, until at least 20 SIGKILLs have landed
         d = os.path.join(work, f"res_kill{trial}")
+        trial += 1
         for attempt in range(12):
             if os.path.exists(os.path.join(d, "final.json")):
                 break

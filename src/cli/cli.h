@@ -13,5 +13,6 @@ int cmd_fit(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int bench_tokenizers(int argc, char **argv);
 
 #endif

@@ -283,7 +283,9 @@ static const char *BENCH_USAGE =
     "                      [--python PATH] [--peer-script PATH] [--json FILE]\n"
     "Measures the FMA peak, OpenBLAS sgemm, the kernels and training/generation throughput, and\n"
     "runs the PyTorch peer (bench/torch_peer.py) on the same configs and threads for ratios.\n"
-    "--quick: the tiny configs, 3 steps, small GEMMs (a smoke run of a minute or two).\n";
+    "--quick: the tiny configs, 3 steps, small GEMMs (a smoke run of a minute or two).\n"
+    "       algoprog bench --tokenizers [--names gpt2,cl100k_base,o200k_base] [--text FILE] [--json FILE]\n"
+    "encode MB/s of tokenizers (1 thread, all cores) against tiktoken (npm, WASM) on the same text.\n";
 
 static int parse_opts(BenchOpts *o, int argc, char **argv, Status *st) {
     memset(o, 0, sizeof *o);
@@ -362,6 +364,8 @@ static void geo_add(GeoMean *g, double r) {
 }
 
 int cmd_bench(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--tokenizers")) return bench_tokenizers(argc, argv);
     Status st = {0};
     BenchOpts o;
     if (parse_opts(&o, argc, argv, &st)) return cli_fail(&st);

@@ -7,6 +7,7 @@
 #include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/shard.h"
+#include "data/tiktoken.h"
 #include "data/tokenizer.h"
 
 #include <dirent.h>
@@ -325,16 +326,77 @@ static int tokenize_stats(int argc, char **argv) {
     return rc ? cli_fail(&st) : 0;
 }
 
+/* `tokenize import tiktoken:NAME`: the rank file from the npm package `tiktoken`, installed under
+ * DATA/npm when missing (npm is the only way this machine reaches it). */
+static int tokenize_import(int argc, char **argv) {
+    Status st = {0};
+    if (argc < 1 || strncmp(argv[0], "tiktoken:", 9))
+        return fputs("usage: algoprog tokenize import tiktoken:NAME [out=FILE.tok]\n"
+                     "       NAME: gpt2, r50k_base, p50k_base, p50k_edit, cl100k_base, o200k_base\n",
+                     stderr),
+               2;
+    const char *name = argv[0] + 9;
+    if (!tiktoken_known(name)) {
+        fprintf(stderr, "algoprog: error: unknown tiktoken encoding '%s' (gpt2, r50k_base, p50k_base, p50k_edit, "
+                        "cl100k_base, o200k_base)\n", name);
+        return 2;
+    }
+    static const char *const allowed[] = {"out", NULL};
+    Opt opts[2];
+    int n;
+    if (argc - 1 > 2 || parse_opts(argc - 1, argv + 1, allowed, opts, &n, &st)) return cli_fail(&st);
+    const char *data = dataset_data_dir();
+    char prefix[700], json[900], out[900];
+    snprintf(prefix, sizeof prefix, "%s/npm", data);
+    snprintf(json, sizeof json, "%s/node_modules/tiktoken/encoders/%s.json", prefix, name);
+    if (!file_exists(json)) {
+        if (system("command -v npm >/dev/null 2>&1") != 0) {
+            fprintf(stderr, "algoprog: error: %s is missing and npm is not installed: `apt install npm`, or put the npm "
+                            "package tiktoken under %s/node_modules/\n", json, prefix);
+            return 1;
+        }
+        if (dir_create(prefix, &st)) return cli_fail(&st);
+        char cmd[1600];
+        snprintf(cmd, sizeof cmd, "npm install --prefix '%s' --no-audit --no-fund --silent tiktoken", prefix);
+        fprintf(stderr, "tokenize import: installing the npm package tiktoken: %s\n", cmd);
+        if (system(cmd) != 0 || !file_exists(json)) {
+            fprintf(stderr, "algoprog: error: `%s` did not provide %s\n", cmd, json);
+            return 1;
+        }
+    }
+    snprintf(out, sizeof out, "%s/tokenizers/%s.tok", data, name);
+    const char *dest = opt(opts, n, "out", out);
+    if (!opt(opts, n, "out", NULL)) {
+        char dir[800];
+        snprintf(dir, sizeof dir, "%s/tokenizers", data);
+        if (dir_create(dir, &st)) return cli_fail(&st);
+    }
+    Tokenizer t;
+    double t0 = time_now();
+    if (tiktoken_import(&t, json, name, &st)) return cli_fail(&st);
+    int rc = tokenizer_save(&t, dest, &st), specials = 0, reserved = 0;
+    for (int i = 0; i < t.n_tokens; i++)
+        if (t.special[i]) specials++, reserved += !strncmp(t.special_names[i], "<|reserved_", 11);
+    if (!rc)
+        printf("tiktoken:%s -> %s: %d ids (%d ordinary tokens, %d specials, %d reserved ids), pattern %.60s%s (%.1f s)\n",
+               name, dest, t.n_tokens, t.n_tokens - specials, specials - reserved, reserved, t.pattern,
+               strlen(t.pattern) > 60 ? "..." : "", time_now() - t0);
+    tokenizer_free(&t);
+    return rc ? cli_fail(&st) : 0;
+}
+
 int cmd_tokenize(int argc, char **argv) {
     const char *usage = "usage: algoprog tokenize train CORPUS|FILE vocab=N [out=FILE.tok] [name=NAME]\n"
                         "       algoprog tokenize encode FILE tokenizer=TOK out=SHARD\n"
                         "       algoprog tokenize decode SHARD tokenizer=TOK out=FILE\n"
-                        "       algoprog tokenize stats [corpus=A,B] [tokenizer=bytes,T2]\n";
+                        "       algoprog tokenize stats [corpus=A,B] [tokenizer=bytes,T2]\n"
+                        "       algoprog tokenize import tiktoken:NAME [out=FILE.tok]   gpt2, cl100k_base, o200k_base...\n";
     if (argc < 1) return fputs(usage, stderr), 2;
     parallel_init(0);
     if (!strcmp(argv[0], "train")) return tokenize_train(argc - 1, argv + 1);
     if (!strcmp(argv[0], "encode")) return tokenize_encode(argc - 1, argv + 1);
     if (!strcmp(argv[0], "decode")) return tokenize_decode(argc - 1, argv + 1);
     if (!strcmp(argv[0], "stats")) return tokenize_stats(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "import")) return tokenize_import(argc - 1, argv + 1);
     return fputs(usage, stderr), 2;
 }

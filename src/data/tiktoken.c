@@ -1,0 +1,336 @@
+/* tiktoken.c - tiktoken rank files to algoprog tokenizers (see tiktoken.h). */
+#include "data/tiktoken.h"
+
+#include "core/fileio.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIKTOKEN_MAX_TOKENS (1 << 22)
+
+int tiktoken_known(const char *name) {
+    static const char *const names[] = {"gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", NULL};
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
+/* ---- a small JSON reader: just what the rank files use (objects, strings, integers) ---- */
+
+typedef struct {
+    const char *p, *end;
+} Json;
+
+static void ws(Json *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
+}
+
+static int hex4(const char *p, unsigned *out) {
+    unsigned x = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (h < 0) return -1;
+        x = x * 16 + (unsigned)h;
+    }
+    *out = x;
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp) {
+    if (cp < 0x80) return o[0] = (char)cp, 1;
+    if (cp < 0x800) return o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
+    if (cp < 0x10000)
+        return o[0] = (char)(0xE0 | cp >> 12), o[1] = (char)(0x80 | (cp >> 6 & 0x3F)), o[2] = (char)(0x80 | (cp & 0x3F)), 3;
+    o[0] = (char)(0xF0 | cp >> 18), o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3F)), o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A JSON string at j->p into a malloc'ed, NUL-terminated UTF-8 string. */
+static char *json_string(Json *j) {
+    ws(j);
+    if (j->p >= j->end || *j->p != '"') return NULL;
+    j->p++;
+    const char *q = j->p;
+    while (q < j->end && *q != '"') q += *q == '\\' ? 2 : 1;
+    if (q >= j->end) return NULL;
+    char *out = malloc((size_t)(q - j->p) + 1), *o = out; /* escapes never grow the text */
+    if (!out) return NULL;
+    while (j->p < q) {
+        char c = *j->p++;
+        if (c != '\\') {
+            *o++ = c;
+            continue;
+        }
+        c = *j->p++;
+        unsigned cp;
+        switch (c) {
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'u':
+            if (q - j->p < 4 || hex4(j->p, &cp)) goto bad;
+            j->p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
+                unsigned lo;
+                if (q - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    goto bad;
+                j->p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            o += put_utf8(o, cp);
+            break;
+        default: *o++ = c; /* \" \\ \/ */
+        }
+    }
+    j->p = q + 1;
+    *o = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static int json_int(Json *j, long long *v) {
+    ws(j);
+    char *e;
+    *v = strtoll(j->p, &e, 10);
+    if (e == j->p) return -1;
+    j->p = e;
+    return 0;
+}
+
+/* ---- base64 ---- */
+
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes n base64 characters (with '=' padding) into out; returns the byte count or -1. */
+static long b64_decode(const char *s, size_t n, unsigned char *out) {
+    if (n == 0 || n % 4) return -1;
+    long len = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) v[k] = s[i + k] == '=' ? 0 : b64_value((unsigned char)s[i + k]);
+        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) return -1;
+        int pad = (s[i + 3] == '=') + (s[i + 2] == '=');
+        if (pad && i + 4 != n) return -1;
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[len++] = (unsigned char)(w >> 16);
+        if (pad < 2) out[len++] = (unsigned char)(w >> 8);
+        if (pad < 1) out[len++] = (unsigned char)w;
+    }
+    return len;
+}
+
+/* ---- the import ---- */
+
+typedef struct {
+    char *pattern;
+    char *ranks; /* the bpe_ranks string */
+    char *special_names[64];
+    long long special_ids[64];
+    int n_special;
+    long long explicit_n;
+} RankFile;
+
+static void rankfile_free(RankFile *r) {
+    free(r->pattern);
+    free(r->ranks);
+    for (int i = 0; i < r->n_special; i++) free(r->special_names[i]);
+}
+
+static int parse_rankfile(RankFile *r, const char *text, size_t len, const char *path, Status *st) {
+    memset(r, 0, sizeof *r);
+    r->explicit_n = -1;
+    Json j = {text, text + len};
+    ws(&j);
+    if (j.p >= j.end || *j.p++ != '{') return status_fail(st, AP_ECORRUPT, "'%s' is not a JSON object", path);
+    for (;;) {
+        ws(&j);
+        if (j.p < j.end && *j.p == '}') break;
+        char *key = json_string(&j);
+        ws(&j);
+        if (!key || j.p >= j.end || *j.p++ != ':') {
+            free(key);
+            return status_fail(st, AP_ECORRUPT, "'%s': malformed JSON near byte %zu", path, (size_t)(j.p - text));
+        }
+        int bad = 0;
+        if (!strcmp(key, "pat_str")) {
+            free(r->pattern);
+            bad = !(r->pattern = json_string(&j));
+        } else if (!strcmp(key, "bpe_ranks")) {
+            free(r->ranks);
+            bad = !(r->ranks = json_string(&j));
+        } else if (!strcmp(key, "explicit_n_vocab")) {
+            bad = json_int(&j, &r->explicit_n);
+        } else if (!strcmp(key, "special_tokens")) {
+            ws(&j);
+            bad = j.p >= j.end || *j.p++ != '{';
+            while (!bad) {
+                ws(&j);
+                if (j.p < j.end && *j.p == '}') {
+                    j.p++;
+                    break;
+                }
+                if (r->n_special == 64) {
+                    bad = 1;
+                    break;
+                }
+                char *name = json_string(&j);
+                ws(&j);
+                long long id;
+                if (!name || j.p >= j.end || *j.p++ != ':' || json_int(&j, &id) || id < 0 || id >= TIKTOKEN_MAX_TOKENS ||
+                    strchr(name, '"') || strlen(name) > 300) {
+                    free(name);
+                    bad = 1;
+                    break;
+                }
+                r->special_names[r->n_special] = name;
+                r->special_ids[r->n_special++] = id;
+                ws(&j);
+                if (j.p < j.end && *j.p == ',') j.p++;
+            }
+        } else {
+            bad = 1;
+        }
+        if (bad) {
+            int rc = status_fail(st, AP_ECORRUPT, "'%s': bad or unexpected value for \"%s\"", path, key);
+            free(key);
+            return rc;
+        }
+        free(key);
+        ws(&j);
+        if (j.p < j.end && *j.p == ',') j.p++;
+    }
+    if (!r->pattern || !r->ranks || r->n_special == 0)
+        return status_fail(st, AP_ECORRUPT, "'%s': needs pat_str, bpe_ranks and special_tokens", path);
+    return 0;
+}
+
+int tiktoken_import(Tokenizer *t, const char *json_path, const char *name, Status *st) {
+    char *text;
+    size_t len;
+    if (file_read_all(json_path, &text, &len, (size_t)1 << 30, st)) return -1;
+    RankFile r;
+    int rc = parse_rankfile(&r, text, len, json_path, st);
+    free(text);
+    if (rc) {
+        rankfile_free(&r);
+        return -1;
+    }
+    /* pass 1: rank of every token, bytes concatenated in rank order as they come */
+    size_t cap = strlen(r.ranks) + 16, nb = 0, n_alloc = 1024;
+    unsigned char *bytes = malloc(cap);
+    long long *rank_of = malloc(n_alloc * sizeof *rank_of);
+    uint32_t *start = malloc(n_alloc * sizeof *start);
+    size_t count = 0;
+    long long next = 0, max_id = -1;
+    const char *p = r.ranks;
+    while (!rc && bytes && rank_of && start && *p) {
+        while (*p == ' ' || *p == '\n') p++;
+        if (!*p) break;
+        size_t w = strcspn(p, " \n");
+        if (w == 1 && *p == '!') { /* "! N": the ranks continue from N */
+            p += 1;
+            char *e;
+            next = strtoll(p, &e, 10);
+            if (e == p || next < 0 || next >= TIKTOKEN_MAX_TOKENS) rc = status_fail(st, AP_ECORRUPT, "'%s': bad rank marker", json_path);
+            p = e;
+            continue;
+        }
+        if (count == n_alloc) {
+            n_alloc *= 2;
+            long long *a = realloc(rank_of, n_alloc * sizeof *rank_of);
+            uint32_t *b = realloc(start, n_alloc * sizeof *start);
+            if (a) rank_of = a;
+            if (b) start = b;
+            if (!a || !b) {
+                rc = status_fail(st, AP_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        long got = b64_decode(p, w, bytes + nb);
+        if (got <= 0 || next >= TIKTOKEN_MAX_TOKENS) {
+            rc = status_fail(st, AP_ECORRUPT, "'%s': bad base64 token '%.*s' at rank %lld", json_path, (int)(w < 40 ? w : 40), p,
+                             next);
+            break;
+        }
+        start[count] = (uint32_t)nb;
+        rank_of[count++] = next;
+        if (next > max_id) max_id = next;
+        nb += (size_t)got;
+        next++;
+        p += w;
+    }
+    if (!rc && (!bytes || !rank_of || !start)) rc = status_fail(st, AP_ENOMEM, "out of memory");
+    int eot = -1;
+    for (int i = 0; !rc && i < r.n_special; i++) {
+        if (r.special_ids[i] > max_id) max_id = r.special_ids[i];
+        if (!strcmp(r.special_names[i], "<|endoftext|>")) eot = (int)r.special_ids[i];
+    }
+    long long n = max_id + 1;
+    if (!rc && r.explicit_n > 0 && r.explicit_n != n)
+        rc = status_fail(st, AP_ECORRUPT, "'%s': %lld ids but explicit_n_vocab = %lld", json_path, n, r.explicit_n);
+    /* pass 2: the id table; ids with no token become reserved specials */
+    uint32_t *off = NULL;
+    unsigned char *table = NULL;
+    char **names = NULL;
+    long long *tok_of_id = NULL;
+    if (!rc) {
+        off = malloc(((size_t)n + 1) * sizeof *off);
+        table = malloc(nb ? nb : 1);
+        names = calloc((size_t)n, sizeof *names);
+        tok_of_id = malloc((size_t)n * sizeof *tok_of_id);
+        if (!off || !table || !names || !tok_of_id) rc = status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    if (!rc) {
+        for (long long i = 0; i < n; i++) tok_of_id[i] = -1;
+        for (size_t k = 0; k < count && !rc; k++) {
+            if (tok_of_id[rank_of[k]] >= 0) rc = status_fail(st, AP_ECORRUPT, "'%s': rank %lld appears twice", json_path, rank_of[k]);
+            tok_of_id[rank_of[k]] = (long long)k;
+        }
+        for (int i = 0; i < r.n_special && !rc; i++) {
+            if (tok_of_id[r.special_ids[i]] >= 0 || names[r.special_ids[i]])
+                rc = status_fail(st, AP_ECORRUPT, "'%s': special %s reuses id %lld", json_path, r.special_names[i],
+                                 r.special_ids[i]);
+            else if (!(names[r.special_ids[i]] = strdup(r.special_names[i])))
+                rc = status_fail(st, AP_ENOMEM, "out of memory");
+        }
+    }
+    size_t used = 0;
+    for (long long i = 0; !rc && i < n; i++) {
+        off[i] = (uint32_t)used;
+        long long k = tok_of_id[i];
+        if (k >= 0) {
+            size_t l = (k + 1 < (long long)count ? start[k + 1] : nb) - start[k];
+            memcpy(table + used, bytes + start[k], l);
+            used += l;
+        } else if (!names[i]) {
+            char buf[48];
+            snprintf(buf, sizeof buf, "<|reserved_%lld|>", i);
+            if (!(names[i] = strdup(buf))) rc = status_fail(st, AP_ENOMEM, "out of memory");
+        }
+    }
+    if (!rc) {
+        off[n] = (uint32_t)used;
+        rc = tokenizer_build(t, TOK_BPE, name, r.pattern, (int)n, off, table, names, eot, st);
+        if (rc) status_wrap(st, "importing '%s'", json_path);
+    }
+    if (names)
+        for (long long i = 0; i < n; i++) free(names[i]);
+    free(names), free(off), free(table), free(tok_of_id), free(bytes), free(rank_of), free(start);
+    rankfile_free(&r);
+    return rc;
+}
