@@ -28,4 +28,25 @@ static inline const char *fuzz_temp_file(const uint8_t *data, size_t size, const
     return path;
 }
 
+/* A loaded tokenizer must encode any bytes and decode them back exactly. */
+#ifdef AP_TOKENIZER_H
+static inline void fuzz_roundtrip(const Tokenizer *t) {
+    static const char text[] = "It is a truth universally acknowledged, 1234 don't \xff\xfe caf\xc3\xa9 "
+                               "\xf0\x9f\x98\x80 \n\n  x";
+    Status st = {0};
+    Encoder *e = encoder_create(t);
+    TokenList ids = {0};
+    if (e && encoder_encode_ordinary(e, (const unsigned char *)text, sizeof text - 1, &ids, &st) == 0) {
+        unsigned char *back = NULL;
+        size_t n = 0;
+        if (tokenizer_decode(t, ids.ids, ids.n, &back, &n, &st) == 0) {
+            if (n != sizeof text - 1 || memcmp(back, text, n)) abort();
+            free(back);
+        }
+    }
+    tokenlist_free(&ids);
+    if (e) encoder_free(e);
+}
+#endif
+
 #endif
