@@ -373,9 +373,11 @@ static int handle_nonfinite(Trainer *tr, const char *what, double value, int ste
     ts.lr_scale = tr->ts.lr_scale * 0.5;
     tr->ts = ts;
     tr->ts.elapsed_s = elapsed;
-    fprintf(stderr, "algoprog: %s is %f at step %d: rolled back to step %" PRId64 ", learning rate x%g (rollback %" PRId64
-                    " of %d)\n",
-            what, value, step, ts.step, tr->ts.lr_scale, tr->ts.rollbacks, MAX_ROLLBACKS);
+    if (tr->dp_rank == 0)
+        fprintf(stderr,
+                "algoprog: %s is %f at step %d: rolled back to step %" PRId64 ", learning rate x%g (rollback %" PRId64
+                " of %d)\n",
+                what, value, step, ts.step, tr->ts.lr_scale, tr->ts.rollbacks, MAX_ROLLBACKS);
     if (tr->dp_rank != 0) return 0;
     if (truncate_metrics(c->out, ts.step, st)) return -1;
     char path[CONFIG_PATH_MAX + 32], line[512];
