@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
-#include "models/config.h"
+#include "config/config.h"
 #include "optim/optim.h"
 
 static char tmpdir[256];

@@ -11,7 +11,7 @@
 #define AP_BENCH_H
 
 #include "core/status.h"
-#include "models/config.h"
+#include "config/config.h"
 
 typedef struct {
     double best, median;

@@ -10,8 +10,8 @@
 #include "cli/cli.h"
 #include "core/fileio.h"
 #include "core/parallel.h"
-#include "models/config.h"
-#include "report/strbuf.h"
+#include "config/config.h"
+#include "core/strbuf.h"
 
 #include <cblas.h>
 #include <errno.h>

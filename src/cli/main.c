@@ -5,7 +5,7 @@
 #include "dist/dist.h"
 #include "core/status.h"
 #include "data/dataset.h"
-#include "models/config.h"
+#include "config/config.h"
 #include "optim/optim.h"
 #include "train/sample.h"
 #include "train/train.h"

@@ -66,6 +66,7 @@ const char *status_code_name(StatusCode code) {
     case AP_ECORRUPT: return "corrupt file";
     case AP_ENUMERIC: return "numerical error";
     case AP_EINTERNAL: return "internal error";
+    case AP_EINTERRUPTED: return "interrupted";
     }
     return "unknown";
 }

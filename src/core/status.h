@@ -17,7 +17,8 @@ typedef enum {
     AP_ENOMEM,   /* allocation failed */
     AP_ECORRUPT, /* malformed, truncated or foreign file; checksum mismatch */
     AP_ENUMERIC, /* NaN/Inf during training */
-    AP_EINTERNAL
+    AP_EINTERNAL,
+    AP_EINTERRUPTED /* stopped on request (SIGINT/SIGTERM): state saved, the same command continues */
 } StatusCode;
 
 typedef struct {

@@ -14,8 +14,8 @@
 
 #include "core/rng.h"
 #include "core/status.h"
-#include "models/config.h"
-#include "models/params.h"
+#include "config/config.h"
+#include "core/params.h"
 
 #define LSTM_MAX_LAYERS 12
 

@@ -8,9 +8,9 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "core/tensorfile.h"
-#include "models/config.h"
+#include "config/config.h"
 #include "models/lstm.h"
-#include "models/params.h"
+#include "core/params.h"
 #include "models/transformer.h"
 
 typedef struct {

@@ -15,8 +15,8 @@
 
 #include "core/rng.h"
 #include "core/status.h"
-#include "models/config.h"
-#include "models/params.h"
+#include "config/config.h"
+#include "core/params.h"
 
 typedef struct {
     float *wte;            /* (V, C) */

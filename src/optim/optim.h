@@ -16,8 +16,8 @@
 #define AP_OPTIM_H
 
 #include "core/status.h"
-#include "models/config.h"
-#include "models/params.h"
+#include "config/config.h"
+#include "core/params.h"
 
 #include <stdint.h>
 

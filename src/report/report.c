@@ -7,7 +7,7 @@
 #include "fit/ceg.h"
 #include "fit/laws.h"
 #include "fit/points.h"
-#include "report/strbuf.h"
+#include "core/strbuf.h"
 #include "report/svg.h"
 #include "study/registry.h"
 

@@ -4,7 +4,7 @@
 #ifndef AP_SVG_H
 #define AP_SVG_H
 
-#include "report/strbuf.h"
+#include "core/strbuf.h"
 
 typedef struct {
     StrBuf *out;

@@ -20,7 +20,7 @@
 #define AP_ALLOC_H
 
 #include "core/status.h"
-#include "models/config.h"
+#include "config/config.h"
 #include "study/spec.h"
 
 typedef enum { RUN_MAIN = 0, RUN_LR_SWEEP = 1 } RunKind;

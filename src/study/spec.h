@@ -29,7 +29,7 @@
 #define AP_SPEC_H
 
 #include "core/status.h"
-#include "models/config.h"
+#include "config/config.h"
 
 #include <stdint.h>
 

@@ -12,8 +12,8 @@
 #include "core/status.h"
 #include "core/tensorfile.h"
 #include "data/dataset.h"
-#include "models/config.h"
-#include "models/params.h"
+#include "config/config.h"
+#include "core/params.h"
 #include "optim/optim.h"
 
 #include <stdint.h>

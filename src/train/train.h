@@ -13,7 +13,7 @@
 
 #include "core/status.h"
 #include "data/dataset.h"
-#include "models/config.h"
+#include "config/config.h"
 #include "models/model.h"
 #include "optim/optim.h"
 #include "train/checkpoint.h"

@@ -1,6 +1,6 @@
 /* Command-line overrides (key=value ...): the input split at NUL or newline bytes into argv. */
 #include "fuzz.h"
-#include "models/config.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *buf = malloc(size + 1), *argv[64];

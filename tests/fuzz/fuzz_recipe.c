@@ -2,7 +2,7 @@
  * shape checks: the first byte picks the reader. Only resolves: building a model is memory's
  * business (the estimate is checked in the train tests). */
 #include "fuzz.h"
-#include "models/config.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;

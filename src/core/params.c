@@ -1,5 +1,5 @@
 /* params.c - named tensors in one allocation (see params.h). */
-#include "models/params.h"
+#include "core/params.h"
 
 #include <stdio.h>
 #include <stdlib.h>

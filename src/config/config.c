@@ -1,5 +1,5 @@
 /* config.c - the switch registry and everything derived from it (see config.h). */
-#include "models/config.h"
+#include "config/config.h"
 
 #include "core/fileio.h"
 #include "core/ini.h"

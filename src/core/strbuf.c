@@ -1,5 +1,5 @@
 /* strbuf.c - growable strings (see strbuf.h). */
-#include "report/strbuf.h"
+#include "core/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
