@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """test_golden.py - a fixed micro study must export the same rows as the recorded one.
 
-usage: test_golden.py ALGOPROG_BINARY WORKDIR [--update]
+usage: test_golden.py ALGOPROG_BINARY WORKDIR [--update | --sanitized]
 
 The study (2 arms x 2 budgets, a 3-point learning-rate sweep per arm) trains on a text generated
 here from a fixed seed, so nothing depends on the machine's files. Its `study export --csv` must
 equal tests/fixtures/golden/{runs,metrics}.csv: every structural column exactly (plan, shapes,
 tokens, FLOPs, chosen learning rates, configs, which run copies which) and every loss bit for bit.
 Wall-clock columns (started_at, finished_at, elapsed_s) are left out of the comparison.
+Sanitizer builds (--sanitized) compile the same code at -O1, which rounds differently, and a few
+hundred training steps carry that to the percent level: there only what training does not decide
+is compared (the plan, shapes, tokens, FLOPs, steps, evaluation points, every run finished once).
 A refactoring must leave this test green; a change that means to alter results regenerates the
 fixture with --update and says why in its commit.
 """
@@ -83,7 +86,12 @@ def same_value(a, b):
     return False, abs(x - y) / max(abs(x), abs(y), 1e-300)
 
 
-def compare(name, have, want):
+# what training cannot change: compared even in sanitizer builds
+PLAN = {"run", "arm", "preset", "kind", "budget", "point", "seed", "target_params", "params", "params_nonembedding",
+        "d_model", "n_layers", "tokens", "flops", "flops_6nd", "steps", "status", "attempts", "step", "epochs"}
+
+
+def compare(name, have, want, plan_only=False):
     fails, worst = [], 0.0
     if len(have) != len(want):
         return [f"{name}: {len(have)} rows, the recorded study has {len(want)}"], 0.0
@@ -91,7 +99,7 @@ def compare(name, have, want):
         if list(h) != list(w):
             return [f"{name}: columns {list(h)} differ from the recorded {list(w)}"], 0.0
         for col in w:
-            if col in CLOCK:
+            if col in CLOCK or (plan_only and col not in PLAN):
                 continue
             ok, rel = same_value(h[col], w[col])
             if not ok:
@@ -107,6 +115,7 @@ def main():
         return 2
     binary, work = sys.argv[1], sys.argv[2]
     update = len(sys.argv) == 4 and sys.argv[3] == "--update"
+    plan_only = len(sys.argv) == 4 and sys.argv[3] == "--sanitized"
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     data = os.path.join(work, "golden.txt")
@@ -137,12 +146,13 @@ def main():
         return 0
     failures, worst = [], 0.0
     for f in ("runs.csv", "metrics.csv"):
-        fl, wr = compare(f, load(os.path.join(out, f), work), load(os.path.join(FIXTURE, f)))
+        fl, wr = compare(f, load(os.path.join(out, f), work), load(os.path.join(FIXTURE, f)), plan_only)
         failures += fl
         worst = max(worst, wr)
     for f in failures:
         print("  FAIL", f)
-    print(f"golden micro study: {len(failures)} differences (largest relative {worst:.3g})")
+    print(f"golden micro study: {len(failures)} differences (largest relative {worst:.3g}"
+          f"{'; plan columns only (sanitizer build)' if plan_only else '; bit for bit'})")
     return 1 if failures else 0
 
 

@@ -443,6 +443,106 @@ static void test_attention_fast_matches_reference(void **state) {
     free(scratch);
 }
 
+/* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,
+ * read in place from the training layout (rows QKV floats apart). */
+static void run_attention_decode(size_t H, size_t Hkv) {
+    size_t T = 70, hd = 8, stride = (H + 2 * Hkv) * hd, C = H * hd; /* T > 64: two query blocks */
+    float *qkv = vec(T * stride, 95, 2), *out = vec(T * C, 0, 0), *att = vec(H * T * T, 0, 0);
+    float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
+    float *y = vec(C, 0, 0), *p = vec(H * T, 0, 0);
+    attention_forward(out, att, scratch, qkv, 1, T, H, Hkv, hd);
+    double worst_out = 0, worst_att = 0;
+    for (size_t t = 0; t < T; t++) {
+        attention_decode_forward(y, p, qkv + t * stride, qkv + H * hd, qkv + (H + Hkv) * hd, t + 1, H, Hkv, hd,
+                                 stride);
+        double d = 0, norm = 0; /* relative to the row's largest entry: single entries may cancel to ~0 */
+        for (size_t i = 0; i < C; i++) {
+            d = fmax(d, fabs(y[i] - out[t * C + i]));
+            norm = fmax(norm, fabs(out[t * C + i]));
+        }
+        worst_out = fmax(worst_out, d / norm);
+        for (size_t h = 0; h < H; h++)
+            for (size_t j = 0; j <= t; j++)
+                worst_att = fmax(worst_att, fabs(p[h * (t + 1) + j] - att[(h * T + t) * T + j]));
+    }
+    printf("  attention decode H%zu/kv%zu: max rel diff out %.2e, max abs diff probabilities %.2e\n", H, Hkv,
+           worst_out, worst_att);
+    assert_true(worst_out < 1e-5);
+    assert_true(worst_att < 2e-6);
+    free(qkv), free(out), free(att), free(scratch), free(y), free(p);
+}
+
+static void test_attention_decode(void **state) {
+    (void)state;
+    run_attention_decode(4, 4);
+    run_attention_decode(4, 2);
+    run_attention_decode(3, 1);
+}
+
+/* ------------------------------------------------------------ LSTM cell */
+/* One time step inside a (B, T, .) layout, as the training loop calls it: rows ld = T*H apart,
+ * the previous cell state in another layout (ld_prev). L = sum(rh * h) + sum(rc * c). */
+typedef struct {
+    float *z, *work, *h, *c, *tc, *c_prev, *rh, *rc;
+    size_t B, H, ld, ld_prev;
+} CellCtx;
+
+static double cell_loss(void *p) {
+    CellCtx *c = p;
+    memcpy(c->work, c->z, c->B * 4 * c->ld * sizeof(float)); /* the forward turns z into activations */
+    lstm_cell_forward(c->h, c->c, c->tc, c->work, c->c_prev, c->B, c->H, c->ld, c->ld_prev);
+    double s = 0;
+    for (size_t b = 0; b < c->B; b++)
+        for (size_t j = 0; j < c->H; j++)
+            s += (double)c->h[b * c->ld + j] * c->rh[b * c->H + j] + (double)c->c[b * c->ld + j] * c->rc[b * c->H + j];
+    return s;
+}
+
+static void test_lstm_cell(void **state) {
+    (void)state;
+    CellCtx c = {0};
+    c.B = 3, c.H = 5, c.ld = 2 * 5, c.ld_prev = 5;
+    size_t nz = c.B * 4 * c.ld, nh = c.B * c.ld, nb = c.B * c.H;
+    c.z = vec(nz, 101, 1.5f);
+    c.work = vec(nz, 0, 0);
+    c.h = vec(nh, 0, 0), c.c = vec(nh, 0, 0), c.tc = vec(nh, 0, 0);
+    c.c_prev = vec(c.B * c.ld_prev, 102, 1);
+    c.rh = vec(nb, 103, 1), c.rc = vec(nb, 104, 1);
+    float *dz = vec(nz, 0, 0), *dc_prev = vec(nb, 0, 0);
+    cell_loss(&c);
+    /* the forward's values: c = f * c_prev + i * g, h = o * tanh(c) */
+    for (size_t b = 0; b < c.B; b++)
+        for (size_t j = 0; j < c.H; j++) {
+            const float *z = c.z + b * 4 * c.ld;
+            double si = 1 / (1 + exp(-z[j])), sf = 1 / (1 + exp(-z[c.H + j])), g = tanh(z[2 * c.H + j]);
+            double so = 1 / (1 + exp(-z[3 * c.H + j])), cc = sf * c.c_prev[b * c.ld_prev + j] + si * g;
+            assert_float_equal(c.c[b * c.ld + j], cc, 1e-6);
+            assert_float_equal(c.h[b * c.ld + j], so * tanh(cc), 1e-6);
+        }
+    /* dc carries rc in and the gradient of c_prev out, in place as the training loop does */
+    memcpy(dc_prev, c.rc, nb * sizeof(float));
+    lstm_cell_backward(dz, dc_prev, c.rh, dc_prev, c.work, c.c_prev, c.tc, c.B, c.H, c.ld, c.ld_prev);
+    int bad = 0;
+    bad += gradcheck_tensor("lstm cell dz", c.z, dz, nz, cell_loss, &c, OPTS);
+    bad += gradcheck_tensor("lstm cell dc_prev", c.c_prev, dc_prev, c.B * c.ld_prev, cell_loss, &c, OPTS);
+    /* the rows of z outside the step's H columns are not the cell's: their gradient stays 0 */
+    for (size_t b = 0; b < c.B; b++)
+        for (size_t i = 4 * c.H; i < 4 * c.ld; i++) assert_true(dz[b * 4 * c.ld + i] == 0.0f);
+    /* a decoder's in-place state update (c aliasing c_prev) gives the same bits */
+    float *state_c = vec(c.H, 0, 0), *h1 = vec(c.H, 0, 0), *tc1 = vec(c.H, 0, 0), *z1 = vec(4 * c.H, 0, 0);
+    memcpy(state_c, c.c_prev, c.H * sizeof(float));
+    memcpy(z1, c.z, 4 * c.H * sizeof(float));
+    lstm_cell_forward(h1, state_c, tc1, z1, state_c, 1, c.H, c.H, c.H);
+    cell_loss(&c);
+    for (size_t j = 0; j < c.H; j++) {
+        assert_true(state_c[j] == c.c[j]);
+        assert_true(h1[j] == c.h[j]);
+    }
+    assert_int_equal(bad, 0);
+    free(c.z), free(c.work), free(c.h), free(c.c), free(c.tc), free(c.c_prev), free(c.rh), free(c.rc), free(dz),
+        free(dc_prev), free(state_c), free(h1), free(tc1), free(z1);
+}
+
 /* ------------------------------------------------------------ cross-entropy */
 typedef struct {
     float *logits, *probs, *losses;
@@ -492,6 +592,7 @@ int main(void) {
         cmocka_unit_test(test_rope),           cmocka_unit_test(test_attention_mha),
         cmocka_unit_test(test_attention_gqa),  cmocka_unit_test(test_attention_mqa),
         cmocka_unit_test(test_attention_fast_matches_reference),
+        cmocka_unit_test(test_attention_decode), cmocka_unit_test(test_lstm_cell),
         cmocka_unit_test(test_crossentropy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

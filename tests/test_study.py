@@ -10,6 +10,12 @@ usage: test_study.py ALGOPROG_BINARY WORKDIR
 - a learning-rate sweep picks each arm's rate and reuses the winning run
 - bad input (unknown keys, keys the study owns, budgets too small, missing data, another study's
   registry, a newer schema) is refused before any run starts
+- SIGTERM / SIGINT during `study run` (one worker or two): exit 143 / 130 after checkpointing, nothing
+  left running, the same command finishes with the uninterrupted study's rows
+- two `study run` processes on one directory: both finish, no run trained twice
+- a registry.db that is not SQLite, cut short, or another program's database, and an output
+  directory that cannot be written: a one-line error from run, status and report
+- every subcommand answers --help with its usage
 """
 import csv
 import glob
@@ -219,6 +225,97 @@ def test_bad_input(work, data, micro_out):
     err(base, "schema version 99", "a registry from a newer version", out=newer)
 
 
+def test_signals(work, spec, references):
+    """references[workers]: the uninterrupted study with that many workers (threads differ)."""
+    print("SIGTERM and SIGINT during study run")
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        for workers in (1, 2):
+            out = os.path.join(work, f"signal-{sig}-{workers}")
+            stopped = 0
+            for attempt in range(6):
+                p = subprocess.Popen([BIN, "study", "run", spec, f"out={out}", f"workers={workers}", "--quiet"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                time.sleep(0.4 + 0.3 * attempt)
+                p.send_signal(sig)  # to the study process alone: it must reach its workers itself
+                _, err = p.communicate()
+                err = err.decode("utf-8", "replace")
+                if p.returncode == 0:
+                    continue  # finished before the signal: try again earlier in a fresh directory
+                running = [x for x in rows(out) if x[8] == "running"]
+                check(p.returncode == code and "stopped" in err and not running,
+                      f"{signal.Signals(sig).name}, workers={workers}: exit {p.returncode}, nothing left running "
+                      f"({err.strip().splitlines()[-1] if err.strip() else 'no message'})")
+                stopped = 1
+                break
+            check(stopped, f"{signal.Signals(sig).name}, workers={workers}: a signal landed mid-study")
+            r = run(["study", "run", spec, f"out={out}", f"workers={workers}", "--quiet"])
+            check(r.returncode == 0 and [a[3] for a in results(out)] == [b[3] for b in results(references[workers])],
+                  "  the same command finishes with the uninterrupted study's rows")
+
+
+def test_two_processes(work, spec, reference):
+    print("two study run processes on one directory")
+    out = os.path.join(work, "twoproc")
+    ps = [subprocess.Popen([BIN, "study", "run", spec, f"out={out}", "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate() for p in ps]
+    check(all(p.returncode == 0 for p in ps), "both finish" + "".join(
+        " | " + e.decode("utf-8", "replace").strip() for _, e in outs if e.strip()))
+    rs = rows(out)
+    check(all(x[8] == "done" for x in rs) and all(x[10] == 1 for x in rs), "every run trained once (attempts = 1)")
+    check([a[3] for a in results(out)] == [b[3] for b in results(reference)], "rows equal the one-process study's")
+
+
+def test_hostile_registry(work, spec, reference):
+    print("registries that are not registries, and unwritable directories")
+    junk = os.path.join(work, "junk")
+    os.makedirs(junk, exist_ok=True)
+    open(os.path.join(junk, "registry.db"), "wb").write(bytes(range(256)) * 16)
+    cut = os.path.join(work, "cut")
+    shutil.copytree(reference, cut)
+    for f in glob.glob(os.path.join(cut, "registry.db-*")):
+        os.remove(f)
+    with open(os.path.join(cut, "registry.db"), "r+b") as f:
+        f.truncate(2048)
+    foreign = os.path.join(work, "foreign")
+    os.makedirs(foreign, exist_ok=True)
+    db = sqlite3.connect(os.path.join(foreign, "registry.db"))
+    db.execute("CREATE TABLE photos (id INTEGER)")
+    db.commit()
+    db.close()
+    for d, what in ((junk, "not SQLite"), (cut, "cut short"), (foreign, "another program's database")):
+        for args in (["study", "run", spec, f"out={d}", "--quiet"], ["study", "status", d], ["report", d]):
+            r = run(args)
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode in (1, 2) and len(lines) == 1 and "registry" in lines[0] and "error" in lines[0],
+                  f"{what}, {args[0]} {args[1] if args[0] == 'study' else ''}: rc {r.returncode}: "
+                  f"{lines[-1] if lines else '(nothing)'}")
+    # an output directory that cannot be written (as root, drop to nobody to make permissions bite)
+    ro = os.path.join(work, "readonly")
+    os.makedirs(ro, exist_ok=True)
+    os.chmod(ro, 0o555)
+    prefix = []
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if shutil.which("setpriv") else None
+    if prefix is None:
+        print("  skip: running as root without setpriv")
+        return
+    r = subprocess.run(prefix + [BIN, "study", "run", spec, f"out={ro}", "--quiet"], capture_output=True, text=True)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode in (1, 2) and len(lines) == 1 and "not writable" in lines[0],
+          f"read-only out directory: rc {r.returncode}: {lines[-1] if lines else '(nothing)'}")
+
+
+def test_help():
+    print("--help")
+    for args in (["train"], ["sample"], ["config"], ["keys"], ["corpus"], ["tokenize"], ["study"], ["study", "run"],
+                 ["fit"], ["account"], ["report"], ["bench"], []):
+        for flag in ("--help", "-h"):
+            r = run(args + [flag])
+            ok = r.returncode == 0 and "usage" in r.stdout and not r.stderr
+            check(ok, f"algoprog {' '.join(args + [flag])}: usage on stdout, exit 0" + ("" if ok else f" (rc {r.returncode}: {r.stderr.strip()[:120]})"))
+
+
 def main():
     global BIN
     if len(sys.argv) != 3:
@@ -238,6 +335,10 @@ def main():
     test_workers(work, spec)
     test_sweep(work, data)
     test_bad_input(work, data, micro_out)
+    test_signals(work, spec, {1: micro_out, 2: os.path.join(work, "workers2")})
+    test_two_processes(work, spec, micro_out)
+    test_hostile_registry(work, spec, micro_out)
+    test_help()
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0
 

@@ -4,7 +4,7 @@
 usage: test_train.py ALGOPROG_BINARY WORKDIR
 
 - the same seed twice gives bit-identical metrics and parameters; another seed does not
-- a run killed with SIGKILL at random moments (and stopped with SIGINT) and resumed ends with
+- a run killed with SIGKILL at random moments (and stopped with SIGINT or SIGTERM) and resumed ends with
   exactly the metrics and parameters of a run never interrupted
 - a tiny llama-2023 learns real text: held-out bits/byte fall well below the unigram entropy
 - bad input (missing data, unknown keys, a used run directory, corrupt or truncated checkpoints)
@@ -109,20 +109,22 @@ def test_resume(data, work):
         check(same_tensors(params(d), params(ref)), f"run {trial}: parameters equal the uninterrupted run's")
     print(f"  ({kills} SIGKILLs at random moments)")
     check(kills >= 20, f"at least 20 kills landed ({kills})")
-    # SIGINT: checkpoint, exit 130, resume
-    d = os.path.join(work, "res_int")
-    p = subprocess.Popen([BIN] + tiny(data, d, *steps), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while not os.path.exists(os.path.join(d, "checkpoint.bin")) and p.poll() is None:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate()
-    check(p.returncode in (0, 130), f"SIGINT exits 130 (or 0 if already done), got {p.returncode}")
-    if p.returncode == 130:
-        check("--resume" in err, "SIGINT message says how to resume")
-    r = run(["train", "--resume", d])
-    check(r.returncode == 0 and metrics(d) == metrics(ref), "after SIGINT, resume matches the uninterrupted run")
-    check(not glob.glob(os.path.join(d, "*.tmp")), "no temporary files left behind")
-
+    # SIGINT / SIGTERM: checkpoint, exit 130 / 143, resume
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        name = signal.Signals(sig).name
+        d = os.path.join(work, f"res_{name}")
+        p = subprocess.Popen([BIN] + tiny(data, d, *steps), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        while not os.path.exists(os.path.join(d, "checkpoint.bin")) and p.poll() is None:
+            time.sleep(0.01)
+        p.send_signal(sig)
+        _, err = p.communicate()
+        check(p.returncode in (0, code), f"{name} exits {code} (or 0 if already done), got {p.returncode}")
+        if p.returncode == code:
+            check("--resume" in err, f"{name} message says how to resume")
+        r = run(["train", "--resume", d])
+        check(r.returncode == 0 and metrics(d) == metrics(ref), f"after {name}, resume matches the uninterrupted run")
+        check(not glob.glob(os.path.join(d, "*.tmp")), "no temporary files left behind")
 
 def test_learns(data, work):
     print("learning")

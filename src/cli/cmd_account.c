@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE_ACCOUNT =
+const char *const cli_usage_account =
     "usage: algoprog account rate years=Y (factor=F | annual=M | oom_per_year=R | halving_months=H)\n"
     "       algoprog account decompose total=F years=Y NAME=FACTOR ...   (e.g. hardware=6 data=8)\n"
     "       algoprog account fit POINTS.csv      columns year, compute (to reach a fixed result)\n"
@@ -39,7 +39,7 @@ static int rate_of(double years, double factor, double annual, double oom, doubl
 }
 
 int cmd_account(int argc, char **argv) {
-    if (argc < 1) return fputs(USAGE_ACCOUNT, stderr), 2;
+    if (argc < 1) return fputs(cli_usage_account, stderr), 2;
     Status st = {0};
     const char *what = argv[0];
     if (!strcmp(what, "seeds")) {
@@ -70,7 +70,7 @@ int cmd_account(int argc, char **argv) {
             if (!strcmp(key, "years")) years = v, ok = 1;
             for (int k = 0; k < 4; k++)
                 if (!strcmp(key, keys[k])) vals[k] = v, ok = 1;
-            if (!ok) return fprintf(stderr, "algoprog: error: unknown key '%s'\n%s", key, USAGE_ACCOUNT), 2;
+            if (!ok) return fprintf(stderr, "algoprog: error: unknown key '%s'\n%s", key, cli_usage_account), 2;
         }
         Rate r;
         if (rate_of(years, vals[0], vals[1], vals[2], vals[3], &r, &st)) return cli_fail(&st);
@@ -110,7 +110,7 @@ int cmd_account(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(what, "fit")) {
-        if (argc < 2) return fputs(USAGE_ACCOUNT, stderr), 2;
+        if (argc < 2) return fputs(cli_usage_account, stderr), 2;
         char *text;
         size_t len;
         if (file_read_all(argv[1], &text, &len, 1 << 26, &st)) return cli_fail(&st);
@@ -164,7 +164,7 @@ int cmd_account(int argc, char **argv) {
             else if (!strcmp(key, "frontier_share")) s.frontier_share = v, share_given = 1;
             else if (!strcmp(key, "switch_year")) s.switch_year = v;
             else if (!strcmp(key, "seed")) s.seed = (uint64_t)v;
-            else return fprintf(stderr, "algoprog: error: unknown key '%s'\n%s", key, USAGE_ACCOUNT), 2;
+            else return fprintf(stderr, "algoprog: error: unknown key '%s'\n%s", key, cli_usage_account), 2;
         }
         Rate truth;
         rate_of(1, NAN, s.steady, NAN, NAN, &truth, &st);
@@ -183,5 +183,5 @@ int cmd_account(int argc, char **argv) {
         printf("\nThe same world gives different \"halving times\" depending on which scales the sample holds.\n");
         return 0;
     }
-    return fputs(USAGE_ACCOUNT, stderr), 2;
+    return fputs(cli_usage_account, stderr), 2;
 }

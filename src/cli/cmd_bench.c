@@ -11,6 +11,7 @@
 #include "core/fileio.h"
 #include "core/parallel.h"
 #include "config/config.h"
+#include "core/json.h"
 #include "core/strbuf.h"
 
 #include <cblas.h>
@@ -160,11 +161,18 @@ typedef struct {
     double tokens_per_s, rss_mib;
 } PeerOut;
 
-static double json_number(const char *json, const char *key) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(json, pat);
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
+/* tokens_per_s and rss_mb of the peer's one JSON line (the last line of its output). */
+static void peer_numbers(const char *out, size_t len, double *tps, double *rss) {
+    *tps = *rss = NAN;
+    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r')) len--;
+    size_t start = len;
+    while (start && out[start - 1] != '\n') start--;
+    JsonDoc doc;
+    Status ignore;
+    if (json_parse(&doc, out + start, len - start, "the PyTorch peer's output", &ignore)) return;
+    *tps = json_get_number(doc.root, "tokens_per_s", NAN);
+    *rss = json_get_number(doc.root, "rss_mb", NAN);
+    json_free(&doc);
 }
 
 /* Runs bench/torch_peer.py with the thread setup of perf_anchors.md: OMP and OpenBLAS pools
@@ -208,7 +216,8 @@ static PeerOut run_peer(const BenchOpts *o, const char *config, const char *arch
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    double tps = json_number(buf, "tokens_per_s"), rss = json_number(buf, "rss_mb");
+    double tps, rss;
+    peer_numbers(buf, got, &tps, &rss);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && isfinite(tps) && tps > 0) {
         out.ok = 1, out.tokens_per_s = tps, out.rss_mib = isfinite(rss) ? rss : 0;
     }
@@ -277,7 +286,7 @@ static int parse_names(const char *opt, const char *s, const char *const *names,
     return 0;
 }
 
-static const char *BENCH_USAGE =
+const char *const cli_usage_bench =
     "usage: algoprog bench [--quick] [--configs tiny,small,medium,lstm] [--archs gpt2,llama]\n"
     "                      [--threads 1,2] [--steps N] [--warmup N] [--no-peer] [--no-gen]\n"
     "                      [--python PATH] [--peer-script PATH] [--json FILE]\n"
@@ -333,7 +342,7 @@ static int parse_opts(BenchOpts *o, int argc, char **argv, Status *st) {
         } else if (!strcmp(a, "--json")) {
             o->json_path = val;
         } else {
-            return status_fail(st, AP_EINVAL, "unknown bench option '%s'\n%s", a, BENCH_USAGE);
+            return status_fail(st, AP_EINVAL, "unknown bench option '%s'\n%s", a, cli_usage_bench);
         }
         i += takes;
     }
@@ -370,15 +379,22 @@ int cmd_bench(int argc, char **argv) {
     BenchOpts o;
     if (parse_opts(&o, argc, argv, &st)) return cli_fail(&st);
     StrBuf js = {0};
+    JsonWriter w;
+    jw_init(&w, &js);
     time_t now = time(NULL);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("algoprog bench, %s: %d cores; OpenBLAS: %s (%s kernels); OMP_WAIT_POLICY=%s\n", date, parallel_cores(),
            openblas_get_config(), openblas_get_corename(), wait ? wait : "(unset)");
-    sb_printf(&js, "{\"date\": \"%s\", \"cores\": %d, \"openblas\": \"%s\", \"openblas_core\": \"%s\",", date,
-              parallel_cores(), openblas_get_config(), openblas_get_corename());
-    sb_printf(&js, " \"steps\": %d, \"warmup\": %d, \"quick\": %s,", o.steps, o.warmup, o.quick ? "true" : "false");
+    jw_object_begin(&w);
+    jw_key(&w, "date"), jw_string(&w, date);
+    jw_key(&w, "cores"), jw_int(&w, parallel_cores());
+    jw_key(&w, "openblas"), jw_string(&w, openblas_get_config());
+    jw_key(&w, "openblas_core"), jw_string(&w, openblas_get_corename());
+    jw_key(&w, "steps"), jw_int(&w, o.steps);
+    jw_key(&w, "warmup"), jw_int(&w, o.warmup);
+    jw_key(&w, "quick"), jw_bool(&w, o.quick);
 
     /* 1. peak and sgemm per thread count */
     double peak[MAX_THREAD_COUNTS] = {0}, gemm_peak[MAX_THREAD_COUNTS] = {0};
@@ -393,21 +409,25 @@ int cmd_bench(int argc, char **argv) {
     ChildOut *gemm_out = calloc(MAX_THREAD_COUNTS, sizeof *gemm_out);
     double rss;
     int rc = gemm_out ? 0 : status_fail(&st, AP_ENOMEM, "out of memory");
-    sb_puts(&js, " \"peak\": [");
+    jw_key(&w, "peak"), jw_array_begin(&w);
     for (int ti = 0; ti < o.n_threads && !rc; ti++) {
         progress("the FMA peak");
         ChildTask t = {TASK_PEAK, o.threads[ti], NULL, 0, NULL, 0, 0, 0};
         rc = run_child(&t, co, &rss, &st);
         peak[ti] = co->rates[0].best;
-        sb_printf(&js, "%s{\"threads\": %d, \"best\": %.2f, \"median\": %.2f}", ti ? ", " : "", o.threads[ti],
-                  co->rates[0].best, co->rates[0].median);
+        jw_object_begin(&w);
+        jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+        jw_key(&w, "best"), jw_number(&w, "%.2f", co->rates[0].best);
+        jw_key(&w, "median"), jw_number(&w, "%.2f", co->rates[0].median);
+        jw_object_end(&w);
         progress("sgemm");
         ChildTask g = {TASK_GEMM, o.threads[ti], gemms, n_gemms, NULL, 0, 0, 0};
         if (!rc) rc = run_child(&g, &gemm_out[ti], &rss, &st);
         gemm_peak[ti] = gemm_out[ti].rates[0].best;
     }
     progress_done();
-    sb_puts(&js, "], \"sgemm\": [");
+    jw_array_end(&w);
+    jw_key(&w, "sgemm"), jw_array_begin(&w);
     if (!rc) {
         printf("%-26s", "FMA loop (peak)");
         for (int ti = 0; ti < o.n_threads; ti++) printf("  %8.1f %11s", peak[ti], "");
@@ -419,10 +439,15 @@ int cmd_bench(int argc, char **argv) {
             for (int ti = 0; ti < o.n_threads; ti++) {
                 BenchRate r = gemm_out[ti].rates[gi];
                 printf("  %8.1f (%5.1f) %3.0f%%", r.best, r.median, 100 * r.best / peak[ti]);
-                sb_printf(&js, "%s{\"shape\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"threads\": %d, \"best\": %.2f, "
-                               "\"median\": %.2f}",
-                          gi || ti ? ", " : "", gemms[gi].label, gemms[gi].M, gemms[gi].N, gemms[gi].K, o.threads[ti],
-                          r.best, r.median);
+                jw_object_begin(&w);
+                jw_key(&w, "shape"), jw_string(&w, gemms[gi].label);
+                jw_key(&w, "M"), jw_int(&w, gemms[gi].M);
+                jw_key(&w, "N"), jw_int(&w, gemms[gi].N);
+                jw_key(&w, "K"), jw_int(&w, gemms[gi].K);
+                jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+                jw_key(&w, "best"), jw_number(&w, "%.2f", r.best);
+                jw_key(&w, "median"), jw_number(&w, "%.2f", r.median);
+                jw_object_end(&w);
             }
             printf("\n");
         }
@@ -431,7 +456,8 @@ int cmd_bench(int argc, char **argv) {
     free(gemm_out);
 
     /* 2. kernels at the tiny shape, all threads */
-    sb_puts(&js, "], \"kernels\": [");
+    jw_array_end(&w);
+    jw_key(&w, "kernels"), jw_array_begin(&w);
     if (!rc) {
         int tmax = o.threads[o.n_threads - 1];
         progress("kernels");
@@ -446,16 +472,21 @@ int cmd_bench(int argc, char **argv) {
             printf("  %-26s %9s %9s\n", "kernel", "forward", "backward");
             for (int k = 0; k < co->n_kernels; k++) {
                 printf("  %-26s %9.2f %9.2f\n", co->kernels[k].name, co->kernels[k].fwd_ms, co->kernels[k].bwd_ms);
-                sb_printf(&js, "%s{\"kernel\": \"%s\", \"threads\": %d, \"fwd_ms\": %.4f, \"bwd_ms\": %.4f}",
-                          k ? ", " : "", co->kernels[k].name, tmax, co->kernels[k].fwd_ms, co->kernels[k].bwd_ms);
+                jw_object_begin(&w);
+                jw_key(&w, "kernel"), jw_string(&w, co->kernels[k].name);
+                jw_key(&w, "threads"), jw_int(&w, tmax);
+                jw_key(&w, "fwd_ms"), jw_number(&w, "%.4f", co->kernels[k].fwd_ms);
+                jw_key(&w, "bwd_ms"), jw_number(&w, "%.4f", co->kernels[k].bwd_ms);
+                jw_object_end(&w);
             }
         }
     }
 
     /* 3. training and generation against the peer */
-    sb_puts(&js, "], \"train\": [");
+    jw_array_end(&w);
+    jw_key(&w, "train"), jw_array_begin(&w);
     GeoMean geo_train[MAX_THREAD_COUNTS] = {{0}}, geo_gen[MAX_THREAD_COUNTS] = {{0}};
-    int peer_ok = o.peer, rows = 0;
+    int peer_ok = o.peer;
     if (!rc) {
         printf("\ntraining: tokens/s = B*T / median step over %d steps (after %d warm-up), AdamW + clip, random "
                "tokens\n",
@@ -515,24 +546,37 @@ int cmd_bench(int argc, char **argv) {
                 else if (o.gen) printf(" %8.0f %8s %6s", r->gen_tokens_per_s, "-", "-");
                 printf("\n");
                 fflush(stdout);
-                sb_printf(&js,
-                          "%s{\"config\": \"%s\", \"arch\": \"%s\", \"threads\": %d, \"steps\": %d, \"params\": %.0f, "
-                          "\"nonemb_params\": %.0f, \"flops_per_token\": %.0f, \"flops_per_token_palm\": %.0f, "
-                          "\"tokens_per_s\": %.1f, \"tokens_per_s_best\": %.1f, \"gflops\": %.2f, "
-                          "\"pct_peak\": %.2f, \"pct_sgemm\": %.2f, \"rss_mib\": %.1f, \"gen_tokens_per_s\": %.1f",
-                          rows++ ? ", " : "", s->name, arch_name, o.threads[ti], steps, r->params, r->nonemb_params,
-                          r->flops_per_token, r->flops_per_token_palm, r->tokens_per_s, r->tokens_per_s_best, gflops,
-                          100 * gflops / peak[ti], 100 * gflops / gemm_peak[ti], rss, r->gen_tokens_per_s);
-                if (pt.ok)
-                    sb_printf(&js, ", \"torch_tokens_per_s\": %.1f, \"torch_rss_mib\": %.1f, \"ratio\": %.4f",
-                              pt.tokens_per_s, pt.rss_mib, ratio);
-                if (pg.ok)
-                    sb_printf(&js, ", \"torch_gen_tokens_per_s\": %.1f, \"gen_ratio\": %.4f", pg.tokens_per_s, gratio);
-                sb_puts(&js, "}");
+                jw_object_begin(&w);
+                jw_key(&w, "config"), jw_string(&w, s->name);
+                jw_key(&w, "arch"), jw_string(&w, arch_name);
+                jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+                jw_key(&w, "steps"), jw_int(&w, steps);
+                jw_key(&w, "params"), jw_number(&w, "%.0f", r->params);
+                jw_key(&w, "nonemb_params"), jw_number(&w, "%.0f", r->nonemb_params);
+                jw_key(&w, "flops_per_token"), jw_number(&w, "%.0f", r->flops_per_token);
+                jw_key(&w, "flops_per_token_palm"), jw_number(&w, "%.0f", r->flops_per_token_palm);
+                jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", r->tokens_per_s);
+                jw_key(&w, "tokens_per_s_best"), jw_number(&w, "%.1f", r->tokens_per_s_best);
+                jw_key(&w, "gflops"), jw_number(&w, "%.2f", gflops);
+                jw_key(&w, "pct_peak"), jw_number(&w, "%.2f", 100 * gflops / peak[ti]);
+                jw_key(&w, "pct_sgemm"), jw_number(&w, "%.2f", 100 * gflops / gemm_peak[ti]);
+                jw_key(&w, "rss_mib"), jw_number(&w, "%.1f", rss);
+                jw_key(&w, "gen_tokens_per_s"), jw_number(&w, "%.1f", r->gen_tokens_per_s);
+                if (pt.ok) {
+                    jw_key(&w, "torch_tokens_per_s"), jw_number(&w, "%.1f", pt.tokens_per_s);
+                    jw_key(&w, "torch_rss_mib"), jw_number(&w, "%.1f", pt.rss_mib);
+                    jw_key(&w, "ratio"), jw_number(&w, "%.4f", ratio);
+                }
+                if (pg.ok) {
+                    jw_key(&w, "torch_gen_tokens_per_s"), jw_number(&w, "%.1f", pg.tokens_per_s);
+                    jw_key(&w, "gen_ratio"), jw_number(&w, "%.4f", gratio);
+                }
+                jw_object_end(&w);
             }
         }
     }
-    sb_puts(&js, "], \"summary\": [");
+    jw_array_end(&w);
+    jw_key(&w, "summary"), jw_array_begin(&w);
     if (!rc && o.peer) {
         printf("\nalgoprog / PyTorch, geometric mean over the configs above:\n");
         for (int ti = 0; ti < o.n_threads; ti++) {
@@ -541,14 +585,17 @@ int cmd_bench(int argc, char **argv) {
             printf("  %d thread%s: training %.2fx", o.threads[ti], o.threads[ti] > 1 ? "s" : " ", gt);
             if (o.gen) printf(", generation %.2fx", gg);
             printf("\n");
-            sb_printf(&js, "%s{\"threads\": %d", ti ? ", " : "", o.threads[ti]);
-            if (isfinite(gt)) sb_printf(&js, ", \"train_ratio\": %.4f", gt);
-            if (isfinite(gg)) sb_printf(&js, ", \"gen_ratio\": %.4f", gg);
-            sb_puts(&js, "}");
+            jw_object_begin(&w);
+            jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+            if (isfinite(gt)) jw_key(&w, "train_ratio"), jw_number(&w, "%.4f", gt);
+            if (isfinite(gg)) jw_key(&w, "gen_ratio"), jw_number(&w, "%.4f", gg);
+            jw_object_end(&w);
         }
         printf("(noise: repeats at 2 threads differ by up to ~15%% on this machine kind; see perf_anchors.md)\n");
     }
-    sb_puts(&js, "]}\n");
+    jw_array_end(&w);
+    jw_object_end(&w);
+    sb_putc(&js, '\n');
     free(co);
     if (!rc && js.failed) rc = status_fail(&st, AP_ENOMEM, "out of memory");
     if (!rc && o.json_path) {

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "core/fileio.h"
+#include "core/json.h"
 #include "core/parallel.h"
 #include "data/corpus.h"
 #include "data/dataset.h"
@@ -41,9 +42,13 @@ static double tiktoken_rate(const char *name, const char *text_path) {
     if (!p) return NAN;
     size_t n = fread(buf, 1, sizeof buf - 1, p);
     buf[n] = '\0';
-    int rc = pclose(p);
-    const char *k = strstr(buf, "\"mb_per_s\":");
-    return rc == 0 && k ? strtod(k + 11, NULL) : NAN;
+    if (pclose(p) != 0) return NAN;
+    JsonDoc doc;
+    Status ignore;
+    if (json_parse(&doc, buf, n, "tiktoken_peer.cjs output", &ignore)) return NAN;
+    double rate = json_get_number(doc.root, "mb_per_s", NAN);
+    json_free(&doc);
+    return rate;
 }
 
 int bench_tokenizers(int argc, char **argv) {
@@ -79,12 +84,17 @@ int bench_tokenizers(int argc, char **argv) {
     printf("tokenizer encode speed on %s (%.1f MB), best of 3; tiktoken = npm tiktoken (WASM) under node, 1 thread\n",
            text_path, len / 1e6);
     printf("%-16s %9s %12s %12s %12s %9s\n", "tokenizer", "bytes/tok", "ours 1T MB/s", "ours MB/s", "tiktoken", "1T ratio");
-    char js[4096];
-    int jl = snprintf(js, sizeof js, "{\"text\": \"%s\", \"bytes\": %zu, \"cores\": %d, \"tokenizers\": [", text_path, len,
-                      cores);
+    StrBuf js = {0};
+    JsonWriter w;
+    jw_init(&w, &js);
+    jw_object_begin(&w);
+    jw_key(&w, "text"), jw_string(&w, text_path);
+    jw_key(&w, "bytes"), jw_int(&w, (long long)len);
+    jw_key(&w, "cores"), jw_int(&w, cores);
+    jw_key(&w, "tokenizers"), jw_array_begin(&w);
     char list[512];
     snprintf(list, sizeof list, "%s", names);
-    int rc = 0, k = 0;
+    int rc = 0;
     for (char *save, *name = strtok_r(list, ",", &save); name && !rc; name = strtok_r(NULL, ",", &save)) {
         char tpath[700];
         Tokenizer t;
@@ -103,16 +113,20 @@ int bench_tokenizers(int argc, char **argv) {
         }
         double tk = tiktoken_rate(name, text_path);
         printf("%-16s %9.3f %12.1f %12.1f %12.1f %8.2fx\n", name, n_ids ? (double)len / n_ids : 0.0, one, all, tk, one / tk);
-        if (jl < (int)sizeof js - 300)
-            jl += snprintf(js + jl, sizeof js - jl,
-                           "%s{\"name\": \"%s\", \"bytes_per_token\": %.4f, \"mb_per_s_1t\": %.2f, \"mb_per_s_all\": %.2f, "
-                           "\"tiktoken_mb_per_s\": %.2f}",
-                           k++ ? ", " : "", name, n_ids ? (double)len / n_ids : 0.0, one, all, isfinite(tk) ? tk : -1.0);
+        jw_object_begin(&w);
+        jw_key(&w, "name"), jw_string(&w, name);
+        jw_key(&w, "bytes_per_token"), jw_number(&w, "%.4f", n_ids ? (double)len / n_ids : 0.0);
+        jw_key(&w, "mb_per_s_1t"), jw_number(&w, "%.2f", one);
+        jw_key(&w, "mb_per_s_all"), jw_number(&w, "%.2f", all);
+        jw_key(&w, "tiktoken_mb_per_s"), jw_number(&w, "%.2f", isfinite(tk) ? tk : -1.0); /* -1: not measured */
+        jw_object_end(&w);
     }
     free(text);
-    if (!rc && json_path) {
-        jl += snprintf(js + jl, sizeof js - jl, "]}\n");
-        rc = file_write_atomic(json_path, js, (size_t)jl, &st);
-    }
+    jw_array_end(&w);
+    jw_object_end(&w);
+    sb_putc(&js, '\n');
+    if (!rc && js.failed) rc = status_fail(&st, AP_ENOMEM, "out of memory");
+    if (!rc && json_path) rc = file_write_atomic(json_path, js.s, js.len, &st);
+    sb_free(&js);
     return rc ? cli_fail(&st) : 0;
 }

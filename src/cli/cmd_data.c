@@ -74,11 +74,13 @@ static void print_corpus(const Corpus *c) {
            (unsigned long long)c->bytes[1], (unsigned long long)c->docs[1], c->sha256[1], c->val_frac);
 }
 
+const char *const cli_usage_corpus = "usage: algoprog corpus build NAME [val_frac=0.05]\n"
+                                     "       algoprog corpus list\n"
+                                     "       algoprog corpus info NAME\n";
+
 int cmd_corpus(int argc, char **argv) {
     Status st = {0};
-    const char *usage = "usage: algoprog corpus build NAME [val_frac=0.05]\n"
-                        "       algoprog corpus list\n"
-                        "       algoprog corpus info NAME\n";
+    const char *usage = cli_usage_corpus;
     if (argc < 1) return fputs(usage, stderr), 2;
     const char *data_dir = dataset_data_dir();
     if (!strcmp(argv[0], "list")) {
@@ -385,12 +387,15 @@ static int tokenize_import(int argc, char **argv) {
     return rc ? cli_fail(&st) : 0;
 }
 
+const char *const cli_usage_tokenize =
+    "usage: algoprog tokenize train CORPUS|FILE vocab=N [out=FILE.tok] [name=NAME]\n"
+    "       algoprog tokenize encode FILE tokenizer=TOK out=SHARD\n"
+    "       algoprog tokenize decode SHARD tokenizer=TOK out=FILE\n"
+    "       algoprog tokenize stats [corpus=A,B] [tokenizer=bytes,T2]\n"
+    "       algoprog tokenize import tiktoken:NAME [out=FILE.tok]   gpt2, cl100k_base, o200k_base...\n";
+
 int cmd_tokenize(int argc, char **argv) {
-    const char *usage = "usage: algoprog tokenize train CORPUS|FILE vocab=N [out=FILE.tok] [name=NAME]\n"
-                        "       algoprog tokenize encode FILE tokenizer=TOK out=SHARD\n"
-                        "       algoprog tokenize decode SHARD tokenizer=TOK out=FILE\n"
-                        "       algoprog tokenize stats [corpus=A,B] [tokenizer=bytes,T2]\n"
-                        "       algoprog tokenize import tiktoken:NAME [out=FILE.tok]   gpt2, cl100k_base, o200k_base...\n";
+    const char *usage = cli_usage_tokenize;
     if (argc < 1) return fputs(usage, stderr), 2;
     parallel_init(0);
     if (!strcmp(argv[0], "train")) return tokenize_train(argc - 1, argv + 1);

@@ -3,12 +3,13 @@
 
 #include "report/report.h"
 #include "study/scheduler.h"
+#include "study/summary.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *USAGE_STUDY =
+const char *const cli_usage_study =
     "usage: algoprog study run STUDY.ini out=DIR [workers=N] [threads=N] [ranks_per_run=G] [--quiet]\n"
     "         (under mpirun -np K: rank 0 hands out runs, the other ranks train them, G ranks per run)\n"
     "       algoprog study plan STUDY.ini             the runs, sizes and FLOPs, without running\n"
@@ -30,16 +31,16 @@ static int int_arg(const char *a, const char *key, int lo, int hi, int *out) {
 
 int cmd_study(int argc, char **argv) {
     Status st = {0};
-    if (argc < 2) return fputs(USAGE_STUDY, stderr), 2;
+    if (argc < 2) return fputs(cli_usage_study, stderr), 2;
     if (!strcmp(argv[0], "plan")) return study_plan(argv[1], stdout, &st) ? cli_fail(&st) : 0;
     if (!strcmp(argv[0], "status")) return study_status(argv[1], stdout, &st) ? cli_fail(&st) : 0;
     if (!strcmp(argv[0], "export")) {
         int json = argc > 2 && !strcmp(argv[2], "--json");
-        if (argc > 2 && !json && strcmp(argv[2], "--csv")) return fputs(USAGE_STUDY, stderr), 2;
+        if (argc > 2 && !json && strcmp(argv[2], "--csv")) return fputs(cli_usage_study, stderr), 2;
         return study_export(argv[1], NULL, json, 0, &st) ? cli_fail(&st) : 0;
     }
-    if (strcmp(argv[0], "run")) return fputs(USAGE_STUDY, stderr), 2;
-    StudyOptions o = {.workers = 1};
+    if (strcmp(argv[0], "run")) return fputs(cli_usage_study, stderr), 2;
+    StudyOptions o = {.workers = 1, .stop = cli_stop_flag()};
     const char *out = NULL;
     for (int i = 2; i < argc; i++) {
         int r;
@@ -50,19 +51,22 @@ int cmd_study(int argc, char **argv) {
                  (r = int_arg(argv[i], "ranks_per_run", 1, 4096, &o.ranks_per_run)) != 0) {
             if (r < 0) return 2;
         } else {
-            fprintf(stderr, "algoprog: error: unknown argument '%s'\n%s", argv[i], USAGE_STUDY);
+            fprintf(stderr, "algoprog: error: unknown argument '%s'\n%s", argv[i], cli_usage_study);
             return 2;
         }
     }
     if (!out || !out[0]) return fputs("algoprog: error: study run needs out=DIR\n", stderr), 2;
+    cli_catch_signals();
     int rc = study_run(argv[1], out, &o, &st);
-    if (rc < 0) return cli_fail(&st);
-    if (rc == 130) fprintf(stderr, "algoprog: %s\n", st.msg);
-    return rc;
+    return rc < 0 ? cli_fail(&st) : rc;
 }
 
+const char *const cli_usage_report =
+    "usage: algoprog report STUDY_DIR [--boot N] [--seed S] [--verbose]\n"
+    "  writes STUDY_DIR/report/index.html (self-contained) and its tables as CSV and JSON\n";
+
 int cmd_report(int argc, char **argv) {
-    if (argc < 1) return fputs("usage: algoprog report STUDY_DIR [--boot N] [--seed S]\n", stderr), 2;
+    if (argc < 1) return fputs(cli_usage_report, stderr), 2;
     ReportOptions o = {1000, 42, 0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--boot") && i + 1 < argc) o.n_boot = atoi(argv[++i]);
@@ -72,9 +76,7 @@ int cmd_report(int argc, char **argv) {
     }
     if (o.n_boot < 10 || o.n_boot > 100000) return fputs("algoprog: error: --boot must be 10..100000\n", stderr), 2;
     Status st = {0};
-    char rdir[1100];
-    snprintf(rdir, sizeof rdir, "%s/report", argv[0]);
-    if (report_write(argv[0], &o, &st) || study_export(argv[0], rdir, 0, 1, &st)) return cli_fail(&st);
-    printf("report: %s/index.html\n", rdir);
+    if (report_write(argv[0], &o, &st)) return cli_fail(&st);
+    printf("report: %s/report/index.html\n", argv[0]);
     return 0;
 }

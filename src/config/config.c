@@ -3,6 +3,8 @@
 
 #include "core/fileio.h"
 #include "core/ini.h"
+#include "core/json.h"
+#include "core/strbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -502,80 +504,47 @@ void config_write_markdown(FILE *f) {
 }
 
 char *config_to_json(const Config *c) {
-    size_t cap = 8192, len = 0;
-    char *out = malloc(cap);
-    if (!out) return NULL;
-    len += (size_t)snprintf(out, cap, "{");
+    StrBuf b = {0};
+    JsonWriter w;
+    jw_init(&w, &b);
+    jw_object_begin(&w);
     for (int i = 0; i < N_KEYS; i++) {
-        char val[CONFIG_PATH_MAX + 8], esc[2 * CONFIG_PATH_MAX + 16];
+        char val[CONFIG_PATH_MAX + 8];
         config_get(c, &KEYS[i], val, sizeof val);
-        int quoted = KEYS[i].type == KEY_STRING || KEYS[i].type == KEY_ENUM;
-        if (quoted) { /* escape quotes, backslashes and control bytes */
-            size_t j = 0;
-            for (const char *p = val; *p && j + 8 < sizeof esc; p++) {
-                unsigned char ch = (unsigned char)*p;
-                if (ch == '"' || ch == '\\') esc[j++] = '\\', esc[j++] = (char)ch;
-                else if (ch < 0x20) j += (size_t)snprintf(esc + j, sizeof esc - j, "\\u%04x", ch);
-                else esc[j++] = (char)ch;
-            }
-            esc[j] = '\0';
-        }
-        size_t need = strlen(KEYS[i].key) + strlen(quoted ? esc : val) + 16;
-        if (len + need >= cap) {
-            cap = 2 * cap + need;
-            char *n = realloc(out, cap);
-            if (!n) {
-                free(out);
-                return NULL;
-            }
-            out = n;
-        }
-        len += (size_t)snprintf(out + len, cap - len, quoted ? "%s\"%s\": \"%s\"" : "%s\"%s\": %s", i ? ", " : "",
-                                KEYS[i].key, quoted ? esc : val);
+        jw_key(&w, KEYS[i].key);
+        /* numbers and booleans exactly as config_get prints them (%.17g, all 64 bits of u64) */
+        if (KEYS[i].type == KEY_STRING || KEYS[i].type == KEY_ENUM) jw_string(&w, val);
+        else jw_raw(&w, val);
     }
-    snprintf(out + len, cap - len, "}");
-    return out;
+    jw_object_end(&w);
+    if (b.failed) {
+        sb_free(&b);
+        return NULL;
+    }
+    return b.s;
 }
 
 int config_from_json(Config *c, const char *json, Status *st) {
-    const char *p = json;
-    while (*p == ' ' || *p == '\n') p++;
-    if (*p++ != '{') return status_fail(st, AP_ECORRUPT, "config JSON does not start with '{'");
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\n') p++;
-        if (*p == '}') return 0;
-        if (*p++ != '"') return status_fail(st, AP_ECORRUPT, "config JSON: expected a key");
-        char key[128], val[CONFIG_PATH_MAX + 8];
-        size_t k = 0, v = 0;
-        while (*p && *p != '"' && k + 1 < sizeof key) key[k++] = *p++;
-        key[k] = '\0';
-        if (*p++ != '"') return status_fail(st, AP_ECORRUPT, "config JSON: unterminated key");
-        while (*p == ' ' || *p == ':') p++;
-        if (*p == '"') {
-            p++;
-            while (*p && *p != '"' && v + 1 < sizeof val) {
-                if (*p == '\\' && p[1] == 'u') {
-                    unsigned x = 0;
-                    for (int i = 2; i < 6; i++) { /* exactly four hex digits, never past the end */
-                        int h = p[i] >= '0' && p[i] <= '9'   ? p[i] - '0'
-                                : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10
-                                : p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10
-                                                             : -1;
-                        if (h < 0) return status_fail(st, AP_ECORRUPT, "config JSON: bad \\u escape");
-                        x = x * 16 + (unsigned)h;
-                    }
-                    val[v++] = (char)x;
-                    p += 6;
-                } else {
-                    if (*p == '\\' && !*++p) break; /* a lone backslash at the end: unterminated */
-                    val[v++] = *p++;
-                }
-            }
-            if (*p++ != '"') return status_fail(st, AP_ECORRUPT, "config JSON: unterminated string");
-        } else {
-            while (*p && *p != ',' && *p != '}' && *p != ' ' && v + 1 < sizeof val) val[v++] = *p++;
+    JsonDoc doc;
+    if (json_parse(&doc, json, strlen(json), "config JSON", st)) return -1;
+    int rc = 0;
+    if (doc.root->type != JSON_OBJECT) rc = status_fail(st, AP_ECORRUPT, "config JSON is not an object of keys");
+    for (const JsonValue *v = doc.root->child; v && !rc; v = v->next) {
+        const char *val = NULL;
+        switch (v->type) {
+        case JSON_STRING:
+            if (strlen(v->string) != v->len)
+                rc = status_fail(st, AP_ECORRUPT, "config JSON: key '%s': the value contains a \\u0000", v->key);
+            val = v->string;
+            break;
+        case JSON_NUMBER: val = v->string; break; /* as written: u64 seeds keep every digit */
+        case JSON_BOOL: val = v->boolean ? "true" : "false"; break;
+        default:
+            rc = status_fail(st, AP_ECORRUPT, "config JSON: key '%s': expected a string, number or boolean, got %s", v->key,
+                             v->type == JSON_NULL ? "null" : v->type == JSON_ARRAY ? "an array" : "an object");
         }
-        val[v] = '\0';
-        if (config_set(c, key, val, st)) return status_wrap(st, "config JSON");
+        if (!rc && config_set(c, v->key, val, st)) rc = status_wrap(st, "config JSON");
     }
+    json_free(&doc);
+    return rc;
 }

@@ -8,6 +8,10 @@
 
 static int reserve(StrBuf *b, size_t extra) {
     if (b->failed) return -1;
+    if (extra > ((size_t)-1 >> 2) - b->len) { /* would overflow the doubling below */
+        b->failed = 1;
+        return -1;
+    }
     if (b->len + extra + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra + 1) cap *= 2;
@@ -33,11 +37,19 @@ void sb_printf(StrBuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-void sb_puts(StrBuf *b, const char *s) {
-    size_t n = strlen(s);
+void sb_puts(StrBuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+
+void sb_putn(StrBuf *b, const char *s, size_t n) {
     if (reserve(b, n)) return;
-    memcpy(b->s + b->len, s, n + 1);
+    if (n) memcpy(b->s + b->len, s, n);
     b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void sb_putc(StrBuf *b, char c) {
+    if (reserve(b, 1)) return;
+    b->s[b->len++] = c;
+    b->s[b->len] = '\0';
 }
 
 void sb_html(StrBuf *b, const char *s) {
@@ -47,10 +59,7 @@ void sb_html(StrBuf *b, const char *s) {
         case '<': sb_puts(b, "&lt;"); break;
         case '>': sb_puts(b, "&gt;"); break;
         case '"': sb_puts(b, "&quot;"); break;
-        default: {
-            char c[2] = {*s, 0};
-            sb_puts(b, c);
-        }
+        default: sb_putc(b, *s);
         }
     }
 }

@@ -13,6 +13,9 @@ typedef struct {
 
 void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_puts(StrBuf *b, const char *s);
+/* Appends n bytes of s (which may contain NULs); the buffer stays NUL-terminated. */
+void sb_putn(StrBuf *b, const char *s, size_t n);
+void sb_putc(StrBuf *b, char c);
 /* Appends text with &, <, >, " escaped for HTML. */
 void sb_html(StrBuf *b, const char *s);
 void sb_free(StrBuf *b);

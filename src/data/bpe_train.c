@@ -46,7 +46,7 @@ typedef struct {
     uint32_t *touched;
     size_t n_touched, cap_touched;
     int oom;
-} Trainer;
+} BpeTrainer;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 0;
@@ -66,7 +66,7 @@ static int heap_less(const HeapItem *x, const HeapItem *y) { /* x ranks below y 
     return x->b > y->b;
 }
 
-static void heap_push(Trainer *tr, uint32_t pi) {
+static void heap_push(BpeTrainer *tr, uint32_t pi) {
     if (grow((void **)&tr->heap, &tr->cap_heap, tr->n_heap + 1, sizeof *tr->heap)) {
         tr->oom = 1;
         return;
@@ -82,7 +82,7 @@ static void heap_push(Trainer *tr, uint32_t pi) {
     tr->heap[i] = it;
 }
 
-static HeapItem heap_pop(Trainer *tr) {
+static HeapItem heap_pop(BpeTrainer *tr) {
     HeapItem top = tr->heap[0], last = tr->heap[--tr->n_heap];
     size_t i = 0, n = tr->n_heap;
     for (;;) {
@@ -98,7 +98,7 @@ static HeapItem heap_pop(Trainer *tr) {
 }
 
 /* ---- pairs ---- */
-static uint32_t pair_get(Trainer *tr, uint32_t a, uint32_t b) {
+static uint32_t pair_get(BpeTrainer *tr, uint32_t a, uint32_t b) {
     int inserted;
     uint64_t *v = u64map_put(&tr->pair_index, (uint64_t)a << 32 | b, &inserted);
     if (!v) {
@@ -118,7 +118,7 @@ static uint32_t pair_get(Trainer *tr, uint32_t a, uint32_t b) {
     return (uint32_t)*v;
 }
 
-static void pair_add_word(Trainer *tr, uint32_t pi, uint32_t w) {
+static void pair_add_word(BpeTrainer *tr, uint32_t pi, uint32_t w) {
     Pair *p = &tr->pairs[pi];
     if (p->n_words && p->words[p->n_words - 1] == w) return;
     size_t cap = p->cap_words;
@@ -130,7 +130,7 @@ static void pair_add_word(Trainer *tr, uint32_t pi, uint32_t w) {
     p->words[p->n_words++] = w;
 }
 
-static void pair_change(Trainer *tr, uint32_t a, uint32_t b, int64_t delta, int64_t merge) {
+static void pair_change(BpeTrainer *tr, uint32_t a, uint32_t b, int64_t delta, int64_t merge) {
     uint32_t pi = pair_get(tr, a, b);
     if (tr->oom) return;
     Pair *p = &tr->pairs[pi];
@@ -148,7 +148,7 @@ static void pair_change(Trainer *tr, uint32_t a, uint32_t b, int64_t delta, int6
 
 /* ---- words from text ---- */
 static void count_chunk(const unsigned char *p, size_t n, void *ctx) {
-    Trainer *tr = ctx;
+    BpeTrainer *tr = ctx;
     if (tr->oom) return;
     int inserted;
     uint32_t *v = bytesmap_put(&tr->word_index, p, n, &inserted);
@@ -172,7 +172,7 @@ static void count_chunk(const unsigned char *p, size_t n, void *ctx) {
     tr->words[*v].count++;
 }
 
-static void trainer_free(Trainer *tr) {
+static void bpe_trainer_free(BpeTrainer *tr) {
     for (size_t i = 0; i < tr->n_words; i++) free(tr->words[i].sym);
     for (size_t i = 0; i < tr->n_pairs; i++) free(tr->pairs[i].words);
     free(tr->words);
@@ -205,7 +205,7 @@ int tokenizer_train_bpe(Tokenizer *t, const unsigned char *text, size_t len, int
     if (vocab_size < 257 || vocab_size > (1 << 22))
         return status_fail(st, AP_EINVAL, "vocab=%d: a BPE vocabulary needs 257 (256 bytes + end-of-text) to 4194304",
                            vocab_size);
-    Trainer tr;
+    BpeTrainer tr;
     memset(&tr, 0, sizeof tr);
     Pretok *pre = NULL;
     PretokMatch *match = NULL;
@@ -338,7 +338,7 @@ int tokenizer_train_bpe(Tokenizer *t, const unsigned char *text, size_t len, int
 done:
     pretok_match_free(match);
     pretok_free(pre);
-    trainer_free(&tr);
+    bpe_trainer_free(&tr);
     free(off);
     free(bytes);
     free(names);

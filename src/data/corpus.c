@@ -4,7 +4,9 @@
 #include "core/fileio.h"
 #include "core/hashmap.h"
 #include "core/ini.h"
+#include "core/json.h"
 #include "core/sha256.h"
+#include "core/strbuf.h"
 #include "data/tokenizer.h"
 
 #include <dirent.h>
@@ -124,22 +126,13 @@ uint64_t utf8_invalid_bytes(const unsigned char *p, size_t n) {
     return bad;
 }
 
-static void json_escape(const char *s, char *out, size_t size) {
-    size_t j = 0;
-    for (; *s && j + 7 < size; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') out[j++] = '\\', out[j++] = (char)c;
-        else if (c < 0x20) j += (size_t)snprintf(out + j, size - j, "\\u%04x", c);
-        else out[j++] = (char)c;
-    }
-    out[j] = '\0';
-}
-
-/* "pkg version, pkg version" of the recipe's packages, as dpkg reports them now. */
-static void package_versions(const char *packages, char *out, size_t size) {
-    out[0] = '\0';
+/* [{"package": "pkg", "version": "1.2"}, ...] of the recipe's packages, as dpkg reports them now. */
+static void package_versions(const char *packages, StrBuf *out) {
     char list[1024];
     snprintf(list, sizeof list, "%s", packages);
+    JsonWriter w;
+    jw_init(&w, out);
+    jw_array_begin(&w);
     for (char *tok = strtok(list, " "); tok; tok = strtok(NULL, " ")) {
         char version[128] = "";
         if (strncmp(tok, "npm:", 4)) {
@@ -151,44 +144,55 @@ static void package_versions(const char *packages, char *out, size_t size) {
                 pclose(p);
             }
         }
-        size_t len = strlen(out);
-        snprintf(out + len, size - len, "%s{\"package\": \"%s\", \"version\": \"%s\"}", len ? ", " : "", tok,
-                 version[0] ? version : "?");
+        jw_object_begin(&w);
+        jw_key(&w, "package"), jw_string(&w, tok);
+        jw_key(&w, "version"), jw_string(&w, version[0] ? version : "?");
+        jw_object_end(&w);
     }
+    jw_array_end(&w);
 }
 
+/* manifest.json, one member a line for people reading it; corpus_open parses it back. */
 static int write_manifest(const Corpus *c, const char *recipe_ini, uint64_t invalid, Status *st) {
     IniFile ini;
     Status ist;
-    char desc[512] = "", licence[512] = "", packages[1024] = "";
+    StrBuf desc = {0}, licence = {0}, sources = {0}, text = {0};
+    char packages[1024] = "";
     if (ini_load(&ini, recipe_ini, &ist) == 0) {
         for (int i = 0; i < ini.n; i++) {
-            if (!strcmp(ini.entries[i].key, "description")) json_escape(ini.entries[i].value, desc, sizeof desc);
-            if (!strcmp(ini.entries[i].key, "licence")) json_escape(ini.entries[i].value, licence, sizeof licence);
-            if (!strcmp(ini.entries[i].key, "packages")) snprintf(packages, sizeof packages, "%s", ini.entries[i].value);
+            const char *k = ini.entries[i].key, *v = ini.entries[i].value;
+            if (!strcmp(k, "description")) sb_free(&desc), json_escape(&desc, v);
+            if (!strcmp(k, "licence")) sb_free(&licence), json_escape(&licence, v);
+            if (!strcmp(k, "packages")) snprintf(packages, sizeof packages, "%s", v);
         }
         ini_free(&ini);
     }
-    char sources[2048];
-    package_versions(packages, sources, sizeof sources);
+    package_versions(packages, &sources);
     char when[32];
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    char text[8192];
-    int n = snprintf(text, sizeof text,
-                     "{\n  \"name\": \"%s\",\n  \"description\": \"%s\",\n  \"licence\": \"%s\",\n"
-                     "  \"sources\": [%s],\n  \"built\": \"%s\",\n"
-                     "  \"split\": \"by document: held out when hash(document) mod 1e6 < val_frac * 1e6\",\n"
-                     "  \"val_frac\": %.6g,\n  \"docs_train\": %llu,\n  \"docs_val\": %llu,\n"
-                     "  \"bytes_train\": %llu,\n  \"bytes_val\": %llu,\n  \"sha256_train\": \"%s\",\n"
-                     "  \"sha256_val\": \"%s\",\n  \"invalid_utf8_bytes\": %llu,\n"
-                     "  \"files\": {\"train\": \"train.txt\", \"val\": \"val.txt\", \"document_separator\": \"\\u001e\\n\"}\n}\n",
-                     c->name, desc, licence, sources, when, c->val_frac, (unsigned long long)c->docs[0],
-                     (unsigned long long)c->docs[1], (unsigned long long)c->bytes[0], (unsigned long long)c->bytes[1],
-                     c->sha256[0], c->sha256[1], (unsigned long long)invalid);
-    char path[600];
-    snprintf(path, sizeof path, "%s/manifest.json", c->dir);
-    return file_write_atomic(path, text, (size_t)n, st);
+    /* the name needs no escaping: corpus_build allows [a-z0-9_-] only */
+    sb_printf(&text,
+              "{\n  \"name\": \"%s\",\n  \"description\": \"%s\",\n  \"licence\": \"%s\",\n"
+              "  \"sources\": %s,\n  \"built\": \"%s\",\n"
+              "  \"split\": \"by document: held out when hash(document) mod 1e6 < val_frac * 1e6\",\n"
+              "  \"val_frac\": %.6g,\n  \"docs_train\": %llu,\n  \"docs_val\": %llu,\n"
+              "  \"bytes_train\": %llu,\n  \"bytes_val\": %llu,\n  \"sha256_train\": \"%s\",\n"
+              "  \"sha256_val\": \"%s\",\n  \"invalid_utf8_bytes\": %llu,\n"
+              "  \"files\": {\"train\": \"train.txt\", \"val\": \"val.txt\", \"document_separator\": \"\\u001e\\n\"}\n}\n",
+              c->name, desc.s ? desc.s : "", licence.s ? licence.s : "", sources.s ? sources.s : "[]", when, c->val_frac,
+              (unsigned long long)c->docs[0], (unsigned long long)c->docs[1], (unsigned long long)c->bytes[0],
+              (unsigned long long)c->bytes[1], c->sha256[0], c->sha256[1], (unsigned long long)invalid);
+    int rc;
+    if (desc.failed || licence.failed || sources.failed || text.failed) {
+        rc = status_fail(st, AP_ENOMEM, "out of memory writing the corpus manifest");
+    } else {
+        char path[600];
+        snprintf(path, sizeof path, "%s/manifest.json", c->dir);
+        rc = file_write_atomic(path, text.s, text.len, st);
+    }
+    sb_free(&desc), sb_free(&licence), sb_free(&sources), sb_free(&text);
+    return rc;
 }
 
 int corpus_build(Corpus *c, const char *name, const char *data_dir, double val_frac, Status *st) {
@@ -253,27 +257,22 @@ int corpus_build(Corpus *c, const char *name, const char *data_dir, double val_f
     return rc;
 }
 
-static int json_u64(const char *text, const char *key, uint64_t *out) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    if (!p) return -1;
-    unsigned long long v;
-    if (sscanf(p + strlen(pat), " %llu", &v) != 1) return -1;
-    *out = v;
+/* A whole non-negative number of the manifest into *out; -1 when absent or not one. */
+static int manifest_u64(const JsonValue *m, const char *key, uint64_t *out) {
+    const JsonValue *v = json_get(m, key);
+    if (!v || v->type != JSON_NUMBER || v->string[0] == '-') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v->string, &end, 10); /* the text: all 64 bits */
+    if (errno || *end) return -1;
+    *out = x;
     return 0;
 }
 
-static int json_str(const char *text, const char *key, char *out, size_t size) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": \"", key);
-    const char *p = strstr(text, pat);
-    if (!p) return -1;
-    p += strlen(pat);
-    const char *e = strchr(p, '"');
-    if (!e || (size_t)(e - p) >= size) return -1;
-    memcpy(out, p, (size_t)(e - p));
-    out[e - p] = '\0';
+static int manifest_str(const JsonValue *m, const char *key, char *out, size_t size) {
+    const JsonValue *v = json_get(m, key);
+    if (!v || v->type != JSON_STRING || v->len >= size || strlen(v->string) != v->len) return -1;
+    memcpy(out, v->string, v->len + 1);
     return 0;
 }
 
@@ -292,16 +291,22 @@ int corpus_open(Corpus *c, const char *name_or_dir, const char *data_dir, Status
     char *text;
     size_t len;
     if (file_read_all(manifest, &text, &len, 1 << 20, st)) return -1;
-    char vf[32] = "";
-    int bad = json_str(text, "name", c->name, sizeof c->name) || json_u64(text, "docs_train", &c->docs[0]) ||
-              json_u64(text, "docs_val", &c->docs[1]) || json_u64(text, "bytes_train", &c->bytes[0]) ||
-              json_u64(text, "bytes_val", &c->bytes[1]) ||
-              json_str(text, "sha256_train", c->sha256[0], sizeof c->sha256[0]) ||
-              json_str(text, "sha256_val", c->sha256[1], sizeof c->sha256[1]);
-    const char *v = strstr(text, "\"val_frac\":");
-    if (v) snprintf(vf, sizeof vf, "%.20s", v + 11);
-    c->val_frac = atof(vf);
+    JsonDoc doc;
+    int rc = json_parse(&doc, text, len, manifest, st);
     free(text);
-    if (bad) return status_fail(st, AP_ECORRUPT, "corpus manifest %s is incomplete", manifest);
+    if (rc) return -1;
+    const JsonValue *m = doc.root;
+    const char *bad = m->type != JSON_OBJECT                                              ? "an object"
+                      : manifest_str(m, "name", c->name, sizeof c->name)                  ? "\"name\""
+                      : manifest_u64(m, "docs_train", &c->docs[0])                        ? "\"docs_train\""
+                      : manifest_u64(m, "docs_val", &c->docs[1])                          ? "\"docs_val\""
+                      : manifest_u64(m, "bytes_train", &c->bytes[0])                      ? "\"bytes_train\""
+                      : manifest_u64(m, "bytes_val", &c->bytes[1])                        ? "\"bytes_val\""
+                      : manifest_str(m, "sha256_train", c->sha256[0], sizeof c->sha256[0]) ? "\"sha256_train\""
+                      : manifest_str(m, "sha256_val", c->sha256[1], sizeof c->sha256[1])   ? "\"sha256_val\""
+                                                                                           : NULL;
+    c->val_frac = json_get_number(m, "val_frac", 0);
+    json_free(&doc);
+    if (bad) return status_fail(st, AP_ECORRUPT, "corpus manifest %s is incomplete: expected %s", manifest, bad);
     return 0;
 }

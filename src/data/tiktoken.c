@@ -2,7 +2,9 @@
 #include "data/tiktoken.h"
 
 #include "core/fileio.h"
+#include "core/json.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,94 +16,6 @@ int tiktoken_known(const char *name) {
     static const char *const names[] = {"gpt2", "r50k_base", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", NULL};
     for (int i = 0; names[i]; i++)
         if (!strcmp(names[i], name)) return 1;
-    return 0;
-}
-
-/* ---- a small JSON reader: just what the rank files use (objects, strings, integers) ---- */
-
-typedef struct {
-    const char *p, *end;
-} Json;
-
-static void ws(Json *j) {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
-}
-
-static int hex4(const char *p, unsigned *out) {
-    unsigned x = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (h < 0) return -1;
-        x = x * 16 + (unsigned)h;
-    }
-    *out = x;
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
-    if (cp < 0x10000)
-        return o[0] = (char)(0xE0 | cp >> 12), o[1] = (char)(0x80 | (cp >> 6 & 0x3F)), o[2] = (char)(0x80 | (cp & 0x3F)), 3;
-    o[0] = (char)(0xF0 | cp >> 18), o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F)), o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A JSON string at j->p into a malloc'ed, NUL-terminated UTF-8 string. */
-static char *json_string(Json *j) {
-    ws(j);
-    if (j->p >= j->end || *j->p != '"') return NULL;
-    j->p++;
-    const char *q = j->p;
-    while (q < j->end && *q != '"') q += *q == '\\' ? 2 : 1;
-    if (q >= j->end) return NULL;
-    char *out = malloc((size_t)(q - j->p) + 1), *o = out; /* escapes never grow the text */
-    if (!out) return NULL;
-    while (j->p < q) {
-        char c = *j->p++;
-        if (c != '\\') {
-            *o++ = c;
-            continue;
-        }
-        c = *j->p++;
-        unsigned cp;
-        switch (c) {
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'u':
-            if (q - j->p < 4 || hex4(j->p, &cp)) goto bad;
-            j->p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
-                unsigned lo;
-                if (q - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                    goto bad;
-                j->p += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            o += put_utf8(o, cp);
-            break;
-        default: *o++ = c; /* \" \\ \/ */
-        }
-    }
-    j->p = q + 1;
-    *o = '\0';
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
-
-static int json_int(Json *j, long long *v) {
-    ws(j);
-    char *e;
-    *v = strtoll(j->p, &e, 10);
-    if (e == j->p) return -1;
-    j->p = e;
     return 0;
 }
 
@@ -137,82 +51,58 @@ static long b64_decode(const char *s, size_t n, unsigned char *out) {
 /* ---- the import ---- */
 
 typedef struct {
-    char *pattern;
-    char *ranks; /* the bpe_ranks string */
-    char *special_names[64];
+    JsonDoc doc; /* every string below points into it */
+    const char *pattern;
+    const char *ranks; /* the bpe_ranks string */
+    const char *special_names[64];
     long long special_ids[64];
     int n_special;
     long long explicit_n;
 } RankFile;
 
-static void rankfile_free(RankFile *r) {
-    free(r->pattern);
-    free(r->ranks);
-    for (int i = 0; i < r->n_special; i++) free(r->special_names[i]);
+static void rankfile_free(RankFile *r) { json_free(&r->doc); }
+
+/* A string with no \u0000 inside (the C string is all of it). */
+static const char *plain_string(const JsonValue *v) {
+    return v->type == JSON_STRING && strlen(v->string) == v->len ? v->string : NULL;
+}
+
+/* A whole number that fits a long long, from its text. */
+static int whole_number(const JsonValue *v, long long *out) {
+    if (v->type != JSON_NUMBER || strpbrk(v->string, ".eE")) return -1;
+    errno = 0;
+    *out = strtoll(v->string, NULL, 10);
+    return errno ? -1 : 0;
 }
 
 static int parse_rankfile(RankFile *r, const char *text, size_t len, const char *path, Status *st) {
     memset(r, 0, sizeof *r);
     r->explicit_n = -1;
-    Json j = {text, text + len};
-    ws(&j);
-    if (j.p >= j.end || *j.p++ != '{') return status_fail(st, AP_ECORRUPT, "'%s' is not a JSON object", path);
-    for (;;) {
-        ws(&j);
-        if (j.p < j.end && *j.p == '}') break;
-        char *key = json_string(&j);
-        ws(&j);
-        if (!key || j.p >= j.end || *j.p++ != ':') {
-            free(key);
-            return status_fail(st, AP_ECORRUPT, "'%s': malformed JSON near byte %zu", path, (size_t)(j.p - text));
-        }
+    if (json_parse(&r->doc, text, len, path, st)) return -1;
+    const JsonValue *root = r->doc.root;
+    if (root->type != JSON_OBJECT) return status_fail(st, AP_ECORRUPT, "'%s' is not a JSON object", path);
+    for (const JsonValue *m = root->child; m; m = m->next) { /* a repeated key: the last one counts */
         int bad = 0;
-        if (!strcmp(key, "pat_str")) {
-            free(r->pattern);
-            bad = !(r->pattern = json_string(&j));
-        } else if (!strcmp(key, "bpe_ranks")) {
-            free(r->ranks);
-            bad = !(r->ranks = json_string(&j));
-        } else if (!strcmp(key, "explicit_n_vocab")) {
-            bad = json_int(&j, &r->explicit_n);
-        } else if (!strcmp(key, "special_tokens")) {
-            ws(&j);
-            bad = j.p >= j.end || *j.p++ != '{';
-            while (!bad) {
-                ws(&j);
-                if (j.p < j.end && *j.p == '}') {
-                    j.p++;
-                    break;
-                }
-                if (r->n_special == 64) {
-                    bad = 1;
-                    break;
-                }
-                char *name = json_string(&j);
-                ws(&j);
-                long long id;
-                if (!name || j.p >= j.end || *j.p++ != ':' || json_int(&j, &id) || id < 0 || id >= TIKTOKEN_MAX_TOKENS ||
-                    strchr(name, '"') || strlen(name) > 300) {
-                    free(name);
-                    bad = 1;
-                    break;
-                }
-                r->special_names[r->n_special] = name;
+        if (!strcmp(m->key, "pat_str")) {
+            bad = !(r->pattern = plain_string(m));
+        } else if (!strcmp(m->key, "bpe_ranks")) {
+            bad = !(r->ranks = plain_string(m));
+        } else if (!strcmp(m->key, "explicit_n_vocab")) {
+            bad = whole_number(m, &r->explicit_n);
+        } else if (!strcmp(m->key, "special_tokens")) {
+            bad = m->type != JSON_OBJECT || m->n > 64;
+            r->n_special = 0;
+            for (const JsonValue *sp = bad ? NULL : m->child; sp && !bad; sp = sp->next) {
+                long long id = -1;
+                bad = whole_number(sp, &id) || id < 0 || id >= TIKTOKEN_MAX_TOKENS || strchr(sp->key, '"') ||
+                      strlen(sp->key) > 300;
+                r->special_names[r->n_special] = sp->key;
                 r->special_ids[r->n_special++] = id;
-                ws(&j);
-                if (j.p < j.end && *j.p == ',') j.p++;
             }
         } else {
             bad = 1;
         }
-        if (bad) {
-            int rc = status_fail(st, AP_ECORRUPT, "'%s': bad or unexpected value for \"%s\"", path, key);
-            free(key);
-            return rc;
-        }
-        free(key);
-        ws(&j);
-        if (j.p < j.end && *j.p == ',') j.p++;
+        if (bad) return status_fail(st, AP_ECORRUPT, "'%s': bad or unexpected value for \"%s\"", path, m->key);
     }
     if (!r->pattern || !r->ranks || r->n_special == 0)
         return status_fail(st, AP_ECORRUPT, "'%s': needs pat_str, bpe_ranks and special_tokens", path);

@@ -2,7 +2,6 @@
 #include "fit/points.h"
 
 #include "core/fileio.h"
-#include "study/registry.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -27,12 +26,12 @@ static int group_index(PointSet *ps, double budget) {
     return ps->n_groups++;
 }
 
-static int push(PointSet *ps, const FitPoint *p, int *cap) {
-    if (ps->n == *cap) {
-        *cap = *cap ? 2 * *cap : 256;
-        FitPoint *q = realloc(ps->p, (size_t)*cap * sizeof *q);
+static int push(PointSet *ps, const FitPoint *p) {
+    if (ps->n == ps->cap) {
+        int cap = ps->cap ? 2 * ps->cap : 256;
+        FitPoint *q = realloc(ps->p, (size_t)cap * sizeof *q);
         if (!q) return -1;
-        ps->p = q;
+        ps->p = q, ps->cap = cap;
     }
     ps->p[ps->n++] = *p;
     return 0;
@@ -103,7 +102,7 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         free(text);
         return status_fail(st, AP_EINVAL, "%s: need a flops column, or params and tokens", path);
     }
-    int cap = 0, line = 1, derived_c = 0, derived_d = 0, rc = 0;
+    int line = 1, derived_c = 0, derived_d = 0, rc = 0;
     while (*cur && !rc) {
         line++;
         nf = csv_fields(&cur, f, 256);
@@ -147,7 +146,7 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
             rc = status_fail(st, AP_EINVAL, "%s: more than %d arms or %d budgets", path, POINTS_MAX_ARMS, FIT_MAX_GROUPS);
             break;
         }
-        if (push(ps, &p, &cap)) rc = status_fail(st, AP_ENOMEM, "out of memory");
+        if (push(ps, &p)) rc = status_fail(st, AP_ENOMEM, "out of memory");
     }
     free(text);
     if (!rc && ps->n == 0) rc = status_fail(st, AP_EINVAL, "%s: no data rows", path);
@@ -160,35 +159,18 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
     return 0;
 }
 
-int points_from_registry(PointSet *ps, const char *dir, Status *st) {
-    memset(ps, 0, sizeof *ps);
-    Registry reg;
-    if (registry_open(&reg, dir, 0, st)) return -1;
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(reg.db,
-                       "SELECT arm.name, params_nonembedding, tokens, flops, val_bpb, budget FROM run JOIN arm ON"
-                       " arm.id=arm_id WHERE kind='main' AND status='done' AND val_bpb IS NOT NULL ORDER BY arm.id, run.id",
-                       -1, &q, NULL);
-    /* arms in their study order even if one has no finished run yet */
-    sqlite3_stmt *a;
-    sqlite3_prepare_v2(reg.db, "SELECT name FROM arm ORDER BY id", -1, &a, NULL);
-    while (sqlite3_step(a) == SQLITE_ROW) arm_index(ps, (const char *)sqlite3_column_text(a, 0));
-    sqlite3_finalize(a);
-    int cap = 0, rc = 0;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        FitPoint p;
-        p.arm = arm_index(ps, (const char *)sqlite3_column_text(q, 0));
-        p.params = sqlite3_column_double(q, 1);
-        p.tokens = sqlite3_column_double(q, 2);
-        p.flops = sqlite3_column_double(q, 3);
-        p.loss = sqlite3_column_double(q, 4);
-        p.group = group_index(ps, sqlite3_column_double(q, 5));
-        if (p.arm < 0 || p.group < 0 || push(ps, &p, &cap)) rc = status_fail(st, AP_EINVAL, "too many arms or budgets");
-    }
-    sqlite3_finalize(q);
-    registry_close(&reg);
-    if (rc) points_free(ps);
-    return rc;
+int points_add_arm(PointSet *ps, const char *arm, Status *st) {
+    int a = arm_index(ps, arm);
+    if (a < 0) return status_fail(st, AP_EINVAL, "more than %d arms", POINTS_MAX_ARMS);
+    return a;
+}
+
+int points_add(PointSet *ps, int arm, double params, double tokens, double flops, double loss, double budget,
+               Status *st) {
+    FitPoint p = {params, tokens, flops, loss, arm, group_index(ps, budget)};
+    if (p.group < 0) return status_fail(st, AP_EINVAL, "more than %d budgets", FIT_MAX_GROUPS);
+    if (push(ps, &p)) return status_fail(st, AP_ENOMEM, "out of memory");
+    return 0;
 }
 
 int points_of_arm(const PointSet *ps, int arm, FitPoint **out) {
@@ -203,5 +185,5 @@ int points_of_arm(const PointSet *ps, int arm, FitPoint **out) {
 void points_free(PointSet *ps) {
     free(ps->p);
     ps->p = NULL;
-    ps->n = 0;
+    ps->n = ps->cap = 0;
 }

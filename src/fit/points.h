@@ -1,4 +1,5 @@
-/* points.h - the points a fit works on, from any CSV or from a study's registry.
+/* points.h - the points a fit works on, from any CSV or added one by one (a study's runs come
+ * through report/results.h: fit/ knows nothing of studies).
  *
  * CSV: a header row naming columns among arm, params (or params_nonembedding, N), tokens (D),
  * flops (C), loss (or val_bpb, val_loss), budget; any other columns are ignored, so a study's
@@ -16,7 +17,7 @@
 
 typedef struct {
     FitPoint *p;
-    int n;
+    int n, cap;
     char arms[POINTS_MAX_ARMS][64];
     int n_arms;
     double group_budget[FIT_MAX_GROUPS];
@@ -25,8 +26,11 @@ typedef struct {
 } PointSet;
 
 int points_read_csv(PointSet *ps, const char *path, Status *st);
-/* The finished main runs of a study: N = non-embedding parameters, loss = held-out bits/byte. */
-int points_from_registry(PointSet *ps, const char *dir, Status *st);
+/* Adds an arm name (or finds it); returns its index or -1. */
+int points_add_arm(PointSet *ps, const char *arm, Status *st);
+/* Adds a point of arm index `arm`; budget names its approach-2 group (points of equal budget). */
+int points_add(PointSet *ps, int arm, double params, double tokens, double flops, double loss, double budget,
+               Status *st);
 /* The points of one arm (a malloc'ed copy). */
 int points_of_arm(const PointSet *ps, int arm, FitPoint **out);
 void points_free(PointSet *ps);

@@ -65,6 +65,24 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
         }
 }
 
+/* The last row of attention_forward against a cache: per key/value head, the group's query rows
+ * (contiguous heads) make one small GEMM, scaled as in the forward, and each row gets the same
+ * causal softmax with every key visible. */
+void attention_decode_forward(float *out, float *att, const float *q, const float *kc, const float *vc, size_t T,
+                              size_t H, size_t Hkv, size_t hd, size_t ld) {
+    size_t group = H / Hkv;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static) if (H * T * hd >= AP_PAR_MIN)
+    for (size_t kh = 0; kh < Hkv; kh++) {
+        float *s = att + kh * group * T; /* (group, T) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)group, (int)T, (int)hd, scale, q + kh * group * hd,
+                    (int)hd, kc + kh * hd, (int)ld, 0.0f, s, (int)T);
+        for (size_t r = 0; r < group; r++) softmax_rows_causal(s + r * T, T - 1, 1, T, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)group, (int)hd, (int)T, 1.0f, s, (int)T,
+                    vc + kh * hd, (int)ld, 0.0f, out + kh * group * hd, (int)hd);
+    }
+}
+
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                         size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;

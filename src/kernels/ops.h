@@ -7,7 +7,8 @@
  *   the backward mirrors the forward's argument order.
  * - Backward ACCUMULATES (+=) into every gradient it writes, so a tensor used twice (a residual
  *   stream, a tied embedding) collects both contributions. Callers zero gradient buffers first.
- *   Exceptions are marked: rope works in place; crossentropy_softmax_backward overwrites.
+ *   Exceptions are marked: rope works in place; crossentropy_softmax_backward and
+ *   lstm_cell_backward overwrite.
  * - Parallel loops partition work so that each output element is computed by one thread in a
  *   fixed order: results do not depend on the number of threads, except inside OpenBLAS GEMMs,
  *   which are deterministic for a given thread count.
@@ -111,12 +112,33 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                         size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
 
+/* One query row against a key/value cache (decoding): q (H*hd), the query of position T-1, attends
+ * to the T keys and values of positions 0..T-1, rows of kc and vc (T, Hkv*hd) `ld` floats apart.
+ * out (H*hd); att (H, T) the probabilities. Same head mapping, scale and softmax as
+ * attention_forward, of which it computes the last row. Inference only: no backward. */
+void attention_decode_forward(float *out, float *att, const float *q, const float *kc, const float *vc, size_t T,
+                              size_t H, size_t Hkv, size_t hd, size_t ld);
+
 /* Simple references of the attention kernels (reference.c): same arguments, same results up to
  * rounding (the fast kernels use ap_expf and a different summation order). */
 void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
                            size_t H, size_t Hkv, size_t hd);
 void attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                             size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
+
+/* ---- LSTM cell (Hochreiter & Schmidhuber 1997), gates in PyTorch's order i, f, g, o ----
+ * B rows. gates (B, 4H) hold the pre-activations z = W_ih x + b + W_hh r_prev and become the
+ * activations in place (the backward reads them): i, f, o = sigmoid, g = tanh. Then
+ * c = f * c_prev + i * g, tc = tanh(c), h = o * tc. Rows of h, c, tc sit ld floats apart (gates
+ * 4*ld), rows of c_prev ld_prev apart: one time step of a (B, T, .) layout reads ld = T*H.
+ * c may alias c_prev (a decoder updates its state in place).
+ * Backward: dh, dc (B, H) contiguous are the gradients reaching h and c from later computations;
+ * it OVERWRITES dgates (B, 4H), rows 4*ld apart, with the gradient of z and dc_prev (B, H)
+ * contiguous with that of c_prev; dc_prev may alias dc. */
+void lstm_cell_forward(float *h, float *c, float *tc, float *gates, const float *c_prev, size_t B, size_t H, size_t ld,
+                       size_t ld_prev);
+void lstm_cell_backward(float *dgates, float *dc_prev, const float *dh, const float *dc, const float *gates,
+                        const float *c_prev, const float *tc, size_t B, size_t H, size_t ld, size_t ld_prev);
 
 /* ---- logit soft-capping (Gemma 2; modded-nanogpt): out = cap * tanh(inp / cap) ---- */
 void softcap_forward(float *out, const float *inp, size_t n, float cap);

@@ -6,8 +6,8 @@
  *   c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t);  r_t = W_p h_t (LSTMP) or h_t */
 #include "models/lstm.h"
 
-#include "kernels/fastmath.h"
 #include "kernels/ops.h"
+#include "models/layout.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -91,10 +91,10 @@ double lstm_step_flops_forward(const Config *c, int B, int T) {
 static size_t lstm_layout(Lstm *m, size_t B, size_t T, float *mem) {
     size_t N = B * T, E = m->E, H = m->H, R = m->R, V = m->V, L = m->L, X = E > R ? E : R;
     int proj = m->cfg.lstm_proj, cap = m->cfg.softcap > 0;
-    float **slots[6 * LSTM_MAX_LAYERS + 24];
-    size_t sizes[6 * LSTM_MAX_LAYERS + 24];
-    int n = 0;
-#define SLOT(p, sz) (slots[n] = &(p), sizes[n++] = (sz))
+    LayoutSlot table[5 * LSTM_MAX_LAYERS + 18];
+    size_t n = 0;
+    if (L > LSTM_MAX_LAYERS) abort(); /* config_resolve rejects deeper LSTMs */
+#define SLOT(p, sz) (table[n++] = (LayoutSlot){&(p), (sz)})
     SLOT(m->x0, N * E);
     for (size_t l = 0; l < L; l++) {
         SLOT(m->G[l], N * 4 * H);
@@ -115,18 +115,13 @@ static size_t lstm_layout(Lstm *m, size_t B, size_t T, float *mem) {
     SLOT(m->dY, N * X);
     SLOT(m->dX, N * X);
     SLOT(m->hprev, N * R);
-    SLOT(m->dh, (size_t)B * H);
-    SLOT(m->dc, (size_t)B * H);
-    SLOT(m->dh_next, (size_t)B * R);
-    SLOT(m->dc_next, (size_t)B * H);
+    SLOT(m->dh, B * H);
+    SLOT(m->dc, B * H);
+    SLOT(m->dh_next, B * R);
+    SLOT(m->dc_next, B * H);
     SLOT(m->dlogits_raw, cap ? N * V : 0);
 #undef SLOT
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        if (mem) *slots[i] = sizes[i] ? mem + off : NULL;
-        off += (sizes[i] + 15) / 16 * 16;
-    }
-    return off;
+    return layout_carve(table, n, mem);
 }
 
 size_t lstm_activation_floats(const Config *cfg, int B, int T) {
@@ -167,6 +162,19 @@ void lstm_reset_state(Lstm *m) {
     memset(m->carry_c, 0, (size_t)m->L * m->B * m->H * sizeof(float));
 }
 
+/* The LM head on N rows of the last layer's output: logits (N, V), soft-capped from logits_raw. */
+static void head_forward(const Lstm *m, float *logits, float *logits_raw, const float *y, size_t N) {
+    const Config *c = &m->cfg;
+    const float *head = c->tie_embeddings ? m->w.wte : m->w.head;
+    size_t R = m->R, V = m->V;
+    if (c->softcap > 0) {
+        linear_forward(logits_raw, y, head, NULL, N, R, V);
+        softcap_forward(logits, logits_raw, N * V, (float)c->softcap);
+    } else {
+        linear_forward(logits, y, head, NULL, N, R, V);
+    }
+}
+
 float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T, int stateful) {
     if (B != m->B || T != m->T || !m->mem) abort(); /* activations are laid out for the prepared shape */
     const Config *c = &m->cfg;
@@ -185,29 +193,17 @@ float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T,
             memset(c0, 0, (size_t)B * H * sizeof(float));
         }
         float *G = m->G[l], *C = m->C[l], *TC = m->TC[l], *Y = m->Y[l], *Hh = c->lstm_proj ? m->Hh[l] : Y;
-        size_t hstride = c->lstm_proj ? T * H : T * R; /* row stride of h for batch rows */
-        linear_forward(G, in, m->w.w_ih[l], m->w.b[l], N, in_dim, H4);
-        for (int t = 0; t < T; t++) {
-            const float *rprev = t == 0 ? h0 : Y + (size_t)(t - 1) * R;
-            int ld_prev = t == 0 ? (int)R : (int)(T * R);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)H4, (int)R, 1.0f, rprev, ld_prev,
-                        m->w.w_hh[l], (int)R, 1.0f, G + (size_t)t * H4, (int)(T * H4));
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * H * 4 >= AP_PAR_MIN)
-            for (int b = 0; b < B; b++)
-                for (size_t j = 0; j < H; j++) {
-                    float *g = G + ((size_t)b * T + t) * H4;
-                    float gi = ap_sigmoidf(g[j]), gf = ap_sigmoidf(g[H + j]), gg = ap_tanhf(g[2 * H + j]),
-                          go = ap_sigmoidf(g[3 * H + j]);
-                    g[j] = gi, g[H + j] = gf, g[2 * H + j] = gg, g[3 * H + j] = go;
-                    float cprev = t == 0 ? c0[(size_t)b * H + j] : C[((size_t)b * T + t - 1) * H + j];
-                    float cc = gf * cprev + gi * gg, tc = ap_tanhf(cc);
-                    C[((size_t)b * T + t) * H + j] = cc;
-                    TC[((size_t)b * T + t) * H + j] = tc;
-                    Hh[(size_t)b * hstride + (size_t)t * H + j] = go * tc;
-                }
+        linear_forward(G, in, m->w.w_ih[l], m->w.b[l], N, in_dim, H4); /* the input half of z, all steps at once */
+        for (size_t t = 0; t < (size_t)T; t++) {
+            /* step t reads r_{t-1}, c_{t-1}: the chunk's initial state (B, .) at t = 0 */
+            const float *r_prev = t == 0 ? h0 : Y + (t - 1) * R, *c_prev = t == 0 ? c0 : C + (t - 1) * H;
+            size_t prev_T = t == 0 ? 1 : (size_t)T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)H4, (int)R, 1.0f, r_prev, (int)(prev_T * R),
+                        m->w.w_hh[l], (int)R, 1.0f, G + t * H4, (int)(T * H4));
+            lstm_cell_forward(Hh + t * H, C + t * H, TC + t * H, G + t * H4, c_prev, (size_t)B, H, T * H, prev_T * H);
             if (c->lstm_proj)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)R, (int)H, 1.0f, Hh + (size_t)t * H,
-                            (int)(T * H), m->w.w_p[l], (int)H, 0.0f, Y + (size_t)t * R, (int)(T * R));
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)R, (int)H, 1.0f, Hh + t * H, (int)(T * H),
+                            m->w.w_p[l], (int)H, 0.0f, Y + t * R, (int)(T * R));
         }
         if (stateful)
             for (int b = 0; b < B; b++) {
@@ -215,13 +211,7 @@ float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T,
                 memcpy(m->carry_c + ((size_t)l * B + b) * H, C + ((size_t)b * T + T - 1) * H, H * sizeof(float));
             }
     }
-    const float *head = c->tie_embeddings ? m->w.wte : m->w.head;
-    if (c->softcap > 0) {
-        linear_forward(m->logits_raw, m->Y[m->L - 1], head, NULL, N, R, V);
-        softcap_forward(m->probs, m->logits_raw, N * V, (float)c->softcap);
-    } else {
-        linear_forward(m->probs, m->Y[m->L - 1], head, NULL, N, R, V);
-    }
+    head_forward(m, m->probs, m->logits_raw, m->Y[m->L - 1], N);
     m->have_targets = targets != NULL;
     if (!targets) return 0.0f;
     memcpy(m->targets, targets, N * sizeof(int));
@@ -271,22 +261,11 @@ void lstm_backward(Lstm *m) {
                             (int)(T * R), m->w.w_p[l], (int)H, 0.0f, dh, (int)H);
             else
                 for (int b = 0; b < B; b++) memcpy(dh + (size_t)b * H, dR + ((size_t)b * T + t) * R, H * sizeof(float));
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * H * 4 >= AP_PAR_MIN)
-            for (int b = 0; b < B; b++)
-                for (size_t j = 0; j < H; j++) {
-                    const float *g = G + ((size_t)b * T + t) * H4;
-                    float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];
-                    float tc = TC[((size_t)b * T + t) * H + j];
-                    float cprev = t == 0 ? c0[(size_t)b * H + j] : C[((size_t)b * T + t - 1) * H + j];
-                    float dhj = dh[(size_t)b * H + j];
-                    float dc = dc_next[(size_t)b * H + j] + dhj * go * (1.0f - tc * tc);
-                    float *dg = dG + ((size_t)b * T + t) * H4;
-                    dg[j] = dc * gg * gi * (1.0f - gi);
-                    dg[H + j] = dc * cprev * gf * (1.0f - gf);
-                    dg[2 * H + j] = dc * gi * (1.0f - gg * gg);
-                    dg[3 * H + j] = dhj * tc * go * (1.0f - go);
-                    dc_next[(size_t)b * H + j] = dc * gf;
-                }
+            /* dc_next: the gradient of c_t from step t+1 in, that of c_{t-1} out */
+            size_t ts = (size_t)t, ld = (size_t)T * H;
+            const float *c_prev = t == 0 ? c0 : C + (ts - 1) * H;
+            lstm_cell_backward(dG + ts * H4, dc_next, dh, dc_next, G + ts * H4, c_prev, TC + ts * H, (size_t)B, H, ld,
+                               t == 0 ? H : ld);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, (int)R, (int)H4, 1.0f, dG + (size_t)t * H4,
                         (int)(T * H4), m->w.w_hh[l], (int)R, 0.0f, dh_next, (int)R);
         }
@@ -316,27 +295,26 @@ void lstm_free(Lstm *m) {
     m->inputs = m->targets = NULL;
 }
 
+size_t lstm_token_scratch_floats(const Lstm *m) {
+    return (size_t)m->E + 10 * (size_t)m->H + (m->cfg.softcap > 0 ? (size_t)m->V : 0);
+}
+
+/* The training forward at B = T = 1 from the state (h, c), which it updates in place. Its
+ * products have one row, so they go through linear_forward's matrix-vector path (a one-row
+ * sgemm would pack the weights on every token); the cell and the head are training's. */
 void lstm_forward_token(const Lstm *m, float *h, float *c, float *scratch, int token, float *logits) {
     size_t E = m->E, H = m->H, R = m->R, H4 = 4 * H;
-    float *x = scratch, *z = x + (E > R ? E : R), *hh = z + H4, *zh = hh + H;
+    float *x = scratch, *z = x + E, *zh = z + H4, *hh = zh + H4, *tc = hh + H, *logits_raw = tc + H;
+    int proj = m->cfg.lstm_proj;
     embedding_forward(x, &token, m->w.wte, 1, E, 1.0f);
     for (int l = 0; l < m->L; l++) {
-        float *hl = h + (size_t)l * R, *cl = c + (size_t)l * H;
-        linear_forward(z, x, m->w.w_ih[l], m->w.b[l], 1, l == 0 ? E : R, H4);
-        linear_forward(zh, hl, m->w.w_hh[l], NULL, 1, R, H4);
-        for (size_t j = 0; j < H; j++) {
-            float gi = ap_sigmoidf(z[j] + zh[j]), gf = ap_sigmoidf(z[H + j] + zh[H + j]);
-            float gg = ap_tanhf(z[2 * H + j] + zh[2 * H + j]), go = ap_sigmoidf(z[3 * H + j] + zh[3 * H + j]);
-            cl[j] = gf * cl[j] + gi * gg;
-            hh[j] = go * ap_tanhf(cl[j]);
-        }
-        if (m->cfg.lstm_proj)
-            linear_forward(hl, hh, m->w.w_p[l], NULL, 1, H, R);
-        else
-            memcpy(hl, hh, H * sizeof(float));
-        memcpy(x, hl, R * sizeof(float));
+        float *r = h + (size_t)l * R, *cl = c + (size_t)l * H;
+        const float *in = l == 0 ? x : r - R; /* layer l-1's output at this step */
+        linear_forward(z, in, m->w.w_ih[l], m->w.b[l], 1, l == 0 ? E : R, H4);
+        linear_forward(zh, r, m->w.w_hh[l], NULL, 1, R, H4);
+        residual_forward(z, z, zh, H4);
+        lstm_cell_forward(proj ? hh : r, cl, tc, z, cl, 1, H, H, H);
+        if (proj) linear_forward(r, hh, m->w.w_p[l], NULL, 1, H, R);
     }
-    linear_forward(logits, x, m->cfg.tie_embeddings ? m->w.wte : m->w.head, NULL, 1, R, m->V);
-    if (m->cfg.softcap > 0)
-        for (size_t i = 0; i < (size_t)m->V; i++) logits[i] = (float)m->cfg.softcap * tanhf(logits[i] / (float)m->cfg.softcap);
+    head_forward(m, logits, logits_raw, h + (size_t)(m->L - 1) * R, 1);
 }

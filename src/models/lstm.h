@@ -63,7 +63,9 @@ void lstm_backward(Lstm *m);
 void lstm_reset_state(Lstm *m);
 void lstm_free(Lstm *m);
 double lstm_step_flops_forward(const Config *c, int B, int T);
-/* One token for generation: state (L, R) + (L, H) in h, c; writes V logits. */
+/* One token for generation, the training forward at B = T = 1: state (L, R) + (L, H) in h, c,
+ * updated in place; scratch of lstm_token_scratch_floats(m); writes V logits. */
+size_t lstm_token_scratch_floats(const Lstm *m);
 void lstm_forward_token(const Lstm *m, float *h, float *c, float *scratch, int token, float *logits);
 
 #endif

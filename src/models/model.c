@@ -151,10 +151,9 @@ int decoder_create(Decoder *d, const Model *m, Status *st) {
         return 0;
     }
     const Lstm *s = m->lstm;
-    size_t X = (size_t)(s->E > s->R ? s->E : s->R);
     d->h = calloc((size_t)s->L * s->R, sizeof(float));
     d->c = calloc((size_t)s->L * s->H, sizeof(float));
-    d->scratch = calloc(X + 9 * (size_t)s->H, sizeof(float));
+    d->scratch = calloc(lstm_token_scratch_floats(s), sizeof(float));
     d->logits_buf = calloc((size_t)s->V, sizeof(float));
     if (!d->h || !d->c || !d->scratch || !d->logits_buf) {
         decoder_free(d);

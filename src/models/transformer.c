@@ -1,9 +1,13 @@
-/* transformer.c - forward, backward and cached decoding of the switchable Transformer.
+/* transformer.c - the switchable Transformer: parameters, activations, and the stacking of
+ * blocks (embeddings, norms, residuals, head) in the forward, the backward and cached decoding.
+ * The sub-layers are in attention_block.c and mlp_block.c (see blocks.h). Decoding runs the
+ * training forward's code at one row, with only the attention kernel swapped for the cache's.
  * The backward is the forward read bottom-up; each step names the forward line it undoes. */
 #include "models/transformer.h"
 
-#include "kernels/fastmath.h"
 #include "kernels/ops.h"
+#include "models/blocks.h"
+#include "models/layout.h"
 
 #include <math.h>
 #include <omp.h>
@@ -150,10 +154,7 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
     size_t H = m->H, nqk = (size_t)(m->H + m->Hkv);
     int pre = c->norm_position == NORMPOS_PRE, qkvp = c->qk_norm || c->pos == POS_ROPE || c->value_embeds > 0;
     TransformerActs *a = &m->a;
-    struct {
-        float **slot;
-        size_t n;
-    } table[] = {
+    LayoutSlot table[] = {
         {&a->encoded, N * C},
         {&a->ln1, L * N * C},
         {&a->ln1_mean, L * N},
@@ -187,12 +188,7 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->dlogits_raw, c->softcap > 0 ? N * V : 0},
         {&a->attn_scratch, (size_t)omp_get_max_threads() * attention_scratch_floats((size_t)T, (size_t)m->hd)},
     };
-    size_t n_entries = sizeof table / sizeof table[0], off = 0;
-    for (size_t i = 0; i < n_entries; i++) {
-        if (mem) *table[i].slot = table[i].n ? mem + off : NULL;
-        off += (table[i].n + 15) / 16 * 16;
-    }
-    return off;
+    return layout_carve(table, sizeof table / sizeof table[0], mem);
 }
 
 size_t transformer_activation_floats(const Config *cfg, int B, int T) {
@@ -249,116 +245,119 @@ static void norm_backward(const Config *c, float *dinp, float *dw, float *db, co
         rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
 }
 
-static void act_forward(const Config *c, float *out, const float *inp, size_t N, size_t F) {
-    switch (c->act) {
-    case ACT_GELU: gelu_forward(out, inp, N * F); break;
-    case ACT_RELU: relu_forward(out, inp, N * F); break;
-    case ACT_RELU2: relu2_forward(out, inp, N * F); break;
-    case ACT_SWIGLU: swiglu_forward(out, inp, N, F); break;
-    case ACT_GEGLU: geglu_forward(out, inp, N, F); break;
-    }
-}
-
-static void act_backward(const Config *c, float *dinp, const float *dout, const float *inp, size_t N, size_t F) {
-    switch (c->act) {
-    case ACT_GELU: gelu_backward(dinp, dout, inp, N * F); break;
-    case ACT_RELU: relu_backward(dinp, dout, inp, N * F); break;
-    case ACT_RELU2: relu2_backward(dinp, dout, inp, N * F); break;
-    case ACT_SWIGLU: swiglu_backward(dinp, dout, inp, N, F); break;
-    case ACT_GEGLU: geglu_backward(dinp, dout, inp, N, F); break;
-    }
-}
-
-/* Pointer to layer l's slice of a stacked tensor, or NULL when the tensor does not exist. */
-static inline float *at(float *base, size_t l, size_t per_layer) { return base ? base + l * per_layer : NULL; }
-static inline const float *cat(const float *base, size_t l, size_t per_layer) {
-    return base ? base + l * per_layer : NULL;
-}
-
 static inline float emb_scale(const Transformer *m) { return m->cfg.emb_scale ? sqrtf((float)m->C) : 1.0f; }
 
-float transformer_forward(Transformer *m, const int *inputs, const int *targets, int B, int T) {
+/* One layer's activations: slices of TransformerActs in training, one token's buffers (reused by
+ * every layer) in decoding. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* (N, C), (N), (N) */
+    AttnActs attn;
+    float *res2;                      /* (N, C) residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    MlpActs mlp;
+    float *res3;                      /* (N, C) residual after the MLP */
+} LayerActs;
+
+static LayerActs layer_acts(const Transformer *m, size_t l) {
+    const TransformerActs *a = &m->a;
+    size_t B = m->B, T = m->T, N = B * T, NC = N * m->C, QKV = m->QKV, H = m->H, nqk = H + m->Hkv;
+    LayerActs s = {
+        .ln1 = a->ln1 + l * NC,
+        .ln1_mean = a->ln1_mean + l * N,
+        .ln1_rstd = a->ln1_rstd + l * N,
+        .attn = {a->qkv + l * N * QKV, at(a->qkvp, l, N * QKV), at(a->qk_rstd, l, N * nqk), a->att + l * B * H * T * T,
+                 a->atty + l * NC},
+        .res2 = a->res2 + l * NC,
+        .ln2 = a->ln2 + l * NC,
+        .ln2_mean = a->ln2_mean + l * N,
+        .ln2_rstd = a->ln2_rstd + l * N,
+        .mlp = {a->fch + l * N * (size_t)m->F1, a->fcg + l * N * (size_t)m->F},
+        .res3 = a->res3 + l * NC,
+    };
+    return s;
+}
+
+/* out (B, T, C) = token embeddings + positions pos0 + t. */
+static void embed_forward(const Transformer *m, float *out, const int *tokens, size_t B, size_t T, size_t pos0) {
+    const Config *c = &m->cfg;
+    size_t C = m->C;
+    embedding_forward(out, tokens, m->w.wte, B * T, C, emb_scale(m));
+    if (c->pos == POS_LEARNED) posemb_learned_forward(out, m->w.wpe + pos0 * C, B, T, C);
+    if (c->pos == POS_SINUSOIDAL) posemb_sinusoidal_forward(out, B, T, C, pos0);
+}
+
+/* Block l on B x T rows from x, saving into s; returns its output (res3 pre-norm, ln2 post-norm).
+ * With kv: one token at position pos, whose attention reads and extends the cache. */
+static const float *block_forward(const Transformer *m, size_t l, const LayerActs *s, const float *x,
+                                  const int *tokens, size_t B, size_t T, KVCache *kv, int pos) {
     const Config *c = &m->cfg;
     const TransformerWeights *w = &m->w;
-    TransformerActs *a = &m->a;
-    /* Activations are laid out for the prepared shape; a different shape is a caller bug. */
-    if (B != m->B || T != m->T || !m->acts_mem) abort();
-    size_t N = (size_t)B * T, C = m->C, QKV = m->QKV, F = m->F, F1 = m->F1, V = m->V, hd = m->hd;
-    size_t H = m->H, Hkv = m->Hkv, nqk = H + Hkv, NC = N * C;
+    size_t N = B * T, C = m->C, NC = N * C;
     int pre = c->norm_position == NORMPOS_PRE;
-    memcpy(m->inputs, inputs, N * sizeof(int));
 
-    embedding_forward(a->encoded, inputs, w->wte, N, C, emb_scale(m));
-    if (c->pos == POS_LEARNED) posemb_learned_forward(a->encoded, w->wpe, B, T, C);
-    if (c->pos == POS_SINUSOIDAL) posemb_sinusoidal_forward(a->encoded, B, T, C, 0);
-
-    const float *x = a->encoded;
-    for (size_t l = 0; l < (size_t)m->L; l++) {
-        float *ln1 = a->ln1 + l * NC, *ln1_mean = a->ln1_mean + l * N, *ln1_rstd = a->ln1_rstd + l * N;
-        float *qkv = a->qkv + l * N * QKV, *qkvp = at(a->qkvp, l, N * QKV);
-        float *att = a->att + l * (size_t)B * H * T * T, *atty = a->atty + l * NC, *res2 = a->res2 + l * NC;
-        float *ln2 = a->ln2 + l * NC, *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N;
-        float *fch = a->fch + l * N * F1, *fcg = a->fcg + l * N * F, *res3 = a->res3 + l * NC;
-
-        /* attention sub-block */
-        const float *attn_in = x;
-        if (pre) {
-            norm_forward(c, ln1, ln1_mean, ln1_rstd, x, w->ln1_w + l * C, cat(w->ln1_b, l, C), N, C);
-            attn_in = ln1;
-        }
-        linear_forward(qkv, attn_in, w->wqkv + l * QKV * C, cat(w->bqkv, l, QKV), N, C, QKV);
-        const float *q = qkv;
-        if (c->qk_norm) {
-            qknorm_forward(qkvp, a->qk_rstd + l * N * nqk, qkv, w->q_norm + l * hd, w->k_norm + l * hd, N, H, Hkv, hd,
-                           (float)c->norm_eps);
-            q = qkvp;
-        }
-        if (c->pos == POS_ROPE) {
-            if (q != qkvp) memcpy(qkvp, qkv, N * QKV * sizeof(float));
-            rope_forward(qkvp, m->rope_cos, m->rope_sin, B, T, QKV, nqk, hd, 0);
-            q = qkvp;
-        }
-        if ((int)l < m->Lve) {
-            if (q != qkvp) memcpy(qkvp, qkv, N * QKV * sizeof(float));
-            value_mix_forward(qkvp, w->ve + l * V * Hkv * hd, w->ve_lambda + 2 * l, inputs, N, QKV, nqk * hd, Hkv * hd);
-            q = qkvp;
-        }
-        attention_forward(atty, att, a->attn_scratch, q, B, T, H, Hkv, hd);
-        linear_forward(res2, atty, w->wo + l * C * C, cat(w->bo, l, C), N, C, C);
-        residual_forward(res2, res2, x, NC);
-
-        /* MLP sub-block */
-        const float *mlp_in;
-        if (pre) {
-            norm_forward(c, ln2, ln2_mean, ln2_rstd, res2, w->ln2_w + l * C, cat(w->ln2_b, l, C), N, C);
-            mlp_in = ln2;
-        } else {
-            norm_forward(c, ln1, ln1_mean, ln1_rstd, res2, w->ln1_w + l * C, cat(w->ln1_b, l, C), N, C);
-            mlp_in = ln1;
-        }
-        linear_forward(fch, mlp_in, w->wfc + l * F1 * C, cat(w->bfc, l, F1), N, C, F1);
-        act_forward(c, fcg, fch, N, F);
-        linear_forward(res3, fcg, w->wproj + l * C * F, cat(w->bproj, l, C), N, F, C);
-        residual_forward(res3, res3, pre ? res2 : ln1, NC);
-        if (pre) {
-            x = res3;
-        } else {
-            norm_forward(c, ln2, ln2_mean, ln2_rstd, res3, w->ln2_w + l * C, cat(w->ln2_b, l, C), N, C);
-            x = ln2;
-        }
-    }
-    const float *h = x;
+    /* attention sub-block */
+    const float *attn_in = x;
     if (pre) {
-        norm_forward(c, a->lnf, a->lnf_mean, a->lnf_rstd, x, w->lnf_w, w->lnf_b, N, C);
-        h = a->lnf;
+        norm_forward(c, s->ln1, s->ln1_mean, s->ln1_rstd, x, w->ln1_w + l * C, cat(w->ln1_b, l, C), N, C);
+        attn_in = s->ln1;
+    }
+    if (kv)
+        attn_block_forward_token(m, l, kv, s->res2, &s->attn, attn_in, tokens[0], pos);
+    else
+        attn_block_forward(m, l, s->res2, &s->attn, attn_in, tokens, B, T);
+    residual_forward(s->res2, s->res2, x, NC);
+
+    /* MLP sub-block */
+    const float *mlp_in;
+    if (pre) {
+        norm_forward(c, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, w->ln2_w + l * C, cat(w->ln2_b, l, C), N, C);
+        mlp_in = s->ln2;
+    } else {
+        norm_forward(c, s->ln1, s->ln1_mean, s->ln1_rstd, s->res2, w->ln1_w + l * C, cat(w->ln1_b, l, C), N, C);
+        mlp_in = s->ln1;
+    }
+    mlp_block_forward(m, l, s->res3, &s->mlp, mlp_in, N);
+    residual_forward(s->res3, s->res3, pre ? s->res2 : s->ln1, NC);
+    if (pre) return s->res3;
+    norm_forward(c, s->ln2, s->ln2_mean, s->ln2_rstd, s->res3, w->ln2_w + l * C, cat(w->ln2_b, l, C), N, C);
+    return s->ln2;
+}
+
+/* logits (N, V) from the last block's output x: final norm (pre-norm), LM head, soft-cap (from
+ * logits_raw). */
+static void head_forward(const Transformer *m, float *logits, float *logits_raw, float *lnf, float *lnf_mean,
+                         float *lnf_rstd, const float *x, size_t N) {
+    const Config *c = &m->cfg;
+    const TransformerWeights *w = &m->w;
+    size_t C = m->C, V = m->V;
+    const float *h = x;
+    if (c->norm_position == NORMPOS_PRE) {
+        norm_forward(c, lnf, lnf_mean, lnf_rstd, x, w->lnf_w, w->lnf_b, N, C);
+        h = lnf;
     }
     const float *head = c->tie_embeddings ? w->wte : w->head;
     if (c->softcap > 0) {
-        linear_forward(a->logits_raw, h, head, NULL, N, C, V);
-        softcap_forward(a->probs, a->logits_raw, N * V, (float)c->softcap);
+        linear_forward(logits_raw, h, head, NULL, N, C, V);
+        softcap_forward(logits, logits_raw, N * V, (float)c->softcap);
     } else {
-        linear_forward(a->probs, h, head, NULL, N, C, V);
+        linear_forward(logits, h, head, NULL, N, C, V);
     }
+}
+
+float transformer_forward(Transformer *m, const int *inputs, const int *targets, int B, int T) {
+    TransformerActs *a = &m->a;
+    /* Activations are laid out for the prepared shape; a different shape is a caller bug. */
+    if (B != m->B || T != m->T || !m->acts_mem) abort();
+    size_t N = (size_t)B * T, V = m->V;
+    memcpy(m->inputs, inputs, N * sizeof(int));
+
+    embed_forward(m, a->encoded, inputs, (size_t)B, (size_t)T, 0);
+    const float *x = a->encoded;
+    for (size_t l = 0; l < (size_t)m->L; l++) {
+        LayerActs s = layer_acts(m, l);
+        x = block_forward(m, l, &s, x, inputs, (size_t)B, (size_t)T, NULL, 0);
+    }
+    head_forward(m, a->probs, a->logits_raw, a->lnf, a->lnf_mean, a->lnf_rstd, x, N);
     m->have_targets = targets != NULL;
     if (!targets) return 0.0f;
     memcpy(m->targets, targets, N * sizeof(int));
@@ -376,8 +375,6 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
 
 /* ---------------------------------------------------------------- backward */
 
-static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
-
 void transformer_backward(Transformer *m) {
     if (!m->have_targets) abort(); /* backward needs a forward with targets */
     const Config *c = &m->cfg;
@@ -385,8 +382,7 @@ void transformer_backward(Transformer *m) {
     TransformerWeights *g = &m->g;
     TransformerActs *a = &m->a;
     int B = m->B, T = m->T;
-    size_t N = (size_t)B * T, C = m->C, QKV = m->QKV, F = m->F, F1 = m->F1, V = m->V, hd = m->hd;
-    size_t H = m->H, Hkv = m->Hkv, nqk = H + Hkv, NC = N * C, L = (size_t)m->L;
+    size_t N = (size_t)B * T, C = m->C, V = m->V, NC = N * C, L = (size_t)m->L;
     int pre = c->norm_position == NORMPOS_PRE;
 
     size_t count = 0;
@@ -416,64 +412,38 @@ void transformer_backward(Transformer *m) {
     }
 
     for (size_t l = L; l-- > 0;) {
+        LayerActs s = layer_acts(m, l);
         const float *x_in = l == 0 ? a->encoded : (pre ? a->res3 + (l - 1) * NC : a->ln2 + (l - 1) * NC);
-        const float *ln1 = a->ln1 + l * NC, *ln1_mean = a->ln1_mean + l * N, *ln1_rstd = a->ln1_rstd + l * N;
-        const float *qkv = a->qkv + l * N * QKV, *qkvp = cat(a->qkvp, l, N * QKV);
-        const float *att = a->att + l * (size_t)B * H * T * T, *atty = a->atty + l * NC, *res2 = a->res2 + l * NC;
-        const float *ln2 = a->ln2 + l * NC, *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N;
-        const float *fch = a->fch + l * N * F1, *fcg = a->fcg + l * N * F, *res3 = a->res3 + l * NC;
 
         if (!pre) { /* x_out = norm2(res3) */
             zero(dx1, NC);
-            norm_backward(c, dx1, g->ln2_w + l * C, at(g->ln2_b, l, C), dres, res3, w->ln2_w + l * C, ln2_mean,
-                          ln2_rstd, N, C);
+            norm_backward(c, dx1, g->ln2_w + l * C, at(g->ln2_b, l, C), dres, s.res3, w->ln2_w + l * C, s.ln2_mean,
+                          s.ln2_rstd, N, C);
             tmp = dres, dres = dx1, dx1 = tmp;
         }
-        /* dres = d res3; res3 = mlp_in + proj(act(fc(mlp_in)))  (pre: + res2) */
-        const float *mlp_in = pre ? ln2 : ln1;
-        zero(a->dfcg, N * F);
-        linear_backward(a->dfcg, g->wproj + l * C * F, at(g->bproj, l, C), dres, fcg, w->wproj + l * C * F, N, F, C);
-        zero(a->dfch, N * F1);
-        act_backward(c, a->dfch, a->dfcg, fch, N, F);
+        /* dres = d res3; res3 = mlp_in + mlp(mlp_in)  (pre: + res2) */
+        const float *mlp_in = pre ? s.ln2 : s.ln1;
         zero(dx1, NC);
-        linear_backward(dx1, g->wfc + l * F1 * C, at(g->bfc, l, F1), a->dfch, mlp_in, w->wfc + l * F1 * C, N, C, F1);
+        mlp_block_backward(m, l, dx1, dres, mlp_in, &s.mlp, N);
         if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
-            norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, res2, w->ln2_w + l * C, ln2_mean,
-                          ln2_rstd, N, C);
+            norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, s.res2, w->ln2_w + l * C, s.ln2_mean,
+                          s.ln2_rstd, N, C);
         } else { /* ln1 = norm1(res2) fed both the MLP and the residual */
 #pragma omp parallel for schedule(static) if (NC >= AP_PAR_MIN)
             for (size_t i = 0; i < NC; i++) dx1[i] += dres[i];
             zero(dx2, NC);
-            norm_backward(c, dx2, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, res2, w->ln1_w + l * C, ln1_mean,
-                          ln1_rstd, N, C);
+            norm_backward(c, dx2, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, s.res2, w->ln1_w + l * C, s.ln1_mean,
+                          s.ln1_rstd, N, C);
             tmp = dres, dres = dx2, dx2 = tmp;
         }
-        /* dres = d res2; res2 = x_in + wo(attention(qkv)) */
-        zero(a->datty, NC);
-        linear_backward(a->datty, g->wo + l * C * C, at(g->bo, l, C), dres, atty, w->wo + l * C * C, N, C, C);
-        int processed = c->qk_norm || c->pos == POS_ROPE || (int)l < m->Lve;
-        zero(a->dqkvp, N * QKV);
-        attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? qkvp : qkv, att, B, T, H, Hkv, hd);
-        if ((int)l < m->Lve) /* values were mixed last: undo that first (qkv holds the un-mixed values) */
-            value_mix_backward(a->dqkvp, g->ve + l * V * Hkv * hd, g->ve_lambda + 2 * l, qkv, w->ve + l * V * Hkv * hd,
-                               w->ve_lambda + 2 * l, m->inputs, N, QKV, nqk * hd, Hkv * hd);
-        if (c->pos == POS_ROPE) rope_backward(a->dqkvp, m->rope_cos, m->rope_sin, B, T, QKV, nqk, hd, 0);
-        const float *dq = a->dqkvp;
-        if (c->qk_norm) {
-            zero(a->dqkv, N * QKV);
-            qknorm_backward(a->dqkv, g->q_norm + l * hd, g->k_norm + l * hd, a->dqkvp, qkv, w->q_norm + l * hd,
-                            w->k_norm + l * hd, a->qk_rstd + l * N * nqk, N, H, Hkv, hd);
-            dq = a->dqkv;
-        }
+        /* dres = d res2; res2 = x_in + attn(attn_in), attn_in = norm1(x_in) (pre) or x_in */
         if (pre) {
             zero(dx1, NC);
-            linear_backward(dx1, g->wqkv + l * QKV * C, at(g->bqkv, l, QKV), dq, ln1, w->wqkv + l * QKV * C, N, C,
-                            QKV);
-            norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, ln1_mean,
-                          ln1_rstd, N, C);
+            attn_block_backward(m, l, dx1, dres, s.ln1, &s.attn, m->inputs, (size_t)B, (size_t)T);
+            norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s.ln1_mean,
+                          s.ln1_rstd, N, C);
         } else {
-            linear_backward(dres, g->wqkv + l * QKV * C, at(g->bqkv, l, QKV), dq, x_in, w->wqkv + l * QKV * C, N, C,
-                            QKV);
+            attn_block_backward(m, l, dres, dres, x_in, &s.attn, m->inputs, (size_t)B, (size_t)T);
         }
         /* dres = d x_in */
     }
@@ -494,21 +464,43 @@ void transformer_free(Transformer *m) {
 
 /* ---------------------------------------------------------------- cached decoding */
 
+static size_t kvcache_layout(KVCache *kv, const Transformer *m, float *mem) {
+    size_t L = m->L, T = m->Tmax, kvd = (size_t)m->Hkv * m->hd, C = m->C, QKV = m->QKV, H = m->H;
+    size_t nqk = H + (size_t)m->Hkv, V = m->V;
+    LayoutSlot table[] = {
+        {&kv->k, L * T * kvd},
+        {&kv->v, L * T * kvd},
+        {&kv->x, C},
+        {&kv->ln1, C},
+        {&kv->ln1_mean, 1},
+        {&kv->ln1_rstd, 1},
+        {&kv->qkv, QKV},
+        {&kv->qkvp, QKV},
+        {&kv->qk_rstd, nqk},
+        {&kv->att, H * T},
+        {&kv->atty, C},
+        {&kv->res2, C},
+        {&kv->ln2, C},
+        {&kv->ln2_mean, 1},
+        {&kv->ln2_rstd, 1},
+        {&kv->fch, (size_t)m->F1},
+        {&kv->fcg, (size_t)m->F},
+        {&kv->res3, C},
+        {&kv->lnf, C},
+        {&kv->lnf_mean, 1},
+        {&kv->lnf_rstd, 1},
+        {&kv->logits_raw, m->cfg.softcap > 0 ? V : 0},
+        {&kv->logits, V},
+    };
+    return layout_carve(table, sizeof table / sizeof table[0], mem);
+}
+
 int kvcache_create(KVCache *kv, const Transformer *m, Status *st) {
     memset(kv, 0, sizeof *kv);
-    size_t L = m->L, T = m->Tmax, kvd = (size_t)m->Hkv * m->hd, C = m->C;
-    size_t sizes[] = {L * T * kvd, L * T * kvd, C, C, (size_t)m->QKV + (size_t)(m->H + m->Hkv), T, C,
-                      (size_t)m->F1, (size_t)m->F, (size_t)m->V};
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += (sizes[i] + 15) / 16 * 16;
+    size_t total = kvcache_layout(kv, m, NULL);
     kv->mem = floats_alloc(total);
     if (!kv->mem) return status_fail(st, AP_ENOMEM, "cannot allocate the KV cache (%.1f MB)", total * 4.0 / 1e6);
-    float **slots[] = {&kv->k, &kv->v, &kv->x, &kv->h, &kv->qkv, &kv->att, &kv->y, &kv->fch, &kv->fcg, &kv->logits};
-    size_t off = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = kv->mem + off;
-        off += (sizes[i] + 15) / 16 * 16;
-    }
+    kvcache_layout(kv, m, kv->mem);
     kv->Tmax = m->Tmax;
     return 0;
 }
@@ -518,88 +510,13 @@ void kvcache_free(KVCache *kv) {
     kv->mem = NULL;
 }
 
-/* The same kernels as training, called with one row: the cached path cannot drift from the
- * batched one except through summation order inside sgemm. */
 void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int pos) {
-    const Config *c = &m->cfg;
-    const TransformerWeights *w = &m->w;
-    size_t C = m->C, QKV = m->QKV, F = m->F, F1 = m->F1, V = m->V, hd = m->hd, H = m->H, Hkv = m->Hkv;
-    size_t nqk = H + Hkv, kvd = Hkv * hd, T = (size_t)kv->Tmax, group = H / Hkv;
-    int pre = c->norm_position == NORMPOS_PRE;
-    float mean, rstd, *x = kv->x, *h = kv->h, *qkv = kv->qkv, *qk_rstd = kv->qkv + QKV;
-    float scale = 1.0f / sqrtf((float)hd);
-
-    embedding_forward(x, &token, w->wte, 1, C, emb_scale(m));
-    if (c->pos == POS_LEARNED)
-        for (size_t i = 0; i < C; i++) x[i] += w->wpe[(size_t)pos * C + i];
-    if (c->pos == POS_SINUSOIDAL) posemb_sinusoidal_forward(x, 1, 1, C, (size_t)pos);
-
+    LayerActs s = {kv->ln1, kv->ln1_mean, kv->ln1_rstd, {kv->qkv, kv->qkvp, kv->qk_rstd, kv->att, kv->atty}, kv->res2,
+                   kv->ln2, kv->ln2_mean, kv->ln2_rstd, {kv->fch, kv->fcg}, kv->res3};
+    embed_forward(m, kv->x, &token, 1, 1, (size_t)pos);
     for (size_t l = 0; l < (size_t)m->L; l++) {
-        const float *attn_in = x;
-        if (pre) {
-            norm_forward(c, h, &mean, &rstd, x, w->ln1_w + l * C, cat(w->ln1_b, l, C), 1, C);
-            attn_in = h;
-        }
-        linear_forward(qkv, attn_in, w->wqkv + l * QKV * C, cat(w->bqkv, l, QKV), 1, C, QKV);
-        if (c->qk_norm)
-            qknorm_forward(qkv, qk_rstd, qkv, w->q_norm + l * hd, w->k_norm + l * hd, 1, H, Hkv, hd,
-                           (float)c->norm_eps);
-        if (c->pos == POS_ROPE) rope_forward(qkv, m->rope_cos, m->rope_sin, 1, 1, QKV, nqk, hd, (size_t)pos);
-        if ((int)l < m->Lve)
-            value_mix_forward(qkv, w->ve + l * V * kvd, w->ve_lambda + 2 * l, &token, 1, QKV, nqk * hd, kvd);
-        float *kc = kv->k + l * T * kvd, *vc = kv->v + l * T * kvd;
-        memcpy(kc + (size_t)pos * kvd, qkv + H * hd, kvd * sizeof(float));
-        memcpy(vc + (size_t)pos * kvd, qkv + (H + Hkv) * hd, kvd * sizeof(float));
-        for (size_t hh = 0; hh < H; hh++) {
-            const float *q = qkv + hh * hd;
-            size_t kh = hh / group;
-            float mx = -INFINITY, sum = 0.0f, *s = kv->att;
-            for (int t2 = 0; t2 <= pos; t2++) {
-                const float *k = kc + (size_t)t2 * kvd + kh * hd;
-                float d = 0.0f;
-                for (size_t i = 0; i < hd; i++) d += q[i] * k[i];
-                s[t2] = d * scale;
-                if (s[t2] > mx) mx = s[t2];
-            }
-            for (int t2 = 0; t2 <= pos; t2++) {
-                s[t2] = ap_expf(s[t2] - mx);
-                sum += s[t2];
-            }
-            float *y = kv->y + hh * hd;
-            for (size_t i = 0; i < hd; i++) y[i] = 0.0f;
-            for (int t2 = 0; t2 <= pos; t2++) {
-                float p = s[t2] / sum;
-                const float *v = vc + (size_t)t2 * kvd + kh * hd;
-                for (size_t i = 0; i < hd; i++) y[i] += p * v[i];
-            }
-        }
-        linear_forward(h, kv->y, w->wo + l * C * C, cat(w->bo, l, C), 1, C, C);
-        for (size_t i = 0; i < C; i++) h[i] += x[i]; /* h = residual after attention */
-        const float *mlp_in;
-        if (pre) {
-            memcpy(x, h, C * sizeof(float));
-            norm_forward(c, h, &mean, &rstd, x, w->ln2_w + l * C, cat(w->ln2_b, l, C), 1, C);
-            mlp_in = h;
-        } else {
-            norm_forward(c, x, &mean, &rstd, h, w->ln1_w + l * C, cat(w->ln1_b, l, C), 1, C);
-            mlp_in = x;
-        }
-        linear_forward(kv->fch, mlp_in, w->wfc + l * F1 * C, cat(w->bfc, l, F1), 1, C, F1);
-        act_forward(c, kv->fcg, kv->fch, 1, F);
-        linear_forward(kv->y, kv->fcg, w->wproj + l * C * F, cat(w->bproj, l, C), 1, F, C);
-        /* pre: x (residual) += mlp;  post: x = norm2(ln1 + mlp) */
-        for (size_t i = 0; i < C; i++) kv->y[i] += x[i];
-        if (pre)
-            memcpy(x, kv->y, C * sizeof(float));
-        else
-            norm_forward(c, x, &mean, &rstd, kv->y, w->ln2_w + l * C, cat(w->ln2_b, l, C), 1, C);
+        const float *y = block_forward(m, l, &s, kv->x, &token, 1, 1, kv, pos);
+        memcpy(kv->x, y, (size_t)m->C * sizeof(float)); /* the next block reuses the same buffers */
     }
-    const float *hf = x;
-    if (pre) {
-        norm_forward(c, h, &mean, &rstd, x, w->lnf_w, w->lnf_b, 1, C);
-        hf = h;
-    }
-    linear_forward(kv->logits, hf, c->tie_embeddings ? w->wte : w->head, NULL, 1, C, V);
-    if (c->softcap > 0)
-        for (size_t i = 0; i < V; i++) kv->logits[i] = (float)c->softcap * tanhf(kv->logits[i] / (float)c->softcap);
+    head_forward(m, kv->logits, kv->logits_raw, kv->lnf, kv->lnf_mean, kv->lnf_rstd, kv->x, 1);
 }

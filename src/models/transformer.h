@@ -112,8 +112,18 @@ size_t transformer_total_params(const Transformer *m);
 /* ---- incremental decoding with a key/value cache ---- */
 typedef struct {
     int Tmax;
-    float *k, *v;    /* (L, Tmax, Hkv*hd) keys after QK-norm and RoPE, values */
-    float *x, *h, *qkv, *att, *y, *fch, *fcg, *logits; /* one token's buffers */
+    float *k, *v; /* (L, Tmax, Hkv*hd) keys after QK-norm and RoPE, values after mixing */
+    /* one token's activations, the TransformerActs slots at N = 1, reused by every layer */
+    float *x;                          /* (C) the block input */
+    float *ln1, *ln1_mean, *ln1_rstd;  /* (C), (1), (1) */
+    float *qkv, *qkvp, *qk_rstd;       /* (QKV), (QKV), (H + Hkv) */
+    float *att;                        /* (H, Tmax) */
+    float *atty, *res2;                /* (C) */
+    float *ln2, *ln2_mean, *ln2_rstd;  /* (C), (1), (1) */
+    float *fch, *fcg, *res3;           /* (F1), (F), (C) */
+    float *lnf, *lnf_mean, *lnf_rstd;  /* (C), (1), (1) */
+    float *logits_raw;                 /* (V) softcap only */
+    float *logits;                     /* (V) */
     float *mem;
 } KVCache;
 

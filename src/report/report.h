@@ -1,4 +1,4 @@
-/* report.h - a study's HTML report: plots, fits, compute-equivalent gains and claim verdicts.
+/* report.h - a study's report: plots, fits, compute-equivalent gains and claim verdicts.
  *
  * `algoprog report DIR` reads DIR/registry.db and writes DIR/report/:
  *   index.html   self-contained (inline CSS and SVG, no network): the claims table with verdicts
@@ -6,16 +6,15 @@
  *                CEG against compute with bootstrap bands, IsoFLOP profiles (isoflop arms), the
  *                fit, CEG and run tables, the methods (seeds, budgets, shapes, learning rates and
  *                how they were chosen, data, tokenizer) and the accounting of the seeds' numbers
- *   runs.csv, fits.csv, ceg.csv, claims.csv and report.json: every table as data.
- * Verdicts say "supports", "contradicts" or "undecided at this scale" with the numbers; a claim
- * the study's arms cannot test says so and names the study that would. */
+ *   runs.csv, metrics.csv, fits.csv, ceg.csv, claims.csv and report.json: every table as data.
+ * The layers: results.h loads and fits, claims.h judges, html.h and tables.h write. */
 #ifndef AP_REPORT_H
 #define AP_REPORT_H
 
 #include "core/status.h"
 
 typedef struct {
-    int n_boot;     /* bootstrap resamples (default 1000) */
+    int n_boot; /* bootstrap resamples (default 1000) */
     unsigned long long seed;
     int verbose;
 } ReportOptions;

@@ -1,5 +1,6 @@
 /* alloc.c - size ladder and allocation rules (see alloc.h). */
 #include "study/alloc.h"
+#include "study/spec.h"
 
 #include "models/model.h"
 #include "optim/optim.h"
@@ -95,6 +96,16 @@ static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, do
     model_count_params(c, &r->params, &r->params_nonembedding);
     r->flops_6nd = 6.0 * (double)r->params * r->tokens;
     return 0;
+}
+
+static const char *const RULE_NAMES[] = {"chinchilla", "kaplan", "isoflop", "fixed"};
+
+const char *alloc_rule_name(int rule) { return rule >= 0 && rule <= ALLOC_FIXED ? RULE_NAMES[rule] : "?"; }
+
+int alloc_rule_parse(const char *text) {
+    for (int i = 0; i <= ALLOC_FIXED; i++)
+        if (!strcmp(text, RULE_NAMES[i])) return i;
+    return -1;
 }
 
 int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Status *st) {

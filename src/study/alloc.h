@@ -19,9 +19,17 @@
 #ifndef AP_ALLOC_H
 #define AP_ALLOC_H
 
-#include "core/status.h"
 #include "config/config.h"
-#include "study/spec.h"
+#include "core/status.h"
+
+struct StudySpec; /* study/spec.h */
+
+typedef enum { ALLOC_CHINCHILLA = 0, ALLOC_KAPLAN = 1, ALLOC_ISOFLOP = 2, ALLOC_FIXED = 3 } AllocRule;
+
+/* "chinchilla", "kaplan", "isoflop", "fixed"; "?" for anything else. */
+const char *alloc_rule_name(int rule);
+/* The rule named by text, or -1. */
+int alloc_rule_parse(const char *text);
 
 typedef enum { RUN_MAIN = 0, RUN_LR_SWEEP = 1 } RunKind;
 
@@ -44,6 +52,6 @@ int ladder_shape(const Config *arm, double target_nonemb, Config *out, Status *s
 /* Exact FLOPs per training token of a resolved config (forward, backward, optimiser). */
 double alloc_flops_per_token(const Config *cfg);
 /* Every run of the study (sweep runs first), or a clear error for impossible budgets. */
-int alloc_plan(const StudySpec *s, int vocab, PlannedRun **out, int *n_out, Status *st);
+int alloc_plan(const struct StudySpec *s, int vocab, PlannedRun **out, int *n_out, Status *st);
 
 #endif

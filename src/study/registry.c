@@ -1,7 +1,9 @@
-/* registry.c - the SQLite run registry (see registry.h). */
-#include "study/registry.h"
+/* registry.c - the SQLite run registry: opening, recording a study, the life of a run, sweeps
+ * (see registry.h; reading and export are in registry_read.c). */
+#include "study/registry_sql.h"
 
 #include "core/fileio.h"
+#include "core/strbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -34,99 +36,241 @@ static const char *SCHEMA =
     "  tokens REAL, flops REAL, epochs REAL, train_loss REAL, val_loss REAL, val_bpb REAL, lr REAL,"
     "  grad_norm REAL, PRIMARY KEY (run_id, step));";
 
-static int db_fail(Registry *r, Status *st, const char *what) {
-    return status_fail(st, AP_EIO, "registry %s: %s: %s", r->path, what, sqlite3_errmsg(r->db));
+static const char *STATUS_NAMES[] = {"blocked", "pending", "running", "done", "failed"};
+
+const char *run_status_name(int status) {
+    return status >= 0 && status <= RUN_FAILED ? STATUS_NAMES[status] : "?";
 }
 
-static int exec(Registry *r, const char *sql, Status *st) {
-    char *err = NULL;
-    if (sqlite3_exec(r->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        status_fail(st, AP_EIO, "registry %s: %s", r->path, err ? err : "error");
-        sqlite3_free(err);
-        return -1;
-    }
+const char *run_kind_name(int kind) { return kind == RUN_LR_SWEEP ? "lr_sweep" : "main"; }
+
+int reg_status_of(const char *name) {
+    for (int i = 0; i <= RUN_FAILED; i++)
+        if (name && !strcmp(name, STATUS_NAMES[i])) return i;
+    return -1;
+}
+
+const char *registry_path(const Registry *r) { return r->path; }
+
+/* ---------------------------------------------------------------- checked SQLite calls */
+
+/* An error of operation `op`, in words a user can act on. */
+int reg_fail(Registry *r, Status *st, const char *op) {
+    int code = sqlite3_extended_errcode(r->db) & 0xff;
+    const char *msg = sqlite3_errmsg(r->db);
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+        return status_fail(st, AP_ECORRUPT,
+                           "registry %s: %s: %s (not a study registry, or a damaged one: move it away to run the study "
+                           "afresh)",
+                           r->path, op, msg);
+    int err = sqlite3_system_errno(r->db);
+    if (code == SQLITE_FULL || (code == SQLITE_IOERR && (err == ENOSPC || err == EFBIG || err == EDQUOT)))
+        return status_fail(st, AP_ENOSPC, "registry %s: %s: no space left (the disk is full, or a file size limit)",
+                           r->path, op);
+    if (code == SQLITE_READONLY)
+        return status_fail(st, AP_EIO, "registry %s: %s: %s (is the study directory writable?)", r->path, op, msg);
+    if (code == SQLITE_BUSY)
+        return status_fail(st, AP_EIO, "registry %s: %s: another process held the database for over a minute",
+                           r->path, op);
+    return status_fail(st, AP_EIO, "registry %s: %s: %s", r->path, op, msg);
+}
+
+int reg_exec(Registry *r, const char *sql, const char *op, Status *st) {
+    if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK) return reg_fail(r, st, op);
     return 0;
+}
+
+void reg_rollback(Registry *r) {
+    if (!sqlite3_get_autocommit(r->db)) sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int reg_prep(Registry *r, Stmt *s, const char *sql, const char *op, Status *st) {
+    s->r = r, s->q = NULL, s->bind_rc = SQLITE_OK, s->op = op;
+    if (sqlite3_prepare_v2(r->db, sql, -1, &s->q, NULL) != SQLITE_OK) return reg_fail(r, st, op);
+    return 0;
+}
+
+void reg_bind_int(Stmt *s, int i, long long v) {
+    if (s->bind_rc == SQLITE_OK) s->bind_rc = sqlite3_bind_int64(s->q, i, v);
+}
+void reg_bind_text(Stmt *s, int i, const char *v) {
+    if (s->bind_rc == SQLITE_OK) s->bind_rc = v ? sqlite3_bind_text(s->q, i, v, -1, SQLITE_TRANSIENT)
+                                                : sqlite3_bind_null(s->q, i);
+}
+/* NaN is stored as NULL (an unknown value). */
+void reg_bind_num(Stmt *s, int i, double v) {
+    if (s->bind_rc == SQLITE_OK) s->bind_rc = isnan(v) ? sqlite3_bind_null(s->q, i) : sqlite3_bind_double(s->q, i, v);
+}
+
+/* 1: a row, 0: done, -1: error (st set). */
+int reg_step(Stmt *s, Status *st) {
+    if (s->bind_rc != SQLITE_OK) return status_fail(st, AP_EIO, "registry %s: %s: binding a value: %s", s->r->path,
+                                                   s->op, sqlite3_errstr(s->bind_rc));
+    int rc = sqlite3_step(s->q);
+    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_DONE) return 0;
+    return reg_fail(s->r, st, s->op);
+}
+
+void reg_reset(Stmt *s) {
+    sqlite3_reset(s->q);
+    sqlite3_clear_bindings(s->q);
+    s->bind_rc = SQLITE_OK;
+}
+
+void reg_finalize(Stmt *s) {
+    sqlite3_finalize(s->q);
+    s->q = NULL;
+}
+
+/* Runs a statement that returns no rows. */
+int reg_run1(Stmt *s, Status *st) {
+    int rc = reg_step(s, st);
+    reg_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+double reg_col_num(sqlite3_stmt *q, int i) {
+    return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN : sqlite3_column_double(q, i);
+}
+
+void reg_col_text(sqlite3_stmt *q, int i, char *dst, size_t size) {
+    const unsigned char *t = sqlite3_column_text(q, i);
+    snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+char *reg_col_dup(sqlite3_stmt *q, int i) {
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return strdup(t ? (const char *)t : "");
 }
 
 static void now_iso(char *buf, size_t size) {
     time_t t = time(NULL);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    struct tm tm;
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 }
 
-int registry_open(Registry *r, const char *dir, int create, Status *st) {
-    memset(r, 0, sizeof *r);
-    snprintf(r->path, sizeof r->path, "%s/registry.db", dir);
-    if (!create && !file_exists(r->path)) return status_fail(st, AP_EINVAL, "no study registry in '%s'", dir);
-    if (create && dir_create(dir, st)) return -1;
-    if (sqlite3_open_v2(r->path, &r->db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), NULL) !=
-        SQLITE_OK) {
-        int rc = db_fail(r, st, "cannot open");
-        registry_close(r);
-        return rc;
+static void hostname(char *buf, size_t size) {
+    if (gethostname(buf, size) != 0) snprintf(buf, size, "localhost");
+    buf[size - 1] = '\0';
+}
+
+/* ---------------------------------------------------------------- opening */
+
+/* -1 error, 0 an empty database, 1 ours (schema version in *version). */
+static int inspect(Registry *r, int *version, Status *st) {
+    Stmt s;
+    if (reg_prep(r, &s, "SELECT count(*), (SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta')"
+                    " FROM sqlite_master",
+             "reading it", st))
+        return -1;
+    int rc = reg_step(&s, st), objects = 0, has_meta = 0;
+    if (rc == 1) objects = sqlite3_column_int(s.q, 0), has_meta = sqlite3_column_int(s.q, 1);
+    reg_finalize(&s);
+    if (rc < 0) return -1;
+    if (objects == 0) return 0;
+    if (!has_meta)
+        return status_fail(st, AP_EINVAL,
+                           "registry %s is an SQLite database but not an algoprog study registry (it has no meta "
+                           "table); choose another out= directory",
+                           r->path);
+    *version = -1;
+    if (reg_prep(r, &s, "SELECT value FROM meta WHERE key='schema_version'", "reading its schema version", st)) return -1;
+    rc = reg_step(&s, st);
+    if (rc == 1) *version = atoi((const char *)sqlite3_column_text(s.q, 0));
+    reg_finalize(&s);
+    if (rc < 0) return -1;
+    if (*version < 0)
+        return status_fail(st, AP_EINVAL, "registry %s has no schema version: not an algoprog study registry",
+                           r->path);
+    return 1;
+}
+
+/* WAL lets readers watch while workers write. Switching to it needs the database to itself for
+ * a moment, and SQLite answers BUSY at once (no busy handler) when another process is opening it
+ * too: retry for a while instead of failing a second `study run` started alongside the first. */
+static int set_up_connection(Registry *r, Status *st) {
+    for (int attempt = 0;; attempt++) {
+        int rc = sqlite3_exec(r->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) break;
+        if ((rc & 0xff) != SQLITE_BUSY || attempt == 600) return reg_fail(r, st, "setting it up");
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
     }
-    sqlite3_busy_timeout(r->db, 60000); /* other workers hold the lock for milliseconds */
-    if (exec(r, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", st) ||
-        exec(r, SCHEMA, st)) {
+    return reg_exec(r, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", "setting it up", st);
+}
+
+int registry_open(Registry **out, const char *dir, RegistryMode mode, Status *st) {
+    *out = NULL;
+    Registry *r = calloc(1, sizeof *r);
+    if (!r) return status_fail(st, AP_ENOMEM, "out of memory");
+    int n = snprintf(r->path, sizeof r->path, "%s/" REGISTRY_FILE, dir);
+    if (n < 0 || (size_t)n >= sizeof r->path) {
+        free(r);
+        return status_fail(st, AP_EINVAL, "study directory path too long: %s", dir);
+    }
+    r->readonly = mode == REG_OPEN_READ;
+    if (mode != REG_OPEN_CREATE && !file_exists(r->path)) {
+        free(r);
+        return status_fail(st, AP_EINVAL, "no study registry in '%s' (no %s there)", dir, REGISTRY_FILE);
+    }
+    if (mode == REG_OPEN_CREATE) {
+        if (dir_create(dir, st)) {
+            free(r);
+            return -1;
+        }
+        if (access(dir, W_OK) != 0) {
+            free(r);
+            return status_errno(st, errno, "study directory '%s' is not writable", dir);
+        }
+    }
+    int flags = mode == REG_OPEN_READ ? SQLITE_OPEN_READONLY
+                                      : SQLITE_OPEN_READWRITE | (mode == REG_OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(r->path, &r->db, flags, NULL) != SQLITE_OK) {
+        reg_fail(r, st, "cannot open it");
         registry_close(r);
         return -1;
     }
-    /* refuse a registry written by a newer version */
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &q, NULL);
-    int version = -1;
-    if (sqlite3_step(q) == SQLITE_ROW) version = atoi((const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
-    if (version > REGISTRY_SCHEMA_VERSION) {
-        registry_close(r);
-        return status_fail(st, AP_EINVAL, "registry %s has schema version %d; this build reads up to %d", r->path,
-                           version, REGISTRY_SCHEMA_VERSION);
-    }
-    if (version < 0) {
+    sqlite3_busy_timeout(r->db, 60000); /* other workers hold the lock for milliseconds */
+    sqlite3_extended_result_codes(r->db, 1);
+    int version = 0, kind = inspect(r, &version, st);
+    int rc = kind < 0 ? -1 : 0;
+    if (!rc && kind == 0 && mode != REG_OPEN_CREATE)
+        rc = status_fail(st, AP_EINVAL, "registry %s is empty: no study was recorded in it", r->path);
+    if (!rc && kind == 1 && version > REGISTRY_SCHEMA_VERSION)
+        rc = status_fail(st, AP_EINVAL, "registry %s has schema version %d; this build reads up to %d", r->path,
+                         version, REGISTRY_SCHEMA_VERSION);
+    if (!rc && mode != REG_OPEN_READ) rc = set_up_connection(r, st);
+    if (!rc && kind == 0) {
         char sql[128];
-        snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO meta VALUES ('schema_version', '%d')", REGISTRY_SCHEMA_VERSION);
-        if (exec(r, sql, st)) {
-            registry_close(r);
-            return -1;
-        }
+        snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO meta VALUES ('schema_version', '%d');",
+                 REGISTRY_SCHEMA_VERSION);
+        rc = reg_exec(r, "BEGIN IMMEDIATE", "creating its tables", st);
+        if (!rc) rc = reg_exec(r, SCHEMA, "creating its tables", st);
+        if (!rc) rc = reg_exec(r, sql, "creating its tables", st);
+        if (!rc) rc = reg_exec(r, "COMMIT", "creating its tables", st);
+        if (rc) reg_rollback(r);
     }
+    if (rc) {
+        registry_close(r);
+        return -1;
+    }
+    *out = r;
     return 0;
 }
 
 void registry_close(Registry *r) {
+    if (!r) return;
     if (r->db) sqlite3_close(r->db);
-    r->db = NULL;
+    free(r);
 }
 
-int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st) {
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(r->db, "SELECT name, spec_sha256 FROM study LIMIT 1", -1, &q, NULL);
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        char name[128], sha[65];
-        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(q, 0));
-        snprintf(sha, sizeof sha, "%s", (const char *)sqlite3_column_text(q, 1));
-        sqlite3_finalize(q);
-        if (strcmp(sha, s->hash))
-            return status_fail(st, AP_EINVAL,
-                               "registry %s belongs to study '%s' with a different study file; run this study in "
-                               "another out= directory (a registry keeps one study's results)",
-                               r->path, name);
-        return 0;
-    }
-    sqlite3_finalize(q);
-    if (exec(r, "BEGIN IMMEDIATE", st)) return -1;
-    char created[32];
-    now_iso(created, sizeof created);
+/* ---------------------------------------------------------------- recording a study */
+
+static int insert_arms(Registry *r, const StudySpec *s, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q, "INSERT INTO arm VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)", "recording the arms", st)) return -1;
     int rc = 0;
-    sqlite3_prepare_v2(r->db, "INSERT INTO study VALUES (1, ?, ?, ?, ?, ?, ?, ?)", -1, &q, NULL);
-    sqlite3_bind_text(q, 1, s->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, s->text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, s->hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, alloc_rule_name(s->allocation), -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 5, s->data, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 6, s->tokenizer, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 7, created, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE) rc = db_fail(r, st, "insert study");
-    sqlite3_finalize(q);
     for (int a = 0; a < s->n_arms && !rc; a++) {
         const StudyArm *arm = &s->arms[a];
         char over[STUDY_MAX_OVERRIDES * 80] = "";
@@ -134,29 +278,31 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
             size_t l = strlen(over);
             snprintf(over + l, sizeof over - l, "%s%s=%s", i ? " " : "", arm->overrides[i][0], arm->overrides[i][1]);
         }
-        sqlite3_prepare_v2(r->db, "INSERT INTO arm VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &q, NULL);
-        sqlite3_bind_int(q, 1, a + 1);
-        sqlite3_bind_text(q, 2, arm->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, arm->preset, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, over, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 5, alloc_rule_name(arm->allocation >= 0 ? arm->allocation : s->allocation), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_double(q, 6, arm->cfg.lr);
-        if (s->lr_sweep) {
-            sqlite3_bind_null(q, 7), sqlite3_bind_null(q, 8);
-            sqlite3_bind_text(q, 9, "pending: learning-rate sweep", -1, SQLITE_STATIC);
-        } else {
-            sqlite3_bind_double(q, 7, 1.0), sqlite3_bind_double(q, 8, arm->cfg.lr);
-            sqlite3_bind_text(q, 9, "preset (no sweep)", -1, SQLITE_STATIC);
-        }
-        if (sqlite3_step(q) != SQLITE_DONE) rc = db_fail(r, st, "insert arm");
-        sqlite3_finalize(q);
+        reg_reset(&q);
+        reg_bind_int(&q, 1, a + 1);
+        reg_bind_text(&q, 2, arm->name);
+        reg_bind_text(&q, 3, arm->preset);
+        reg_bind_text(&q, 4, over);
+        reg_bind_text(&q, 5, alloc_rule_name(arm->allocation >= 0 ? arm->allocation : s->allocation));
+        reg_bind_num(&q, 6, arm->cfg.lr);
+        reg_bind_num(&q, 7, s->lr_sweep ? NAN : 1.0);
+        reg_bind_num(&q, 8, s->lr_sweep ? NAN : arm->cfg.lr);
+        reg_bind_text(&q, 9, s->lr_sweep ? "pending: learning-rate sweep" : "preset (no sweep)");
+        rc = reg_step(&q, st) < 0 ? -1 : 0;
     }
-    sqlite3_prepare_v2(r->db,
-                       "INSERT INTO run (arm_id, kind, priority, budget_index, budget, point, seed, lr_mult,"
-                       " target_params, params, params_nonembedding, d_model, n_layers, tokens, flops, flops_6nd,"
-                       " steps, config, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       -1, &q, NULL);
+    reg_finalize(&q);
+    return rc;
+}
+
+static int insert_runs(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q,
+             "INSERT INTO run (arm_id, kind, priority, budget_index, budget, point, seed, lr_mult, target_params,"
+             " params, params_nonembedding, d_model, n_layers, tokens, flops, flops_6nd, steps, config, status)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             "recording the runs", st))
+        return -1;
+    int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         const PlannedRun *p = &runs[i];
         char *json = config_to_json(&p->cfg);
@@ -166,300 +312,260 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
         }
         /* small budgets of every arm first, so early results cover all arms */
         int priority = p->kind == RUN_LR_SWEEP ? 0 : 1 + p->budget_index * 1000 + p->point * 10 + (p->seed > 1);
-        sqlite3_reset(q);
-        sqlite3_bind_int(q, 1, p->arm + 1);
-        sqlite3_bind_text(q, 2, p->kind == RUN_LR_SWEEP ? "lr_sweep" : "main", -1, SQLITE_STATIC);
-        sqlite3_bind_int(q, 3, priority);
-        sqlite3_bind_int(q, 4, p->budget_index);
-        sqlite3_bind_double(q, 5, p->budget);
-        sqlite3_bind_int(q, 6, p->point);
-        sqlite3_bind_int(q, 7, p->seed);
-        sqlite3_bind_double(q, 8, p->lr_mult);
-        sqlite3_bind_double(q, 9, p->target_params);
-        sqlite3_bind_int64(q, 10, (sqlite3_int64)p->params);
-        sqlite3_bind_int64(q, 11, (sqlite3_int64)p->params_nonembedding);
-        sqlite3_bind_int(q, 12, p->cfg.d_model);
-        sqlite3_bind_int(q, 13, p->cfg.n_layers);
-        sqlite3_bind_double(q, 14, p->tokens);
-        sqlite3_bind_double(q, 15, p->flops);
-        sqlite3_bind_double(q, 16, p->flops_6nd);
-        sqlite3_bind_int(q, 17, p->cfg.steps);
-        sqlite3_bind_text(q, 18, json, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 19, p->kind == RUN_MAIN && s->lr_sweep ? "blocked" : "pending", -1, SQLITE_STATIC);
-        if (sqlite3_step(q) != SQLITE_DONE) rc = db_fail(r, st, "insert run");
+        reg_reset(&q);
+        reg_bind_int(&q, 1, p->arm + 1);
+        reg_bind_text(&q, 2, run_kind_name(p->kind));
+        reg_bind_int(&q, 3, priority);
+        reg_bind_int(&q, 4, p->budget_index);
+        reg_bind_num(&q, 5, p->budget);
+        reg_bind_int(&q, 6, p->point);
+        reg_bind_int(&q, 7, p->seed);
+        reg_bind_num(&q, 8, p->lr_mult);
+        reg_bind_num(&q, 9, p->target_params);
+        reg_bind_int(&q, 10, (long long)p->params);
+        reg_bind_int(&q, 11, (long long)p->params_nonembedding);
+        reg_bind_int(&q, 12, p->cfg.d_model);
+        reg_bind_int(&q, 13, p->cfg.n_layers);
+        reg_bind_num(&q, 14, p->tokens);
+        reg_bind_num(&q, 15, p->flops);
+        reg_bind_num(&q, 16, p->flops_6nd);
+        reg_bind_int(&q, 17, p->cfg.steps);
+        reg_bind_text(&q, 18, json);
+        reg_bind_text(&q, 19, run_status_name(p->kind == RUN_MAIN && s->lr_sweep ? RUN_BLOCKED : RUN_PENDING));
+        rc = reg_step(&q, st) < 0 ? -1 : 0;
         free(json);
     }
-    sqlite3_finalize(q);
-    if (!rc) {
-        char sql[256];
-        snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES ('study_sha256', '%s')", s->hash);
-        rc = exec(r, sql, st);
-    }
-    if (rc) {
-        exec(r, "ROLLBACK", st);
-        return -1;
-    }
-    return exec(r, "COMMIT", st);
+    reg_finalize(&q);
+    return rc;
 }
 
-static void hostname(char *buf, size_t size) {
-    if (gethostname(buf, size) != 0) snprintf(buf, size, "localhost");
-    buf[size - 1] = '\0';
+int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st) {
+    /* the check and the insert in one write transaction: two processes starting together agree */
+    if (reg_exec(r, "BEGIN IMMEDIATE", "recording the study", st)) return -1;
+    Stmt q;
+    if (reg_prep(r, &q, "SELECT name, spec_sha256 FROM study LIMIT 1", "reading the study", st)) {
+        reg_rollback(r);
+        return -1;
+    }
+    int found = reg_step(&q, st);
+    char name[128] = "", sha[65] = "";
+    if (found == 1) reg_col_text(q.q, 0, name, sizeof name), reg_col_text(q.q, 1, sha, sizeof sha);
+    reg_finalize(&q);
+    if (found != 0) {
+        reg_rollback(r);
+        if (found < 0) return -1;
+        if (strcmp(sha, s->hash))
+            return status_fail(st, AP_EINVAL,
+                               "registry %s belongs to study '%s' with a different study file; run this study in "
+                               "another out= directory (a registry keeps one study's results)",
+                               r->path, name);
+        return 0;
+    }
+    char created[32];
+    now_iso(created, sizeof created);
+    int rc = reg_prep(r, &q, "INSERT INTO study VALUES (1, ?, ?, ?, ?, ?, ?, ?)", "recording the study", st);
+    if (!rc) {
+        reg_bind_text(&q, 1, s->name);
+        reg_bind_text(&q, 2, s->text);
+        reg_bind_text(&q, 3, s->hash);
+        reg_bind_text(&q, 4, alloc_rule_name(s->allocation));
+        reg_bind_text(&q, 5, s->data);
+        reg_bind_text(&q, 6, s->tokenizer);
+        reg_bind_text(&q, 7, created);
+        rc = reg_run1(&q, st);
+    }
+    if (!rc) rc = insert_arms(r, s, st);
+    if (!rc) rc = insert_runs(r, s, runs, n, st);
+    if (!rc && !reg_prep(r, &q, "INSERT OR REPLACE INTO meta VALUES ('study_sha256', ?)", "recording the study", st)) {
+        reg_bind_text(&q, 1, s->hash);
+        rc = reg_run1(&q, st);
+    } else if (!rc) {
+        rc = -1;
+    }
+    if (!rc) rc = reg_exec(r, "COMMIT", "recording the study", st);
+    if (rc) reg_rollback(r);
+    return rc;
 }
 
 int registry_recover(Registry *r, Status *st) {
     char host[256];
     hostname(host, sizeof host);
-    if (exec(r, "BEGIN IMMEDIATE", st)) return -1;
-    sqlite3_stmt *q, *u;
-    sqlite3_prepare_v2(r->db, "SELECT id, pid FROM run WHERE status='running' AND host=?", -1, &q, NULL);
-    sqlite3_bind_text(q, 1, host, -1, SQLITE_STATIC);
-    sqlite3_prepare_v2(r->db, "UPDATE run SET status='pending', pid=NULL WHERE id=?", -1, &u, NULL);
-    int n = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        pid_t pid = (pid_t)sqlite3_column_int(q, 1);
+    if (reg_exec(r, "BEGIN IMMEDIATE", "recovering runs", st)) return -1;
+    Stmt q, u;
+    int rc = reg_prep(r, &q, "SELECT id, pid FROM run WHERE status='running' AND host=?", "recovering runs", st);
+    if (!rc && reg_prep(r, &u, "UPDATE run SET status='pending', pid=NULL WHERE id=?", "recovering runs", st)) {
+        reg_finalize(&q);
+        rc = -1;
+    }
+    if (rc) {
+        reg_rollback(r);
+        return -1;
+    }
+    reg_bind_text(&q, 1, host);
+    int n = 0, got;
+    while ((got = reg_step(&q, st)) == 1) {
+        pid_t pid = (pid_t)sqlite3_column_int(q.q, 1);
         if (pid > 0 && kill(pid, 0) == 0) continue; /* still alive: another study process */
-        sqlite3_reset(u);
-        sqlite3_bind_int(u, 1, sqlite3_column_int(q, 0));
-        sqlite3_step(u);
+        reg_reset(&u);
+        reg_bind_int(&u, 1, sqlite3_column_int(q.q, 0));
+        if (reg_step(&u, st) < 0) {
+            got = -1;
+            break;
+        }
         n++;
     }
-    sqlite3_finalize(q);
-    sqlite3_finalize(u);
+    reg_finalize(&q);
+    reg_finalize(&u);
     /* starting the study again means: try the failed runs again */
-    if (exec(r, "UPDATE run SET status='pending', error=NULL WHERE status='failed'", st)) {
-        exec(r, "ROLLBACK", st);
+    if (got < 0 || reg_exec(r, "UPDATE run SET status='pending', error=NULL WHERE status='failed'", "recovering runs", st)) {
+        reg_rollback(r);
         return -1;
     }
     n += sqlite3_changes(r->db);
-    if (exec(r, "COMMIT", st)) return -1;
+    if (reg_exec(r, "COMMIT", "recovering runs", st)) {
+        reg_rollback(r);
+        return -1;
+    }
     return n;
 }
 
-int registry_claim(Registry *r, ClaimedRun *out, Status *st) {
-    if (exec(r, "BEGIN IMMEDIATE", st)) return -1;
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(r->db,
-                       "SELECT run.id, arm_id, arm.name, kind, config FROM run JOIN arm ON arm.id = arm_id"
-                       " WHERE status='pending' ORDER BY priority, run.id LIMIT 1",
-                       -1, &q, NULL);
-    int found = sqlite3_step(q) == SQLITE_ROW;
-    if (found) {
-        out->id = sqlite3_column_int(q, 0);
-        out->arm_id = sqlite3_column_int(q, 1);
-        snprintf(out->arm, sizeof out->arm, "%s", (const char *)sqlite3_column_text(q, 2));
-        out->kind = strcmp((const char *)sqlite3_column_text(q, 3), "main") ? RUN_LR_SWEEP : RUN_MAIN;
-        snprintf(out->config_json, sizeof out->config_json, "%s", (const char *)sqlite3_column_text(q, 4));
+/* ---------------------------------------------------------------- the life of a run */
+
+int registry_lease(Registry *r, LeasedRun *out, Status *st) {
+    memset(out, 0, sizeof *out);
+    if (reg_exec(r, "BEGIN IMMEDIATE", "leasing a run", st)) return -1;
+    Stmt q;
+    if (reg_prep(r, &q,
+             "SELECT run.id, arm_id, arm.name, kind, config FROM run JOIN arm ON arm.id = arm_id"
+             " WHERE status='pending' ORDER BY priority, run.id LIMIT 1",
+             "leasing a run", st)) {
+        reg_rollback(r);
+        return -1;
     }
-    sqlite3_finalize(q);
-    if (!found) {
-        exec(r, "COMMIT", st);
-        return 0;
+    int found = reg_step(&q, st);
+    if (found == 1) {
+        out->id = sqlite3_column_int(q.q, 0);
+        out->arm_id = sqlite3_column_int(q.q, 1);
+        reg_col_text(q.q, 2, out->arm, sizeof out->arm);
+        out->kind = strcmp((const char *)sqlite3_column_text(q.q, 3), "main") ? RUN_LR_SWEEP : RUN_MAIN;
+        out->config = reg_col_dup(q.q, 4);
+        if (!out->config) found = status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    reg_finalize(&q);
+    if (found <= 0) {
+        reg_rollback(r);
+        return found;
     }
     char host[256], now[32];
     hostname(host, sizeof host);
     now_iso(now, sizeof now);
-    sqlite3_prepare_v2(r->db,
-                       "UPDATE run SET status='running', host=?, pid=?, attempts=attempts+1,"
-                       " started_at=COALESCE(started_at, ?) WHERE id=? AND status='pending'",
-                       -1, &q, NULL);
-    sqlite3_bind_text(q, 1, host, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 2, (int)getpid());
-    sqlite3_bind_text(q, 3, now, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 4, out->id);
-    int ok = sqlite3_step(q) == SQLITE_DONE && sqlite3_changes(r->db) == 1;
-    sqlite3_finalize(q);
-    if (!ok) {
-        exec(r, "ROLLBACK", st);
-        return db_fail(r, st, "claim");
-    }
-    return exec(r, "COMMIT", st) ? -1 : 1;
-}
-
-int registry_progress(Registry *r, int run_id, double flops_done, double loss) {
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(r->db, "UPDATE run SET progress_flops=?, last_loss=? WHERE id=?", -1, &q, NULL);
-    sqlite3_bind_double(q, 1, flops_done);
-    sqlite3_bind_double(q, 2, loss);
-    sqlite3_bind_int(q, 3, run_id);
-    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(q);
-    return rc;
-}
-
-/* A number after "key": in a JSON line we wrote ourselves; NAN for null or absent. */
-static double json_num(const char *line, const char *key) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(line, pat);
-    if (!p) return NAN;
-    p += strlen(pat);
-    if (!strncmp(p, "null", 4)) return NAN;
-    return strtod(p, NULL);
-}
-
-static void bind_num(sqlite3_stmt *q, int i, double v) {
-    if (isnan(v))
-        sqlite3_bind_null(q, i);
-    else
-        sqlite3_bind_double(q, i, v);
-}
-
-/* After the last sweep run of an arm: the best multiplier becomes the arm's; its runs start. */
-static int settle_sweep(Registry *r, int arm_id, Status *st) {
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(r->db, "SELECT count(*) FROM run WHERE arm_id=? AND kind='lr_sweep' AND status!='done'", -1, &q,
-                       NULL);
-    sqlite3_bind_int(q, 1, arm_id);
-    int open_runs = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 1;
-    sqlite3_finalize(q);
-    if (open_runs) return 0;
-    sqlite3_prepare_v2(r->db,
-                       "SELECT id, lr_mult, val_bpb, (SELECT min(lr_mult) FROM run WHERE arm_id=?1 AND kind='lr_sweep'),"
-                       " (SELECT max(lr_mult) FROM run WHERE arm_id=?1 AND kind='lr_sweep') FROM run"
-                       " WHERE arm_id=?1 AND kind='lr_sweep' AND val_bpb IS NOT NULL ORDER BY val_bpb, lr_mult LIMIT 1",
-                       -1, &q, NULL);
-    sqlite3_bind_int(q, 1, arm_id);
-    if (sqlite3_step(q) != SQLITE_ROW) {
-        sqlite3_finalize(q);
-        return 0;
-    }
-    int best_run = sqlite3_column_int(q, 0);
-    double mult = sqlite3_column_double(q, 1), bpb = sqlite3_column_double(q, 2);
-    double lo = sqlite3_column_double(q, 3), hi = sqlite3_column_double(q, 4);
-    sqlite3_finalize(q);
-    char source[256];
-    snprintf(source, sizeof source, "sweep: x%.4g of the preset lr was best (%.4f bits/byte)%s", mult, bpb,
-             mult == lo || mult == hi ? "; at the edge of the swept range, widen it" : "");
-    sqlite3_prepare_v2(r->db, "UPDATE arm SET lr_mult=?, lr=base_lr*?, lr_source=? WHERE id=?", -1, &q, NULL);
-    sqlite3_bind_double(q, 1, mult);
-    sqlite3_bind_double(q, 2, mult);
-    sqlite3_bind_text(q, 3, source, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 4, arm_id);
-    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_fail(r, st, "update arm");
-    sqlite3_finalize(q);
-    /* release the arm's runs with the chosen learning rate */
-    sqlite3_stmt *sel, *upd;
-    sqlite3_prepare_v2(r->db, "SELECT id, config FROM run WHERE arm_id=? AND status='blocked'", -1, &sel, NULL);
-    sqlite3_bind_int(sel, 1, arm_id);
-    sqlite3_prepare_v2(r->db, "UPDATE run SET config=?, lr_mult=?, status='pending' WHERE id=?", -1, &upd, NULL);
-    while (!rc && sqlite3_step(sel) == SQLITE_ROW) {
-        Config c;
-        config_defaults(&c);
-        if (config_from_json(&c, (const char *)sqlite3_column_text(sel, 1), st)) {
-            rc = -1;
-            break;
-        }
-        c.lr *= mult;
-        c.adam_lr *= mult;
-        char *json = config_to_json(&c);
-        sqlite3_reset(upd);
-        sqlite3_bind_text(upd, 1, json, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_double(upd, 2, mult);
-        sqlite3_bind_int(upd, 3, sqlite3_column_int(sel, 0));
-        if (sqlite3_step(upd) != SQLITE_DONE) rc = db_fail(r, st, "release runs");
-        free(json);
-    }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    /* the main run identical to the winning sweep run need not be trained again */
+    int rc = reg_prep(r, &q,
+                  "UPDATE run SET status='running', host=?, pid=?, attempts=attempts+1,"
+                  " started_at=COALESCE(started_at, ?) WHERE id=? AND status='pending'",
+                  "leasing a run", st);
     if (!rc) {
-        sqlite3_stmt *dup;
-        sqlite3_prepare_v2(r->db,
-                           "SELECT m.id FROM run m JOIN run w ON w.id=?1 WHERE m.arm_id=w.arm_id AND m.kind='main'"
-                           " AND m.status='pending' AND m.budget_index=w.budget_index AND m.point=w.point AND m.seed=w.seed",
-                           -1, &dup, NULL);
-        sqlite3_bind_int(dup, 1, best_run);
-        if (sqlite3_step(dup) == SQLITE_ROW) {
-            int main_id = sqlite3_column_int(dup, 0);
-            char sql[1024];
-            snprintf(sql, sizeof sql,
-                     "UPDATE run SET (status, val_loss, val_bpb, elapsed_s, progress_flops, started_at, finished_at,"
-                     " copied_from) = (SELECT 'done', val_loss, val_bpb, elapsed_s, progress_flops, started_at,"
-                     " finished_at, id FROM run WHERE id=%d) WHERE id=%d;"
-                     "INSERT INTO metric SELECT %d, step, tokens, flops, epochs, train_loss, val_loss, val_bpb, lr,"
-                     " grad_norm FROM metric WHERE run_id=%d;",
-                     best_run, main_id, main_id, best_run);
-            rc = exec(r, sql, st);
-        }
-        sqlite3_finalize(dup);
+        reg_bind_text(&q, 1, host);
+        reg_bind_int(&q, 2, (long long)getpid());
+        reg_bind_text(&q, 3, now);
+        reg_bind_int(&q, 4, out->id);
+        rc = reg_run1(&q, st);
     }
+    if (!rc && sqlite3_changes(r->db) != 1) rc = status_fail(st, AP_EINTERNAL, "registry %s: lost a lease", r->path);
+    if (!rc) rc = reg_exec(r, "COMMIT", "leasing a run", st);
+    if (rc) {
+        reg_rollback(r);
+        free(out->config);
+        out->config = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+int registry_progress(Registry *r, int run_id, double flops_done, double loss, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q, "UPDATE run SET progress_flops=?, last_loss=? WHERE id=?", "recording progress", st)) return -1;
+    reg_bind_num(&q, 1, flops_done);
+    reg_bind_num(&q, 2, loss);
+    reg_bind_int(&q, 3, run_id);
+    return reg_run1(&q, st);
+}
+
+static int insert_metrics(Registry *r, int run_id, const MetricRow *m, int n, Status *st) {
+    Stmt q;
+    int rc = reg_prep(r, &q, "DELETE FROM metric WHERE run_id=?", "recording metrics", st);
+    if (!rc) {
+        reg_bind_int(&q, 1, run_id);
+        rc = reg_run1(&q, st);
+    }
+    if (rc || reg_prep(r, &q, "INSERT INTO metric VALUES (?,?,?,?,?,?,?,?,?,?)", "recording metrics", st)) return -1;
+    for (int i = 0; i < n && !rc; i++) {
+        reg_reset(&q);
+        reg_bind_int(&q, 1, run_id);
+        reg_bind_int(&q, 2, (long long)m[i].step);
+        reg_bind_num(&q, 3, m[i].tokens);
+        reg_bind_num(&q, 4, m[i].flops);
+        reg_bind_num(&q, 5, m[i].epochs);
+        reg_bind_num(&q, 6, m[i].train_loss);
+        reg_bind_num(&q, 7, m[i].val_loss);
+        reg_bind_num(&q, 8, m[i].val_bpb);
+        reg_bind_num(&q, 9, m[i].lr);
+        reg_bind_num(&q, 10, m[i].grad_norm);
+        rc = reg_step(&q, st) < 0 ? -1 : 0;
+    }
+    reg_finalize(&q);
     return rc;
 }
 
-int registry_finish(Registry *r, int run_id, const char *run_dir, Status *st) {
-    char path[1100], *metrics = NULL, *final = NULL;
-    size_t len;
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    if (file_read_all(path, &metrics, &len, 1 << 28, st)) return -1;
-    snprintf(path, sizeof path, "%s/final.json", run_dir);
-    if (file_read_all(path, &final, &len, 1 << 20, st)) {
-        free(metrics);
-        return -1;
-    }
-    if (exec(r, "BEGIN IMMEDIATE", st)) {
-        free(metrics), free(final);
-        return -1;
-    }
-    int rc = 0;
-    sqlite3_stmt *q;
-    char del[96];
-    snprintf(del, sizeof del, "DELETE FROM metric WHERE run_id=%d", run_id);
-    rc = exec(r, del, st);
-    sqlite3_prepare_v2(r->db, "INSERT INTO metric VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL);
-    for (char *line = strtok(metrics, "\n"); line && !rc; line = strtok(NULL, "\n")) {
-        static const char *keys[] = {"step", "tokens", "flops", "epochs", "train_loss", "val_loss", "val_bpb", "lr",
-                                     "grad_norm"};
-        if (strstr(line, "\"event\"")) continue; /* a rollback note, not a measurement */
-        sqlite3_reset(q);
-        sqlite3_bind_int(q, 1, run_id);
-        for (int k = 0; k < 9; k++) bind_num(q, k + 2, json_num(line, keys[k]));
-        if (sqlite3_step(q) != SQLITE_DONE) rc = db_fail(r, st, "insert metric");
-    }
-    sqlite3_finalize(q);
+int registry_finish(Registry *r, int run_id, const RunFinal *f, const MetricRow *m, int n_metrics, int *sweep_arm,
+                    Status *st) {
+    *sweep_arm = 0;
+    if (reg_exec(r, "BEGIN IMMEDIATE", "finishing a run", st)) return -1;
+    int rc = insert_metrics(r, run_id, m, n_metrics, st), arm_id = 0, sweep = 0;
     char now[32];
     now_iso(now, sizeof now);
-    int arm_id = 0, sweep = 0;
-    if (!rc) {
-        sqlite3_prepare_v2(r->db,
+    Stmt q;
+    if (!rc && !(rc = reg_prep(r, &q,
                            "UPDATE run SET status='done', val_loss=?, val_bpb=?, elapsed_s=?, progress_flops=flops,"
                            " finished_at=?, pid=NULL WHERE id=? RETURNING arm_id, kind",
-                           -1, &q, NULL);
-        bind_num(q, 1, json_num(final, "val_loss"));
-        bind_num(q, 2, json_num(final, "val_bpb"));
-        bind_num(q, 3, json_num(final, "elapsed_s"));
-        sqlite3_bind_text(q, 4, now, -1, SQLITE_STATIC);
-        sqlite3_bind_int(q, 5, run_id);
-        if (sqlite3_step(q) == SQLITE_ROW) {
-            arm_id = sqlite3_column_int(q, 0);
-            sweep = !strcmp((const char *)sqlite3_column_text(q, 1), "lr_sweep");
-        } else {
-            rc = db_fail(r, st, "finish run");
+                           "finishing a run", st))) {
+        reg_bind_num(&q, 1, f->val_loss);
+        reg_bind_num(&q, 2, f->val_bpb);
+        reg_bind_num(&q, 3, f->elapsed_s);
+        reg_bind_text(&q, 4, now);
+        reg_bind_int(&q, 5, run_id);
+        int got = reg_step(&q, st);
+        if (got == 1) {
+            arm_id = sqlite3_column_int(q.q, 0);
+            sweep = !strcmp((const char *)sqlite3_column_text(q.q, 1), "lr_sweep");
         }
-        sqlite3_finalize(q);
+        reg_finalize(&q);
+        if (got == 0) rc = status_fail(st, AP_EINTERNAL, "registry %s: no run %d to finish", r->path, run_id);
+        if (got < 0) rc = -1;
     }
-    if (!rc && sweep) rc = settle_sweep(r, arm_id, st);
-    free(metrics), free(final);
+    if (!rc && sweep && !(rc = reg_prep(r, &q, "SELECT count(*) FROM run WHERE arm_id=? AND kind='lr_sweep' AND"
+                                           " status!='done'",
+                                    "finishing a run", st))) {
+        reg_bind_int(&q, 1, arm_id);
+        int got = reg_step(&q, st);
+        if (got == 1 && sqlite3_column_int(q.q, 0) == 0) *sweep_arm = arm_id;
+        reg_finalize(&q);
+        if (got < 0) rc = -1;
+    }
+    if (!rc) rc = reg_exec(r, "COMMIT", "finishing a run", st);
     if (rc) {
-        Status ignore;
-        exec(r, "ROLLBACK", &ignore);
-        return -1;
+        reg_rollback(r);
+        *sweep_arm = 0;
     }
-    return exec(r, "COMMIT", st);
+    return rc;
 }
 
 static int set_status(Registry *r, int run_id, const char *status, const char *message, Status *st) {
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(r->db, "UPDATE run SET status=?, error=?, pid=NULL WHERE id=?", -1, &q, NULL);
-    sqlite3_bind_text(q, 1, status, -1, SQLITE_STATIC);
-    if (message)
-        sqlite3_bind_text(q, 2, message, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(q, 2);
-    sqlite3_bind_int(q, 3, run_id);
-    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_fail(r, st, "update run");
-    sqlite3_finalize(q);
-    return rc;
+    Stmt q;
+    if (reg_prep(r, &q, "UPDATE run SET status=?, error=?, pid=NULL WHERE id=?", "updating a run", st)) return -1;
+    reg_bind_text(&q, 1, status);
+    reg_bind_text(&q, 2, message);
+    reg_bind_int(&q, 3, run_id);
+    return reg_run1(&q, st);
 }
 
 int registry_fail(Registry *r, int run_id, const char *message, Status *st) {
@@ -468,26 +574,88 @@ int registry_fail(Registry *r, int run_id, const char *message, Status *st) {
 
 int registry_release(Registry *r, int run_id, Status *st) { return set_status(r, run_id, "pending", NULL, st); }
 
-int registry_counts(Registry *r, RegistryCounts *c, Status *st) {
-    memset(c, 0, sizeof *c);
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(r->db,
-                           "SELECT status, count(*), sum(flops), sum(CASE WHEN status='done' THEN flops"
-                           " ELSE min(progress_flops, flops) END) FROM run GROUP BY status",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_fail(r, st, "count runs");
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *s = (const char *)sqlite3_column_text(q, 0);
-        int n = sqlite3_column_int(q, 1);
-        c->total += n;
-        c->flops_total += sqlite3_column_double(q, 2);
-        c->flops_done += sqlite3_column_double(q, 3);
-        if (!strcmp(s, "done")) c->done = n;
-        else if (!strcmp(s, "running")) c->running = n;
-        else if (!strcmp(s, "pending")) c->pending = n;
-        else if (!strcmp(s, "blocked")) c->blocked = n;
-        else if (!strcmp(s, "failed")) c->failed = n;
-    }
-    sqlite3_finalize(q);
-    return 0;
+/* ---------------------------------------------------------------- learning-rate sweeps */
+
+int registry_arms_to_settle(Registry *r, int *arm_ids, int max, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q,
+             "SELECT id FROM arm WHERE EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND status='blocked')"
+             " AND EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND kind='lr_sweep')"
+             " AND NOT EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND kind='lr_sweep' AND status!='done')"
+             " ORDER BY id",
+             "finding settled sweeps", st))
+        return -1;
+    int n = 0, got;
+    while ((got = reg_step(&q, st)) == 1 && n < max) arm_ids[n++] = sqlite3_column_int(q.q, 0);
+    reg_finalize(&q);
+    return got < 0 ? -1 : n;
 }
+
+/* Copies run `from`'s result and metrics into run `to` (an identical run need not train twice). */
+static int copy_result(Registry *r, int from, int to, Status *st) {
+    Stmt q;
+    int rc = reg_prep(r, &q,
+                  "UPDATE run SET (status, val_loss, val_bpb, elapsed_s, progress_flops, started_at, finished_at,"
+                  " copied_from) = (SELECT 'done', val_loss, val_bpb, elapsed_s, progress_flops, started_at,"
+                  " finished_at, id FROM run WHERE id=?1) WHERE id=?2",
+                  "copying a run's result", st);
+    if (!rc) {
+        reg_bind_int(&q, 1, from);
+        reg_bind_int(&q, 2, to);
+        rc = reg_run1(&q, st);
+    }
+    if (!rc && !(rc = reg_prep(r, &q,
+                           "INSERT INTO metric SELECT ?2, step, tokens, flops, epochs, train_loss, val_loss, val_bpb,"
+                           " lr, grad_norm FROM metric WHERE run_id=?1",
+                           "copying a run's metrics", st))) {
+        reg_bind_int(&q, 1, from);
+        reg_bind_int(&q, 2, to);
+        rc = reg_run1(&q, st);
+    }
+    return rc;
+}
+
+int registry_settle_arm(Registry *r, int arm_id, double lr_mult, const char *lr_source, const RunRelease *rel, int n,
+                        int copy_from, int copy_to, Status *st) {
+    if (reg_exec(r, "BEGIN IMMEDIATE", "settling a sweep", st)) return -1;
+    Stmt q;
+    int rc = reg_prep(r, &q, "SELECT count(*) FROM run WHERE arm_id=? AND status='blocked'", "settling a sweep", st);
+    int blocked = 0;
+    if (!rc) {
+        reg_bind_int(&q, 1, arm_id);
+        int got = reg_step(&q, st);
+        if (got == 1) blocked = sqlite3_column_int(q.q, 0);
+        reg_finalize(&q);
+        if (got < 0) rc = -1;
+    }
+    if (rc || blocked == 0) { /* nothing to do, or another worker settled it first */
+        reg_rollback(r);
+        return rc;
+    }
+    if (!(rc = reg_prep(r, &q, "UPDATE arm SET lr_mult=?, lr=base_lr*?, lr_source=? WHERE id=?", "settling a sweep", st))) {
+        reg_bind_num(&q, 1, lr_mult);
+        reg_bind_num(&q, 2, lr_mult);
+        reg_bind_text(&q, 3, lr_source);
+        reg_bind_int(&q, 4, arm_id);
+        rc = reg_run1(&q, st);
+    }
+    if (!rc && !(rc = reg_prep(r, &q,
+                           "UPDATE run SET config=?, lr_mult=?, status='pending' WHERE id=? AND arm_id=? AND"
+                           " status='blocked'",
+                           "releasing an arm's runs", st))) {
+        for (int i = 0; i < n && !rc; i++) {
+            reg_reset(&q);
+            reg_bind_text(&q, 1, rel[i].config);
+            reg_bind_num(&q, 2, lr_mult);
+            reg_bind_int(&q, 3, rel[i].run_id);
+            reg_bind_int(&q, 4, arm_id);
+            rc = reg_step(&q, st) < 0 ? -1 : 0;
+        }
+        reg_finalize(&q);
+    }
+    if (!rc && copy_from > 0 && copy_to > 0) rc = copy_result(r, copy_from, copy_to, st);
+    if (!rc) rc = reg_exec(r, "COMMIT", "settling a sweep", st);
+    if (rc) reg_rollback(r);
+    return rc;
+}
+

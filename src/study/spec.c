@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const ALLOC_NAMES[] = {"chinchilla", "kaplan", "isoflop", "fixed", NULL};
-
-const char *alloc_rule_name(int rule) { return rule >= 0 && rule <= 3 ? ALLOC_NAMES[rule] : "?"; }
 
 /* Keys the study sets for every run; an arm may not change them. */
 static const char *const STUDY_OWNED[] = {"d_model", "n_layers", "n_heads", "d_ff",  "lstm_hidden", "context",
@@ -109,9 +106,9 @@ static int set_study_key(StudySpec *s, const char *key, const char *v, Status *s
     } else if (!strcmp(key, "seeds")) bad = parse_int(v, 1, 100, &s->seeds);
     else if (!strcmp(key, "extra_seeds")) bad = parse_int(v, 0, 100, &s->extra_seeds);
     else if (!strcmp(key, "allocation")) {
-        bad = 1;
-        for (int i = 0; ALLOC_NAMES[i]; i++)
-            if (!strcmp(v, ALLOC_NAMES[i])) s->allocation = i, bad = 0;
+        int rule = alloc_rule_parse(v);
+        bad = rule < 0;
+        if (!bad) s->allocation = rule;
     } else if (!strcmp(key, "tokens_per_param")) bad = parse_dbl(v, 1, 1e4, &s->tokens_per_param);
     else if (!strcmp(key, "kaplan_exponent")) bad = parse_dbl(v, 0.05, 0.95, &s->kaplan_exponent);
     else if (!strcmp(key, "isoflop_points")) bad = parse_int(v, 2, 15, &s->isoflop_points);
@@ -313,10 +310,8 @@ static int spec_load_text(StudySpec *s, const char *path, Status *st) {
         if (!strcmp(e->key, "preset")) {
             snprintf(arm->preset, sizeof arm->preset, "%s", e->value);
         } else if (!strcmp(e->key, "allocation")) {
-            arm->allocation = -2;
-            for (int k = 0; ALLOC_NAMES[k]; k++)
-                if (!strcmp(e->value, ALLOC_NAMES[k])) arm->allocation = k;
-            if (arm->allocation == -2)
+            arm->allocation = alloc_rule_parse(e->value);
+            if (arm->allocation < 0)
                 rc = status_fail(st, AP_EINVAL, "%s: arm '%s': allocation '%s' is not chinchilla|kaplan|isoflop|fixed",
                                  where, name, e->value);
         } else if (!config_key_find(e->key)) {

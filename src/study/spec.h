@@ -30,6 +30,7 @@
 
 #include "core/status.h"
 #include "config/config.h"
+#include "study/alloc.h"
 
 #include <stdint.h>
 
@@ -39,14 +40,12 @@
 #define STUDY_MAX_BUDGETS 64
 #define STUDY_MAX_OVERRIDES 48
 
-typedef enum { ALLOC_CHINCHILLA = 0, ALLOC_KAPLAN = 1, ALLOC_ISOFLOP = 2, ALLOC_FIXED = 3 } AllocRule;
-
 typedef struct {
     char name[64];
     char preset[256];
     char overrides[STUDY_MAX_OVERRIDES][2][256]; /* key, value */
     int n_overrides;
-    int allocation; /* the arm's own rule (e.g. a Kaplan arm beside Chinchilla ones), -1: the study's */
+    int allocation; /* AllocRule: the arm's own rule (e.g. a Kaplan arm beside Chinchilla ones), -1: the study's */
     Config cfg; /* preset + overrides + the study's settings, resolved except for the shape */
 } StudyArm;
 
@@ -61,7 +60,7 @@ typedef struct {
     int n_switches;
 } Ablation;
 
-typedef struct {
+typedef struct StudySpec {
     char name[128];
     char data[512];
     char tokenizer[512];
@@ -96,6 +95,5 @@ int spec_load(StudySpec *s, const char *path, Status *st);
 void spec_free(StudySpec *s);
 /* Parses "a:b:n" (log range) or "a, b, c" into values; returns the count or -1. */
 int spec_parse_budgets(const char *text, double *out, int max, Status *st);
-const char *alloc_rule_name(int rule);
 
 #endif

@@ -146,3 +146,18 @@ int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, int64_t optim
     opt->t = optim_t;
     return 0;
 }
+
+int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st) {
+    TensorFile tf;
+    TrainState ts;
+    int64_t optim_t;
+    if (checkpoint_open(path, &tf, cfg, &ts, &optim_t, st)) return -1;
+    Rng rng;
+    rng_seed(&rng, cfg->seed);
+    int rc = config_resolve(cfg, st);
+    if (!rc && cfg->vocab == 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s' has no vocab", path);
+    if (!rc) rc = model_create(m, cfg, &rng, st);
+    if (!rc) rc = checkpoint_restore_params(&tf, m->ps, st);
+    tensorfile_free(&tf);
+    return rc;
+}

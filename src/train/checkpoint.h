@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "config/config.h"
 #include "core/params.h"
+#include "models/model.h"
 #include "optim/optim.h"
 
 #include <stdint.h>
@@ -37,5 +38,7 @@ int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, con
 int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, int64_t *optim_t, Status *st);
 int checkpoint_restore_params(const TensorFile *tf, ParamSet *ps, Status *st);
 int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, int64_t optim_t, Status *st);
+/* Builds a model from a checkpoint file (config + parameters), for sampling and inspection. */
+int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st);
 
 #endif

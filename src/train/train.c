@@ -4,21 +4,18 @@
 #include "core/fileio.h"
 #include "core/parallel.h"
 #include "dist/dist.h"
+#include "train/rundir.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The one piece of global state: set by SIGINT/SIGTERM so the loop can checkpoint and stop. */
-static volatile sig_atomic_t g_stop_signal;
-
-static void on_signal(int sig) { g_stop_signal = sig; }
-
 static void join(char *buf, size_t size, const char *dir, const char *name) { snprintf(buf, size, "%s/%s", dir, name); }
+
+static int stop_requested(const Trainer *tr) { return tr->stop && *tr->stop; }
 
 /* Bytes of memory available to a new process now (MemAvailable), or 0 when unknown. */
 static double memory_available(void) {
@@ -87,7 +84,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
 
 static int write_config_file(const Trainer *tr, Status *st) {
     char path[CONFIG_PATH_MAX + 32];
-    join(path, sizeof path, tr->cfg.out, "config.ini");
+    join(path, sizeof path, tr->cfg.out, RUNDIR_CONFIG);
     char *text = config_to_text(&tr->cfg, 0);
     if (!text) return status_fail(st, AP_ENOMEM, "out of memory");
     int rc = file_write_atomic(path, text, strlen(text), st);
@@ -105,7 +102,7 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
     if (!c->out[0]) return status_fail(st, AP_EINVAL, "no run directory: set out=DIR");
     if (config_resolve(c, st)) return -1;
     char ck[CONFIG_PATH_MAX + 32];
-    join(ck, sizeof ck, c->out, "checkpoint.bin");
+    join(ck, sizeof ck, c->out, RUNDIR_CHECKPOINT);
     if (file_exists(ck))
         return status_fail(st, AP_EINVAL,
                            "'%s' already holds a run; continue it with `algoprog train --resume %s` or choose "
@@ -118,11 +115,11 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
     if (dir_create(c->out, st)) return -1;
     if (tr->data.tok.kind != TOK_BYTES) {
         char tp[CONFIG_PATH_MAX + 32];
-        join(tp, sizeof tp, c->out, "tokenizer.tok");
+        join(tp, sizeof tp, c->out, RUNDIR_TOKENIZER);
         if (tokenizer_save(&tr->data.tok, tp, st)) return -1;
     }
     char mp[CONFIG_PATH_MAX + 32];
-    join(mp, sizeof mp, c->out, "metrics.jsonl");
+    join(mp, sizeof mp, c->out, RUNDIR_METRICS);
     if (file_write_atomic(mp, "", 0, st)) return -1;
     return write_config_file(tr, st);
 }
@@ -137,34 +134,12 @@ static int resume_key_allowed(const char *key) {
     return 0;
 }
 
-/* Keeps the metrics lines of steps <= step (lines written after the checkpoint are redone). */
-static int truncate_metrics(const char *dir, int64_t step, Status *st) {
-    char path[CONFIG_PATH_MAX + 32];
-    join(path, sizeof path, dir, "metrics.jsonl");
-    char *text = NULL;
-    size_t len = 0;
-    if (!file_exists(path)) return file_write_atomic(path, "", 0, st);
-    if (file_read_all(path, &text, &len, (size_t)1 << 30, st)) return -1;
-    size_t keep = 0, pos = 0;
-    while (pos < len) {
-        char *nl = memchr(text + pos, '\n', len - pos);
-        if (!nl) break; /* a torn last line */
-        long long s = -1;
-        if (sscanf(text + pos, "{\"step\": %lld", &s) != 1 || s > step) break;
-        pos = (size_t)(nl - text) + 1;
-        keep = pos;
-    }
-    int rc = file_write_atomic(path, text, keep, st);
-    free(text);
-    return rc;
-}
-
 int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st) {
     int dp = tr->dp_size;
     memset(tr, 0, sizeof *tr);
     if (init_parallel(tr, dp, st)) return -1;
     char ck[CONFIG_PATH_MAX + 32];
-    join(ck, sizeof ck, dir, "checkpoint.bin");
+    join(ck, sizeof ck, dir, RUNDIR_CHECKPOINT);
     if (!file_exists(ck)) return status_fail(st, AP_EINVAL, "no checkpoint in '%s' to resume from", dir);
     TensorFile tf;
     int64_t optim_t;
@@ -208,7 +183,7 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     if (tr->ts.step > c->steps)
         return status_fail(st, AP_EINVAL, "checkpoint is at step %" PRId64 ", beyond steps=%d", tr->ts.step, c->steps);
     if (tr->dp_rank != 0) return 0;
-    if (truncate_metrics(dir, tr->ts.step, st)) return -1;
+    if (rundir_truncate_metrics(dir, tr->ts.step, st)) return -1;
     return write_config_file(tr, st);
 }
 
@@ -250,37 +225,20 @@ static void fmt_duration(char *buf, size_t size, double s) {
 }
 
 static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double tok_s, Status *st) {
-    if (tr->dp_rank != 0) {
-        tr->ts.loss_sum = 0.0;
-        tr->ts.loss_count = 0;
-        return 0;
-    }
-    char path[CONFIG_PATH_MAX + 32];
-    join(path, sizeof path, tr->cfg.out, "metrics.jsonl");
-    FILE *f = fopen(path, "a");
-    if (!f) return status_errno(st, errno, "cannot open '%s'", path);
     TrainState *ts = &tr->ts;
-    char train_loss[32] = "null", gnorm[32] = "null";
-    if (ts->loss_count > 0) snprintf(train_loss, sizeof train_loss, "%.9g", ts->loss_sum / (double)ts->loss_count);
-    if (ts->step > 0) snprintf(gnorm, sizeof gnorm, "%.9g", tr->last_grad_norm);
-    double lr = ts->step > 0 ? tr->last_lr : schedule_lr(&tr->cfg, 0);
-    fprintf(f,
-            "{\"step\": %" PRId64 ", \"tokens\": %.17g, \"flops\": %.17g, \"epochs\": %.6g, \"train_loss\": %s, "
-            "\"val_loss\": %.9g, \"val_bpb\": %.9g, \"lr\": %.9g, \"grad_norm\": %s, \"tokens_per_s\": %.1f, "
-            "\"elapsed_s\": %.3f}\n",
-            ts->step, ts->tokens, ts->flops, dataset_epochs(&tr->data, ts->tokens), train_loss, val_loss, val_bpb, lr,
-            gnorm, tok_s, ts->elapsed_s);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return status_errno(st, errno, "cannot write '%s'", path);
+    MetricRow m = {ts->step, ts->tokens, ts->flops, dataset_epochs(&tr->data, ts->tokens),
+                   ts->loss_count > 0 ? ts->loss_sum / (double)ts->loss_count : NAN, val_loss, val_bpb,
+                   ts->step > 0 ? tr->last_lr : schedule_lr(&tr->cfg, 0), ts->step > 0 ? tr->last_grad_norm : NAN,
+                   tok_s, ts->elapsed_s};
     ts->loss_sum = 0.0;
     ts->loss_count = 0;
-    return 0;
+    return tr->dp_rank != 0 ? 0 : rundir_append_metric(tr->cfg.out, &m, st);
 }
 
 static int save_checkpoint(Trainer *tr, Status *st) {
     if (tr->dp_rank != 0) return 0;
     char path[CONFIG_PATH_MAX + 32];
-    join(path, sizeof path, tr->cfg.out, "checkpoint.bin");
+    join(path, sizeof path, tr->cfg.out, RUNDIR_CHECKPOINT);
     TensorList state = {0};
     model_state_tensors(&tr->model, &state);
     int rc = checkpoint_save(path, &tr->cfg, tr->model.ps, &tr->opt, &tr->ts, &state, st);
@@ -290,17 +248,11 @@ static int save_checkpoint(Trainer *tr, Status *st) {
 
 static int write_final(Trainer *tr, double val_loss, double val_bpb, Status *st) {
     if (tr->dp_rank != 0) return 0;
-    char path[CONFIG_PATH_MAX + 32], buf[2048];
-    join(path, sizeof path, tr->cfg.out, "final.json");
     double N = (double)model_total_params(&tr->model);
-    double tok_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
-    int n = snprintf(buf, sizeof buf,
-                     "{\"step\": %" PRId64 ", \"val_loss\": %.9g, \"val_bpb\": %.9g, \"params\": %.0f, "
-                     "\"params_nonembedding\": %zu, \"tokens\": %.17g, \"flops\": %.17g, \"flops_6nd\": %.17g, "
-                     "\"seed\": %llu, \"elapsed_s\": %.3f, \"tokens_per_s\": %.1f}\n",
-                     tr->ts.step, val_loss, val_bpb, N, model_nonembedding_params(&tr->model), tr->ts.tokens,
-                     tr->ts.flops, 6.0 * N * tr->ts.tokens, (unsigned long long)tr->cfg.seed, tr->ts.elapsed_s, tok_s);
-    return file_write_atomic(path, buf, (size_t)n, st);
+    RunFinal f = {tr->ts.step, val_loss, val_bpb, N, model_nonembedding_params(&tr->model), tr->ts.tokens,
+                  tr->ts.flops, 6.0 * N * tr->ts.tokens, tr->cfg.seed, tr->ts.elapsed_s,
+                  tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0};
+    return rundir_write_final(tr->cfg.out, &f, st);
 }
 
 static void print_header(const Trainer *tr) {
@@ -357,7 +309,7 @@ static int handle_nonfinite(Trainer *tr, const char *what, double value, int ste
         return status_fail(st, AP_ENUMERIC, "%s is %f at step %d after %d rollbacks (lr scale %g): giving up", what,
                            value, step, MAX_ROLLBACKS, tr->ts.lr_scale);
     char ck[CONFIG_PATH_MAX + 32];
-    join(ck, sizeof ck, c->out, "checkpoint.bin");
+    join(ck, sizeof ck, c->out, RUNDIR_CHECKPOINT);
     TensorFile tf;
     Config saved;
     TrainState ts;
@@ -379,19 +331,8 @@ static int handle_nonfinite(Trainer *tr, const char *what, double value, int ste
                 " of %d)\n",
                 what, value, step, ts.step, tr->ts.lr_scale, tr->ts.rollbacks, MAX_ROLLBACKS);
     if (tr->dp_rank != 0) return 0;
-    if (truncate_metrics(c->out, ts.step, st)) return -1;
-    char path[CONFIG_PATH_MAX + 32], line[512];
-    join(path, sizeof path, c->out, "metrics.jsonl");
-    int n = snprintf(line, sizeof line,
-                     "{\"step\": %" PRId64 ", \"event\": \"rollback\", \"at_step\": %d, \"what\": \"%s\", "
-                     "\"lr_scale\": %.9g, \"rollbacks\": %" PRId64 "}\n",
-                     ts.step, step, what, tr->ts.lr_scale, tr->ts.rollbacks);
-    FILE *f = fopen(path, "a");
-    if (!f || fwrite(line, 1, (size_t)n, f) != (size_t)n) {
-        if (f) fclose(f);
-        return status_errno(st, errno, "cannot write '%s'", path);
-    }
-    if (fclose(f) != 0) return status_errno(st, errno, "cannot write '%s'", path);
+    if (rundir_truncate_metrics(c->out, ts.step, st)) return -1;
+    if (rundir_append_rollback(c->out, ts.step, step, what, tr->ts.lr_scale, tr->ts.rollbacks, st)) return -1;
     return save_checkpoint(tr, st);
 }
 
@@ -400,12 +341,6 @@ int trainer_run(Trainer *tr, Status *st) {
     TrainState *ts = &tr->ts;
     int B = c->batch, T = c->context;
     double step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    g_stop_signal = 0;
     if (!tr->quiet) print_header(tr);
     int rc = 0;
     double val_loss = NAN, val_bpb = NAN;
@@ -481,7 +416,7 @@ int trainer_run(Trainer *tr, Status *st) {
             if (tok_s == 0.0) tok_s = (ts->tokens - tok_mark) / (time_now() - t_mark);
             if ((rc = append_metrics(tr, val_loss, val_bpb, tok_s, st))) break;
         }
-        if ((c->checkpoint_every > 0 && ts->step % c->checkpoint_every == 0) || last || g_stop_signal) {
+        if ((c->checkpoint_every > 0 && ts->step % c->checkpoint_every == 0) || last || stop_requested(tr)) {
             if ((rc = save_checkpoint(tr, st))) break;
         }
         /* throughput counts training only: evaluations and checkpoints restart the clock */
@@ -489,11 +424,11 @@ int trainer_run(Trainer *tr, Status *st) {
             t_mark = time_now();
             tok_mark = ts->tokens;
         }
-        if (g_stop_signal && !last) {
-            rc = status_fail(st, AP_EINTERNAL,
-                             "interrupted by signal %d at step %" PRId64 "; checkpoint saved, continue with "
+        if (stop_requested(tr) && !last) {
+            rc = status_fail(st, AP_EINTERRUPTED,
+                             "interrupted at step %" PRId64 "; checkpoint saved, continue with "
                              "`algoprog train --resume %s`",
-                             (int)g_stop_signal, ts->step, c->out);
+                             ts->step, c->out);
             break;
         }
     }
@@ -508,8 +443,6 @@ int trainer_run(Trainer *tr, Status *st) {
                    ts->tokens, ts->flops, spent, val_bpb, c->out);
         }
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     return rc;
 }
 
@@ -520,25 +453,4 @@ void trainer_free(Trainer *tr) {
     free(tr->inputs);
     free(tr->targets);
     tr->inputs = tr->targets = NULL;
-}
-
-int model_load_checkpoint(Model *m, Config *cfg, const char *path, Status *st) {
-    TensorFile tf;
-    TrainState ts;
-    int64_t optim_t;
-    if (checkpoint_open(path, &tf, cfg, &ts, &optim_t, st)) return -1;
-    Rng rng;
-    rng_seed(&rng, cfg->seed);
-    int rc = config_resolve(cfg, st);
-    if (!rc && cfg->vocab == 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s' has no vocab", path);
-    if (!rc) rc = model_create(m, cfg, &rng, st);
-    if (!rc) rc = checkpoint_restore_params(&tf, m->ps, st);
-    tensorfile_free(&tf);
-    return rc;
-}
-
-int run_tokenizer(Tokenizer *t, const char *run_dir, Status *st) {
-    char path[CONFIG_PATH_MAX + 32];
-    join(path, sizeof path, run_dir, "tokenizer.tok");
-    return tokenizer_load(t, file_exists(path) ? path : "bytes", st);
 }

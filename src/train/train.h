@@ -1,11 +1,6 @@
 /* train.h - the training loop: data -> model -> optimiser, evaluation, metrics, checkpoints.
  *
- * A run lives in one directory (cfg.out):
- *   config.ini     the resolved recipe (every key), for people and for `--resume`
- *   metrics.jsonl  one JSON object per evaluation (docs/FORMATS.md)
- *   checkpoint.bin the latest checkpoint (atomically replaced)
- *   final.json     written when the run completes
- *   tokenizer.tok  a copy of the run's tokenizer (BPE runs), so the directory stands alone
+ * A run lives in one directory (cfg.out; its files are listed in train/rundir.h).
  * A run killed at any moment resumes from checkpoint.bin and produces the same metrics, bit for
  * bit, as a run never interrupted (timing fields excepted). */
 #ifndef AP_TRAIN_H
@@ -17,6 +12,8 @@
 #include "models/model.h"
 #include "optim/optim.h"
 #include "train/checkpoint.h"
+
+#include <signal.h>
 
 typedef struct Trainer Trainer;
 
@@ -35,6 +32,9 @@ struct Trainer {
      * Only rank 0 writes files. */
     int dp_size, dp_rank, local_batch;
     double last_lr, last_grad_norm;
+    /* Owned by the caller (a signal handler sets it): when nonzero, the loop checkpoints and
+     * returns AP_EINTERRUPTED. May be NULL. */
+    const volatile sig_atomic_t *stop;
     /* called after every step (studies report progress through it); may be NULL */
     void (*on_step)(void *ctx, const Trainer *tr, float loss);
     void *on_step_ctx;
@@ -46,14 +46,10 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st);
 /* Continues the run in dir. Overrides may change only keys that keep the run well defined
  * (steps, eval/log/checkpoint cadence, threads). */
 int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st);
-/* Trains until cfg.steps; evaluates, logs and checkpoints on the way. */
+/* Trains until cfg.steps; evaluates, logs and checkpoints on the way. Fails with AP_EINTERRUPTED
+ * (checkpoint saved) when *tr->stop becomes nonzero. */
 int trainer_run(Trainer *tr, Status *st);
 /* Mean held-out loss (nats/token) and bits per byte over the fixed evaluation windows. */
 void trainer_evaluate(Trainer *tr, double *loss, double *bpb);
 void trainer_free(Trainer *tr);
-/* Builds a model from a checkpoint (config + parameters), for sampling and inspection. */
-int model_load_checkpoint(Model *m, Config *cfg, const char *path, Status *st);
-/* Loads the tokenizer a run was trained with (its copy in the run directory, else "bytes"). */
-int run_tokenizer(Tokenizer *t, const char *run_dir, Status *st);
-
 #endif

@@ -1,0 +1,45 @@
+/* mlp_block.c - the MLP sub-layer: fc -> activation (or gated unit) -> projection (see blocks.h).
+ * Decoding calls the same forward with one row. */
+#include "kernels/ops.h"
+#include "models/blocks.h"
+
+static void act_forward(const Config *c, float *out, const float *inp, size_t N, size_t F) {
+    switch (c->act) {
+    case ACT_GELU: gelu_forward(out, inp, N * F); break;
+    case ACT_RELU: relu_forward(out, inp, N * F); break;
+    case ACT_RELU2: relu2_forward(out, inp, N * F); break;
+    case ACT_SWIGLU: swiglu_forward(out, inp, N, F); break;
+    case ACT_GEGLU: geglu_forward(out, inp, N, F); break;
+    }
+}
+
+static void act_backward(const Config *c, float *dinp, const float *dout, const float *inp, size_t N, size_t F) {
+    switch (c->act) {
+    case ACT_GELU: gelu_backward(dinp, dout, inp, N * F); break;
+    case ACT_RELU: relu_backward(dinp, dout, inp, N * F); break;
+    case ACT_RELU2: relu2_backward(dinp, dout, inp, N * F); break;
+    case ACT_SWIGLU: swiglu_backward(dinp, dout, inp, N, F); break;
+    case ACT_GEGLU: geglu_backward(dinp, dout, inp, N, F); break;
+    }
+}
+
+void mlp_block_forward(const Transformer *m, size_t l, float *out, const MlpActs *s, const float *inp, size_t N) {
+    const TransformerWeights *w = &m->w;
+    size_t C = m->C, F = m->F, F1 = m->F1;
+    linear_forward(s->fch, inp, w->wfc + l * F1 * C, cat(w->bfc, l, F1), N, C, F1);
+    act_forward(&m->cfg, s->fcg, s->fch, N, F);
+    linear_forward(out, s->fcg, w->wproj + l * C * F, cat(w->bproj, l, C), N, F, C);
+}
+
+void mlp_block_backward(Transformer *m, size_t l, float *dinp, const float *dout, const float *inp, const MlpActs *s,
+                        size_t N) {
+    const TransformerWeights *w = &m->w;
+    TransformerWeights *g = &m->g;
+    TransformerActs *a = &m->a;
+    size_t C = m->C, F = m->F, F1 = m->F1;
+    zero(a->dfcg, N * F);
+    linear_backward(a->dfcg, g->wproj + l * C * F, at(g->bproj, l, C), dout, s->fcg, w->wproj + l * C * F, N, F, C);
+    zero(a->dfch, N * F1);
+    act_backward(&m->cfg, a->dfch, a->dfcg, s->fch, N, F);
+    linear_backward(dinp, g->wfc + l * F1 * C, at(g->bfc, l, F1), a->dfch, inp, w->wfc + l * F1 * C, N, C, F1);
+}

@@ -1,0 +1,276 @@
+/* html.c - the report page, one function per section (see html.h). */
+#include "report/html.h"
+
+#include "core/parallel.h"
+#include "fit/account.h"
+#include "report/plots.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *CSS =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+    "color:#222;line-height:1.45}h1{font-size:1.7em}h2{margin-top:2em;border-bottom:1px solid #ccc}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.3em .6em;"
+    "vertical-align:top}th{background:#f3f3f3;text-align:left}.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".meta{color:#555}.v-supports{background:#e6f4ea}.v-contradicts{background:#fce8e6}.v-undecided{background:#fef7e0}"
+    ".v-not{color:#777}svg.plot{display:block;margin:1em 0;max-width:100%;height:auto}.note{color:#666;font-size:.9em}";
+
+static void cpu_name(char *buf, size_t size) {
+    snprintf(buf, size, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                snprintf(buf, size, "%s", c + 2);
+                buf[strcspn(buf, "\n")] = '\0';
+            }
+            break;
+        }
+    fclose(f);
+}
+
+/* "<td>text</td>" with the text escaped. */
+static void td(StrBuf *b, const char *text) {
+    sb_puts(b, "<td>");
+    sb_html(b, text);
+    sb_puts(b, "</td>");
+}
+
+static void section_header(const Results *r, const ReportOptions *o, StrBuf *b) {
+    char cpu[256], now[32];
+    cpu_name(cpu, sizeof cpu);
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(now, sizeof now, "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
+    sb_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>algoprog report: ");
+    sb_html(b, r->info.name);
+    sb_printf(b, "</title><style>%s</style></head><body>\n<h1>algoprog report: ", CSS);
+    sb_html(b, r->info.name);
+    sb_puts(b, "</h1>\n<p class=\"meta\">");
+    sb_printf(b, "%d of %d runs done, %.3g training FLOPs in %.1f minutes of training; data <b>", r->runs_done,
+              r->runs_total, r->flops_done, r->seconds / 60);
+    sb_html(b, r->info.data);
+    sb_puts(b, "</b>, tokenizer <b>");
+    sb_html(b, r->info.tokenizer);
+    sb_puts(b, "</b>, allocation <b>");
+    sb_html(b, r->info.allocation);
+    sb_printf(b, "</b>; study created %s, report made %s on %d cores (", r->info.created, now, parallel_cores());
+    sb_html(b, cpu);
+    sb_printf(b, "). Intervals are 95%% percentile bootstraps over runs (%d resamples, seed %llu).</p>\n", o->n_boot,
+              o->seed);
+    if (r->runs_done < r->runs_total)
+        sb_puts(b, "<p><b>The study is not finished: everything below uses the runs done so far.</b></p>\n");
+}
+
+static void section_claims(const ClaimResult *c, int n, StrBuf *b) {
+    sb_puts(b, "<h2 id=\"claims\">Claims</h2>\n<p>Each verdict is computed from this study's runs. A compute-equivalent "
+               "gain (CEG) of B over A at a loss is how many times less compute B's fitted frontier needs to reach "
+               "it.</p>\n<table id=\"claims-table\"><tr><th>id</th><th>claim</th><th>what this study measured</th>"
+               "<th>verdict</th></tr>\n");
+    for (int i = 0; i < n; i++) {
+        sb_printf(b, "<tr class=\"%s\"><td>%s</td>", claims_verdict_class(c[i].verdict), c[i].spec->id);
+        td(b, c[i].spec->text);
+        td(b, c[i].result);
+        td(b, c[i].verdict);
+        sb_puts(b, "</tr>\n");
+    }
+    sb_puts(b, "</table>\n");
+}
+
+static void section_ceg(const Results *r, StrBuf *b) {
+    sb_puts(b, "<h2 id=\"ceg\">Compute-equivalent gains</h2>\n<p>Against the first arm, at losses both arms reached "
+               "(levels beyond the measured range are flagged in the table). Bands: 95% bootstrap intervals.</p>\n");
+    plot_ceg_vs_compute(r, b);
+    sb_puts(b, "<table id=\"ceg-table\"><tr><th>arm</th><th>over</th><th>loss (bits/byte)</th><th>reference FLOPs</th>"
+               "<th>CEG [95%]</th><th>trend with scale</th></tr>\n");
+    for (int i = 0; i < r->n_pairs; i++) {
+        const ResultPair *p = &r->pairs[i];
+        if (!p->ok) continue;
+        for (int k = 0; k < p->c.n; k++) {
+            const CegLevel *v = &p->c.lv[k];
+            sb_puts(b, "<tr>");
+            td(b, r->arms[p->cand].row.name);
+            td(b, r->arms[p->ref].row.name);
+            sb_printf(b, "<td class=\"num\">%.4f</td><td class=\"num\">%.3g</td><td class=\"num\">%.3gx [%.3g, %.3g]%s</td>",
+                      v->loss, v->c_ref, v->ceg, v->lo, v->hi, v->extrapolated ? " (extrapolated)" : "");
+            if (k == 0)
+                sb_printf(b, "<td rowspan=\"%d\">slope %.3g [%.3g, %.3g]: %s%s</td>", p->c.n, p->c.slope, p->c.slope_lo,
+                          p->c.slope_hi, p->c.trend, p->c.determined ? "" : " (a frontier rests on too few budgets)");
+            sb_puts(b, "</tr>\n");
+        }
+    }
+    sb_puts(b, "</table>\n");
+}
+
+static void section_ablation(const ResultAblation *ab, StrBuf *b) {
+    const AblationStats *s = &ab->s;
+    sb_puts(b, "<h3>");
+    sb_html(b, ab->name);
+    sb_printf(b, "</h3>\n<p>Gains at %.4f bits/byte%s: <i>one at a time</i> = base + switch over base; "
+                 "<i>leave one out</i> = full package over the package without the switch.</p>\n",
+              s->L, s->extrapolated ? " (the arms share no loss range: extrapolated)" : "");
+    plot_ablation(ab, b);
+    sb_puts(b, "<table class=\"ablation-table\"><tr><th>switch</th><th>one at a time</th><th>leave one out</th></tr>\n");
+    for (int i = 0; i < s->n; i++) {
+        sb_puts(b, "<tr>");
+        td(b, ab->sw[i]);
+        sb_printf(b, "<td class=\"num\">%.3gx [%.3g, %.3g]</td><td class=\"num\">%.3gx [%.3g, %.3g]</td></tr>\n",
+                  s->single[i][0], s->single[i][1], s->single[i][2], s->loo[i][0], s->loo[i][1], s->loo[i][2]);
+    }
+    sb_printf(b, "<tr><th>product</th><td class=\"num\">%.3gx [%.3g, %.3g]</td><td class=\"num\">%.3gx [%.3g, %.3g]</td></tr>\n"
+                 "<tr><th>whole package</th><td class=\"num\" colspan=\"2\">%.3gx [%.3g, %.3g]</td></tr>\n"
+                 "<tr><th>interaction (package / product of one-at-a-time)</th><td class=\"num\" colspan=\"2\">%.3g [%.3g, "
+                 "%.3g]</td></tr>\n</table>\n",
+              s->prod_single[0], s->prod_single[1], s->prod_single[2], s->prod_loo[0], s->prod_loo[1], s->prod_loo[2],
+              s->package[0], s->package[1], s->package[2], s->interaction[0], s->interaction[1], s->interaction[2]);
+}
+
+static void section_isoflop(const Results *r, StrBuf *b) {
+    int iso = 0;
+    for (int a = 0; a < r->n_arms; a++) {
+        const ResultArm *m = &r->arms[a];
+        if (!m->has_iso) continue;
+        if (!iso++) sb_puts(b, "<h2 id=\"isoflop\">IsoFLOP profiles</h2>\n");
+        plot_isoflop(r, b, a);
+        sb_printf(b, "<p>N* &prop; C<sup>a</sup> with a = %.3f [%.3f, %.3f]; D* &prop; C<sup>b</sup> with b = %.3f "
+                     "[%.3f, %.3f]. ",
+                  m->iso.a.value, m->iso.a.lo, m->iso.a.hi, m->iso.b.value, m->iso.b.lo, m->iso.b.hi);
+        sb_html(b, m->iso.notes);
+        sb_puts(b, "</p>\n");
+    }
+}
+
+static void fmt_param(char *buf, size_t size, const FitParam *p) {
+    snprintf(buf, size, "%.4g [%.3g, %.3g]%s", p->value, p->lo, p->hi, p->identified ? "" : " *");
+}
+
+static void section_fits(const Results *r, StrBuf *b) {
+    sb_puts(b, "<h2 id=\"fits\">Fits</h2>\n<table id=\"fits-table\"><tr><th>arm</th><th>runs</th><th>E</th><th>A</th>"
+               "<th>&alpha;</th><th>rmse of log loss</th><th>notes</th></tr>\n");
+    for (int a = 0; a < r->n_arms; a++) {
+        const ResultArm *m = &r->arms[a];
+        sb_puts(b, "<tr>");
+        td(b, m->row.name);
+        if (!m->has_fit) {
+            sb_printf(b, "<td class=\"num\">%d</td><td colspan=\"5\">no fit (fewer than 2 runs)</td></tr>\n",
+                      m->n_points);
+            continue;
+        }
+        char e[96], A[96], al[96];
+        fmt_param(e, sizeof e, &m->fit.p[0]), fmt_param(A, sizeof A, &m->fit.p[1]), fmt_param(al, sizeof al, &m->fit.p[2]);
+        sb_printf(b, "<td class=\"num\">%d</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+                     "<td class=\"num\">%.4f</td>",
+                  m->n_points, e, A, al, m->fit.rmse_log);
+        td(b, m->fit.notes);
+        sb_puts(b, "</tr>\n");
+    }
+    sb_puts(b, "</table>\n<p class=\"note\">* not identified by these runs: the interval or a bound shows the data do "
+               "not pin it down.</p>\n");
+}
+
+/* The runs table's order: arm, budget, model, seed. */
+static int runs_order(const void *x, const void *y) {
+    const RunRow *a = *(const RunRow *const *)x, *b = *(const RunRow *const *)y;
+    if (a->arm_id != b->arm_id) return a->arm_id < b->arm_id ? -1 : 1;
+    if (a->budget != b->budget) return a->budget < b->budget ? -1 : 1;
+    if (a->point != b->point) return a->point < b->point ? -1 : 1;
+    if (a->seed != b->seed) return a->seed < b->seed ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static void section_runs(const Results *r, StrBuf *b) {
+    sb_puts(b, "<h2 id=\"runs\">Runs</h2>\n<table id=\"runs-table\"><tr><th>arm</th><th>budget</th><th>seed</th>"
+               "<th>N (non-emb.)</th><th>width x layers</th><th>tokens</th><th>FLOPs</th><th>bits/byte</th></tr>\n");
+    const RunRow **rows = malloc((size_t)(r->n_runs ? r->n_runs : 1) * sizeof *rows);
+    int n = 0;
+    for (int i = 0; rows && i < r->n_runs; i++)
+        if (r->runs[i].kind == RUN_MAIN && r->runs[i].status == RUN_DONE) rows[n++] = &r->runs[i];
+    if (rows) qsort(rows, (size_t)n, sizeof *rows, runs_order);
+    for (int i = 0; i < n; i++) {
+        const RunRow *x = rows[i];
+        sb_puts(b, "<tr>");
+        td(b, x->arm);
+        sb_printf(b, "<td class=\"num\">%.3g</td><td class=\"num\">%d</td><td class=\"num\">%lld</td>"
+                     "<td class=\"num\">%d x %d</td><td class=\"num\">%.3g</td><td class=\"num\">%.4g</td>"
+                     "<td class=\"num\">%.4f</td></tr>\n",
+                  x->budget, x->seed, x->params_nonembedding, x->d_model, x->n_layers, x->tokens, x->flops, x->val_bpb);
+    }
+    free(rows);
+    sb_puts(b, "</table>\n");
+}
+
+static void section_methods(const Results *r, StrBuf *b) {
+    sb_puts(b, "<h2 id=\"methods\">Methods</h2>\n<table id=\"arms-table\"><tr><th>arm</th><th>preset</th>"
+               "<th>overrides</th><th>allocation</th><th>learning rate</th><th>how it was chosen</th></tr>\n");
+    for (int a = 0; a < r->n_arms; a++) {
+        const ArmRow *m = &r->arms[a].row;
+        sb_puts(b, "<tr>");
+        td(b, m->name);
+        td(b, m->preset);
+        td(b, m->overrides[0] ? m->overrides : "-");
+        td(b, m->allocation);
+        sb_printf(b, "<td class=\"num\">%.4g</td>", m->lr);
+        td(b, m->lr_source);
+        sb_puts(b, "</tr>\n");
+    }
+    sb_puts(b, "</table>\n<p>Every run records its exact parameter count, tokens and FLOPs (matmul-class FLOPs "
+               "as executed, plus Muon's orthogonalisation; docs/ARCHITECTURE.md). Shapes come from the size "
+               "ladder of docs/STUDIES.md. Loss is held-out bits per byte on the corpus's held-out documents. "
+               "Frontiers are fitted with a Huber loss (&delta; = 10<sup>-3</sup>) on log residuals by L-BFGS from "
+               "a grid of starting points; intervals resample runs with replacement.</p>\n<details><summary>The "
+               "study file</summary><pre>");
+    sb_html(b, r->info.spec ? r->info.spec : "");
+    sb_puts(b, "</pre></details>\n");
+}
+
+static void section_accounting(StrBuf *b) {
+    sb_puts(b, "<h2 id=\"accounting\">Accounting</h2>\n<p>The seeds' headline numbers, converted exactly "
+               "(<code>algoprog account seeds</code>):</p>\n<table id=\"accounting-table\"><tr><th>statement</th>"
+               "<th>factor</th><th>years</th><th>per year</th><th>OOM per year</th><th>halving time</th></tr>\n");
+    const struct {
+        const char *what;
+        double factor, years, annual, oom, halving;
+    } rows[] = {{"nanochat vs GPT-2: 600x in 7 years", 600, 7, NAN, NAN, NAN},
+                {"4x/year, compounded over 7 years", NAN, 7, 4, NAN, NAN},
+                {"0.5 OOM/year, 2012-2023", NAN, 11, NAN, 0.5, NAN},
+                {"an 8-month halving, 2012-2023", NAN, 11, NAN, NAN, 8},
+                {"1.68x/year (Amodei's 2020 figure)", NAN, 1, 1.68, NAN, NAN}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        Rate rt = {rows[i].factor, rows[i].years, rows[i].annual, rows[i].oom, rows[i].halving};
+        Status st;
+        rate_complete(&rt, &st);
+        sb_printf(b, "<tr><td>%s</td><td class=\"num\">%.4gx</td><td class=\"num\">%.0f</td><td class=\"num\">%.3gx</td>"
+                     "<td class=\"num\">%.3f</td><td class=\"num\">%.1f months</td></tr>\n",
+                  rows[i].what, rt.factor, rt.years, rt.annual, rt.oom_per_year, rt.halving_months);
+    }
+    sb_puts(b, "</table>\n<p>600x = 6 (hardware) x 5 (algorithms) x 2.5 (optimisations) x 8 (data): shares of the log "
+               "28%, 25%, 14%, 33% (<code>algoprog account decompose</code>).</p>\n");
+}
+
+void html_render(const Results *r, const ClaimResult *claims, int n_claims, const ReportOptions *o, StrBuf *b) {
+    section_header(r, o, b);
+    section_claims(claims, n_claims, b);
+    sb_puts(b, "<h2 id=\"loss\">Loss against compute</h2>\n<p>Each point is a finished run (held-out bits per byte at its "
+               "end). Lines are fitted frontiers L(C) = E + A C<sup>-&alpha;</sup>; dashed where a parameter is not "
+               "identified.</p>\n");
+    plot_loss_vs_compute(r, b);
+    section_ceg(r, b);
+    if (r->n_ablations) {
+        sb_puts(b, "<h2 id=\"ablations\">Ablations</h2>\n");
+        for (int i = 0; i < r->n_ablations; i++) section_ablation(&r->abl[i], b);
+    }
+    section_isoflop(r, b);
+    section_fits(r, b);
+    section_runs(r, b);
+    section_methods(r, b);
+    section_accounting(b);
+    sb_puts(b, "<p class=\"note\">Tables as data: runs.csv (from <code>algoprog study export</code>), fits.csv, "
+               "ceg.csv, claims.csv, report.json.</p>\n</body></html>\n");
+}

@@ -1,0 +1,14 @@
+/* html.h - the report page: one self-contained HTML file (inline CSS and SVG, no network). */
+#ifndef AP_HTML_H
+#define AP_HTML_H
+
+#include "core/strbuf.h"
+#include "report/claims.h"
+#include "report/report.h"
+#include "report/results.h"
+
+/* Sections in order: claims, loss against compute, CEGs, ablations, IsoFLOP profiles, fits, runs,
+ * methods, accounting. */
+void html_render(const Results *r, const ClaimResult *claims, int n_claims, const ReportOptions *o, StrBuf *b);
+
+#endif

@@ -1,0 +1,74 @@
+/* results.h - a study's results as the report sees them: read through the registry, then fitted.
+ *
+ * results_load reads the study, its arms (with one run's resolved recipe each, for the claim
+ * table's selectors), every run, and the finished main runs as fit points (N = non-embedding
+ * parameters, loss = held-out bits per byte). results_fit fits every arm's frontier (and IsoFLOP
+ * profiles for isoflop arms); results_pair computes a CEG between two arms once and keeps it;
+ * results_ablations finds [ablation] packages among the arms and measures them. */
+#ifndef AP_RESULTS_H
+#define AP_RESULTS_H
+
+#include "config/config.h"
+#include "core/status.h"
+#include "fit/ablation.h"
+#include "fit/ceg.h"
+#include "fit/laws.h"
+#include "fit/points.h"
+#include "study/registry.h"
+
+#define RESULTS_MAX_ABLATIONS 4
+
+typedef struct {
+    ArmRow row;
+    Config cfg; /* the resolved recipe of the arm's first run (has_cfg) */
+    int has_cfg;
+    LawFit fit;
+    int has_fit;
+    Approach2Fit iso;
+    int has_iso;
+    int n_points;
+} ResultArm;
+
+typedef struct {
+    int ref, cand;
+    CegCurve c;
+    int ok; /* both frontiers fitted and comparable */
+} ResultPair;
+
+typedef struct {
+    char name[48];
+    int base, full, n;
+    char sw[ABLATION_MAX][48];
+    int plus[ABLATION_MAX], minus[ABLATION_MAX]; /* arm indices */
+    AblationStats s;
+} ResultAblation;
+
+typedef struct {
+    StudyInfo info;
+    int runs_total, runs_done;
+    double flops_done, seconds; /* of the finished runs; seconds of training (copies excluded) */
+    ResultArm *arms;
+    int n_arms;
+    RunRow *runs; /* every run, in id order */
+    int n_runs;
+    PointSet ps; /* finished main runs; ps.p[i].arm indexes arms */
+    ResultPair *pairs;
+    int n_pairs, cap_pairs;
+    ResultAblation abl[RESULTS_MAX_ABLATIONS];
+    int n_ablations;
+} Results;
+
+int results_load(Results *r, const char *dir, Status *st);
+/* Fits every arm; CEGs of every arm over the first. */
+void results_fit(Results *r, const FitOptions *o, int verbose);
+/* Index of the CEG of arm cand over arm ref (computed on first use), or -1 without memory. */
+int results_pair(Results *r, int ref, int cand);
+int results_arm_named(const Results *r, const char *name);
+/* Finds NAME.base / NAME.full / NAME+S / NAME-S arm sets and measures each package. */
+void results_ablations(Results *r);
+void results_free(Results *r);
+
+/* The finished main runs of the study in dir as fit points (`algoprog fit DIR`). */
+int results_points(const char *dir, PointSet *ps, Status *st);
+
+#endif

@@ -1,0 +1,134 @@
+/* tables.c - the report's data files (see tables.h). */
+#include "report/tables.h"
+
+#include "core/fileio.h"
+#include "core/json.h"
+#include "core/strbuf.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* A CSV text field, always quoted, quotes doubled. */
+static void csv_text(StrBuf *b, const char *s) {
+    sb_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"') sb_putc(b, '"');
+        sb_putc(b, *s);
+    }
+    sb_putc(b, '"');
+}
+
+static void write_fits(const Results *r, StrBuf *b) {
+    sb_puts(b, "arm,preset,allocation,points,E,E_lo,E_hi,A,A_lo,A_hi,alpha,alpha_lo,alpha_hi,identified,notes\n");
+    for (int a = 0; a < r->n_arms; a++) {
+        const ResultArm *m = &r->arms[a];
+        if (!m->has_fit) continue;
+        csv_text(b, m->row.name);
+        sb_putc(b, ',');
+        csv_text(b, m->row.preset);
+        sb_printf(b, ",%s,%d", m->row.allocation, m->n_points);
+        for (int k = 0; k < 3; k++) sb_printf(b, ",%.10g,%.10g,%.10g", m->fit.p[k].value, m->fit.p[k].lo, m->fit.p[k].hi);
+        sb_printf(b, ",%d,", m->fit.identified);
+        csv_text(b, m->fit.notes);
+        sb_putc(b, '\n');
+    }
+}
+
+static void write_ceg(const Results *r, StrBuf *b) {
+    sb_puts(b, "arm,reference,loss,compute_reference,ceg,ceg_lo,ceg_hi,extrapolated,slope,slope_lo,slope_hi,trend,"
+               "determined\n");
+    for (int i = 0; i < r->n_pairs; i++) {
+        const ResultPair *p = &r->pairs[i];
+        if (!p->ok) continue;
+        for (int k = 0; k < p->c.n; k++) {
+            const CegLevel *v = &p->c.lv[k];
+            csv_text(b, r->arms[p->cand].row.name);
+            sb_putc(b, ',');
+            csv_text(b, r->arms[p->ref].row.name);
+            sb_printf(b, ",%.8g,%.8g,%.8g,%.8g,%.8g,%d,%.6g,%.6g,%.6g,%s,%d\n", v->loss, v->c_ref, v->ceg, v->lo, v->hi,
+                      v->extrapolated, p->c.slope, p->c.slope_lo, p->c.slope_hi, p->c.trend, p->c.determined);
+        }
+    }
+}
+
+static void write_claims(const ClaimResult *c, int n, StrBuf *b) {
+    sb_puts(b, "id,claim,verdict,result\n");
+    for (int i = 0; i < n; i++) {
+        sb_printf(b, "%s,", c[i].spec->id);
+        csv_text(b, c[i].spec->text);
+        sb_putc(b, ',');
+        csv_text(b, c[i].verdict);
+        sb_putc(b, ',');
+        csv_text(b, c[i].result);
+        sb_putc(b, '\n');
+    }
+}
+
+/* An interval bound, or -1 where the data give none (JSON has no infinity). */
+static double bound(double v) { return isfinite(v) ? v : -1; }
+
+static void write_json(const Results *r, const ClaimResult *c, int n, StrBuf *b) {
+    JsonWriter w;
+    jw_init(&w, b);
+    jw_object_begin(&w);
+    jw_key(&w, "study"), jw_string(&w, r->info.name);
+    jw_key(&w, "runs_done"), jw_int(&w, r->runs_done);
+    jw_key(&w, "runs_total"), jw_int(&w, r->runs_total);
+    jw_key(&w, "flops"), jw_number(&w, "%.8g", r->flops_done);
+    jw_key(&w, "arms"), jw_array_begin(&w);
+    for (int a = 0; a < r->n_arms; a++) {
+        const ResultArm *m = &r->arms[a];
+        jw_object_begin(&w);
+        jw_key(&w, "name"), jw_string(&w, m->row.name);
+        jw_key(&w, "preset"), jw_string(&w, m->row.preset);
+        jw_key(&w, "allocation"), jw_string(&w, m->row.allocation);
+        jw_key(&w, "lr"), jw_number(&w, "%.6g", m->row.lr);
+        jw_key(&w, "points"), jw_int(&w, m->n_points);
+        if (m->has_fit) {
+            static const char *name[3] = {"E", "A", "alpha"};
+            for (int k = 0; k < 3; k++) {
+                char key[16];
+                jw_key(&w, name[k]), jw_number(&w, "%.8g", m->fit.p[k].value);
+                snprintf(key, sizeof key, "%s_lo", name[k]);
+                jw_key(&w, key), jw_number(&w, "%.8g", bound(m->fit.p[k].lo));
+                snprintf(key, sizeof key, "%s_hi", name[k]);
+                jw_key(&w, key), jw_number(&w, "%.8g", bound(m->fit.p[k].hi));
+            }
+            jw_key(&w, "identified"), jw_bool(&w, m->fit.identified);
+        }
+        jw_object_end(&w);
+    }
+    jw_array_end(&w);
+    jw_key(&w, "claims"), jw_array_begin(&w);
+    for (int i = 0; i < n; i++) {
+        jw_object_begin(&w);
+        jw_key(&w, "id"), jw_string(&w, c[i].spec->id);
+        jw_key(&w, "verdict"), jw_string(&w, c[i].verdict);
+        jw_key(&w, "result"), jw_string(&w, c[i].result);
+        jw_object_end(&w);
+    }
+    jw_array_end(&w);
+    jw_object_end(&w);
+    sb_putc(b, '\n');
+}
+
+int tables_write(const Results *r, const ClaimResult *claims, int n_claims, const char *dir, Status *st) {
+    StrBuf fits = {0}, ceg = {0}, cl = {0}, json = {0};
+    write_fits(r, &fits);
+    write_ceg(r, &ceg);
+    write_claims(claims, n_claims, &cl);
+    write_json(r, claims, n_claims, &json);
+    const struct {
+        const char *name;
+        StrBuf *b;
+    } files[] = {{"fits.csv", &fits}, {"ceg.csv", &ceg}, {"claims.csv", &cl}, {"report.json", &json}};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) {
+        char path[1300];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        rc = files[i].b->failed ? status_fail(st, AP_ENOMEM, "out of memory writing the report")
+                                : file_write_atomic(path, files[i].b->s, files[i].b->len, st);
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) sb_free(files[i].b);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* rundir.h - a run directory: the names of its files and the records they hold.
+ *
+ * A run lives in one directory (docs/FORMATS.md has every field):
+ *   config.ini     the resolved recipe (every key), for people and for `--resume`
+ *   metrics.jsonl  one JSON object per evaluation (a MetricRow), plus event lines (rollbacks)
+ *   checkpoint.bin the latest checkpoint (atomically replaced)
+ *   final.json     written when the run completes (a RunFinal)
+ *   tokenizer.tok  a copy of the run's tokenizer (BPE runs), so the directory stands alone
+ * The trainer writes these records and the study engine reads them back through this module, so
+ * the format has one writer and one reader. */
+#ifndef AP_RUNDIR_H
+#define AP_RUNDIR_H
+
+#include "core/status.h"
+#include "data/tokenizer.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RUNDIR_CONFIG "config.ini"
+#define RUNDIR_METRICS "metrics.jsonl"
+#define RUNDIR_CHECKPOINT "checkpoint.bin"
+#define RUNDIR_FINAL "final.json"
+#define RUNDIR_TOKENIZER "tokenizer.tok"
+
+/* DIR/NAME into buf; fails (AP_EINVAL) when the path does not fit. */
+int rundir_path(char *buf, size_t size, const char *dir, const char *name, Status *st);
+int rundir_has(const char *dir, const char *name);
+
+/* One evaluation. NaN fields are written as null (a first line has no train loss or grad norm). */
+typedef struct {
+    int64_t step;
+    double tokens, flops, epochs;
+    double train_loss, val_loss, val_bpb, lr, grad_norm;
+    double tokens_per_s, elapsed_s;
+} MetricRow;
+
+typedef struct {
+    int64_t step;
+    double val_loss, val_bpb;
+    double params;
+    size_t params_nonembedding;
+    double tokens, flops, flops_6nd;
+    uint64_t seed;
+    double elapsed_s, tokens_per_s;
+} RunFinal;
+
+/* Appends one metrics line (opened in append mode: a torn last line is dropped on resume). */
+int rundir_append_metric(const char *dir, const MetricRow *m, Status *st);
+/* Appends a rollback event line (not a measurement: readers skip it). */
+int rundir_append_rollback(const char *dir, int64_t step, int at_step, const char *what, double lr_scale,
+                           int64_t rollbacks, Status *st);
+/* Keeps the metrics lines of steps <= step (lines written after a checkpoint are redone). */
+int rundir_truncate_metrics(const char *dir, int64_t step, Status *st);
+/* The measurement lines of metrics.jsonl (event lines skipped), malloc'ed into *rows. */
+int rundir_read_metrics(const char *dir, MetricRow **rows, int *n, Status *st);
+
+int rundir_write_final(const char *dir, const RunFinal *f, Status *st);
+/* The tokenizer a run was trained with: its copy in the directory, else "bytes". */
+int rundir_load_tokenizer(Tokenizer *t, const char *dir, Status *st);
+int rundir_read_final(const char *dir, RunFinal *f, Status *st);
+
+#endif

@@ -1,0 +1,345 @@
+/* test_registry.c - the study registry and scheduler: leases raced by two processes, files that
+ * are not registries, a run that fails and is retried on resume, a stop request mid-study. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fileio.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "study/registry.h"
+#include "study/scheduler.h"
+
+static char g_tmp[256];
+
+static void tmp_path(char *buf, size_t size, const char *name) { snprintf(buf, size, "%s/%s", g_tmp, name); }
+
+/* A registry holding one study with n pending main runs (no data needed: nothing trains). */
+static void make_registry(const char *dir, int n) {
+    StudySpec *s = calloc(1, sizeof *s);
+    PlannedRun *runs = calloc((size_t)n, sizeof *runs);
+    assert_non_null(s), assert_non_null(runs);
+    snprintf(s->name, sizeof s->name, "unit");
+    snprintf(s->data, sizeof s->data, "none");
+    snprintf(s->tokenizer, sizeof s->tokenizer, "bytes");
+    s->text = strdup("[study]\nname = unit\n");
+    snprintf(s->hash, sizeof s->hash, "%064d", 7);
+    s->n_arms = 1;
+    snprintf(s->arms[0].name, sizeof s->arms[0].name, "a");
+    snprintf(s->arms[0].preset, sizeof s->arms[0].preset, "gpt2-2019");
+    s->arms[0].allocation = -1;
+    config_defaults(&s->arms[0].cfg);
+    for (int i = 0; i < n; i++) {
+        config_defaults(&runs[i].cfg);
+        runs[i].kind = RUN_MAIN, runs[i].budget_index = i, runs[i].budget = 1e9 * (i + 1), runs[i].seed = 1;
+        runs[i].flops = runs[i].budget, runs[i].tokens = 1000, runs[i].params = 100, runs[i].params_nonembedding = 50;
+    }
+    Registry *r;
+    Status st = {0};
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_CREATE, &st), 0);
+    assert_int_equal(registry_init_study(r, s, runs, n, &st), 0);
+    /* a second start of the same study finds it and changes nothing */
+    assert_int_equal(registry_init_study(r, s, runs, n, &st), 0);
+    RegistryCounts k;
+    assert_int_equal(registry_counts(r, &k, &st), 0);
+    assert_int_equal(k.total, n);
+    assert_int_equal(k.pending, n);
+    registry_close(r);
+    free(s->text);
+    free(s);
+    free(runs);
+}
+
+/* Leases runs until none is left, finishing each; writes each leased id to fd. */
+static int lease_all(const char *dir, int fd) {
+    Registry *r;
+    Status st = {0};
+    if (registry_open(&r, dir, REG_OPEN_WRITE, &st)) return 1;
+    LeasedRun c;
+    int got;
+    while ((got = registry_lease(r, &c, &st)) == 1) {
+        if (write(fd, &c.id, sizeof c.id) != sizeof c.id) return 1;
+        RunFinal f = {0};
+        f.val_loss = 1, f.val_bpb = 2, f.elapsed_s = 0.01;
+        MetricRow m = {0, 0, 0, 0, NAN, 3, 4, 1e-3, NAN, 0, 0};
+        int sweep = 0;
+        struct timespec pause = {0, 1000000}; /* let the other process in */
+        nanosleep(&pause, NULL);
+        if (registry_finish(r, c.id, &f, &m, 1, &sweep, &st)) return 1;
+        free(c.config);
+    }
+    registry_close(r);
+    return got < 0;
+}
+
+static void test_leases_two_processes(void **state) {
+    (void)state;
+    char dir[300];
+    tmp_path(dir, sizeof dir, "race");
+    enum { N = 60 };
+    make_registry(dir, N);
+    int pipes[2][2];
+    pid_t pid[2];
+    for (int w = 0; w < 2; w++) {
+        assert_int_equal(pipe(pipes[w]), 0);
+        pid[w] = fork();
+        assert_true(pid[w] >= 0);
+        if (pid[w] == 0) {
+            close(pipes[w][0]);
+            _exit(lease_all(dir, pipes[w][1]));
+        }
+        close(pipes[w][1]);
+    }
+    int count[N + 1] = {0}, per[2] = {0};
+    for (int w = 0; w < 2; w++) {
+        int id;
+        while (read(pipes[w][0], &id, sizeof id) == sizeof id) {
+            assert_true(id >= 1 && id <= N);
+            count[id]++, per[w]++;
+        }
+        close(pipes[w][0]);
+        int status;
+        waitpid(pid[w], &status, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    for (int i = 1; i <= N; i++) assert_int_equal(count[i], 1);
+    printf("  %d runs: %d leased by one process, %d by the other, none twice\n", N, per[0], per[1]);
+    Registry *r;
+    Status st = {0};
+    RegistryCounts k;
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
+    assert_int_equal(registry_counts(r, &k, &st), 0);
+    assert_int_equal(k.done, N);
+    RunRow *rows;
+    int n;
+    assert_int_equal(registry_runs(r, 0, RUN_MAIN, RUN_DONE, 0, &rows, &n, &st), 0);
+    assert_int_equal(n, N);
+    for (int i = 0; i < n; i++) assert_int_equal(rows[i].attempts, 1);
+    registry_runs_free(rows, n);
+    registry_close(r);
+}
+
+static void expect_refused(const char *dir, StatusCode code, const char *fragment) {
+    Registry *r = NULL;
+    Status st = {0};
+    for (int mode = REG_OPEN_READ; mode <= REG_OPEN_CREATE; mode++) {
+        int rc = registry_open(&r, dir, (RegistryMode)mode, &st);
+        printf("  mode %d: %s\n", mode, st.msg);
+        assert_int_equal(rc, -1);
+        assert_null(r);
+        assert_int_equal(st.code, code);
+        assert_non_null(strstr(st.msg, fragment));
+        assert_null(strchr(st.msg, '\n'));
+    }
+}
+
+static void test_foreign_and_damaged_files(void **state) {
+    (void)state;
+    char dir[300], path[400];
+    /* not SQLite at all */
+    tmp_path(dir, sizeof dir, "garbage");
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/registry.db", dir);
+    char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(i * 7 + 3);
+    Status st = {0};
+    assert_int_equal(file_write_atomic(path, junk, sizeof junk, &st), 0);
+    expect_refused(dir, AP_ECORRUPT, "not a study registry");
+    /* a real registry cut short */
+    tmp_path(dir, sizeof dir, "truncated");
+    make_registry(dir, 30);
+    snprintf(path, sizeof path, "%s/registry.db", dir);
+    char *text;
+    size_t len;
+    assert_int_equal(file_read_all(path, &text, &len, 1 << 26, &st), 0);
+    char wal[420];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal); /* the pages live in the main file only after a checkpoint; drop the log too */
+    assert_int_equal(file_write_atomic(path, text, len > 1500 ? 1500 : len / 2, &st), 0);
+    free(text);
+    Registry *r = NULL;
+    int rc = registry_open(&r, dir, REG_OPEN_WRITE, &st);
+    if (rc == 0) { /* SQLite may open a cut file lazily: the first real read must fail cleanly */
+        RunRow *rows;
+        int n;
+        rc = registry_runs(r, 0, -1, -1, 1, &rows, &n, &st);
+        if (!rc) registry_runs_free(rows, n);
+        registry_close(r);
+    }
+    printf("  truncated: %s\n", st.msg);
+    assert_int_equal(rc, -1);
+    assert_true(st.code == AP_ECORRUPT || st.code == AP_EINVAL);
+    /* another program's SQLite database */
+    tmp_path(dir, sizeof dir, "foreign");
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/registry.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE photos (id INTEGER, name TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    expect_refused(dir, AP_EINVAL, "not an algoprog study registry");
+    /* nothing there */
+    tmp_path(dir, sizeof dir, "missing");
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), -1);
+    assert_non_null(strstr(st.msg, "no study registry"));
+}
+
+/* ---------------------------------------------------------------- the scheduler, with real runs */
+
+static const char *WORDS[] = {"the", "of", "and", "a", "to", "in", "is", "was", "he", "for", "it", "with", "as",
+                              "his", "on", "be", "at", "by", "had", "not", "are", "but", "from", "or", "have", "an",
+                              "they", "which", "one", "you", "were", "her", "all", "she", "there", "would", "their"};
+
+static void write_text(const char *path) {
+    Rng rng;
+    rng_seed(&rng, 99);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int d = 0; d < 80; d++) {
+        for (int w = 0; w < 120; w++) {
+            int k = (int)(rng_next(&rng) % (sizeof WORDS / sizeof WORDS[0]));
+            fprintf(f, "%s%s", WORDS[k], w % 11 == 10 ? ". " : " ");
+        }
+        fprintf(f, "\n\n");
+    }
+    fclose(f);
+}
+
+static void write_study(const char *path, const char *data) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "[study]\nname = sched\ndata = %s\ntokenizer = bytes\nbudgets = 4e9, 6e9, 8e9\nseeds = 1\n"
+               "allocation = chinchilla\ncontext = 32\nbatch = 8\neval_tokens = 1024\nmin_steps = 10\n"
+               "[arm gpt2]\npreset = gpt2-2019\n",
+            data);
+    fclose(f);
+}
+
+/* val_bpb of every run, in id order (NaN when not done). */
+static int losses(const char *dir, double *out, int max) {
+    Registry *r;
+    Status st = {0};
+    RunRow *rows;
+    int n;
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
+    assert_int_equal(registry_runs(r, 0, -1, -1, 0, &rows, &n, &st), 0);
+    for (int i = 0; i < n && i < max; i++) out[i] = rows[i].status == RUN_DONE ? rows[i].val_bpb : NAN;
+    registry_runs_free(rows, n);
+    registry_close(r);
+    return n;
+}
+
+static void test_resume_after_failed_run(void **state) {
+    (void)state;
+    char data[300], spec[300], ref[300], dir[300], ck[600], runs_dir[400];
+    tmp_path(data, sizeof data, "words.txt");
+    tmp_path(spec, sizeof spec, "sched.ini");
+    write_text(data);
+    write_study(spec, data);
+    StudyOptions o = {.workers = 1, .threads = 1, .quiet = 1};
+    Status st = {0};
+    tmp_path(ref, sizeof ref, "sched_ref");
+    assert_int_equal(study_run(spec, ref, &o, &st), 0);
+    double want[8], have[8];
+    assert_int_equal(losses(ref, want, 8), 3);
+    /* run 2 finds a damaged checkpoint in its directory: that run fails, the others finish */
+    tmp_path(dir, sizeof dir, "sched_fail");
+    snprintf(runs_dir, sizeof runs_dir, "%s/runs/2-gpt2", dir);
+    assert_int_equal(dir_create(runs_dir, &st), 0);
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", runs_dir);
+    assert_int_equal(file_write_atomic(ck, "APCKgarbage", 11, &st), 0);
+    assert_int_equal(study_run(spec, dir, &o, &st), 1);
+    assert_int_equal(losses(dir, have, 8), 3);
+    assert_true(isnan(have[1]));
+    assert_true(have[0] == want[0] && have[2] == want[2]);
+    Registry *r;
+    RunRow x;
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
+    assert_int_equal(registry_run(r, 2, &x, &st), 0);
+    registry_close(r);
+    assert_int_equal(x.status, RUN_FAILED);
+    /* the damage repaired, the same command retries only the failed run */
+    unlink(ck);
+    assert_int_equal(study_run(spec, dir, &o, &st), 0);
+    assert_int_equal(losses(dir, have, 8), 3);
+    for (int i = 0; i < 3; i++) assert_true(have[i] == want[i]);
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
+    for (int id = 1; id <= 3; id++) {
+        assert_int_equal(registry_run(r, id, &x, &st), 0);
+        assert_int_equal(x.attempts, id == 2 ? 2 : 1);
+    }
+    registry_close(r);
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_alarm(int sig) { g_stop = sig; }
+
+static void test_stop_and_continue(void **state) {
+    (void)state;
+    char spec[300], ref[300], dir[300];
+    tmp_path(spec, sizeof spec, "sched.ini");
+    tmp_path(ref, sizeof ref, "sched_ref");
+    tmp_path(dir, sizeof dir, "sched_stop");
+    double want[8], have[8];
+    assert_int_equal(losses(ref, want, 8), 3);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    StudyOptions o = {.workers = 1, .threads = 1, .quiet = 1, .stop = &g_stop};
+    Status st = {0};
+    int stops = 0;
+    for (int attempt = 0; attempt < 20; attempt++) {
+        g_stop = 0;
+        struct itimerval t = {{0, 0}, {0, 150000 + 100000 * attempt}};
+        setitimer(ITIMER_REAL, &t, NULL);
+        int rc = study_run(spec, dir, &o, &st);
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        if (rc == 0) break;
+        assert_int_equal(rc, -1);
+        assert_int_equal(st.code, AP_EINTERRUPTED);
+        stops++;
+        /* nothing is left running: the run in training was checkpointed and given back */
+        Registry *r;
+        RegistryCounts k;
+        assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
+        assert_int_equal(registry_counts(r, &k, &st), 0);
+        registry_close(r);
+        assert_int_equal(k.running, 0);
+    }
+    printf("  stopped %d times, then finished\n", stops);
+    assert_true(stops >= 1);
+    assert_int_equal(losses(dir, have, 8), 3);
+    for (int i = 0; i < 3; i++) assert_true(have[i] == want[i]);
+}
+
+int main(void) {
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/algoprog_test_registry_XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+    parallel_init(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leases_two_processes),
+        cmocka_unit_test(test_foreign_and_damaged_files),
+        cmocka_unit_test(test_resume_after_failed_run),
+        cmocka_unit_test(test_stop_and_continue),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
+    if (rc == 0 && system(cmd) != 0) return 1;
+    return rc;
+}

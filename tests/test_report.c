@@ -1,0 +1,175 @@
+/* test_report.c - the report layer on planted results: one claim row per claim in id order, the
+ * verdict rules on known gains, and escaping of hostile names in HTML, CSV and JSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fileio.h"
+#include "core/json.h"
+#include "report/claims.h"
+#include "report/html.h"
+#include "report/results.h"
+#include "report/tables.h"
+
+static char g_tmp[256];
+
+typedef struct {
+    const char *name, *preset;
+    int optimizer;
+    double gain; /* planted CEG over the law below */
+} PlantedArm;
+
+/* Arms on one law L(C) = E + A (C g)^-alpha: arm i needs g_i times less compute than g = 1. */
+static void plant(Results *r, const PlantedArm *arms, int n) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->info.name, sizeof r->info.name, "esc<&\"'>");
+    snprintf(r->info.data, sizeof r->info.data, "data</b>");
+    r->info.spec = strdup("[study]\nname = </pre><script>alert(1)</script>\n");
+    r->arms = calloc((size_t)n, sizeof *r->arms);
+    r->runs = calloc((size_t)n * 6, sizeof *r->runs);
+    Status st = {0};
+    for (int a = 0; a < n; a++) {
+        ResultArm *m = &r->arms[r->n_arms++];
+        m->row.id = a + 1;
+        snprintf(m->row.name, sizeof m->row.name, "%s", arms[a].name);
+        snprintf(m->row.preset, sizeof m->row.preset, "%s", arms[a].preset);
+        snprintf(m->row.allocation, sizeof m->row.allocation, "chinchilla");
+        snprintf(m->row.lr_source, sizeof m->row.lr_source, "preset \"quoted\" <lr>");
+        m->row.lr = 1e-3;
+        config_defaults(&m->cfg);
+        m->cfg.optimizer = arms[a].optimizer;
+        m->has_cfg = 1;
+        assert_int_equal(points_add_arm(&r->ps, m->row.name, &st), a);
+        for (int i = 0; i < 6; i++) {
+            double C = 1e10 * pow(100, i / 5.0), L = 1.0 + 30.0 * pow(C * arms[a].gain, -0.15);
+            assert_int_equal(points_add(&r->ps, a, sqrt(C / 120), C / (6 * sqrt(C / 120)), C, L, C, &st), 0);
+            RunRow *x = &r->runs[r->n_runs++];
+            x->id = r->n_runs, x->arm_id = a + 1, x->kind = RUN_MAIN, x->status = RUN_DONE, x->seed = 1;
+            snprintf(x->arm, sizeof x->arm, "%s", arms[a].name);
+            x->budget = x->flops = C, x->val_bpb = L, x->params_nonembedding = (long long)sqrt(C / 120);
+        }
+    }
+    r->runs_total = r->runs_done = r->n_runs;
+    FitOptions o;
+    fit_options_default(&o);
+    o.n_boot = 200;
+    results_fit(r, &o, 0);
+    results_ablations(r);
+}
+
+static const ClaimResult *claim(const ClaimResult *c, int n, const char *id) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(c[i].spec->id, id)) return &c[i];
+    fail_msg("no claim %s", id);
+    return NULL;
+}
+
+static void test_claim_rows(void **state) {
+    (void)state;
+    int n_table;
+    const ClaimSpec *t = claims_table(&n_table);
+    assert_int_equal(n_table, 15);
+    for (int i = 0; i < n_table; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "C%d", i + 1);
+        assert_string_equal(t[i].id, want);
+    }
+    Results r;
+    const PlantedArm arms[] = {{"gpt2", "gpt2-2019", OPT_ADAMW, 1}, {"llama", "llama-2023", OPT_ADAMW, 2.5},
+                               {"speedrun-adamw", "speedrun-2025", OPT_ADAMW, 1},
+                               {"speedrun", "speedrun-2025", OPT_MUON, 2}};
+    plant(&r, arms, 4);
+    ClaimResult c[CLAIMS_MAX];
+    int n = claims_evaluate(&r, c, CLAIMS_MAX);
+    assert_int_equal(n, n_table);
+    for (int i = 0; i < n; i++) {
+        printf("  %-4s %-38s %.90s\n", c[i].spec->id, c[i].verdict, c[i].result);
+        assert_ptr_equal(c[i].spec, &t[i]);
+        assert_true(c[i].verdict && c[i].verdict[0] && c[i].result[0]);
+    }
+    /* a planted 2.5x is more than C2's 1.5x; a planted 2x is C6's "about 2x"; no LSTM arm: C1 untested */
+    assert_string_equal(claim(c, n, "C2")->verdict, "contradicts (more than 1.5x)");
+    assert_string_equal(claim(c, n, "C6")->verdict, "supports (consistent with about 2x)");
+    assert_string_equal(claim(c, n, "C1")->verdict, "not tested");
+    assert_non_null(strstr(claim(c, n, "C6")->result, "speedrun over speedrun-adamw"));
+    assert_string_equal(claim(c, n, "C14")->verdict, "supports (arithmetic)");
+    /* the HTML holds one row per claim */
+    StrBuf b = {0};
+    ReportOptions o = {200, 42, 0};
+    html_render(&r, c, n, &o, &b);
+    assert_false(b.failed);
+    int rows = 0;
+    for (const char *p = strstr(b.s, "id=\"claims-table\""); p && (p = strstr(p, "<tr class=\"v-")); p++) rows++;
+    assert_int_equal(rows, n);
+    sb_free(&b);
+    results_free(&r);
+}
+
+static void test_escaping(void **state) {
+    (void)state;
+    Results r;
+    const PlantedArm arms[] = {{"a\"b,c", "gpt2-2019", OPT_ADAMW, 1}, {"<script>x</script>", "llama-2023", OPT_ADAMW, 1.2},
+                               {"back\\slash\ttab", "lstm-2016", OPT_ADAM, 0.7}};
+    plant(&r, arms, 3);
+    ClaimResult c[CLAIMS_MAX];
+    int n = claims_evaluate(&r, c, CLAIMS_MAX);
+    StrBuf b = {0};
+    ReportOptions o = {200, 42, 0};
+    html_render(&r, c, n, &o, &b);
+    assert_null(strstr(b.s, "<script>"));
+    assert_null(strstr(b.s, "data</b>"));
+    assert_non_null(strstr(b.s, "&lt;script&gt;x&lt;/script&gt;"));
+    assert_non_null(strstr(b.s, "esc&lt;&amp;&quot;'&gt;"));
+    sb_free(&b);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/report", g_tmp);
+    Status st = {0};
+    assert_int_equal(dir_create(dir, &st), 0);
+    assert_int_equal(tables_write(&r, c, n, dir, &st), 0);
+    char path[400], *text;
+    size_t len;
+    /* report.json parses and gives the names back exactly */
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    assert_int_equal(file_read_all(path, &text, &len, 1 << 20, &st), 0);
+    JsonDoc doc;
+    assert_int_equal(json_parse(&doc, text, len, path, &st), 0);
+    const JsonValue *a = json_get(doc.root, "arms");
+    assert_int_equal(a->n, 3);
+    assert_string_equal(json_get_string(json_at(a, 0), "name", ""), "a\"b,c");
+    assert_string_equal(json_get_string(json_at(a, 2), "name", ""), "back\\slash\ttab");
+    assert_string_equal(json_get_string(doc.root, "study", ""), "esc<&\"'>");
+    assert_int_equal(json_get(doc.root, "claims")->n, n);
+    json_free(&doc);
+    free(text);
+    /* CSV: quotes doubled inside quoted fields; the claim with quotes in its text stays one field */
+    snprintf(path, sizeof path, "%s/fits.csv", dir);
+    assert_int_equal(file_read_all(path, &text, &len, 1 << 20, &st), 0);
+    assert_non_null(strstr(text, "\n\"a\"\"b,c\",\"gpt2-2019\",chinchilla,6,"));
+    free(text);
+    snprintf(path, sizeof path, "%s/claims.csv", dir);
+    assert_int_equal(file_read_all(path, &text, &len, 1 << 20, &st), 0);
+    assert_non_null(strstr(text, "\nC13,\"An \"\"8-month halving\"\" can be"));
+    free(text);
+    results_free(&r);
+}
+
+int main(void) {
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/algoprog_test_report_XXXXXX");
+    if (!mkdtemp(g_tmp)) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_claim_rows),
+        cmocka_unit_test(test_escaping),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
+    if (rc == 0 && system(cmd) != 0) return 1;
+    return rc;
+}
