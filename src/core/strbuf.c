@@ -64,6 +64,15 @@ void sb_html(StrBuf *b, const char *s) {
     }
 }
 
+void sb_csv(StrBuf *b, const char *s) {
+    sb_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"') sb_putc(b, '"');
+        sb_putc(b, *s);
+    }
+    sb_putc(b, '"');
+}
+
 void sb_free(StrBuf *b) {
     free(b->s);
     memset(b, 0, sizeof *b);

@@ -18,6 +18,8 @@ void sb_putn(StrBuf *b, const char *s, size_t n);
 void sb_putc(StrBuf *b, char c);
 /* Appends text with &, <, >, " escaped for HTML. */
 void sb_html(StrBuf *b, const char *s);
+/* Appends text as one CSV field: double-quoted, quotes doubled (RFC 4180). */
+void sb_csv(StrBuf *b, const char *s);
 void sb_free(StrBuf *b);
 
 #endif

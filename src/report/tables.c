@@ -8,28 +8,18 @@
 #include <math.h>
 #include <stdio.h>
 
-/* A CSV text field, always quoted, quotes doubled. */
-static void csv_text(StrBuf *b, const char *s) {
-    sb_putc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"') sb_putc(b, '"');
-        sb_putc(b, *s);
-    }
-    sb_putc(b, '"');
-}
-
 static void write_fits(const Results *r, StrBuf *b) {
     sb_puts(b, "arm,preset,allocation,points,E,E_lo,E_hi,A,A_lo,A_hi,alpha,alpha_lo,alpha_hi,identified,notes\n");
     for (int a = 0; a < r->n_arms; a++) {
         const ResultArm *m = &r->arms[a];
         if (!m->has_fit) continue;
-        csv_text(b, m->row.name);
+        sb_csv(b, m->row.name);
         sb_putc(b, ',');
-        csv_text(b, m->row.preset);
+        sb_csv(b, m->row.preset);
         sb_printf(b, ",%s,%d", m->row.allocation, m->n_points);
         for (int k = 0; k < 3; k++) sb_printf(b, ",%.10g,%.10g,%.10g", m->fit.p[k].value, m->fit.p[k].lo, m->fit.p[k].hi);
         sb_printf(b, ",%d,", m->fit.identified);
-        csv_text(b, m->fit.notes);
+        sb_csv(b, m->fit.notes);
         sb_putc(b, '\n');
     }
 }
@@ -42,9 +32,9 @@ static void write_ceg(const Results *r, StrBuf *b) {
         if (!p->ok) continue;
         for (int k = 0; k < p->c.n; k++) {
             const CegLevel *v = &p->c.lv[k];
-            csv_text(b, r->arms[p->cand].row.name);
+            sb_csv(b, r->arms[p->cand].row.name);
             sb_putc(b, ',');
-            csv_text(b, r->arms[p->ref].row.name);
+            sb_csv(b, r->arms[p->ref].row.name);
             sb_printf(b, ",%.8g,%.8g,%.8g,%.8g,%.8g,%d,%.6g,%.6g,%.6g,%s,%d\n", v->loss, v->c_ref, v->ceg, v->lo, v->hi,
                       v->extrapolated, p->c.slope, p->c.slope_lo, p->c.slope_hi, p->c.trend, p->c.determined);
         }
@@ -55,11 +45,11 @@ static void write_claims(const ClaimResult *c, int n, StrBuf *b) {
     sb_puts(b, "id,claim,verdict,result\n");
     for (int i = 0; i < n; i++) {
         sb_printf(b, "%s,", c[i].spec->id);
-        csv_text(b, c[i].spec->text);
+        sb_csv(b, c[i].spec->text);
         sb_putc(b, ',');
-        csv_text(b, c[i].verdict);
+        sb_csv(b, c[i].verdict);
         sb_putc(b, ',');
-        csv_text(b, c[i].result);
+        sb_csv(b, c[i].result);
         sb_putc(b, '\n');
     }
 }

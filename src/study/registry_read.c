@@ -232,14 +232,7 @@ static int write_csv(Registry *r, const char *sql, const char *path, Status *st)
             case SQLITE_NULL: break;
             case SQLITE_INTEGER: sb_printf(&b, "%lld", (long long)sqlite3_column_int64(q.q, c)); break;
             case SQLITE_FLOAT: sb_printf(&b, "%.17g", sqlite3_column_double(q.q, c)); break;
-            default: {
-                sb_putc(&b, '"');
-                for (const char *t = (const char *)sqlite3_column_text(q.q, c); *t; t++) {
-                    if (*t == '"') sb_putc(&b, '"');
-                    sb_putc(&b, *t);
-                }
-                sb_putc(&b, '"');
-            }
+            default: sb_csv(&b, (const char *)sqlite3_column_text(q.q, c));
             }
         }
         sb_putc(&b, '\n');
