@@ -48,32 +48,46 @@ static void test_counts_match_models(void **state) {
 
 static void test_ladder(void **state) {
     (void)state;
-    Config arm, shape;
     Status st = {0};
-    base_config(&arm, "llama-2023");
-    /* a target that is a ladder point comes back exactly: width 128 -> 4 layers, 4 heads of 32 */
-    Config at128 = arm;
-    at128.d_model = 128, at128.n_layers = 4, at128.n_heads = 4, at128.d_ff = 0, at128.n_kv_heads = 0;
-    assert_int_equal(config_resolve(&at128, &st), 0);
-    size_t total, ne;
-    model_count_params(&at128, &total, &ne);
-    assert_int_equal(ladder_shape(&arm, (double)ne, &shape, &st), 0);
-    assert_int_equal(shape.d_model, 128);
-    assert_int_equal(shape.n_layers, 4);
-    assert_int_equal(shape.n_heads, 4);
-    /* larger targets never give smaller models */
-    size_t prev = 0;
-    for (double n = 3e3; n < 3e7; n *= 1.7) {
-        if (ladder_shape(&arm, n, &shape, &st)) printf("target %g: %s\n", n, st.msg);
-        assert_int_equal(ladder_shape(&arm, n, &shape, &st), 0);
-        model_count_params(&shape, &total, &ne);
-        assert_true(ne >= prev);
-        assert_true(fabs(log((double)ne / n)) < log(3.0));
-        prev = ne;
+    const char *presets[] = {"llama-2023", "gpt2-2019", "lstm-2016"};
+    for (int p = 0; p < 3; p++) {
+        Config arm;
+        base_config(&arm, presets[p]);
+        Ladder l;
+        assert_int_equal(ladder_build(&arm, 8, 64, &l, &st), 0);
+        assert_true(l.n > 20);
+        double worst = 0;
+        for (int i = 0; i < l.n; i++) {
+            const Config *c = &l.r[i].shape;
+            size_t total, ne;
+            model_count_params(c, &total, &ne);
+            assert_int_equal((size_t)l.r[i].n, ne); /* N: no embeddings, no head */
+            assert_float_equal(l.r[i].fpt, alloc_flops_per_token(c), 1e-9 * l.r[i].fpt);
+            if (c->family != FAMILY_LSTM) {
+                /* the smallest transformer is 48 wide and 2 deep; aspect ratios stay sensible */
+                assert_true(c->d_model >= 48 && c->n_layers >= 2);
+                assert_true(c->d_model >= 12 * c->n_layers && c->d_model <= 64 * c->n_layers);
+            }
+            if (i > 0) {
+                assert_true(l.r[i].n >= l.r[i - 1].n);
+                if (l.r[i - 1].n > 2e5) worst = fmax(worst, l.r[i].n / l.r[i - 1].n);
+            }
+        }
+        printf("  %s: %d shapes from %.3g to %.3g parameters, largest step %.3fx above 2e5\n", presets[p], l.n,
+               l.r[0].n, l.r[l.n - 1].n, worst);
+        assert_true(worst < 1.3); /* a fine ladder: any target is met within about 12% */
+        /* a rung comes back as itself; off the ladder is a clear error */
+        const Rung *r;
+        assert_int_equal(ladder_nearest(&l, l.r[l.n / 2].n, &r, &st), 0);
+        assert_true(r->n == l.r[l.n / 2].n);
+        assert_int_equal(ladder_nearest(&l, 10, &r, &st), -1);
+        assert_non_null(strstr(st.msg, "outside the size ladder"));
+        /* the compute rule: D = r N tokens at the shape's exact FLOPs per token comes nearest C */
+        assert_int_equal(ladder_for_compute(&l, 1e14, 20, &r, &st), 0);
+        for (int i = 0; i < l.n; i++)
+            assert_true(fabs(log(r->fpt * 20 * r->n / 1e14)) <= fabs(log(l.r[i].fpt * 20 * l.r[i].n / 1e14)) + 1e-12);
+        ladder_free(&l);
     }
-    /* outside the ladder: a clear error */
-    assert_int_equal(ladder_shape(&arm, 10, &shape, &st), -1);
-    assert_non_null(strstr(st.msg, "outside the size ladder"));
 }
 
 static StudySpec *load_spec(const char *text) {
@@ -91,6 +105,12 @@ static StudySpec *load_spec(const char *text) {
     return s;
 }
 
+static void free_plan(PlannedRun *runs, StudySpec *s) {
+    free(runs);
+    spec_free(s);
+    free(s);
+}
+
 static void test_rules(void **state) {
     (void)state;
     const char *head = "[study]\nname = t\ndata = x.txt\ncontext = 64\nbatch = 8\nmin_steps = 1\n";
@@ -98,57 +118,74 @@ static void test_rules(void **state) {
     Status st = {0};
     PlannedRun *runs;
     int n;
-    /* chinchilla: target N = sqrt(C / 120); D = C / exact FLOPs per token, whole steps */
-    snprintf(text, sizeof text, "%sbudgets = 1e12:1e14:3\n[arm a]\npreset = llama-2023\n", head);
+    /* chinchilla: a profile of 3 sizes sqrt(2) apart around the shape whose D = 20 N fits the budget */
+    snprintf(text, sizeof text, "%sbudgets = 1e13:1e15:3\n[arm a]\npreset = llama-2023\n", head);
     StudySpec *s = load_spec(text);
     assert_int_equal(alloc_plan(s, 257, &runs, &n, &st), 0);
-    assert_int_equal(n, 3);
-    assert_float_equal(runs[1].budget, 1e13, 1e3);
+    assert_int_equal(n, 9);
     for (int i = 0; i < n; i++) {
-        assert_float_equal(runs[i].target_params, sqrt(runs[i].budget / 120.0), 1e-6 * runs[i].target_params);
-        double fpt = alloc_flops_per_token(&runs[i].cfg);
-        assert_float_equal(runs[i].flops, runs[i].tokens * fpt, 1.0);
-        assert_true(fabs(runs[i].flops / runs[i].budget - 1) < 512 * fpt / runs[i].budget + 1e-9); /* < 1 step */
-        assert_int_equal(runs[i].cfg.steps * 8 * 64, (int)runs[i].tokens);
+        const PlannedRun *r = &runs[i];
+        assert_int_equal(r->budget_index, i / 3);
+        assert_int_equal(r->point, i % 3);
+        double fpt = alloc_flops_per_token(&r->cfg);
+        assert_float_equal(r->flops, r->tokens * fpt, 1.0);
+        assert_true(fabs(r->flops / r->budget - 1) < 512 * fpt / r->budget + 1e-9); /* within one step */
+        assert_int_equal(r->cfg.steps * 8 * 64, (int)r->tokens);
+        assert_int_equal((size_t)r->target_params, r->params_nonembedding);
+        if (r->point == 1) { /* the rule's choice: about 20 tokens per parameter */
+            double ratio = r->tokens / (double)r->params_nonembedding;
+            printf("  budget %.3g: middle N %zu, %.1f tokens per parameter\n", r->budget, r->params_nonembedding, ratio);
+            assert_true(ratio > 20 / 1.3 && ratio < 20 * 1.3);
+            double lo = (double)runs[i - 1].params_nonembedding, hi = (double)runs[i + 1].params_nonembedding;
+            assert_true(lo / (double)r->params_nonembedding > 0.55 && lo / (double)r->params_nonembedding < 0.85);
+            assert_true(hi / (double)r->params_nonembedding > 1.2 && hi / (double)r->params_nonembedding < 1.8);
+        }
+        assert_int_equal(r->keep, r->budget_index == 2 && r->point == 1 && r->seed == 1);
+        assert_true(r->params_kaplan >= r->params_nonembedding && r->params_kaplan < r->params);
     }
-    free(runs);
-    spec_free(s);
-    free(s);
-    /* kaplan: same model as chinchilla at the smallest budget, then N ~ C^0.73 */
-    snprintf(text, sizeof text, "%sbudgets = 1e12, 1e14\nallocation = kaplan\n[arm a]\npreset = llama-2023\n", head);
+    free_plan(runs, s);
+    /* kaplan: the chinchilla choice at the smallest budget, then N ~ C^0.73, one size per budget */
+    snprintf(text, sizeof text, "%sbudgets = 1e13, 1e15\nallocation = kaplan\n[arm a]\npreset = llama-2023\n", head);
     s = load_spec(text);
     assert_int_equal(alloc_plan(s, 257, &runs, &n, &st), 0);
-    assert_float_equal(runs[0].target_params, sqrt(1e12 / 120.0), 1e-6);
-    assert_float_equal(runs[1].target_params / runs[0].target_params, pow(100.0, 0.73), 1e-6);
-    free(runs);
-    spec_free(s);
-    free(s);
-    /* isoflop: 5 targets log-spaced over a factor 8 around the chinchilla N */
-    snprintf(text, sizeof text, "%sbudgets = 1e14\nallocation = isoflop\n[arm a]\npreset = llama-2023\n", head);
-    s = load_spec(text);
-    assert_int_equal(alloc_plan(s, 257, &runs, &n, &st), 0);
-    assert_int_equal(n, 5);
-    double mid = sqrt(1e14 / 120.0);
-    assert_float_equal(runs[0].target_params, mid / sqrt(8.0), 1e-6 * mid);
-    assert_float_equal(runs[2].target_params, mid, 1e-6 * mid);
-    assert_float_equal(runs[4].target_params, mid * sqrt(8.0), 1e-6 * mid);
-    free(runs);
-    spec_free(s);
-    free(s);
-    /* fixed: the given N and D; sweeps come first and extra seeds only at the smallest budget */
+    assert_int_equal(n, 2);
+    assert_float_equal(runs[1].target_params / runs[0].target_params, pow(100.0, 0.73), 1e-6 * pow(100.0, 0.73));
+    assert_true(fabs(log((double)runs[1].params_nonembedding / runs[1].target_params)) < log(1.2));
+    free_plan(runs, s);
+    /* sweeps: one per recipe, at the profile's middle size, seeds x rates at each sweep budget */
     snprintf(text, sizeof text,
-             "%sallocation = fixed\nfixed_params = 1e5, 4e5\nfixed_tokens = 2e6, 8e6\nlr_sweep = 3\nextra_seeds = 2\n"
+             "%sbudgets = 1e13:1e15:3\nlr_sweep = 3\nlr_sweep_budgets = 0, 2\nlr_sweep_seeds = 2\n[arm a]\npreset = "
+             "llama-2023\n[arm k]\npreset = llama-2023\nallocation = kaplan\n",
+             head);
+    s = load_spec(text);
+    assert_int_equal(alloc_plan(s, 257, &runs, &n, &st), 0);
+    assert_int_equal(n, 2 * 2 * 3 + 9 + 3);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(runs[i].kind, RUN_LR_SWEEP);
+        assert_int_equal(runs[i].arm, 0);
+        assert_int_equal(runs[i].budget_index, i < 6 ? 0 : 2);
+        assert_float_equal(runs[i].lr_mult, pow(2.0, i % 3 - 1), 1e-12);
+        assert_int_equal(runs[i].params_nonembedding, runs[12 + (i < 6 ? 1 : 7)].params_nonembedding);
+    }
+    assert_int_equal(runs[21].tune_arm, 0); /* the kaplan arm shares arm a's sweep */
+    assert_int_equal(runs[21].params_nonembedding, runs[12 + 1].params_nonembedding); /* and its first model */
+    free_plan(runs, s);
+    /* fixed: the given N and D; extra seeds only at the smallest budget */
+    snprintf(text, sizeof text,
+             "%sallocation = fixed\nfixed_params = 1e5, 4e5\nfixed_tokens = 2e6, 8e6\nextra_seeds = 2\n"
              "[arm a]\npreset = gpt2-2019\n",
              head);
     s = load_spec(text);
     assert_int_equal(alloc_plan(s, 257, &runs, &n, &st), 0);
-    assert_int_equal(n, 3 + 3 + 1); /* 3 sweep runs, 3 seeds at the first point, 1 at the second */
-    assert_int_equal(runs[0].kind, RUN_LR_SWEEP);
-    assert_float_equal(runs[0].lr_mult, 0.5, 1e-12);
-    assert_float_equal(runs[2].lr_mult, 2.0, 1e-12);
-    assert_float_equal(runs[3].tokens, 2e6, 8 * 64);
-    assert_int_equal(runs[5].seed, 3);
-    free(runs);
+    assert_int_equal(n, 3 + 1);
+    assert_float_equal(runs[0].tokens, 2e6, 8 * 64);
+    assert_int_equal(runs[2].seed, 3);
+    free_plan(runs, s);
+    /* too few steps: refused with the numbers */
+    snprintf(text, sizeof text, "%sbudgets = 1e13\nmin_steps = 100000\n[arm a]\npreset = llama-2023\n", head);
+    s = load_spec(text);
+    assert_int_equal(alloc_plan(s, 257, &runs, &n, &st), -1);
+    assert_non_null(strstr(st.msg, "raise the smallest budget"));
     spec_free(s);
     free(s);
 }

@@ -3,7 +3,7 @@
 
 usage: test_golden.py ALGOPROG_BINARY WORKDIR [--update | --sanitized]
 
-The study (2 arms x 2 budgets, a 3-point learning-rate sweep per arm) trains on a text generated
+The study (2 arms x 2 budgets x 3 sizes, 3-point learning-rate sweeps at both budgets) trains on a text generated
 here from a fixed seed, so nothing depends on the machine's files. Its `study export --csv` must
 equal tests/fixtures/golden/{runs,metrics}.csv: every structural column exactly (plan, shapes,
 tokens, FLOPs, chosen learning rates, configs, which run copies which) and every loss bit for bit.
@@ -38,15 +38,20 @@ STUDY = """[study]
 name = golden
 data = {data}
 tokenizer = bytes
-budgets = 4e9, 8e9
+budgets = 6e9, 1.2e10
 seeds = 1
 allocation = chinchilla
+tokens_per_param = 0.25
+isoflop_points = 3
 context = 32
 batch = 8
 eval_tokens = 2048
+final_eval_tokens = 4096
 min_steps = 10
 lr_sweep = 3
 lr_sweep_factor = 4
+lr_sweep_budgets = 0, 1
+lr_sweep_seeds = 1
 [arm gpt2]
 preset = gpt2-2019
 [arm llama]
@@ -88,7 +93,8 @@ def same_value(a, b):
 
 # what training cannot change: compared even in sanitizer builds
 PLAN = {"run", "arm", "preset", "kind", "budget", "point", "seed", "target_params", "params", "params_nonembedding",
-        "d_model", "n_layers", "tokens", "flops", "flops_6nd", "steps", "status", "attempts", "step", "epochs"}
+        "params_kaplan", "keep", "d_model", "n_layers", "tokens", "flops", "flops_6nd", "steps", "status", "attempts",
+        "step", "epochs"}
 
 
 def compare(name, have, want, plan_only=False):

@@ -27,8 +27,9 @@ static char g_tmp[256];
 
 static void tmp_path(char *buf, size_t size, const char *name) { snprintf(buf, size, "%s/%s", g_tmp, name); }
 
-/* A registry holding one study with n pending main runs (no data needed: nothing trains). */
-static void make_registry(const char *dir, int n) {
+/* A registry holding one study with n pending main runs (no data needed: nothing trains); runs i
+ * and twin_of[i] >= 0 get the same recipe. */
+static void make_registry_twins(const char *dir, int n, const int *twin_of) {
     StudySpec *s = calloc(1, sizeof *s);
     PlannedRun *runs = calloc((size_t)n, sizeof *runs);
     assert_non_null(s), assert_non_null(runs);
@@ -44,6 +45,7 @@ static void make_registry(const char *dir, int n) {
     config_defaults(&s->arms[0].cfg);
     for (int i = 0; i < n; i++) {
         config_defaults(&runs[i].cfg);
+        runs[i].cfg.seed = (uint64_t)(twin_of && twin_of[i] >= 0 ? twin_of[i] : i) + 1; /* twins share a recipe */
         runs[i].kind = RUN_MAIN, runs[i].budget_index = i, runs[i].budget = 1e9 * (i + 1), runs[i].seed = 1;
         runs[i].flops = runs[i].budget, runs[i].tokens = 1000, runs[i].params = 100, runs[i].params_nonembedding = 50;
     }
@@ -62,6 +64,8 @@ static void make_registry(const char *dir, int n) {
     free(s);
     free(runs);
 }
+
+static void make_registry(const char *dir, int n) { make_registry_twins(dir, n, NULL); }
 
 /* Leases runs until none is left, finishing each; writes each leased id to fd. */
 static int lease_all(const char *dir, int fd) {
@@ -129,6 +133,36 @@ static void test_leases_two_processes(void **state) {
     assert_int_equal(n, N);
     for (int i = 0; i < n; i++) assert_int_equal(rows[i].attempts, 1);
     registry_runs_free(rows, n);
+    registry_close(r);
+}
+
+static void test_twins_train_once(void **state) {
+    (void)state;
+    char dir[300];
+    tmp_path(dir, sizeof dir, "twins");
+    const int twin_of[3] = {-1, -1, 0}; /* run 3 is run 1's twin */
+    make_registry_twins(dir, 3, twin_of);
+    Registry *r;
+    Status st = {0};
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_WRITE, &st), 0);
+    LeasedRun a, b, c;
+    assert_int_equal(registry_lease(r, &a, &st), 1);
+    assert_int_equal(a.id, 1);
+    assert_int_equal(registry_lease(r, &b, &st), 1); /* run 3 waits while its twin trains */
+    assert_int_equal(b.id, 2);
+    assert_int_equal(registry_lease(r, &c, &st), 0);
+    RunFinal f = {0};
+    f.val_bpb = 2.5, f.test_bpb = 2.6, f.val_loss = f.test_loss = 1.7, f.unigram_bpb = 4.4;
+    MetricRow m = {0, 0, 0, 0, NAN, 1.7, 2.5, 1e-3, NAN, 0, 0};
+    int sweep;
+    assert_int_equal(registry_finish(r, 1, &f, &m, 1, &sweep, &st), 0);
+    assert_int_equal(registry_lease(r, &c, &st), 0); /* the twin took run 1's result instead */
+    RunRow x;
+    assert_int_equal(registry_run(r, 3, &x, &st), 0);
+    assert_int_equal(x.status, RUN_DONE);
+    assert_int_equal(x.copied_from, 1);
+    assert_true(x.test_bpb == 2.6 && x.unigram_bpb == 4.4);
+    free(a.config), free(b.config);
     registry_close(r);
 }
 
@@ -221,9 +255,9 @@ static void write_text(const char *path) {
 static void write_study(const char *path, const char *data) {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "[study]\nname = sched\ndata = %s\ntokenizer = bytes\nbudgets = 4e9, 6e9, 8e9\nseeds = 1\n"
-               "allocation = chinchilla\ncontext = 32\nbatch = 8\neval_tokens = 1024\nmin_steps = 10\n"
-               "[arm gpt2]\npreset = gpt2-2019\n",
+    fprintf(f, "[study]\nname = sched\ndata = %s\ntokenizer = bytes\nbudgets = 6e9, 8e9, 1e10\nseeds = 1\n"
+               "allocation = chinchilla\ntokens_per_param = 0.25\nisoflop_points = 1\ncontext = 32\nbatch = 8\n"
+               "eval_tokens = 1024\nfinal_eval_tokens = 2048\nmin_steps = 10\n[arm gpt2]\npreset = gpt2-2019\n",
             data);
     fclose(f);
 }
@@ -333,6 +367,7 @@ int main(void) {
     parallel_init(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leases_two_processes),
+        cmocka_unit_test(test_twins_train_once),
         cmocka_unit_test(test_foreign_and_damaged_files),
         cmocka_unit_test(test_resume_after_failed_run),
         cmocka_unit_test(test_stop_and_continue),

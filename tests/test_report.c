@@ -33,7 +33,7 @@ static void plant(Results *r, const PlantedArm *arms, int n) {
     snprintf(r->info.data, sizeof r->info.data, "data</b>");
     r->info.spec = strdup("[study]\nname = </pre><script>alert(1)</script>\n");
     r->arms = calloc((size_t)n, sizeof *r->arms);
-    r->runs = calloc((size_t)n * 6, sizeof *r->runs);
+    r->runs = calloc((size_t)n * 12, sizeof *r->runs);
     Status st = {0};
     for (int a = 0; a < n; a++) {
         ResultArm *m = &r->arms[r->n_arms++];
@@ -47,20 +47,22 @@ static void plant(Results *r, const PlantedArm *arms, int n) {
         m->cfg.optimizer = arms[a].optimizer;
         m->has_cfg = 1;
         assert_int_equal(points_add_arm(&r->ps, m->row.name, &st), a);
-        for (int i = 0; i < 6; i++) {
-            double C = 1e10 * pow(100, i / 5.0), L = 1.0 + 30.0 * pow(C * arms[a].gain, -0.15);
-            assert_int_equal(points_add(&r->ps, a, sqrt(C / 120), C / (6 * sqrt(C / 120)), C, L, C, &st), 0);
-            RunRow *x = &r->runs[r->n_runs++];
-            x->id = r->n_runs, x->arm_id = a + 1, x->kind = RUN_MAIN, x->status = RUN_DONE, x->seed = 1;
-            snprintf(x->arm, sizeof x->arm, "%s", arms[a].name);
-            x->budget = x->flops = C, x->val_bpb = L, x->params_nonembedding = (long long)sqrt(C / 120);
-        }
+        for (int i = 0; i < 6; i++)
+            for (int seed = 1; seed <= 2; seed++) { /* two seeds, 0.5% apart: a noise the fits can see */
+                double C = 1e10 * pow(100, i / 5.0), L = (1.0 + 30.0 * pow(C * arms[a].gain, -0.15)) * (seed == 1 ? 1.005 : 0.995);
+                assert_int_equal(points_add_run(&r->ps, a, sqrt(C / 120), C / (6 * sqrt(C / 120)), C, L, C, seed, &st), 0);
+                RunRow *x = &r->runs[r->n_runs++];
+                x->id = r->n_runs, x->arm_id = a + 1, x->kind = RUN_MAIN, x->status = RUN_DONE, x->seed = seed;
+                snprintf(x->arm, sizeof x->arm, "%s", arms[a].name);
+                x->budget = x->flops = C, x->val_bpb = x->test_bpb = L, x->unigram_bpb = NAN;
+                x->params_nonembedding = (long long)sqrt(C / 120);
+            }
     }
     r->runs_total = r->runs_done = r->n_runs;
     FitOptions o;
     fit_options_default(&o);
     o.n_boot = 200;
-    results_fit(r, &o, 0);
+    assert_int_equal(results_fit(r, &o, 0, &st), 0);
     results_ablations(r);
 }
 
@@ -103,13 +105,36 @@ static void test_claim_rows(void **state) {
     /* the HTML holds one row per claim */
     StrBuf b = {0};
     ReportOptions o = {200, 42, 0};
-    html_render(&r, c, n, &o, &b);
+    html_render(&r, c, n, NULL, &o, &b);
     assert_false(b.failed);
     int rows = 0;
     for (const char *p = strstr(b.s, "id=\"claims-table\""); p && (p = strstr(p, "<tr class=\"v-")); p++) rows++;
     assert_int_equal(rows, n);
     sb_free(&b);
     results_free(&r);
+}
+
+/* C6's equivalence band [1.33, 3] on planted Muon gains: inside, below, above, and no gain. */
+static void test_about_band(void **state) {
+    (void)state;
+    const struct {
+        double gain;
+        const char *verdict;
+    } cases[] = {{2.0, "supports (consistent with about 2x)"},
+                 {1.2, "contradicts (a gain, but less than about 2x)"},
+                 {4.5, "contradicts (far more than 2x)"},
+                 {0.8, "contradicts (no gain detected)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"speedrun-adamw", "speedrun-2025", OPT_ADAMW, 1},
+                                   {"speedrun", "speedrun-2025", OPT_MUON, cases[i].gain}};
+        plant(&r, arms, 2);
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        printf("  planted %.2gx: %s | %.120s\n", cases[i].gain, claim(c, n, "C6")->verdict, claim(c, n, "C6")->result);
+        assert_string_equal(claim(c, n, "C6")->verdict, cases[i].verdict);
+        results_free(&r);
+    }
 }
 
 static void test_escaping(void **state) {
@@ -122,7 +147,7 @@ static void test_escaping(void **state) {
     int n = claims_evaluate(&r, c, CLAIMS_MAX);
     StrBuf b = {0};
     ReportOptions o = {200, 42, 0};
-    html_render(&r, c, n, &o, &b);
+    html_render(&r, c, n, NULL, &o, &b);
     assert_null(strstr(b.s, "<script>"));
     assert_null(strstr(b.s, "data</b>"));
     assert_non_null(strstr(b.s, "&lt;script&gt;x&lt;/script&gt;"));
@@ -151,7 +176,7 @@ static void test_escaping(void **state) {
     /* CSV: quotes doubled inside quoted fields; the claim with quotes in its text stays one field */
     snprintf(path, sizeof path, "%s/fits.csv", dir);
     assert_int_equal(file_read_all(path, &text, &len, 1 << 20, &st), 0);
-    assert_non_null(strstr(text, "\n\"a\"\"b,c\",\"gpt2-2019\",chinchilla,6,"));
+    assert_non_null(strstr(text, "\n\"a\"\"b,c\",\"gpt2-2019\",chinchilla,12,0,6,"));
     free(text);
     snprintf(path, sizeof path, "%s/claims.csv", dir);
     assert_int_equal(file_read_all(path, &text, &len, 1 << 20, &st), 0);
@@ -165,6 +190,7 @@ int main(void) {
     if (!mkdtemp(g_tmp)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_rows),
+        cmocka_unit_test(test_about_band),
         cmocka_unit_test(test_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,7 @@
 
 usage: test_report.py ALGOPROG_BINARY WORKDIR [SCREENSHOT.png]
 
-Runs a tiny study (3 arms x 4 budgets), writes its report, checks the data files, then loads
+Runs a tiny study (3 arms x 4 budgets x 3 sizes, a second seed at the smallest budget), writes its report, checks the data files, then loads
 index.html in headless Chromium (Debian's chromium) and checks the rendered DOM holds the plots
 and tables. With a third argument, also saves a screenshot (the one in the README).
 """
@@ -57,10 +57,14 @@ def main():
     open(spec, "w").write(f"""[study]
 name = report-test
 data = {data}
-budgets = 4e9:3.2e10:4
+budgets = 6e9:4.8e10:4
+tokens_per_param = 0.25
+isoflop_points = 3
+extra_seeds = 1
 context = 32
 batch = 8
 eval_tokens = 2048
+final_eval_tokens = 4096
 min_steps = 10
 [arm lstm]
 preset = lstm-2016

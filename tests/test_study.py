@@ -45,7 +45,7 @@ def run(args, **kw):
     return r
 
 
-def write_study(path, data, extra="", arms=None, budgets="4e9, 1.2e10"):
+def write_study(path, data, extra="", arms=None, budgets="6e9, 1.2e10"):
     arms = arms or "[arm gpt2]\npreset = gpt2-2019\n[arm llama]\npreset = llama-2023\nlr = 4e-3\n"
     open(path, "w").write(f"""[study]
 name = micro
@@ -57,7 +57,10 @@ allocation = chinchilla
 context = 32
 batch = 8
 eval_tokens = 2048
+final_eval_tokens = 4096
 min_steps = 10
+tokens_per_param = 0.25
+isoflop_points = 1
 {extra}
 {arms}""")
 
@@ -88,12 +91,11 @@ def test_micro(work, data):
     for x in rs:
         budget, flops, n, tokens = x[3], x[7], x[5], x[6]
         check(abs(flops / budget - 1) < 0.05, f"run {x[0]}: {flops:.4g} FLOPs for a {budget:.3g} budget")
-    # chinchilla: the ladder picks the width whose N is nearest sqrt(C / 120) in log scale
+    # chinchilla: the shape whose exact compute at D = r N is nearest the budget (r = 0.25 here)
     db = sqlite3.connect(os.path.join(out, "registry.db"))
-    for rid, target, n in db.execute("SELECT id, target_params, params_nonembedding FROM run"):
-        check(abs(math.log(n / target)) < math.log(3), f"run {rid}: N = {n} near the target {target:.0f}")
-    targets = [t for (t,) in db.execute("SELECT target_params FROM run WHERE arm_id=1 ORDER BY budget")]
-    check(abs(targets[0] - math.sqrt(4e9 / 120)) < 1e-6 * targets[0], "chinchilla target N = sqrt(C / (6 * 20))")
+    for rid, target, n, d in db.execute("SELECT id, target_params, params_nonembedding, tokens FROM run"):
+        check(abs(math.log(n / target)) < math.log(1.5), f"run {rid}: N = {n} near the target {target:.0f}")
+        check(0.25 / 2 < d / n < 0.25 * 2, f"run {rid}: {d / n:.3f} tokens per parameter, near the rule's 0.25")
     lr = db.execute("SELECT lr, lr_source FROM arm WHERE name='llama'").fetchone()
     check(abs(lr[0] - 4e-3) < 1e-12 and "preset" in lr[1], "an arm's override of lr is used and reported")
     db.close()
@@ -174,22 +176,46 @@ def test_workers(work, spec):
 def test_sweep(work, data):
     print("learning-rate sweep")
     spec = os.path.join(work, "sweep.ini")
-    write_study(spec, data, extra="lr_sweep = 3\nlr_sweep_factor = 4",
-                arms="[arm llama]\npreset = llama-2023\n", budgets="4e9, 8e9")
+    write_study(spec, data, extra="lr_sweep = 3\nlr_sweep_factor = 4\nlr_sweep_budgets = 0, 1\nlr_sweep_seeds = 2\n"
+                "lr_sweep_extend = 1",
+                arms="[arm llama]\npreset = llama-2023\n[arm llama-kaplan]\npreset = llama-2023\nallocation = kaplan\n",
+                budgets="6e9, 2.4e10")
     out = os.path.join(work, "sweep")
     r = run(["study", "run", spec, f"out={out}"])
-    check(r.returncode == 0, "study with lr_sweep=3 completes" + ("" if r.returncode == 0 else ": " + r.stderr))
+    check(r.returncode == 0, "study with lr_sweep=3 at two budgets completes" + ("" if r.returncode == 0 else ": " + r.stderr))
     db = sqlite3.connect(os.path.join(out, "registry.db"))
-    sweep = db.execute("SELECT lr_mult, val_bpb FROM run WHERE kind='lr_sweep' ORDER BY lr_mult").fetchall()
-    best = min(sweep, key=lambda x: x[1])
-    arm = db.execute("SELECT lr_mult, lr, base_lr, lr_source FROM arm").fetchone()
-    check([round(m, 6) for m, _ in sweep] == [0.25, 1.0, 4.0], f"sweep multipliers {[m for m, _ in sweep]}")
-    check(abs(arm[0] - best[0]) < 1e-12 and abs(arm[1] - arm[2] * best[0]) < 1e-12,
-          f"the arm gets the best multiplier x{best[0]} ({arm[3]})")
-    mains = db.execute("SELECT lr_mult, copied_from, config FROM run WHERE kind='main' ORDER BY budget").fetchall()
-    check(all(abs(m[0] - best[0]) < 1e-12 and abs(json.loads(m[2])["lr"] - arm[1]) < 1e-12 for m in mains),
-          "main runs train with the chosen learning rate")
-    check(mains[0][1] is not None, "the smallest-budget main run reuses the identical sweep run")
+    arms = dict(db.execute("SELECT name, id FROM arm"))
+    sweep = db.execute("SELECT arm_id, budget_index, seed, lr_mult, val_bpb FROM run WHERE kind='lr_sweep'").fetchall()
+    check(all(a == arms["llama"] for a, *_ in sweep), "arms that differ only in allocation share one sweep")
+    grid = {}
+    for _, b, seed, m, v in sweep:
+        grid.setdefault(b, {}).setdefault(round(m, 6), []).append(v)
+    check(sorted(grid) == [0, 1] and all(len(v) == 2 for g in grid.values() for v in g.values()),
+          f"sweeps at budgets 0 and 1 with 2 seeds per rate ({ {b: sorted(g) for b, g in grid.items()} })")
+    for b, g in grid.items():
+        mults = sorted(g)
+        best = min(mults, key=lambda m: sum(g[m]) / len(g[m]))
+        grown = len(mults) > 3
+        check(best not in (mults[0], mults[-1]) or len(mults) >= 5,
+              f"budget {b}: best x{best} inside the grid {mults} or the grid grew to its limit"
+              + (" (grew past an edge)" if grown else ""))
+    src = db.execute("SELECT lr_source FROM arm WHERE name='llama'").fetchone()[0]
+    check("sweep at N=" in src and "lr = " in src, f"the arm says how its rate was chosen: {src}")
+    mains = db.execute("SELECT arm.base_lr, run.params_nonembedding, run.lr_mult, run.config FROM run JOIN arm ON"
+                       " arm.id = run.arm_id WHERE kind='main'").fetchall()
+    check(all(abs(json.loads(c)["lr"] / (base * m) - 1) < 1e-9 for base, _, m, c in mains),
+          "main runs train at the preset's rate times their multiplier")
+    by_n = sorted({(n, m) for _, n, m, _ in mains})
+    (n0, m0), (n1, m1) = by_n[0], by_n[-1]
+    slope = math.log(m1 / m0) / math.log(n1 / n0) if n1 > n0 else 0.0
+    check(-1 - 1e-9 <= slope <= 0.25 + 1e-9 and
+          all(abs(math.log(m / m0) - slope * math.log(n / n0)) < 1e-9 for n, m in by_n),
+          f"every main run's rate follows one law lr ~ N^{slope:.2f} (slope within [-1, 0.25])")
+    bad = db.execute("SELECT count(*) FROM run m JOIN run w ON m.copied_from = w.id WHERE w.kind = 'lr_sweep'").fetchone()[0]
+    check(bad == 0, "no main run takes a sweep run's result (sweep runs never become frontier points)")
+    twins = db.execute("SELECT m.id, w.id FROM run m JOIN run w ON m.copied_from = w.id").fetchall()
+    check(len(twins) >= 1 and all(a != b for a, b in twins),
+          f"the Kaplan arm's first budget is its Chinchilla twin's run, trained once ({len(twins)} shared runs)")
     db.close()
 
 
@@ -209,10 +235,10 @@ def test_bad_input(work, data, micro_out):
     err(base.replace("seeds = 1", "seeds = 1\nseedz = 2"), "unknown study key 'seedz'", "unknown study key")
     err(base.replace("lr = 4e-3", "lrr = 4e-3"), "unknown key 'lrr' (did you mean 'lr'?)", "unknown arm key")
     err(base.replace("lr = 4e-3", "d_model = 64"), "sets 'd_model', which the study decides", "arm sets the shape")
-    err(base.replace("budgets = 4e9, 1.2e10", "budgets = 1e7, 1e8"), "outside the size ladder", "budget below the ladder")
+    err(base.replace("budgets = 6e9, 1.2e10", "budgets = 1e7, 1e8"), "outside the size ladder", "budget below the ladder")
     err(base.replace("min_steps = 10", "min_steps = 5000"), "raise the smallest budget", "budget too small for min_steps")
     err(base.replace(data, "nocorpus"), "build it: `algoprog corpus build nocorpus`", "missing corpus")
-    err(base.replace("budgets = 4e9, 1.2e10", "budgets = 4e9:1e9:3"), "START:STOP:COUNT", "malformed budget range")
+    err(base.replace("budgets = 6e9, 1.2e10", "budgets = 4e9:1e9:3"), "START:STOP:COUNT", "malformed budget range")
     err(base.replace("preset = llama-2023", "preset = nosuch"), "no recipe named 'nosuch'", "unknown preset")
     err(base.replace("name = micro", "name = micro2"), "belongs to study 'micro' with a different study file",
         "another study's registry", out=micro_out)

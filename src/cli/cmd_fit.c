@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "core/strbuf.h"
 #include "fit/ceg.h"
+#include "fit/frontier.h"
 #include "fit/laws.h"
 #include "fit/points.h"
 #include "report/results.h"
@@ -16,8 +17,10 @@
 
 const char *const cli_usage_fit =
     "usage: algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3] [--json] [--boot N] [--seed S]\n"
-    "  POINTS.csv: columns among arm, params, tokens, flops, loss (a study's runs.csv works as is)\n"
-    "  frontier (default): L(C) = E + A C^-alpha per arm, and CEG of every arm over the first\n"
+    "  POINTS.csv: columns among arm, params, tokens, flops, loss, budget, seed (a study's runs.csv works as is)\n"
+    "  frontier (default): per arm and budget the IsoFLOP minimum (else the best run), averaged over seeds;\n"
+    "    L(C) = E + A C^-alpha through those points, noise from seed replicates, parametric-bootstrap\n"
+    "    intervals; CEG of every arm over the first (docs/FITTING.md)\n"
     "  approach2: IsoFLOP parabolas per budget, N*(C) and D*(C) exponents\n"
     "  approach3: L(N, D) = E + A/N^alpha + B/D^beta per arm (Huber, L-BFGS, grid of starts)\n";
 
@@ -42,6 +45,168 @@ static void json_print(StrBuf *b) {
 
 static void print_param(const char *name, const FitParam *p) {
     printf("  %-6s %12.5g   [%.5g, %.5g]%s\n", name, p->value, p->lo, p->hi, p->identified ? "" : "   not identified");
+}
+
+static const char *ceg_bound(double v, char *buf, size_t n) {
+    if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    else snprintf(buf, n, "%.3g", v);
+    return buf;
+}
+
+/* One arm's frontier, law, noise and allocation exponents, as text or as members of the open object. */
+static void print_frontier(const char *name, int runs, const Frontier *f, int json, JsonWriter *w) {
+    static const char *names[3] = {"E", "A", "alpha"};
+    const LawFit *L = &f->law;
+    double rej = f->n_boot ? (double)f->n_rejected / f->n_boot : 0;
+    if (json) {
+        jw_object_begin(w);
+        jw_key(w, "arm"), jw_string(w, name);
+        jw_key(w, "points"), jw_int(w, runs);
+        jw_key(w, "budgets"), jw_int(w, f->n);
+        for (int k = 0; k < 3; k++) json_param(w, names[k], &L->p[k]);
+        jw_key(w, "rmse_log"), jw_number(w, "%.6g", L->rmse_log);
+        jw_key(w, "identified"), jw_bool(w, L->identified);
+        jw_key(w, "fit_notes"), jw_string(w, L->notes);
+        jw_key(w, "sigma"), jw_number(w, "%.6g", f->sigma);
+        jw_key(w, "sigma_seed"), jw_number(w, "%.6g", f->sigma_seed);
+        jw_key(w, "dof_seed"), jw_int(w, f->dof_seed);
+        jw_key(w, "chi2_red"), jw_number(w, "%.6g", f->chi2_red);
+        jw_key(w, "lack_of_fit"), jw_number(w, "%.6g", f->lof);
+        jw_key(w, "rejected"), jw_number(w, "%.6g", rej);
+        json_param(w, "a", &f->a_exp);
+        json_param(w, "b", &f->b_exp);
+        jw_key(w, "vertices"), jw_int(w, f->n_vertices);
+        jw_key(w, "noise_notes"), jw_string(w, f->notes);
+        jw_key(w, "frontier"), jw_array_begin(w);
+        for (int i = 0; i < f->n; i++) {
+            const FrontierPoint *q = &f->pt[i];
+            jw_object_begin(w);
+            jw_key(w, "flops"), jw_number(w, "%.6g", q->flops);
+            jw_key(w, "loss"), jw_number(w, "%.6g", q->loss);
+            jw_key(w, "seeds"), jw_int(w, q->n_seeds);
+            jw_key(w, "sizes"), jw_int(w, q->n_sizes);
+            jw_key(w, "interior"), jw_int(w, q->n_interior);
+            jw_key(w, "n_opt"), jw_number(w, "%.6g", q->n_opt);
+            jw_key(w, "d_opt"), jw_number(w, "%.6g", q->d_opt);
+            jw_key(w, "why"), jw_string(w, q->why);
+            jw_object_end(w);
+        }
+        jw_array_end(w);
+        jw_object_end(w);
+        return;
+    }
+    printf("\narm %s: %d runs, %d budgets on the frontier, L(C) = E + A C^-alpha, rmse of log loss %.4f\n", name, runs,
+           f->n, L->rmse_log);
+    for (int i = 0; i < f->n; i++) {
+        const FrontierPoint *q = &f->pt[i];
+        printf("  C %10.4g: loss %.4f  (%d seed%s, %d size%s", q->flops, q->loss, q->n_seeds, q->n_seeds == 1 ? "" : "s",
+               q->n_sizes, q->n_sizes == 1 ? "" : "s");
+        if (q->n_interior) printf(", vertex N* %.3g D* %.3g", q->n_opt, q->d_opt);
+        printf(")%s%s\n", q->why[0] ? "  -- " : "", q->why);
+    }
+    for (int k = 0; k < 3; k++) print_param(names[k], &L->p[k]);
+    char spread[64] = "no seed replicates here";
+    if (f->dof_seed) snprintf(spread, sizeof spread, "seed-to-seed here %.3g with %d dof", f->sigma_seed, f->dof_seed);
+    printf("  noise of one seed's frontier ln loss %.3g (%s; lack of fit x%.2f); %.1f%% of resamples rejected\n", f->sigma,
+           spread, f->lof, 100 * rej);
+    if (f->n_vertices) {
+        print_param("a", &f->a_exp);
+        print_param("b", &f->b_exp);
+        printf("  (N* ~ C^a, D* ~ C^b through %d interior vertices)\n", f->n_vertices);
+    }
+    if (L->notes[0]) printf("  fit: %s\n", L->notes);
+    if (f->notes[0]) printf("  note: %s\n", f->notes);
+}
+
+static void print_ceg(const char *ref, const char *cand, const CegCurve *c, int json, JsonWriter *w) {
+    if (json) {
+        jw_object_begin(w);
+        jw_key(w, "arm"), jw_string(w, cand);
+        jw_key(w, "reference"), jw_string(w, ref);
+        jw_key(w, "levels"), jw_array_begin(w);
+        for (int k = 0; k < c->n; k++) {
+            const CegLevel *v = &c->lv[k];
+            jw_object_begin(w);
+            jw_key(w, "loss"), jw_number(w, "%.6g", v->loss);
+            jw_key(w, "compute_ref"), jw_number(w, "%.6g", v->c_ref);
+            jw_key(w, "ceg"), jw_number(w, "%.6g", v->ceg);
+            jw_key(w, "ceg_lo"), jw_number(w, "%.6g", isfinite(v->lo) ? v->lo : -1); /* -1: unbounded */
+            jw_key(w, "ceg_hi"), jw_number(w, "%.6g", isfinite(v->hi) ? v->hi : -1);
+            jw_key(w, "extrapolated"), jw_bool(w, v->extrapolated);
+            jw_key(w, "method"), jw_string(w, ceg_method_name(v->method));
+            jw_key(w, "unreachable"), jw_number(w, "%.4g", v->unreachable);
+            jw_object_end(w);
+        }
+        jw_array_end(w);
+        jw_key(w, "slope"), jw_number(w, "%.6g", c->slope);
+        jw_key(w, "slope_lo"), jw_number(w, "%.6g", c->slope_lo);
+        jw_key(w, "slope_hi"), jw_number(w, "%.6g", c->slope_hi);
+        jw_key(w, "trend"), jw_string(w, c->trend);
+        jw_key(w, "determined"), jw_bool(w, c->determined);
+        jw_key(w, "rho"), jw_number(w, "%.4g", c->rho);
+        jw_key(w, "rho_used"), jw_number(w, "%.4g", c->rho_used);
+        jw_key(w, "rejected"), jw_number(w, "%.4g", c->n_boot ? (double)c->n_rejected / c->n_boot : 0);
+        jw_key(w, "notes"), jw_string(w, c->notes);
+        jw_object_end(w);
+        return;
+    }
+    printf("\nCEG of %s over %s (how many times less compute %s needs for the same loss):\n", cand, ref, cand);
+    for (int k = 0; k < c->n; k++) {
+        const CegLevel *v = &c->lv[k];
+        char lo[32], hi[32];
+        printf("  loss %.4f (%s needs %.3g FLOPs): %.3gx [%s, %s] %s%s\n", v->loss, ref, v->c_ref, v->ceg,
+               ceg_bound(v->lo, lo, sizeof lo), ceg_bound(v->hi, hi, sizeof hi), ceg_method_name(v->method),
+               v->extrapolated ? "  (extrapolated)" : "");
+    }
+    printf("  scale dependence: d log CEG / d log C = %.3g [%.3g, %.3g]: %s\n", c->slope, c->slope_lo, c->slope_hi,
+           c->trend);
+    printf("  %s\n", c->notes);
+    if (!c->determined)
+        printf("  not determined: a frontier above rests on too few budgets, so these numbers only illustrate\n");
+}
+
+/* `--law frontier`: every arm's frontier, then the CEG of every arm over the first. */
+static int fit_frontiers(const PointSet *ps, const FitOptions *o, int json, JsonWriter *w, Status *st) {
+    Frontier *fr = calloc((size_t)(ps->n_arms ? ps->n_arms : 1), sizeof *fr);
+    if (!fr) return status_fail(st, AP_ENOMEM, "out of memory");
+    if (frontier_fit_arms(ps->p, ps->n, ps->n_arms, o, fr, st)) {
+        free(fr);
+        return -1;
+    }
+    if (json) {
+        const Frontier *f0 = &fr[0];
+        jw_key(w, "noise"), jw_object_begin(w);
+        jw_key(w, "sigma"), jw_number(w, "%.6g", f0->sigma0);
+        jw_key(w, "dof"), jw_int(w, f0->dof);
+        jw_key(w, "from_replicates"), jw_bool(w, f0->from_replicates);
+        jw_object_end(w);
+        jw_key(w, "arms"), jw_array_begin(w);
+    } else
+        printf("noise of one seed's frontier ln loss: %.3g with %d dof, from %s\n", fr[0].sigma0, fr[0].dof,
+               fr[0].from_replicates ? "seed replicates (pooled over budgets and arms)"
+                                     : "the laws' residuals: no seed replicates anywhere");
+    for (int a = 0; a < ps->n_arms; a++) {
+        int runs = 0;
+        for (int i = 0; i < ps->n; i++) runs += ps->p[i].arm == a;
+        print_frontier(ps->arms[a], runs, &fr[a], json, w);
+    }
+    if (json) jw_array_end(w);
+    if (ps->n_arms > 1) {
+        if (json) jw_key(w, "ceg"), jw_array_begin(w);
+        for (int a = 1; a < ps->n_arms; a++) {
+            CegCurve c;
+            Status cs = {0};
+            if (ceg_pair(&fr[0], &fr[a], 5, o, &c, &cs)) {
+                if (!json) printf("\nCEG of %s over %s: %s\n", ps->arms[a], ps->arms[0], cs.msg);
+                continue;
+            }
+            print_ceg(ps->arms[0], ps->arms[a], &c, json, w);
+        }
+        if (json) jw_array_end(w);
+    }
+    for (int a = 0; a < ps->n_arms; a++) frontier_free(&fr[a]);
+    free(fr);
+    return 0;
 }
 
 int cmd_fit(int argc, char **argv) {
@@ -118,97 +283,56 @@ int cmd_fit(int argc, char **argv) {
         points_free(&ps);
         return 0;
     }
-    int is3 = !strcmp(law, "approach3");
-    LawFit *fits = calloc((size_t)ps.n_arms, sizeof *fits);
+    if (!strcmp(law, "frontier")) {
+        rc = fit_frontiers(&ps, &o, json, w, &st);
+        if (json && !rc) {
+            jw_object_end(w);
+            json_print(&jb);
+        } else sb_free(&jb);
+        points_free(&ps);
+        return rc ? cli_fail(&st) : 0;
+    }
+    /* approach 3: L(N, D) per arm */
+    LawFit *fits = calloc((size_t)(ps.n_arms ? ps.n_arms : 1), sizeof *fits);
+    if (!fits) rc = status_fail(&st, AP_ENOMEM, "out of memory");
     if (json) jw_key(w, "arms"), jw_array_begin(w);
-    for (int a = 0; a < ps.n_arms; a++) {
+    for (int a = 0; fits && a < ps.n_arms; a++) {
         FitPoint *pts;
         int n = points_of_arm(&ps, a, &pts);
-        rc = n < 0 ? status_fail(&st, AP_ENOMEM, "out of memory")
-                   : is3 ? fit_chinchilla_approach3(pts, n, &o, &fits[a], &st) : fit_frontier(pts, n, &o, &fits[a], &st);
+        rc = n < 0 ? status_fail(&st, AP_ENOMEM, "out of memory") : fit_chinchilla_approach3(pts, n, &o, &fits[a], &st);
         free(pts);
         if (rc) {
             status_wrap(&st, "arm '%s'", ps.arms[a]);
             break;
         }
         LawFit *f = &fits[a];
-        static const char *n3[] = {"E", "A", "alpha"}, *n5[] = {"E", "A", "B", "alpha", "beta"};
-        const char *const *names = is3 ? n5 : n3;
+        static const char *names[] = {"E", "A", "B", "alpha", "beta"};
         if (json) {
             jw_object_begin(w);
             jw_key(w, "arm"), jw_string(w, ps.arms[a]);
             jw_key(w, "points"), jw_int(w, f->n_points);
             for (int k = 0; k < f->n_params; k++) json_param(w, names[k], &f->p[k]);
-            if (is3) {
-                json_param(w, "a", &f->a_exp);
-                json_param(w, "b", &f->b_exp);
-            }
+            json_param(w, "a", &f->a_exp);
+            json_param(w, "b", &f->b_exp);
             jw_key(w, "rmse_log"), jw_number(w, "%.6g", f->rmse_log);
             jw_key(w, "identified"), jw_bool(w, f->identified);
             jw_key(w, "fit_notes"), jw_string(w, f->notes);
             jw_object_end(w);
         } else {
-            printf("\narm %s: %d points, %s, rmse of log loss %.4f\n", ps.arms[a], f->n_points,
-                   is3 ? "L(N,D) = E + A/N^alpha + B/D^beta" : "L(C) = E + A C^-alpha", f->rmse_log);
+            printf("\narm %s: %d points, L(N,D) = E + A/N^alpha + B/D^beta, rmse of log loss %.4f\n", ps.arms[a],
+                   f->n_points, f->rmse_log);
             for (int k = 0; k < f->n_params; k++) print_param(names[k], &f->p[k]);
-            if (is3) {
-                print_param("a", &f->a_exp);
-                printf("  (compute-optimal N ~ C^a, D ~ C^(1-a))\n");
-            }
+            print_param("a", &f->a_exp);
+            printf("  (compute-optimal N ~ C^a, D ~ C^(1-a))\n");
             if (f->notes[0]) printf("  note: %s\n", f->notes);
         }
     }
     if (json) jw_array_end(w);
-    if (!rc && !is3 && ps.n_arms > 1) { /* CEG of each arm over the first */
-        if (json) jw_key(w, "ceg"), jw_array_begin(w);
-        for (int a = 1; a < ps.n_arms; a++) {
-            CegCurve c;
-            if (ceg_compute(&fits[0], &fits[a], 5, o.level, &c)) {
-                if (!json) printf("\nCEG of %s over %s: the two frontiers share no loss range\n", ps.arms[a], ps.arms[0]);
-                continue;
-            }
-            if (json) {
-                jw_object_begin(w);
-                jw_key(w, "arm"), jw_string(w, ps.arms[a]);
-                jw_key(w, "reference"), jw_string(w, ps.arms[0]);
-                jw_key(w, "levels"), jw_array_begin(w);
-                for (int k = 0; k < c.n; k++) {
-                    jw_object_begin(w);
-                    jw_key(w, "loss"), jw_number(w, "%.6g", c.lv[k].loss);
-                    jw_key(w, "compute_ref"), jw_number(w, "%.6g", c.lv[k].c_ref);
-                    jw_key(w, "ceg"), jw_number(w, "%.6g", c.lv[k].ceg);
-                    jw_key(w, "ceg_lo"), jw_number(w, "%.6g", isfinite(c.lv[k].lo) ? c.lv[k].lo : -1); /* -1: unbounded */
-                    jw_key(w, "ceg_hi"), jw_number(w, "%.6g", isfinite(c.lv[k].hi) ? c.lv[k].hi : -1);
-                    jw_key(w, "extrapolated"), jw_bool(w, c.lv[k].extrapolated);
-                    jw_object_end(w);
-                }
-                jw_array_end(w);
-                jw_key(w, "slope"), jw_number(w, "%.6g", c.slope);
-                jw_key(w, "slope_lo"), jw_number(w, "%.6g", c.slope_lo);
-                jw_key(w, "slope_hi"), jw_number(w, "%.6g", c.slope_hi);
-                jw_key(w, "trend"), jw_string(w, c.trend);
-                jw_key(w, "determined"), jw_bool(w, c.determined);
-                jw_object_end(w);
-            } else {
-                printf("\nCEG of %s over %s (how many times less compute %s needs for the same loss):\n", ps.arms[a],
-                       ps.arms[0], ps.arms[a]);
-                for (int k = 0; k < c.n; k++)
-                    printf("  loss %.4f (%s needs %.3g FLOPs): %.3gx [%.3g, %.3g]%s\n", c.lv[k].loss, ps.arms[0],
-                           c.lv[k].c_ref, c.lv[k].ceg, c.lv[k].lo, c.lv[k].hi,
-                           c.lv[k].extrapolated ? "  (extrapolated)" : "");
-                printf("  scale dependence: d log CEG / d log C = %.3g [%.3g, %.3g]: %s\n", c.slope, c.slope_lo,
-                       c.slope_hi, c.trend);
-                if (!c.determined)
-                    printf("  not determined: a frontier above rests on too few budgets, so these numbers only illustrate\n");
-            }
-        }
-        if (json) jw_array_end(w);
-    }
     if (json) {
         jw_object_end(w);
         json_print(&jb);
     }
-    for (int a = 0; a < ps.n_arms; a++) law_fit_free(&fits[a]);
+    for (int a = 0; fits && a < ps.n_arms; a++) law_fit_free(&fits[a]);
     free(fits);
     points_free(&ps);
     return rc ? cli_fail(&st) : 0;

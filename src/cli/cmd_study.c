@@ -1,6 +1,7 @@
 /* cmd_study.c - `algoprog study run|plan|status|export`. */
 #include "cli/cli.h"
 
+#include "dist/dist.h"
 #include "report/report.h"
 #include "study/scheduler.h"
 #include "study/summary.h"
@@ -58,7 +59,11 @@ int cmd_study(int argc, char **argv) {
     if (!out || !out[0]) return fputs("algoprog: error: study run needs out=DIR\n", stderr), 2;
     cli_catch_signals();
     int rc = study_run(argv[1], out, &o, &st);
-    return rc < 0 ? cli_fail(&st) : rc;
+    if (rc >= 0) return rc;
+    int code = cli_fail(&st);
+    /* under mpirun the other ranks would wait for rank 0's runs forever */
+    if (dist_size() > 1 && st.code != AP_EINTERRUPTED) dist_abort(code);
+    return code;
 }
 
 const char *const cli_usage_report =

@@ -132,7 +132,11 @@ static const ConfigKey KEYS[] = {
     {"eval_every", "train", KEY_INT, OFF(eval_every), "100", NULL, 1, 1 << 30, 0,
      "Evaluate held-out loss every this many steps (and at the end).", ""},
     {"eval_tokens", "train", KEY_INT, OFF(eval_tokens), "65536", NULL, 1, 1 << 30, 0,
-     "Held-out tokens per evaluation (rounded up to whole batches, capped by the held-out text).", ""},
+     "Held-out tokens per evaluation during training, from the validation half of the held-out text (rounded "
+     "up to whole batches, capped by the half).", ""},
+    {"final_eval_tokens", "train", KEY_INT, OFF(final_eval_tokens), "131072", NULL, 0, 1 << 30, 0,
+     "Tokens of each held-out half (validation, test) evaluated when the run ends; 0: the whole half. The test "
+     "loss is what studies report, the validation loss what learning-rate sweeps choose by.", ""},
     {"checkpoint_every", "train", KEY_INT, OFF(checkpoint_every), "500", NULL, 0, 1 << 30, 0,
      "Write a checkpoint every this many steps (0: only at the end).", ""},
     {"log_every", "train", KEY_INT, OFF(log_every), "10", NULL, 0, 1 << 30, 0,

@@ -78,6 +78,7 @@ typedef struct {
     uint64_t seed;
     int eval_every;
     int eval_tokens;
+    int final_eval_tokens; /* 0: the whole held-out half */
     int checkpoint_every;
     int log_every;
     int threads;

@@ -253,20 +253,32 @@ int dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *ta
 
 double dataset_epochs(const Dataset *d, double tokens) { return tokens / (double)d->unique; }
 
-static size_t val_windows(const Dataset *d) { return (d->n[1] - 1) / (size_t)d->T; }
+/* Held-out windows of context+1 tokens stepping by context; the first half validates, the rest tests. */
+static size_t held_out_windows(const Dataset *d) { return d->n[1] > 0 ? (d->n[1] - 1) / (size_t)d->T : 0; }
 
-int dataset_val_batches(const Dataset *d, int B, long eval_tokens) {
-    size_t want = ((size_t)eval_tokens + (size_t)d->T - 1) / (size_t)d->T, have = val_windows(d);
-    size_t windows = want < have ? want : have;
-    if (windows == 0) windows = 1;
-    return (int)((windows + (size_t)B - 1) / (size_t)B);
+size_t dataset_eval_windows(const Dataset *d, EvalPart part) {
+    size_t all = held_out_windows(d), val = all / 2;
+    return part == EVAL_VAL ? val : all - val;
 }
 
-void dataset_val_batch(const Dataset *d, int k, int B, int *inputs, int *targets, uint64_t *bytes) {
+/* Windows an evaluation of `tokens` tokens reads from the start of a part (at least one). */
+static size_t eval_windows_used(const Dataset *d, EvalPart part, long tokens) {
+    size_t have = dataset_eval_windows(d, part);
+    size_t want = tokens > 0 ? ((size_t)tokens + (size_t)d->T - 1) / (size_t)d->T : have;
+    size_t w = want < have ? want : have;
+    return w ? w : 1;
+}
+
+int dataset_eval_batches(const Dataset *d, EvalPart part, int B, long tokens) {
+    return (int)((eval_windows_used(d, part, tokens) + (size_t)B - 1) / (size_t)B);
+}
+
+void dataset_eval_batch(const Dataset *d, EvalPart part, int k, int B, int *inputs, int *targets, uint64_t *bytes) {
     int T = d->T;
-    size_t have = val_windows(d);
+    size_t have = dataset_eval_windows(d, part);
+    size_t first = part == EVAL_VAL ? 0 : held_out_windows(d) / 2;
     for (int b = 0; b < B; b++) {
-        size_t w = (size_t)k * (size_t)B + (size_t)b, s = w * (size_t)T;
+        size_t w = (size_t)k * (size_t)B + (size_t)b, s = (first + w) * (size_t)T;
         for (int t = 0; t < T; t++) {
             if (w < have) {
                 uint32_t tgt = dataset_token(d, 1, s + (size_t)t + 1);

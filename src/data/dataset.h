@@ -14,7 +14,10 @@
  * streams, one per batch row, read front to back T tokens per step; an epoch ends when the
  * streams are used up, and the next starts them again (the model's carried state is reset then).
  *
- * Held-out: consecutive windows from the start of the held-out tokens, always the same ones.
+ * Held-out: the held-out tokens are cut into windows of context+1 tokens stepping by context; the
+ * first half of the windows is the validation part (the evaluations during training, and what a
+ * learning-rate sweep is judged on), the second half the test part (the loss a study reports).
+ * Evaluations read consecutive windows from the start of a part, always the same ones.
  * Bits per byte = total nats / (ln 2 x the bytes of the predicted tokens), specials 0 bytes. */
 #ifndef AP_DATASET_H
 #define AP_DATASET_H
@@ -67,8 +70,14 @@ int dataset_use_streams(Dataset *d, int B, Status *st);
 int dataset_train_batch(Dataset *d, DataCursor *cur, int B, int *inputs, int *targets);
 /* Epochs completed (fractional) after `tokens` training tokens. */
 double dataset_epochs(const Dataset *d, double tokens);
-int dataset_val_batches(const Dataset *d, int B, long eval_tokens);
-/* Held-out batch k; windows past the end get targets -1. Adds the predicted bytes to *bytes. */
-void dataset_val_batch(const Dataset *d, int k, int B, int *inputs, int *targets, uint64_t *bytes);
+typedef enum { EVAL_VAL = 0, EVAL_TEST = 1 } EvalPart;
+/* Windows in a held-out part, and the batches of B windows that cover its first `tokens` tokens
+ * (tokens <= 0: the whole part). */
+size_t dataset_eval_windows(const Dataset *d, EvalPart part);
+int dataset_eval_batches(const Dataset *d, EvalPart part, int B, long tokens);
+/* Batch k of a part: windows k*B .. k*B+B-1 (whole batches, so an evaluation of `tokens` reads
+ * every window of the batches that cover them); windows past the end of the part get targets -1.
+ * Adds the predicted bytes to *bytes. */
+void dataset_eval_batch(const Dataset *d, EvalPart part, int k, int B, int *inputs, int *targets, uint64_t *bytes);
 
 #endif

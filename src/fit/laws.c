@@ -20,7 +20,9 @@ typedef struct {
     int law, n;
     const int *idx; /* which points (bootstrap resample); NULL: all */
     const double *lx, *ly, *ll; /* log compute (or log N), log D, log loss */
+    const double *w;            /* weights (NULL: 1): a point that is a mean of w seeds */
     double delta;
+    double emin;                /* frontier: ln E below this counts as this (flat), -INFINITY: none */
 } Objective;
 
 static inline double huber(double r, double d, double *dr) {
@@ -44,7 +46,7 @@ static double objective(const double *t, double *g, void *ctx) {
         int nt;
         if (o->law == FIT_FRONTIER) { /* t = (log A, alpha, e) */
             terms[0] = t[0] - t[1] * o->lx[i];
-            terms[1] = t[2];
+            terms[1] = fmax(t[2], o->emin);
             nt = 2;
         } else { /* t = (a, b, e, alpha, beta) */
             terms[0] = t[0] - t[3] * o->lx[i];
@@ -57,12 +59,14 @@ static double objective(const double *t, double *g, void *ctx) {
         double s = 0;
         for (int k = 0; k < nt; k++) s += (w[k] = exp(terms[k] - m));
         for (int k = 0; k < nt; k++) w[k] /= s;
-        double dr, r = m + log(s) - o->ll[i];
+        double sw = o->w ? sqrt(o->w[i]) : 1; /* residual in units of one seed's noise */
+        double dr, r = (m + log(s) - o->ll[i]) * sw;
         f += huber(r, o->delta, &dr);
+        dr *= sw;
         if (o->law == FIT_FRONTIER) {
             g[0] += dr * w[0];
             g[1] -= dr * w[0] * o->lx[i];
-            g[2] += dr * w[1];
+            g[2] += t[2] > o->emin ? dr * w[1] : 0;
         } else {
             g[0] += dr * w[0];
             g[1] += dr * w[1];
@@ -79,6 +83,51 @@ double frontier_loss(const double *p, double C) { return p[0] + p[1] * pow(C, -p
 double frontier_compute(const double *p, double L) {
     if (!(L > p[0]) || !(p[2] > 0)) return INFINITY;
     return pow(p[1] / (L - p[0]), 1.0 / p[2]);
+}
+
+void law_public(const double t[3], double p[3]) { p[0] = exp(t[2]), p[1] = exp(t[0]), p[2] = t[1]; }
+
+double law_log_loss(const double t[3], double x) {
+    double a = t[0] - t[1] * x, e = t[2], m = fmax(a, e);
+    return m + log(exp(a - m) + exp(e - m));
+}
+
+double law_fit_logs(const double *x, const double *y, const double *w, int n, double delta, int grid, double t[3]) {
+    /* ln C sits far from 0, where ln A and alpha are nearly collinear: fit around the mean ln C
+     * (ln A' = ln A - alpha mean) and convert back */
+    double mx = 0, *xc = malloc((size_t)(n > 0 ? n : 1) * sizeof *xc);
+    if (!xc) return INFINITY;
+    for (int i = 0; i < n; i++) mx += x[i] / n;
+    for (int i = 0; i < n; i++) xc[i] = x[i] - mx;
+    double lmin = INFINITY;
+    for (int i = 0; i < n; i++) lmin = fmin(lmin, exp(y[i]));
+    /* a floor under a thousandth of the lowest loss is no floor: below it the objective is flat in
+     * ln E, so a fit without one converges there instead of crawling toward E = 0 */
+    Objective ob = {FIT_FRONTIER, n, NULL, xc, NULL, y, w, delta, log(1e-3 * lmin)};
+    /* the objective is a sum of squared log residuals (~1e-4 each): stop once 5 iterations gain less
+     * than 1e-10, which moves the parameters by ~1e-5, far inside any interval */
+    LbfgsOptions lo = {500, 1e-9, 1e-10};
+    if (!grid) {
+        double s[3] = {t[0] - t[1] * mx, t[1], t[2]};
+        LbfgsResult r = lbfgs_minimize(3, s, objective, &ob, &lo);
+        t[0] = s[0] + s[1] * mx, t[1] = s[1], t[2] = fmax(s[2], ob.emin);
+        free(xc);
+        return isfinite(r.f) ? r.f : INFINITY;
+    }
+    double best[3] = {0, 0, 0}, bestf = INFINITY;
+    /* floors from near zero to near the lowest loss, and exponents from flat to steep */
+    const double efrac[] = {0.02, 0.3, 0.6, 0.9}, alphas[] = {0.03, 0.08, 0.15, 0.3, 0.5, 0.8};
+    for (int ie = 0; ie < 4; ie++)
+        for (int ia = 0; ia < 6; ia++) {
+            double E = efrac[ie] * lmin, s[3], la = 0;
+            for (int i = 0; i < n; i++) la += log(exp(y[i]) - E) + alphas[ia] * xc[i];
+            s[0] = la / n, s[1] = alphas[ia], s[2] = log(E);
+            LbfgsResult r = lbfgs_minimize(3, s, objective, &ob, &lo);
+            if (isfinite(r.f) && r.f < bestf) bestf = r.f, memcpy(best, s, sizeof s);
+        }
+    if (isfinite(bestf)) t[0] = best[0] + best[1] * mx, t[1] = best[1], t[2] = fmax(best[2], ob.emin);
+    free(xc);
+    return bestf;
 }
 
 /* internal parameters -> reported ones (E, A, alpha) or (E, A, B, alpha, beta) */
@@ -103,8 +152,7 @@ static double quantile(const double *sorted, int n, double q) {
     return sorted[i] + (pos - i) * (sorted[i + 1] - sorted[i]);
 }
 
-/* Percentile interval of column k of an (nb x stride) sample matrix, NaN rows skipped. */
-static void interval(const double *boot, int nb, int stride, int k, double level, double *lo, double *hi) {
+void fit_interval(const double *boot, int nb, int stride, int k, double level, double *lo, double *hi) {
     double *col = malloc((size_t)(nb ? nb : 1) * sizeof *col);
     int m = 0;
     for (int b = 0; b < nb; b++)
@@ -147,29 +195,29 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
         out->loss_min = fmin(out->loss_min, L), out->loss_max = fmax(out->loss_max, L);
         out->x_min = fmin(out->x_min, x), out->x_max = fmax(out->x_max, x);
     }
-    Objective ob = {law, n, NULL, lx, ly, ll, o.delta};
+    Objective ob = {law, n, NULL, lx, ly, ll, NULL, o.delta, -INFINITY};
     double best[5], bestf = INFINITY;
     /* grid of starting points */
     if (law == FIT_FRONTIER) {
-        const double efrac[] = {0.02, 0.3, 0.6, 0.9}, alphas[] = {0.03, 0.08, 0.15, 0.3, 0.5, 0.8};
-        for (int ie = 0; ie < 4; ie++)
-            for (int ia = 0; ia < 6; ia++) {
-                double E = efrac[ie] * out->loss_min, t[3], la = 0;
-                for (int i = 0; i < n; i++) la += log(exp(ll[i]) - E) + alphas[ia] * lx[i];
-                t[0] = la / n, t[1] = alphas[ia], t[2] = log(E);
-                LbfgsResult r = lbfgs_minimize(3, t, objective, &ob, NULL);
-                if (isfinite(r.f) && r.f < bestf) bestf = r.f, memcpy(best, t, sizeof t);
-            }
-    } else { /* Hoffmann et al.'s grid */
-        for (int ia = 0; ia < 6; ia++)
-            for (int ib = 0; ib < 6; ib++)
-                for (int ie = 0; ie < 5; ie++)
-                    for (int ial = 0; ial < 5; ial++)
-                        for (int ibe = 0; ibe < 5; ibe++) {
-                            double t[5] = {5.0 * ia, 5.0 * ib, -1 + 0.5 * ie, 0.5 * ial, 0.5 * ibe};
-                            LbfgsResult r = lbfgs_minimize(5, t, objective, &ob, NULL);
-                            if (isfinite(r.f) && r.f < bestf) bestf = r.f, memcpy(best, t, sizeof t);
-                        }
+        bestf = law_fit_logs(lx, ll, NULL, n, o.delta, 1, best);
+    } else { /* Hoffmann et al.'s grid, 4500 starts on any number of threads; the best (first on ties) wins */
+        enum { STARTS = 6 * 6 * 5 * 5 * 5 };
+        double *ts = malloc((size_t)STARTS * 6 * sizeof *ts);
+        if (!ts) {
+            free(lx), free(ly), free(ll);
+            return status_fail(st, AP_ENOMEM, "out of memory");
+        }
+#pragma omp parallel for schedule(dynamic, 16)
+        for (int g = 0; g < STARTS; g++) {
+            double *t = ts + (size_t)g * 6;
+            int ia = g / 750, ib = g / 125 % 6, ie = g / 25 % 5, ial = g / 5 % 5, ibe = g % 5;
+            t[0] = 5.0 * ia, t[1] = 5.0 * ib, t[2] = -1 + 0.5 * ie, t[3] = 0.5 * ial, t[4] = 0.5 * ibe;
+            t[5] = lbfgs_minimize(5, t, objective, &ob, NULL).f;
+        }
+        for (int g = 0; g < STARTS; g++)
+            if (isfinite(ts[g * 6 + 5]) && ts[g * 6 + 5] < bestf)
+                bestf = ts[g * 6 + 5], memcpy(best, ts + g * 6, 5 * sizeof *best);
+        free(ts);
     }
     if (!isfinite(bestf)) {
         free(lx), free(ly), free(ll);
@@ -186,22 +234,37 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
         ss = objective(best, g, &o2);
         out->rmse_log = sqrt(2 * ss / n);
     }
-    /* bootstrap */
+    /* bootstrap: every resample drawn first, in order, then refitted on any number of threads */
     out->n_boot = o.n_boot;
     out->boot = malloc((size_t)(o.n_boot ? o.n_boot : 1) * np * sizeof *out->boot);
-    int *idx = malloc((size_t)n * sizeof *idx);
+    int *idx = malloc((size_t)(o.n_boot ? o.n_boot : 1) * n * sizeof *idx);
+    if (!out->boot || !idx) {
+        free(idx), free(lx), free(ly), free(ll);
+        law_fit_free(out);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
     Rng rng;
     rng_seed(&rng, o.seed);
-    for (int b = 0; b < o.n_boot && out->boot && idx; b++) {
-        for (int i = 0; i < n; i++) idx[i] = (int)rng_below(&rng, (uint64_t)n);
-        Objective ob2 = ob;
-        ob2.idx = idx;
-        double t[5];
+    for (size_t i = 0; i < (size_t)o.n_boot * n; i++) idx[i] = (int)rng_below(&rng, (uint64_t)n);
+#pragma omp parallel for schedule(dynamic, 8)
+    for (int b = 0; b < o.n_boot; b++) {
+        const int *ib = idx + (size_t)b * n;
+        double t[5], q[5], f = INFINITY;
         memcpy(t, best, sizeof t);
-        LbfgsResult r = lbfgs_minimize(np, t, objective, &ob2, NULL);
-        double q[5];
+        if (law == FIT_FRONTIER) {
+            double *bx = malloc((size_t)n * sizeof *bx), *by = malloc((size_t)n * sizeof *by);
+            if (bx && by) {
+                for (int i = 0; i < n; i++) bx[i] = lx[ib[i]], by[i] = ll[ib[i]];
+                f = law_fit_logs(bx, by, NULL, n, o.delta, 0, t);
+            }
+            free(bx), free(by);
+        } else {
+            Objective ob2 = ob;
+            ob2.idx = ib;
+            f = lbfgs_minimize(np, t, objective, &ob2, NULL).f;
+        }
         to_public(law, t, q);
-        for (int k = 0; k < np; k++) out->boot[(size_t)b * np + k] = isfinite(r.f) ? q[k] : NAN;
+        for (int k = 0; k < np; k++) out->boot[(size_t)b * np + k] = isfinite(f) ? q[k] : NAN;
     }
     free(idx);
     free(lx), free(ly), free(ll);
@@ -210,7 +273,7 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
     out->identified = 1;
     for (int k = 0; k < np; k++) {
         out->p[k].value = p[k];
-        interval(out->boot, o.n_boot, np, k, o.level, &out->p[k].lo, &out->p[k].hi);
+        fit_interval(out->boot, o.n_boot, np, k, o.level, &out->p[k].lo, &out->p[k].hi);
         out->p[k].identified = 1;
     }
     /* what the data cannot pin down: first, enough distinct settings (repeated seeds do not count) */
@@ -260,8 +323,8 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
         out->a_exp.value = p[4] / (p[3] + p[4]);
         out->b_exp.value = p[3] / (p[3] + p[4]);
         if (ab) {
-            interval(ab, o.n_boot, 2, 0, o.level, &out->a_exp.lo, &out->a_exp.hi);
-            interval(ab, o.n_boot, 2, 1, o.level, &out->b_exp.lo, &out->b_exp.hi);
+            fit_interval(ab, o.n_boot, 2, 0, o.level, &out->a_exp.lo, &out->a_exp.hi);
+            fit_interval(ab, o.n_boot, 2, 1, o.level, &out->b_exp.lo, &out->b_exp.hi);
         }
         out->a_exp.identified = out->b_exp.identified = out->p[3].identified && out->p[4].identified;
         free(ab);
@@ -284,8 +347,7 @@ void law_fit_free(LawFit *f) {
 
 /* ---------------------------------------------------------------- approach 2 */
 
-/* Least-squares parabola y = c0 + c1 x + c2 x^2 through (x, y); returns 0 on success. */
-static int parabola(const double *x, const double *y, int n, double c[3]) {
+int fit_parabola(const double *x, const double *y, int n, double c[3]) {
     double S[5] = {0}, T[3] = {0};
     for (int i = 0; i < n; i++) {
         double p = 1;
@@ -331,8 +393,8 @@ static int approach2_pass(const FitPoint *pts, const int *idx, int n, Approach2F
             k++;
         }
         double c[3], cdd[3];
-        int ok = k >= 3 && !parabola(xs, ys, k, c) && c[2] > 0;
-        int okd = ok && !parabola(ds, ys, k, cdd) && cdd[2] > 0;
+        int ok = k >= 3 && !fit_parabola(xs, ys, k, c) && c[2] > 0;
+        int okd = ok && !fit_parabola(ds, ys, k, cdd) && cdd[2] > 0;
         double xo = ok ? -c[1] / (2 * c[2]) : NAN;
         if (record) {
             out->g[gi].n = k;
@@ -406,9 +468,9 @@ int fit_chinchilla_approach2(const FitPoint *pts, int n, const FitOptions *opt, 
         boot[3 * bb] = ok ? ba : NAN, boot[3 * bb + 1] = ok ? bbv : NAN, boot[3 * bb + 2] = ok ? bl : NAN;
     }
     if (boot) {
-        interval(boot, o.n_boot, 3, 0, o.level, &out->a.lo, &out->a.hi);
-        interval(boot, o.n_boot, 3, 1, o.level, &out->b.lo, &out->b.hi);
-        interval(boot, o.n_boot, 3, 2, o.level, &out->log_k.lo, &out->log_k.hi);
+        fit_interval(boot, o.n_boot, 3, 0, o.level, &out->a.lo, &out->a.hi);
+        fit_interval(boot, o.n_boot, 3, 1, o.level, &out->b.lo, &out->b.hi);
+        fit_interval(boot, o.n_boot, 3, 2, o.level, &out->log_k.lo, &out->log_k.hi);
     }
     free(boot);
     free(idx);

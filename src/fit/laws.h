@@ -1,7 +1,8 @@
 /* laws.h - scaling-law fits with bootstrap confidence intervals.
  *
  * Three laws, fitted the way the literature fits them:
- *   frontier    L(C) = E + A C^-alpha per arm, on its compute-optimal runs
+ *   frontier    L(C) = E + A C^-alpha through the points given, with a bootstrap over points (an
+ *               arm's frontier from its IsoFLOP profiles, with calibrated intervals: fit/frontier.h)
  *   approach 2  Chinchilla's IsoFLOP profiles: per budget a parabola of L in log N, its minimum
  *               N*(C); then N* ~ C^a and D* ~ C^b by least squares in log-log
  *   approach 3  L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022; Besiroglu et al. 2024)
@@ -21,7 +22,8 @@
 typedef struct {
     double params, tokens, flops, loss;
     int arm;   /* index into the caller's arm names */
-    int group; /* budget group for approach 2 (-1: none) */
+    int group; /* budget group (-1: none; frontier.c then groups by flops rounded to 2 digits) */
+    int seed;  /* training seed (0: unknown, taken as one seed) */
 } FitPoint;
 
 typedef struct {
@@ -67,6 +69,20 @@ void law_fit_free(LawFit *f);
  * (INFINITY when L <= E), for parameters (E, A, alpha). */
 double frontier_loss(const double *p, double C);
 double frontier_compute(const double *p, double L);
+
+/* The frontier law on weighted log points (x = ln C, y = ln L, w = weight, NULL: 1), minimising
+ * sum huber(sqrt(w) r, delta) of the log residuals r. t holds the internal parameters
+ * (ln A, alpha, ln E): the start on entry when grid = 0, else a grid of starts is tried; the
+ * optimum on return. Returns the objective (INFINITY when no start converged). */
+double law_fit_logs(const double *x, const double *y, const double *w, int n, double delta, int grid, double t[3]);
+/* Least-squares parabola y = c0 + c1 x + c2 x^2; 0 on success. */
+int fit_parabola(const double *x, const double *y, int n, double c[3]);
+/* Percentile interval at `level` of column k of an (n x stride) sample matrix, NaN entries skipped. */
+void fit_interval(const double *samples, int n, int stride, int k, double level, double *lo, double *hi);
+/* (ln A, alpha, ln E) -> (E, A, alpha), the order frontier_loss takes. */
+void law_public(const double t[3], double p[3]);
+/* ln L of the law with internal parameters t at x = ln C. */
+double law_log_loss(const double t[3], double x);
 
 #define FIT_MAX_GROUPS 64
 

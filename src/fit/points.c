@@ -18,6 +18,12 @@ static int arm_index(PointSet *ps, const char *name) {
     return ps->n_arms++;
 }
 
+/* Without a budget, runs of one budget are those whose FLOPs agree to 2 significant digits. */
+static double flops_budget(double flops) {
+    double e = pow(10, floor(log10(flops)) - 1);
+    return round(flops / e) * e;
+}
+
 static int group_index(PointSet *ps, double budget) {
     for (int i = 0; i < ps->n_groups; i++)
         if (fabs(ps->group_budget[i] / budget - 1) < 1e-9) return i;
@@ -78,9 +84,9 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         free(text);
         return status_fail(st, AP_EINVAL, "%s: no header row", path);
     }
-    enum { ARM, PARAMS, PARAMS_NE, TOKENS, FLOPS, LOSS, BPB, VLOSS, BUDGET, KIND, STATUS, NCOL };
+    enum { ARM, PARAMS, PARAMS_NE, TOKENS, FLOPS, LOSS, BPB, VLOSS, BUDGET, KIND, STATUS, SEED, NCOL };
     static const char *names[NCOL] = {"arm", "params", "params_nonembedding", "tokens", "flops", "loss",
-                                      "val_bpb", "val_loss", "budget", "kind", "status"};
+                                      "val_bpb", "val_loss", "budget", "kind", "status", "seed"};
     int col[NCOL];
     for (int k = 0; k < NCOL; k++) col[k] = -1;
     for (int i = 0; i < nf; i++) {
@@ -113,7 +119,7 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         }
         if (col[KIND] >= 0 && col[KIND] < nf && strcmp(f[col[KIND]], "main")) continue;
         if (col[STATUS] >= 0 && col[STATUS] < nf && strcmp(f[col[STATUS]], "done")) continue;
-        FitPoint p = {NAN, NAN, NAN, NAN, 0, -1};
+        FitPoint p = {NAN, NAN, NAN, NAN, 0, -1, 0};
         double *dst[4] = {&p.params, &p.tokens, &p.flops, &p.loss};
         int cols[4] = {ncol, col[TOKENS], col[FLOPS], lcol};
         for (int k = 0; k < 4; k++) {
@@ -137,11 +143,17 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         if (isnan(p.tokens) && p.params > 0 && p.flops > 0) p.tokens = p.flops / (6 * p.params), derived_d = 1;
         p.arm = arm_index(ps, col[ARM] >= 0 && col[ARM] < nf ? f[col[ARM]] : "all");
         double budget = col[BUDGET] >= 0 && col[BUDGET] < nf ? atof(f[col[BUDGET]]) : 0;
-        if (!(budget > 0)) { /* 2 significant digits of the flops */
-            double e = pow(10, floor(log10(p.flops)) - 1);
-            budget = round(p.flops / e) * e;
+        p.group = group_index(ps, budget > 0 ? budget : flops_budget(p.flops));
+        if (col[SEED] >= 0 && col[SEED] < nf && f[col[SEED]][0]) {
+            char *end;
+            long v = strtol(f[col[SEED]], &end, 10);
+            while (isspace((unsigned char)*end)) end++;
+            if (end == f[col[SEED]] || *end || v < 0 || v > 1000000000) {
+                rc = status_fail(st, AP_EINVAL, "%s:%d: seed '%s' is not a whole number >= 0", path, line, f[col[SEED]]);
+                break;
+            }
+            p.seed = (int)v;
         }
-        p.group = group_index(ps, budget);
         if (p.arm < 0 || p.group < 0) {
             rc = status_fail(st, AP_EINVAL, "%s: more than %d arms or %d budgets", path, POINTS_MAX_ARMS, FIT_MAX_GROUPS);
             break;
@@ -167,7 +179,13 @@ int points_add_arm(PointSet *ps, const char *arm, Status *st) {
 
 int points_add(PointSet *ps, int arm, double params, double tokens, double flops, double loss, double budget,
                Status *st) {
-    FitPoint p = {params, tokens, flops, loss, arm, group_index(ps, budget)};
+    return points_add_run(ps, arm, params, tokens, flops, loss, budget, 0, st);
+}
+
+int points_add_run(PointSet *ps, int arm, double params, double tokens, double flops, double loss, double budget,
+                   int seed, Status *st) {
+    FitPoint p = {params, tokens, flops, loss, arm, group_index(ps, budget > 0 ? budget : flops_budget(flops)),
+                  seed < 0 ? 0 : seed};
     if (p.group < 0) return status_fail(st, AP_EINVAL, "more than %d budgets", FIT_MAX_GROUPS);
     if (push(ps, &p)) return status_fail(st, AP_ENOMEM, "out of memory");
     return 0;

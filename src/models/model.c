@@ -80,14 +80,27 @@ void model_param_table(const Config *cfg, ParamSet *out) {
         transformer_param_table(cfg, out);
 }
 
+/* One convention for every arm (docs/RECIPES.md): N excludes the token/position/value embeddings and
+ * the output head, tied or not, so an untied head does not make a recipe look bigger. */
+static int counts_as_n(int group) { return group != PGROUP_EMBED && group != PGROUP_HEAD; }
+
 void model_count_params(const Config *cfg, size_t *total, size_t *nonembedding) {
     ParamSet ps;
     model_param_table(cfg, &ps);
     *total = *nonembedding = 0;
     for (int i = 0; i < ps.n; i++) {
         *total += ps.t[i].numel;
-        if (ps.t[i].group != PGROUP_EMBED) *nonembedding += ps.t[i].numel;
+        if (counts_as_n(ps.t[i].group)) *nonembedding += ps.t[i].numel;
     }
+}
+
+size_t model_kaplan_params(const Config *cfg) {
+    ParamSet ps;
+    model_param_table(cfg, &ps);
+    size_t n = 0;
+    for (int i = 0; i < ps.n; i++)
+        if (ps.t[i].group != PGROUP_EMBED) n += ps.t[i].numel;
+    return n;
 }
 
 MemoryEstimate model_memory_estimate(const Config *cfg, int B, int T) {
@@ -109,7 +122,7 @@ MemoryEstimate model_memory_estimate(const Config *cfg, int B, int T) {
 size_t model_nonembedding_params(const Model *m) {
     size_t n = 0;
     for (int i = 0; i < m->ps->n; i++)
-        if (m->ps->t[i].group != PGROUP_EMBED) n += m->ps->t[i].numel;
+        if (counts_as_n(m->ps->t[i].group)) n += m->ps->t[i].numel;
     return n;
 }
 

@@ -36,8 +36,12 @@ size_t model_total_params(const Model *m);
 /* The parameter table of a resolved config (vocab set), values not allocated. */
 void model_param_table(const Config *cfg, ParamSet *out);
 /* Parameter counts of a resolved config (vocab set) without building the model. */
+/* Parameter counts of a resolved config: every parameter (Chinchilla's convention) and N, the
+ * non-embedding parameters without the output head, tied or not (ours, for every arm). */
 void model_count_params(const Config *cfg, size_t *total, size_t *nonembedding);
 size_t model_nonembedding_params(const Model *m);
+/* Kaplan et al.'s convention: every parameter but the embeddings (an untied head counts). */
+size_t model_kaplan_params(const Config *cfg);
 /* Bytes a training run of a resolved config (vocab set) needs for parameters, gradients,
  * optimiser state and activations at batch B x T: the estimate checked before allocating. */
 typedef struct {

@@ -123,13 +123,6 @@ size_t transformer_total_params(const Transformer *m) {
     return n;
 }
 
-size_t transformer_nonembedding_params(const Transformer *m) {
-    size_t n = 0;
-    for (int i = 0; i < m->ps.n; i++)
-        if (m->ps.t[i].group != PGROUP_EMBED) n += m->ps.t[i].numel;
-    return n;
-}
-
 StepFlops transformer_step_flops(const Config *c, int B, int T) {
     double C = c->d_model, L = c->n_layers, H = c->n_heads, Hkv = c->n_kv_heads ? c->n_kv_heads : c->n_heads;
     double hd = C / H, F = c->d_ff, F1 = config_is_gated(c) ? 2 * F : F, V = c->vocab, N = (double)B * T;

@@ -106,7 +106,6 @@ StepFlops transformer_step_flops(const Config *cfg, int B, int T);
 /* The parameter table of a (resolved) config, without allocating values (slots are not usable). */
 void transformer_param_table(const Config *cfg, ParamSet *out);
 /* Parameters excluding token/position embeddings (the head counts when untied). */
-size_t transformer_nonembedding_params(const Transformer *m);
 size_t transformer_total_params(const Transformer *m);
 
 /* ---- incremental decoding with a key/value cache ---- */

@@ -79,9 +79,18 @@ int claims_select(const Results *r, const ArmSelector *sel, int ref) {
     return -1;
 }
 
-static const CegLevel *middle(const CegCurve *c) { return &c->lv[c->n / 2]; }
+/* A level's interval decides something only when both bounds are finite. */
+static int finite_interval(const CegLevel *v) { return isfinite(v->lo) && isfinite(v->hi) && v->lo > 0; }
 
-/* A comparison of two arms: the measured CEG at the middle level and the rule's verdict. */
+/* The level a single-number rule reads: the middle of the levels both arms measured. */
+static const CegLevel *middle_measured(const CegCurve *c) {
+    int idx[CEG_MAX_LEVELS], m = 0;
+    for (int k = 0; k < c->n; k++)
+        if (!c->lv[k].extrapolated) idx[m++] = k;
+    return m ? &c->lv[idx[m / 2]] : NULL;
+}
+
+/* A comparison of two arms: the measured CEG and the rule's verdict (docs/CLAIMS.md, "Verdict rules"). */
 static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
     int ref = claims_select(r, &s->ref, -1);
     int cand = ref < 0 ? -1 : claims_select(r, &s->cand, ref);
@@ -93,37 +102,57 @@ static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
     }
     c->pair = results_pair(r, ref, cand);
     const ResultPair *p = c->pair < 0 ? NULL : &r->pairs[c->pair];
+    const char *A = r->arms[ref].row.name, *B = r->arms[cand].row.name;
     if (!p || !p->ok) {
-        snprintf(c->result, sizeof c->result, "%s vs %s: the two frontiers could not be compared (no shared loss range)",
-                 r->arms[cand].row.name, r->arms[ref].row.name);
+        snprintf(c->result, sizeof c->result, "%s vs %s: the frontiers could not be compared (%.200s)", B, A,
+                 p ? p->why : "out of memory");
         c->verdict = "undecided";
         return;
     }
-    const CegLevel *m = middle(&p->c);
+    const CegCurve *cv = &p->c;
+    const CegLevel *m = middle_measured(cv);
+    int beats = 0, behind = 0, measured = 0;
+    for (int k = 0; k < cv->n; k++) {
+        const CegLevel *v = &cv->lv[k];
+        if (v->extrapolated) continue;
+        measured++;
+        beats += finite_interval(v) && v->lo > 1;
+        behind += finite_interval(v) && v->hi < 1;
+    }
+    if (!m) {
+        snprintf(c->result, sizeof c->result, "%s vs %s: no loss that both frontiers reached (only extrapolated levels)",
+                 B, A);
+        c->verdict = "undecided";
+        return;
+    }
     snprintf(c->result, sizeof c->result,
-             "%s over %s: CEG %.3gx [%.3g, %.3g] at %.3f bits/byte (%s needs %.3g FLOPs); over the measured range "
-             "%.3gx to %.3gx, d log CEG / d log C = %.2g [%.2g, %.2g] (%s)%s%s",
-             r->arms[cand].row.name, r->arms[ref].row.name, m->ceg, m->lo, m->hi, m->loss, r->arms[ref].row.name,
-             m->c_ref, p->c.lv[0].ceg, p->c.lv[p->c.n - 1].ceg, p->c.slope, p->c.slope_lo, p->c.slope_hi, p->c.trend,
-             m->extrapolated ? "; extrapolated beyond the measured losses" : "",
-             p->c.determined ? "" : "; a frontier rests on fewer than 4 budgets, so this is illustrative");
+             "%s over %s: CEG %.3gx [%.3g, %.3g] at %.3f bits/byte (%s needs %.3g FLOPs; %s); over the levels both "
+             "reached %.3gx to %.3gx, d log CEG / d log C = %.2g [%.2g, %.2g] (%s); CEG > 1 decided at %d of %d levels%s",
+             B, A, m->ceg, m->lo, m->hi, m->loss, A, m->c_ref, ceg_method_name(m->method), cv->lv[0].ceg,
+             cv->lv[cv->n - 1].ceg, cv->slope, cv->slope_lo, cv->slope_hi, cv->trend, beats, measured,
+             cv->determined ? "" : "; a frontier rests on fewer than 4 budgets, so this is illustrative");
     double lo = m->lo, hi = m->hi, x = s->x;
     c->verdict = "undecided";
-    if (!p->c.determined) return;
+    if (!cv->determined) return;
     switch (s->rule) {
     case RULE_BEATS_AND_GROWS:
-        if (lo > 1 && !strcmp(p->c.trend, "grows")) c->verdict = "supports";
-        else if (lo > 1) c->verdict = s->v_partial;
-        else if (hi < 1) c->verdict = s->v_low;
+        if (beats >= 2 && !strcmp(cv->trend, "grows")) c->verdict = "supports";
+        else if (beats >= 2 && !strcmp(cv->trend, "shrinks")) c->verdict = "contradicts in part (ahead, but the gap shrinks)";
+        else if (beats >= 2) c->verdict = s->v_partial;
+        else if (behind >= 2) c->verdict = s->v_low;
         break;
     case RULE_BELOW:
+        if (!finite_interval(m)) break;
         if (hi < x) c->verdict = "supports";
         else if (lo > x) c->verdict = s->v_high;
         break;
-    case RULE_ABOUT:
-        if (lo > 1 && lo <= 1.5 * x && hi >= 0.75 * x) c->verdict = s->v_supports;
-        else if (hi < 0.65 * x) c->verdict = s->v_low;
-        else if (lo > 2 * x) c->verdict = s->v_high;
+    case RULE_ABOUT: /* an equivalence band [x/1.5, 1.5x] must hold the whole interval */
+        if (!finite_interval(m)) break;
+        if (lo >= x / 1.5 && hi <= 1.5 * x) c->verdict = s->v_supports;
+        else if (hi < x / 1.5 && hi < 1) c->verdict = s->v_low;
+        else if (hi < x / 1.5) c->verdict = "contradicts (a gain, but less than about 2x)";
+        else if (lo > 1.5 * x) c->verdict = s->v_high;
+        else if (lo > 1) c->verdict = "undecided (a gain, its size not pinned to about 2x)";
         break;
     default: break;
     }

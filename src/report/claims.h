@@ -4,7 +4,9 @@
  * selectors, an ablation package, arithmetic, or another tool), and the verdict rule applied to
  * the measured CEG at the middle loss level (docs/CLAIMS.md writes the rules out). A selector
  * matches an arm by its preset, a key of its resolved recipe, and its allocation rule; a claim
- * whose arms the study lacks is "not tested" and names the study that would test it. */
+ * whose arms the study lacks is "not tested" and names the study that would test it. A verdict
+ * needs both frontiers determined (>= 4 budgets, noise estimated) and reads only loss levels both
+ * arms reached; an interval with an infinite bound decides nothing. */
 #ifndef AP_CLAIMS_H
 #define AP_CLAIMS_H
 
@@ -20,7 +22,7 @@ typedef struct {
 typedef enum {
     RULE_BEATS_AND_GROWS, /* cand beats ref (lower bound > 1) and the gain grows with scale */
     RULE_BELOW,           /* the gain is below x (upper bound < x) */
-    RULE_ABOUT,           /* the gain is about x: lower bound in (1, 1.5x], upper bound >= 0.75x */
+    RULE_ABOUT,           /* the gain is about x: the interval inside [x / 1.5, 1.5 x] */
     RULE_ABLATION,        /* reverting one at a time costs more than reverting the package (C3) */
     RULE_RATES,           /* the seeds' rate arithmetic (C14) */
     RULE_SIMULATION,      /* a simulated world with one scale-dependent gain (C13) */

@@ -6,9 +6,11 @@
 #include "report/claims.h"
 #include "report/report.h"
 #include "report/results.h"
+#include "report/samples.h"
 
-/* Sections in order: claims, loss against compute, CEGs, ablations, IsoFLOP profiles, fits, runs,
- * methods, accounting. */
-void html_render(const Results *r, const ClaimResult *claims, int n_claims, const ReportOptions *o, StrBuf *b);
+/* Sections in order: claims, loss against compute, CEGs, ablations, IsoFLOP profiles, frontiers,
+ * samples (samples[arm], may be NULL), runs, methods, accounting. */
+void html_render(const Results *r, const ClaimResult *claims, int n_claims, const ArmSample *samples,
+                 const ReportOptions *o, StrBuf *b);
 
 #endif

@@ -5,37 +5,57 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The finished main runs of arm a (plateau runs too when plateau is set), as (FLOPs, test bpb). */
+static int arm_runs(const Results *r, int a, int plateau, double *xs, double *ys, int max) {
+    int n = 0;
+    for (int i = 0; i < r->n_runs && n < max; i++) {
+        const RunRow *x = &r->runs[i];
+        if (x->arm_id != r->arms[a].row.id || x->kind != RUN_MAIN || x->status != RUN_DONE || isnan(x->test_bpb))
+            continue;
+        int flat = isfinite(x->unigram_bpb) && x->test_bpb >= x->unigram_bpb * (1 - r->plateau_margin);
+        if (flat == plateau) xs[n] = x->flops, ys[n++] = x->test_bpb;
+    }
+    return n;
+}
 
 void plot_loss_vs_compute(const Results *r, StrBuf *b) {
     double x0 = INFINITY, x1 = 0, y0 = INFINITY, y1 = 0;
-    for (int i = 0; i < r->ps.n; i++) {
-        x0 = fmin(x0, r->ps.p[i].flops), x1 = fmax(x1, r->ps.p[i].flops);
-        y0 = fmin(y0, r->ps.p[i].loss), y1 = fmax(y1, r->ps.p[i].loss);
+    for (int i = 0; i < r->n_runs; i++) {
+        const RunRow *x = &r->runs[i];
+        if (x->kind != RUN_MAIN || x->status != RUN_DONE || isnan(x->test_bpb)) continue;
+        x0 = fmin(x0, x->flops), x1 = fmax(x1, x->flops);
+        y0 = fmin(y0, x->test_bpb), y1 = fmax(y1, x->test_bpb);
     }
     if (!isfinite(x0)) return;
     Plot p;
     plot_begin(&p, b, "plot-loss", "Held-out loss against training compute", "training FLOPs (exact)",
-               "held-out bits per byte", x0 / 1.5, x1 * 1.5, y0 - 0.05 * (y1 - y0 + 0.1), y1 + 0.05 * (y1 - y0 + 0.1), 1,
-               0);
+               "test bits per byte", x0 / 1.5, x1 * 1.5, y0 - 0.05 * (y1 - y0 + 0.1), y1 + 0.05 * (y1 - y0 + 0.1), 1, 0);
     const char *names[POINTS_MAX_ARMS], *colors[POINTS_MAX_ARMS];
-    for (int a = 0; a < r->n_arms; a++) {
-        double xs[1024], ys[1024];
-        int n = 0;
-        for (int i = 0; i < r->ps.n && n < 1024; i++)
-            if (r->ps.p[i].arm == a) xs[n] = r->ps.p[i].flops, ys[n++] = r->ps.p[i].loss;
+    int nn = 0, cap = r->n_runs + FIT_MAX_GROUPS;
+    double *xs = malloc((size_t)cap * sizeof *xs), *ys = malloc((size_t)cap * sizeof *ys);
+    for (int a = 0; xs && ys && a < r->n_arms && nn < POINTS_MAX_ARMS; a++) {
+        const Frontier *f = &r->arms[a].fr;
+        int n = arm_runs(r, a, 0, xs, ys, cap);
         plot_points(&p, xs, ys, n, plot_color(a), r->arms[a].row.name);
-        if (r->arms[a].has_fit) {
-            double fx[80], fy[80], prm[3] = {r->arms[a].fit.p[0].value, r->arms[a].fit.p[1].value, r->arms[a].fit.p[2].value};
+        n = arm_runs(r, a, 1, xs, ys, cap);
+        plot_markers(&p, xs, ys, n, plot_color(a), r->arms[a].row.name, MARK_HOLLOW);
+        for (int k = 0; k < f->n; k++) xs[k] = f->pt[k].flops, ys[k] = f->pt[k].loss;
+        plot_markers(&p, xs, ys, f->n, plot_color(a), r->arms[a].row.name, MARK_FRONTIER);
+        if (f->has_law) {
+            double fx[80], fy[80], prm[3] = {f->law.p[0].value, f->law.p[1].value, f->law.p[2].value};
             for (int k = 0; k < 80; k++) {
                 fx[k] = x0 / 1.5 * pow(2.25 * x1 / x0, k / 79.0);
                 fy[k] = frontier_loss(prm, fx[k]);
             }
-            plot_line(&p, fx, fy, 80, plot_color(a), !r->arms[a].fit.identified);
+            plot_line(&p, fx, fy, 80, plot_color(a), !f->law.identified);
         }
-        names[a] = r->arms[a].row.name, colors[a] = plot_color(a);
+        names[nn] = r->arms[a].row.name, colors[nn++] = plot_color(a);
     }
-    plot_legend(&p, names, colors, r->n_arms);
+    free(xs), free(ys);
+    plot_legend(&p, names, colors, nn);
     plot_end(&p);
 }
 
@@ -91,33 +111,37 @@ void plot_isoflop(const Results *r, StrBuf *b, int a) {
             x0 = fmin(x0, r->ps.p[i].params), x1 = fmax(x1, r->ps.p[i].params);
             y0 = fmin(y0, r->ps.p[i].loss), y1 = fmax(y1, r->ps.p[i].loss);
         }
+    if (!isfinite(x0)) return;
     char title[160], id[96];
-    snprintf(title, sizeof title, "IsoFLOP profiles of %s (Chinchilla approach 2)", arm->row.name);
+    snprintf(title, sizeof title, "IsoFLOP profiles of %s: loss against size at each budget", arm->row.name);
     snprintf(id, sizeof id, "plot-isoflop-%d", a);
     Plot p;
-    plot_begin(&p, b, id, title, "parameters N (non-embedding)", "held-out bits per byte", x0 / 1.5, x1 * 1.5,
+    plot_begin(&p, b, id, title, "parameters N (non-embedding, no head)", "test bits per byte", x0 / 1.3, x1 * 1.3,
                y0 - 0.05 * (y1 - y0 + 0.1), y1 + 0.05 * (y1 - y0 + 0.1), 1, 0);
     const char *names[FIT_MAX_GROUPS], *colors[FIT_MAX_GROUPS];
     char labels[FIT_MAX_GROUPS][32];
     int ng = 0;
-    for (int g = 0; g < arm->iso.n_groups && ng < 8; g++) {
-        double xs[512], ys[512];
+    for (int k = 0; k < arm->fr.n && ng < 10; k++) {
+        const FrontierPoint *q = &arm->fr.pt[k];
+        double xs[512], ys[512], lx[512];
         int n = 0;
         for (int i = 0; i < r->ps.n && n < 512; i++)
-            if (r->ps.p[i].arm == a && r->ps.p[i].group == g) xs[n] = r->ps.p[i].params, ys[n++] = r->ps.p[i].loss;
+            if (r->ps.p[i].arm == a && r->ps.p[i].group == q->group)
+                xs[n] = r->ps.p[i].params, lx[n] = log(xs[n]), ys[n++] = r->ps.p[i].loss;
         if (!n) continue;
         const char *col = plot_color(ng);
         plot_points(&p, xs, ys, n, col, "budget");
-        if (arm->iso.g[g].c2 > 0) {
-            double fx[60], fy[60];
-            for (int k = 0; k < 60; k++) {
-                fx[k] = x0 / 1.3 * pow(1.69 * x1 / x0, k / 59.0);
-                double lx = log(fx[k]);
-                fy[k] = arm->iso.g[g].c0 + arm->iso.g[g].c1 * lx + arm->iso.g[g].c2 * lx * lx;
+        double c[3]; /* the budget's parabola over every seed, for the eye; the frontier uses each seed's */
+        if (q->n_sizes >= 3 && fit_parabola(lx, ys, n, c) == 0 && c[2] > 0) {
+            double fx[60], fy[60], lo = log(x0 / 1.3), hi = log(x1 * 1.3);
+            for (int j = 0; j < 60; j++) {
+                double l = lo + (hi - lo) * j / 59.0;
+                fx[j] = exp(l), fy[j] = c[0] + c[1] * l + c[2] * l * l;
             }
-            plot_line(&p, fx, fy, 60, col, !arm->iso.g[g].ok);
+            plot_line(&p, fx, fy, 60, col, q->n_interior == 0);
         }
-        snprintf(labels[ng], sizeof labels[ng], "%.2g FLOPs", arm->iso.g[g].budget);
+        if (isfinite(q->n_opt)) plot_markers(&p, &q->n_opt, &q->loss, 1, col, "optimum", MARK_FRONTIER);
+        snprintf(labels[ng], sizeof labels[ng], "%.2g FLOPs", q->flops);
         names[ng] = labels[ng], colors[ng] = col, ng++;
     }
     plot_legend(&p, names, colors, ng);

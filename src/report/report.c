@@ -5,6 +5,7 @@
 #include "report/claims.h"
 #include "report/html.h"
 #include "report/results.h"
+#include "report/samples.h"
 #include "report/tables.h"
 #include "study/registry.h"
 
@@ -38,15 +39,21 @@ int report_write(const char *dir, const ReportOptions *o, Status *st) {
     fit_options_default(&fo);
     fo.n_boot = o->n_boot;
     fo.seed = o->seed;
-    results_fit(r, &fo, o->verbose);
+    if (results_fit(r, &fo, o->verbose, st)) {
+        results_free(r);
+        free(r), free(claims);
+        return -1;
+    }
     results_ablations(r);
     int n_claims = claims_evaluate(r, claims, CLAIMS_MAX);
+    ArmSample *samples = calloc((size_t)(r->n_arms ? r->n_arms : 1), sizeof *samples);
+    if (samples) samples_generate(r, dir, samples);
     char rdir[1100], path[1200];
     snprintf(rdir, sizeof rdir, "%s/report", dir);
     int rc = dir_create(rdir, st);
     StrBuf b = {0};
     if (!rc) {
-        html_render(r, claims, n_claims, o, &b);
+        html_render(r, claims, n_claims, samples, o, &b);
         snprintf(path, sizeof path, "%s/index.html", rdir);
         rc = b.failed ? status_fail(st, AP_ENOMEM, "out of memory building the report")
                       : file_write_atomic(path, b.s, b.len, st);
@@ -54,6 +61,8 @@ int report_write(const char *dir, const ReportOptions *o, Status *st) {
     if (!rc) rc = tables_write(r, claims, n_claims, rdir, st);
     if (!rc) rc = export_runs(dir, rdir, st);
     sb_free(&b);
+    if (samples) samples_free(samples, r->n_arms);
+    free(samples);
     results_free(r);
     free(r);
     free(claims);

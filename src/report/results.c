@@ -6,19 +6,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Finished main runs with a loss, arm by arm in study order, as fit points. */
-static int add_points(PointSet *ps, const ArmRow *arms, int n_arms, const RunRow *runs, int n, Status *st) {
+/* The parameter count of a run under a convention: 0 ours (no embeddings, no head), 1 Kaplan's
+ * (no embeddings), 2 Chinchilla's (every parameter). */
+static double run_params(const RunRow *x, int convention) {
+    return convention == 1 ? (double)x->params_kaplan : convention == 2 ? (double)x->params : (double)x->params_nonembedding;
+}
+
+/* A run that learnt no more than a unigram model of the held-out text: the plateau, not a law. */
+static int on_plateau(const RunRow *x, double margin) {
+    return isfinite(x->unigram_bpb) && x->test_bpb >= x->unigram_bpb * (1 - margin);
+}
+
+/* Finished main runs with a test loss, arm by arm in study order, as fit points (with seeds);
+ * *plateau counts those left out. */
+static int add_points(PointSet *ps, const ArmRow *arms, int n_arms, const RunRow *runs, int n, double margin,
+                      int convention, int *plateau, Status *st) {
     memset(ps, 0, sizeof *ps);
     for (int a = 0; a < n_arms; a++) /* every arm gets its index, even one with no finished run yet */
         if (points_add_arm(ps, arms[a].name, st) < 0) return -1;
     for (int a = 0; a < n_arms; a++)
         for (int i = 0; i < n; i++) {
             const RunRow *x = &runs[i];
-            if (x->arm_id != arms[a].id || x->kind != RUN_MAIN || x->status != RUN_DONE || isnan(x->val_bpb)) continue;
-            if (points_add(ps, a, (double)x->params_nonembedding, x->tokens, x->flops, x->val_bpb, x->budget, st))
+            if (x->arm_id != arms[a].id || x->kind != RUN_MAIN || x->status != RUN_DONE || isnan(x->test_bpb)) continue;
+            if (on_plateau(x, margin)) {
+                if (plateau) plateau[a]++;
+                continue;
+            }
+            if (points_add_run(ps, a, run_params(x, convention), x->tokens, x->flops, x->test_bpb, x->budget,
+                               x->seed, st))
                 return -1;
         }
     return 0;
+}
+
+static double meta_num(Registry *reg, const char *key, double fallback) {
+    char buf[64];
+    Status ignore;
+    return registry_meta(reg, key, buf, sizeof buf, &ignore) == 1 ? atof(buf) : fallback;
 }
 
 int results_load(Results *r, const char *dir, Status *st) {
@@ -30,6 +54,7 @@ int results_load(Results *r, const char *dir, Status *st) {
     int rc = registry_study_info(reg, &r->info, st);
     if (!rc) rc = registry_arms(reg, &arms, &n_arms, st);
     if (!rc) rc = registry_runs(reg, 0, -1, -1, 1, &r->runs, &r->n_runs, st);
+    r->plateau_margin = meta_num(reg, "plateau_margin", 0.02);
     registry_close(reg);
     if (!rc && !(r->arms = calloc((size_t)(n_arms ? n_arms : 1), sizeof *r->arms)))
         rc = status_fail(st, AP_ENOMEM, "out of memory");
@@ -51,7 +76,13 @@ int results_load(Results *r, const char *dir, Status *st) {
         r->flops_done += x->flops;
         if (!x->copied_from && !isnan(x->elapsed_s)) r->seconds += x->elapsed_s;
     }
-    if (!rc) rc = add_points(&r->ps, arms, n_arms, r->runs, r->n_runs, st);
+    int *plateau = calloc((size_t)(n_arms ? n_arms : 1), sizeof *plateau);
+    if (!rc && !plateau) rc = status_fail(st, AP_ENOMEM, "out of memory");
+    if (!rc) rc = add_points(&r->ps, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 0, plateau, st);
+    if (!rc) rc = add_points(&r->ps_kaplan, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 1, NULL, st);
+    if (!rc) rc = add_points(&r->ps_chinchilla, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 2, NULL, st);
+    for (int a = 0; !rc && a < r->n_arms; a++) r->arms[a].n_plateau = plateau[a];
+    free(plateau);
     free(arms);
     if (rc) results_free(r);
     return rc;
@@ -69,26 +100,50 @@ int results_pair(Results *r, int ref, int cand) {
     ResultPair *p = &r->pairs[r->n_pairs];
     memset(p, 0, sizeof *p);
     p->ref = ref, p->cand = cand;
-    p->ok = r->arms[ref].has_fit && r->arms[cand].has_fit &&
-            ceg_compute(&r->arms[ref].fit, &r->arms[cand].fit, 6, 0.95, &p->c) == 0;
+    Status st = {0};
+    p->ok = ceg_pair(&r->arms[ref].fr, &r->arms[cand].fr, 6, &r->fit, &p->c, &st) == 0;
+    if (!p->ok) snprintf(p->why, sizeof p->why, "%.250s", st.msg);
     return r->n_pairs++;
 }
 
-void results_fit(Results *r, const FitOptions *o, int verbose) {
-    for (int a = 0; a < r->n_arms; a++) {
-        FitPoint *pts;
-        int n = points_of_arm(&r->ps, a, &pts);
-        ResultArm *arm = &r->arms[a];
-        arm->n_points = n < 0 ? 0 : n;
-        Status st;
-        if (n >= 2 && fit_frontier(pts, n, o, &arm->fit, &st) == 0) arm->has_fit = 1;
-        if (!strcmp(arm->row.allocation, "isoflop") && n >= 3 &&
-            fit_chinchilla_approach2(pts, n, o, &arm->iso, &st) == 0)
-            arm->has_iso = 1;
-        free(pts);
-        if (verbose) fprintf(stderr, "report: fitted arm %s (%d points)\n", arm->row.name, arm->n_points);
+/* N*(C)'s exponent with N counted another way: the same profiles, another x axis (no resamples). */
+static void exponent_under(const PointSet *ps, int n_arms, const FitOptions *o, ResultArm *arms, int convention) {
+    Frontier *fr = calloc((size_t)(n_arms ? n_arms : 1), sizeof *fr);
+    FitOptions q = *o;
+    q.n_boot = 0;
+    Status st;
+    if (fr && frontier_fit_arms(ps->p, ps->n, n_arms, &q, fr, &st) == 0)
+        for (int a = 0; a < n_arms; a++) {
+            if (convention == 1) arms[a].a_kaplan = fr[a].a_exp;
+            else arms[a].a_chinchilla = fr[a].a_exp;
+            frontier_free(&fr[a]);
+        }
+    free(fr);
+}
+
+int results_fit(Results *r, const FitOptions *o, int verbose, Status *st) {
+    r->fit = *o;
+    Frontier *fr = calloc((size_t)(r->n_arms ? r->n_arms : 1), sizeof *fr);
+    if (!fr) return status_fail(st, AP_ENOMEM, "out of memory");
+    /* one call: the arms share the pooled noise, budgets are matched across arms */
+    if (frontier_fit_arms(r->ps.p, r->ps.n, r->n_arms, o, fr, st)) {
+        free(fr);
+        return -1;
     }
+    for (int a = 0; a < r->n_arms; a++) {
+        ResultArm *arm = &r->arms[a];
+        arm->fr = fr[a];
+        arm->n_points = 0;
+        for (int i = 0; i < r->ps.n; i++) arm->n_points += r->ps.p[i].arm == a;
+        if (verbose)
+            fprintf(stderr, "report: arm %s: %d runs, %d frontier points%s\n", arm->row.name, arm->n_points, arm->fr.n,
+                    arm->fr.has_law ? "" : ", no law");
+    }
+    free(fr);
+    exponent_under(&r->ps_kaplan, r->n_arms, o, r->arms, 1);
+    exponent_under(&r->ps_chinchilla, r->n_arms, o, r->arms, 2);
     for (int a = 1; a < r->n_arms; a++) results_pair(r, 0, a);
+    return 0;
 }
 
 int results_arm_named(const Results *r, const char *name) {
@@ -118,8 +173,8 @@ static int find_package(Results *r, int base, ResultAblation *ab) {
         snprintf(ab->sw[ab->n], sizeof ab->sw[0], "%s", m + len + 1);
         ab->plus[ab->n] = j, ab->minus[ab->n++] = mi;
     }
-    int ok = ab->n >= 2 && r->arms[ab->base].has_fit && r->arms[ab->full].has_fit;
-    for (int k = 0; k < ab->n; k++) ok = ok && r->arms[ab->plus[k]].has_fit && r->arms[ab->minus[k]].has_fit;
+    int ok = ab->n >= 2 && r->arms[ab->base].fr.has_law && r->arms[ab->full].fr.has_law;
+    for (int k = 0; k < ab->n; k++) ok = ok && r->arms[ab->plus[k]].fr.has_law && r->arms[ab->minus[k]].fr.has_law;
     return ok;
 }
 
@@ -129,16 +184,17 @@ void results_ablations(Results *r) {
         ResultAblation *ab = &r->abl[r->n_ablations];
         if (!find_package(r, i, ab)) continue;
         const LawFit *plus[ABLATION_MAX], *minus[ABLATION_MAX];
-        for (int k = 0; k < ab->n; k++) plus[k] = &r->arms[ab->plus[k]].fit, minus[k] = &r->arms[ab->minus[k]].fit;
-        if (ablation_analyse(&r->arms[ab->base].fit, &r->arms[ab->full].fit, plus, minus, ab->n, &ab->s) == 0)
+        for (int k = 0; k < ab->n; k++) plus[k] = &r->arms[ab->plus[k]].fr.law, minus[k] = &r->arms[ab->minus[k]].fr.law;
+        if (ablation_analyse(&r->arms[ab->base].fr.law, &r->arms[ab->full].fr.law, plus, minus, ab->n, &ab->s) == 0)
             r->n_ablations++;
     }
 }
 
 void results_free(Results *r) {
-    for (int a = 0; a < r->n_arms; a++)
-        if (r->arms[a].has_fit) law_fit_free(&r->arms[a].fit);
+    for (int a = 0; a < r->n_arms; a++) frontier_free(&r->arms[a].fr);
     free(r->arms);
+    points_free(&r->ps_kaplan);
+    points_free(&r->ps_chinchilla);
     registry_runs_free(r->runs, r->n_runs);
     points_free(&r->ps);
     free(r->pairs);
@@ -154,8 +210,9 @@ int results_points(const char *dir, PointSet *ps, Status *st) {
     int n_arms = 0, n = 0;
     int rc = registry_arms(reg, &arms, &n_arms, st);
     if (!rc) rc = registry_runs(reg, 0, RUN_MAIN, RUN_DONE, 0, &runs, &n, st);
+    double margin = meta_num(reg, "plateau_margin", 0.02);
     registry_close(reg);
-    if (!rc) rc = add_points(ps, arms, n_arms, runs, n, st);
+    if (!rc) rc = add_points(ps, arms, n_arms, runs, n, margin, 0, NULL, st);
     if (rc) points_free(ps);
     free(arms);
     registry_runs_free(runs, n);

@@ -2,9 +2,10 @@
  *
  * results_load reads the study, its arms (with one run's resolved recipe each, for the claim
  * table's selectors), every run, and the finished main runs as fit points (N = non-embedding
- * parameters, loss = held-out bits per byte). results_fit fits every arm's frontier (and IsoFLOP
- * profiles for isoflop arms); results_pair computes a CEG between two arms once and keeps it;
- * results_ablations finds [ablation] packages among the arms and measures them. */
+ * parameters without the head, loss = test bits per byte, with their seeds); runs on the unigram
+ * plateau are counted and left out. results_fit builds every arm's frontier in one call (shared
+ * noise, budgets matched across arms); results_pair computes a CEG between two arms once and
+ * keeps it; results_ablations finds [ablation] packages among the arms and measures them. */
 #ifndef AP_RESULTS_H
 #define AP_RESULTS_H
 
@@ -12,6 +13,7 @@
 #include "core/status.h"
 #include "fit/ablation.h"
 #include "fit/ceg.h"
+#include "fit/frontier.h"
 #include "fit/laws.h"
 #include "fit/points.h"
 #include "study/registry.h"
@@ -22,17 +24,18 @@ typedef struct {
     ArmRow row;
     Config cfg; /* the resolved recipe of the arm's first run (has_cfg) */
     int has_cfg;
-    LawFit fit;
-    int has_fit;
-    Approach2Fit iso;
-    int has_iso;
-    int n_points;
+    Frontier fr;   /* frontier points from the IsoFLOP profiles, the law through them (fr.law when
+                    * fr.has_law), the noise across seeds, and N*(C), D*(C) (fit/frontier.h) */
+    int n_points;  /* finished main runs on the frontier's side (plateau runs excluded) */
+    int n_plateau; /* finished main runs within plateau_margin of the unigram loss: left out */
+    FitParam a_kaplan, a_chinchilla; /* N*(C) ~ C^a with N counted Kaplan's and Chinchilla's way */
 } ResultArm;
 
 typedef struct {
     int ref, cand;
     CegCurve c;
-    int ok; /* both frontiers fitted and comparable */
+    int ok;          /* both frontiers comparable */
+    char why[256];   /* why not */
 } ResultPair;
 
 typedef struct {
@@ -47,6 +50,8 @@ typedef struct {
     StudyInfo info;
     int runs_total, runs_done;
     double flops_done, seconds; /* of the finished runs; seconds of training (copies excluded) */
+    double plateau_margin;      /* the study's: runs this close to the unigram loss are left out */
+    FitOptions fit;             /* what results_fit used (resamples, seed, level) */
     ResultArm *arms;
     int n_arms;
     RunRow *runs; /* every run, in id order */
@@ -54,13 +59,14 @@ typedef struct {
     PointSet ps; /* finished main runs; ps.p[i].arm indexes arms */
     ResultPair *pairs;
     int n_pairs, cap_pairs;
+    PointSet ps_kaplan, ps_chinchilla; /* the same points with N counted as Kaplan and Chinchilla did */
     ResultAblation abl[RESULTS_MAX_ABLATIONS];
     int n_ablations;
 } Results;
 
 int results_load(Results *r, const char *dir, Status *st);
 /* Fits every arm; CEGs of every arm over the first. */
-void results_fit(Results *r, const FitOptions *o, int verbose);
+int results_fit(Results *r, const FitOptions *o, int verbose, Status *st);
 /* Index of the CEG of arm cand over arm ref (computed on first use), or -1 without memory. */
 int results_pair(Results *r, int ref, int cand);
 int results_arm_named(const Results *r, const char *name);

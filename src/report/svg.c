@@ -103,6 +103,22 @@ void plot_begin(Plot *p, StrBuf *out, const char *id, const char *title, const c
     sb_puts(out, "</text>\n");
 }
 
+void plot_markers(Plot *p, const double *x, const double *y, int n, const char *color, const char *label, int style) {
+    sb_printf(p->out, "<g class=\"%s\" data-series=\"", style == MARK_FRONTIER ? "frontier" : "plateau");
+    sb_html(p->out, label ? label : "");
+    sb_puts(p->out, "\">");
+    for (int i = 0; i < n; i++) {
+        if (!inside(p, x[i], y[i])) continue;
+        if (style == MARK_FRONTIER) /* a diamond, outlined, over the runs it summarises */
+            sb_printf(p->out, "<path d=\"M%.1f %.1fl6 6l-6 6l-6 -6z\" fill=\"%s\" stroke=\"#000\"/>", px(p, x[i]),
+                      py(p, y[i]) - 6, color);
+        else /* a run left out: hollow */
+            sb_printf(p->out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"none\" stroke=\"%s\"/>", px(p, x[i]),
+                      py(p, y[i]), color);
+    }
+    sb_puts(p->out, "</g>\n");
+}
+
 void plot_points(Plot *p, const double *x, const double *y, int n, const char *color, const char *label) {
     sb_printf(p->out, "<g class=\"points\" data-series=\"");
     sb_html(p->out, label ? label : "");

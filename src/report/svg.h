@@ -18,6 +18,9 @@ typedef struct {
 void plot_begin(Plot *p, StrBuf *out, const char *id, const char *title, const char *xlabel, const char *ylabel,
                 double x0, double x1, double y0, double y1, int logx, int logy);
 void plot_points(Plot *p, const double *x, const double *y, int n, const char *color, const char *label);
+/* Other markers: MARK_FRONTIER (an outlined diamond) and MARK_HOLLOW (a hollow circle: left out). */
+enum { MARK_FRONTIER = 1, MARK_HOLLOW = 2 };
+void plot_markers(Plot *p, const double *x, const double *y, int n, const char *color, const char *label, int style);
 void plot_line(Plot *p, const double *x, const double *y, int n, const char *color, int dashed);
 void plot_band(Plot *p, const double *x, const double *lo, const double *hi, int n, const char *color);
 void plot_hline(Plot *p, double y, const char *color, const char *label);

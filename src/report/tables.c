@@ -9,24 +9,29 @@
 #include <stdio.h>
 
 static void write_fits(const Results *r, StrBuf *b) {
-    sb_puts(b, "arm,preset,allocation,points,E,E_lo,E_hi,A,A_lo,A_hi,alpha,alpha_lo,alpha_hi,identified,notes\n");
+    sb_puts(b, "arm,preset,allocation,runs,plateau_runs,frontier_points,E,E_lo,E_hi,A,A_lo,A_hi,alpha,alpha_lo,alpha_hi,"
+               "identified,sigma_seed,sigma_used,lack_of_fit,rejected,n_boot,a_n,a_n_lo,a_n_hi,a_kaplan,a_chinchilla,"
+               "b_d,b_d_lo,b_d_hi,notes\n");
     for (int a = 0; a < r->n_arms; a++) {
         const ResultArm *m = &r->arms[a];
-        if (!m->has_fit) continue;
+        const Frontier *f = &m->fr;
+        if (!f->has_law) continue;
         sb_csv(b, m->row.name);
         sb_putc(b, ',');
         sb_csv(b, m->row.preset);
-        sb_printf(b, ",%s,%d", m->row.allocation, m->n_points);
-        for (int k = 0; k < 3; k++) sb_printf(b, ",%.10g,%.10g,%.10g", m->fit.p[k].value, m->fit.p[k].lo, m->fit.p[k].hi);
-        sb_printf(b, ",%d,", m->fit.identified);
-        sb_csv(b, m->fit.notes);
+        sb_printf(b, ",%s,%d,%d,%d", m->row.allocation, m->n_points, m->n_plateau, f->n);
+        for (int k = 0; k < 3; k++) sb_printf(b, ",%.10g,%.10g,%.10g", f->law.p[k].value, f->law.p[k].lo, f->law.p[k].hi);
+        sb_printf(b, ",%d,%.6g,%.6g,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,", f->law.identified,
+                  f->sigma_seed, f->sigma, f->lof, f->n_rejected, f->n_boot, f->a_exp.value, f->a_exp.lo,
+                  f->a_exp.hi, m->a_kaplan.value, m->a_chinchilla.value, f->b_exp.value, f->b_exp.lo, f->b_exp.hi);
+        sb_csv(b, f->notes);
         sb_putc(b, '\n');
     }
 }
 
 static void write_ceg(const Results *r, StrBuf *b) {
-    sb_puts(b, "arm,reference,loss,compute_reference,ceg,ceg_lo,ceg_hi,extrapolated,slope,slope_lo,slope_hi,trend,"
-               "determined\n");
+    sb_puts(b, "arm,reference,loss,compute_reference,ceg,ceg_lo,ceg_hi,extrapolated,method,slope,slope_lo,slope_hi,trend,"
+               "determined,rho_used\n");
     for (int i = 0; i < r->n_pairs; i++) {
         const ResultPair *p = &r->pairs[i];
         if (!p->ok) continue;
@@ -35,8 +40,9 @@ static void write_ceg(const Results *r, StrBuf *b) {
             sb_csv(b, r->arms[p->cand].row.name);
             sb_putc(b, ',');
             sb_csv(b, r->arms[p->ref].row.name);
-            sb_printf(b, ",%.8g,%.8g,%.8g,%.8g,%.8g,%d,%.6g,%.6g,%.6g,%s,%d\n", v->loss, v->c_ref, v->ceg, v->lo, v->hi,
-                      v->extrapolated, p->c.slope, p->c.slope_lo, p->c.slope_hi, p->c.trend, p->c.determined);
+            sb_printf(b, ",%.8g,%.8g,%.8g,%.8g,%.8g,%d,%s,%.6g,%.6g,%.6g,%s,%d,%.4g\n", v->loss, v->c_ref, v->ceg, v->lo,
+                      v->hi, v->extrapolated, ceg_method_name(v->method), p->c.slope, p->c.slope_lo, p->c.slope_hi,
+                      p->c.trend, p->c.determined, p->c.rho_used);
         }
     }
 }
@@ -74,18 +80,36 @@ static void write_json(const Results *r, const ClaimResult *c, int n, StrBuf *b)
         jw_key(&w, "allocation"), jw_string(&w, m->row.allocation);
         jw_key(&w, "lr"), jw_number(&w, "%.6g", m->row.lr);
         jw_key(&w, "points"), jw_int(&w, m->n_points);
-        if (m->has_fit) {
+        jw_key(&w, "plateau_runs"), jw_int(&w, m->n_plateau);
+        const Frontier *f = &m->fr;
+        if (f->has_law) {
             static const char *name[3] = {"E", "A", "alpha"};
             for (int k = 0; k < 3; k++) {
                 char key[16];
-                jw_key(&w, name[k]), jw_number(&w, "%.8g", m->fit.p[k].value);
+                jw_key(&w, name[k]), jw_number(&w, "%.8g", f->law.p[k].value);
                 snprintf(key, sizeof key, "%s_lo", name[k]);
-                jw_key(&w, key), jw_number(&w, "%.8g", bound(m->fit.p[k].lo));
+                jw_key(&w, key), jw_number(&w, "%.8g", bound(f->law.p[k].lo));
                 snprintf(key, sizeof key, "%s_hi", name[k]);
-                jw_key(&w, key), jw_number(&w, "%.8g", bound(m->fit.p[k].hi));
+                jw_key(&w, key), jw_number(&w, "%.8g", bound(f->law.p[k].hi));
             }
-            jw_key(&w, "identified"), jw_bool(&w, m->fit.identified);
+            jw_key(&w, "identified"), jw_bool(&w, f->law.identified);
+            jw_key(&w, "sigma_seed"), jw_number(&w, "%.6g", f->sigma_seed);
+            jw_key(&w, "sigma_used"), jw_number(&w, "%.6g", f->sigma);
         }
+        jw_key(&w, "frontier"), jw_array_begin(&w);
+        for (int k = 0; k < f->n; k++) {
+            const FrontierPoint *q = &f->pt[k];
+            jw_object_begin(&w);
+            jw_key(&w, "flops"), jw_number(&w, "%.8g", q->flops);
+            jw_key(&w, "loss"), jw_number(&w, "%.8g", q->loss);
+            jw_key(&w, "seeds"), jw_int(&w, q->n_seeds);
+            jw_key(&w, "sizes"), jw_int(&w, q->n_sizes);
+            jw_key(&w, "interior"), jw_int(&w, q->n_interior);
+            jw_key(&w, "n_opt"), jw_number(&w, "%.6g", q->n_opt);
+            jw_key(&w, "d_opt"), jw_number(&w, "%.6g", q->d_opt);
+            jw_object_end(&w);
+        }
+        jw_array_end(&w);
         jw_object_end(&w);
     }
     jw_array_end(&w);

@@ -17,7 +17,7 @@ enum { TAG_READY = 1, TAG_DONE, TAG_FAILED, TAG_STOPPED, TAG_RUN, TAG_WAIT, TAG_
 /* What rank 0 sends a group: one run. */
 typedef struct {
     int tag;
-    int id;
+    int id, kind, keep;
     char arm[64];
     char config[ASSIGN_CONFIG_MAX];
 } Assignment;
@@ -47,7 +47,7 @@ static void record(Registry *reg, const WorkerOptions *o, int src, int tag, cons
     } else {
         const char *why = tag == TAG_DONE ? rst.msg : rep->message;
         fprintf(stderr, "run %d (%s, rank %d) failed: %s\n", rep->run_id, x.arm, src, why);
-        registry_fail(reg, rep->run_id, why, &rst);
+        if (registry_fail(reg, rep->run_id, why, &rst) == 0 && x.kind == RUN_LR_SWEEP) tune_settle_arm(reg, x.arm_id, &rst);
     }
 }
 
@@ -83,7 +83,7 @@ int coordinator_serve(Registry *reg, const WorkerOptions *o, int groups, Status 
         if (got == 1) {
             memset(a, 0, sizeof *a);
             a->tag = TAG_RUN;
-            a->id = c.id;
+            a->id = c.id, a->kind = c.kind, a->keep = c.keep;
             snprintf(a->arm, sizeof a->arm, "%s", c.arm);
             snprintf(a->config, sizeof a->config, "%s", c.config);
             free(c.config);
@@ -127,7 +127,7 @@ int coordinator_work(const WorkerOptions *o, Status *st) {
         Status rst = {0};
         char dir[1100];
         int r = worker_run_dir(dir, sizeof dir, o->out_dir, m->id, m->arm, &rst);
-        if (!r) r = worker_train(dir, m->config, o, dist_dp_size(), &p, &rst);
+        if (!r) r = worker_train(dir, m->config, m->keep, o, dist_dp_size(), &p, &rst);
         if (r < 0) { /* the message, cut to the report's size */
             size_t l = strnlen(rst.msg, sizeof rep.message - 1);
             memcpy(rep.message, rst.msg, l);

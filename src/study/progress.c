@@ -47,8 +47,9 @@ void progress_print_done(Registry *reg, int run_id) {
     if (registry_run(reg, run_id, &x, &ignore)) return;
     char t[32];
     progress_fmt_duration(t, sizeof t, x.elapsed_s);
-    printf("done run %3d %-12s %-8s N=%-9lld D=%-9.3g %9.3g FLOPs  x%-5.3g lr  %.4f bits/byte  (%s)\n", run_id, x.arm,
-           x.kind == RUN_MAIN ? "main" : "lr-sweep", x.params_nonembedding, x.tokens, x.flops, x.lr_mult, x.val_bpb, t);
+    printf("done run %3d %-12s %-8s N=%-9lld D=%-9.3g %9.3g FLOPs  x%-5.3g lr  %.4f %s bits/byte  (%s)\n", run_id,
+           x.arm, x.kind == RUN_MAIN ? "main" : "lr-sweep", x.params_nonembedding, x.tokens, x.flops, x.lr_mult,
+           x.kind == RUN_MAIN ? x.test_bpb : x.val_bpb, x.kind == RUN_MAIN ? "test" : "val", t);
     fflush(stdout);
 }
 

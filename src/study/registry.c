@@ -21,7 +21,7 @@ static const char *SCHEMA =
     "  created TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS arm (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES study(id),"
     "  name TEXT NOT NULL UNIQUE, preset TEXT NOT NULL, overrides TEXT NOT NULL, allocation TEXT NOT NULL,"
-    "  base_lr REAL NOT NULL, lr_mult REAL, lr REAL, lr_source TEXT);"
+    "  base_lr REAL NOT NULL, lr_mult REAL, lr REAL, lr_source TEXT, tune_arm INTEGER);"
     "CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY, arm_id INTEGER NOT NULL REFERENCES arm(id),"
     "  kind TEXT NOT NULL, priority INTEGER NOT NULL, budget_index INTEGER NOT NULL, budget REAL NOT NULL,"
     "  point INTEGER NOT NULL, seed INTEGER NOT NULL, lr_mult REAL NOT NULL, target_params REAL NOT NULL,"
@@ -30,7 +30,8 @@ static const char *SCHEMA =
     "  steps INTEGER NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, host TEXT, pid INTEGER,"
     "  attempts INTEGER NOT NULL DEFAULT 0, started_at TEXT, finished_at TEXT, elapsed_s REAL,"
     "  progress_flops REAL NOT NULL DEFAULT 0, last_loss REAL, val_loss REAL, val_bpb REAL,"
-    "  copied_from INTEGER, error TEXT);"
+    "  copied_from INTEGER, error TEXT, params_kaplan INTEGER, keep INTEGER NOT NULL DEFAULT 0, test_loss REAL,"
+    "  test_bpb REAL, unigram_bpb REAL);"
     "CREATE INDEX IF NOT EXISTS run_status ON run(status, priority, id);"
     "CREATE TABLE IF NOT EXISTS metric (run_id INTEGER NOT NULL REFERENCES run(id), step INTEGER NOT NULL,"
     "  tokens REAL, flops REAL, epochs REAL, train_loss REAL, val_loss REAL, val_bpb REAL, lr REAL,"
@@ -186,6 +187,21 @@ static int inspect(Registry *r, int *version, Status *st) {
     return 1;
 }
 
+/* Version 1 -> 2: the columns of the test/validation split, the plateau check, Kaplan's parameter
+ * count, kept checkpoints and shared learning-rate sweeps. Old rows keep NULLs there. */
+static int migrate(Registry *r, int from, Status *st) {
+    static const char *V2 =
+        "BEGIN IMMEDIATE; ALTER TABLE arm ADD COLUMN tune_arm INTEGER; ALTER TABLE run ADD COLUMN params_kaplan INTEGER;"
+        "ALTER TABLE run ADD COLUMN keep INTEGER NOT NULL DEFAULT 0; ALTER TABLE run ADD COLUMN test_loss REAL;"
+        "ALTER TABLE run ADD COLUMN test_bpb REAL; ALTER TABLE run ADD COLUMN unigram_bpb REAL;"
+        "UPDATE meta SET value='2' WHERE key='schema_version'; COMMIT;";
+    if (from == 1 && reg_exec(r, V2, "upgrading it to schema version 2", st)) {
+        reg_rollback(r);
+        return -1;
+    }
+    return 0;
+}
+
 /* WAL lets readers watch while workers write. Switching to it needs the database to itself for
  * a moment, and SQLite answers BUSY at once (no busy handler) when another process is opening it
  * too: retry for a while instead of failing a second `study run` started alongside the first. */
@@ -241,6 +257,17 @@ int registry_open(Registry **out, const char *dir, RegistryMode mode, Status *st
         rc = status_fail(st, AP_EINVAL, "registry %s has schema version %d; this build reads up to %d", r->path,
                          version, REGISTRY_SCHEMA_VERSION);
     if (!rc && mode != REG_OPEN_READ) rc = set_up_connection(r, st);
+    if (!rc && kind == 1 && version < REGISTRY_SCHEMA_VERSION) {
+        if (mode == REG_OPEN_READ) { /* an older registry is upgraded in place, even by a reader */
+            sqlite3_close(r->db);
+            r->db = NULL;
+            if (sqlite3_open_v2(r->path, &r->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+                rc = reg_fail(r, st, "opening it to upgrade its schema");
+            if (!rc) sqlite3_busy_timeout(r->db, 60000), sqlite3_extended_result_codes(r->db, 1);
+            if (!rc) rc = set_up_connection(r, st);
+        }
+        if (!rc) rc = migrate(r, version, st);
+    }
     if (!rc && kind == 0) {
         char sql[128];
         snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO meta VALUES ('schema_version', '%d');",
@@ -269,7 +296,11 @@ void registry_close(Registry *r) {
 
 static int insert_arms(Registry *r, const StudySpec *s, Status *st) {
     Stmt q;
-    if (reg_prep(r, &q, "INSERT INTO arm VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)", "recording the arms", st)) return -1;
+    if (reg_prep(r, &q,
+                 "INSERT INTO arm (id, study_id, name, preset, overrides, allocation, base_lr, lr_mult, lr, lr_source,"
+                 " tune_arm) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 "recording the arms", st))
+        return -1;
     int rc = 0;
     for (int a = 0; a < s->n_arms && !rc; a++) {
         const StudyArm *arm = &s->arms[a];
@@ -288,6 +319,7 @@ static int insert_arms(Registry *r, const StudySpec *s, Status *st) {
         reg_bind_num(&q, 7, s->lr_sweep ? NAN : 1.0);
         reg_bind_num(&q, 8, s->lr_sweep ? NAN : arm->cfg.lr);
         reg_bind_text(&q, 9, s->lr_sweep ? "pending: learning-rate sweep" : "preset (no sweep)");
+        reg_bind_int(&q, 10, alloc_tune_leader(s, a) + 1);
         rc = reg_step(&q, st) < 0 ? -1 : 0;
     }
     reg_finalize(&q);
@@ -298,8 +330,8 @@ static int insert_runs(Registry *r, const StudySpec *s, const PlannedRun *runs, 
     Stmt q;
     if (reg_prep(r, &q,
              "INSERT INTO run (arm_id, kind, priority, budget_index, budget, point, seed, lr_mult, target_params,"
-             " params, params_nonembedding, d_model, n_layers, tokens, flops, flops_6nd, steps, config, status)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             " params, params_nonembedding, d_model, n_layers, tokens, flops, flops_6nd, steps, config, status,"
+             " params_kaplan, keep) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
              "recording the runs", st))
         return -1;
     int rc = 0;
@@ -332,11 +364,21 @@ static int insert_runs(Registry *r, const StudySpec *s, const PlannedRun *runs, 
         reg_bind_int(&q, 17, p->cfg.steps);
         reg_bind_text(&q, 18, json);
         reg_bind_text(&q, 19, run_status_name(p->kind == RUN_MAIN && s->lr_sweep ? RUN_BLOCKED : RUN_PENDING));
+        reg_bind_int(&q, 20, (long long)p->params_kaplan);
+        reg_bind_int(&q, 21, p->keep);
         rc = reg_step(&q, st) < 0 ? -1 : 0;
         free(json);
     }
     reg_finalize(&q);
     return rc;
+}
+
+static int meta_put(Registry *r, const char *key, const char *value, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q, "INSERT OR REPLACE INTO meta VALUES (?, ?)", "recording the study", st)) return -1;
+    reg_bind_text(&q, 1, key);
+    reg_bind_text(&q, 2, value);
+    return reg_run1(&q, st);
 }
 
 int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st) {
@@ -376,12 +418,16 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
     }
     if (!rc) rc = insert_arms(r, s, st);
     if (!rc) rc = insert_runs(r, s, runs, n, st);
-    if (!rc && !reg_prep(r, &q, "INSERT OR REPLACE INTO meta VALUES ('study_sha256', ?)", "recording the study", st)) {
-        reg_bind_text(&q, 1, s->hash);
-        rc = reg_run1(&q, st);
-    } else if (!rc) {
-        rc = -1;
-    }
+    /* what tune.c and the report need to know of the study's settings, without the study file */
+    char v[5][32];
+    snprintf(v[0], sizeof v[0], "%d", s->lr_sweep);
+    snprintf(v[1], sizeof v[1], "%.17g", s->lr_sweep_factor);
+    snprintf(v[2], sizeof v[2], "%d", s->lr_sweep_extend);
+    snprintf(v[3], sizeof v[3], "%.17g", s->plateau_margin);
+    snprintf(v[4], sizeof v[4], "%d", s->lr_sweep_seeds);
+    const char *meta[][2] = {{"study_sha256", s->hash}, {"lr_sweep", v[0]},      {"lr_sweep_factor", v[1]},
+                             {"lr_sweep_extend", v[2]}, {"plateau_margin", v[3]}, {"lr_sweep_seeds", v[4]}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0] && !rc; i++) rc = meta_put(r, meta[i][0], meta[i][1], st);
     if (!rc) rc = reg_exec(r, "COMMIT", "recording the study", st);
     if (rc) reg_rollback(r);
     return rc;
@@ -431,30 +477,54 @@ int registry_recover(Registry *r, Status *st) {
 
 /* ---------------------------------------------------------------- the life of a run */
 
+/* A pending run whose twin (same kind, same resolved recipe) is done takes the twin's result. */
+static int copy_result(Registry *r, int from, int to, Status *st);
+
 int registry_lease(Registry *r, LeasedRun *out, Status *st) {
     memset(out, 0, sizeof *out);
     if (reg_exec(r, "BEGIN IMMEDIATE", "leasing a run", st)) return -1;
     Stmt q;
-    if (reg_prep(r, &q,
-             "SELECT run.id, arm_id, arm.name, kind, config FROM run JOIN arm ON arm.id = arm_id"
-             " WHERE status='pending' ORDER BY priority, run.id LIMIT 1",
-             "leasing a run", st)) {
+    int found = 0;
+    /* identical runs are computed once: a run waits while its twin trains, and copies it when done */
+    for (;;) {
+        if (reg_prep(r, &q,
+                     "SELECT run.id, arm_id, arm.name, kind, config, keep, (SELECT min(o.id) FROM run o WHERE"
+                     " o.status='done' AND o.kind=run.kind AND o.config=run.config AND o.copied_from IS NULL)"
+                     " FROM run JOIN arm ON arm.id = arm_id WHERE status='pending' AND NOT EXISTS (SELECT 1 FROM"
+                     " run o WHERE o.status='running' AND o.kind=run.kind AND o.config=run.config)"
+                     " ORDER BY priority, run.id LIMIT 1",
+                     "leasing a run", st)) {
+            reg_rollback(r);
+            return -1;
+        }
+        found = reg_step(&q, st);
+        int twin = 0;
+        if (found == 1) {
+            out->id = sqlite3_column_int(q.q, 0);
+            out->arm_id = sqlite3_column_int(q.q, 1);
+            reg_col_text(q.q, 2, out->arm, sizeof out->arm);
+            out->kind = strcmp((const char *)sqlite3_column_text(q.q, 3), "main") ? RUN_LR_SWEEP : RUN_MAIN;
+            out->keep = sqlite3_column_int(q.q, 5);
+            twin = sqlite3_column_type(q.q, 6) == SQLITE_NULL ? 0 : sqlite3_column_int(q.q, 6);
+            if (!twin && !(out->config = reg_col_dup(q.q, 4))) found = status_fail(st, AP_ENOMEM, "out of memory");
+        }
+        reg_finalize(&q);
+        if (found != 1 || !twin) break;
+        if (copy_result(r, twin, out->id, st)) {
+            found = -1;
+            break;
+        }
+    }
+    if (found < 0) {
         reg_rollback(r);
         return -1;
     }
-    int found = reg_step(&q, st);
-    if (found == 1) {
-        out->id = sqlite3_column_int(q.q, 0);
-        out->arm_id = sqlite3_column_int(q.q, 1);
-        reg_col_text(q.q, 2, out->arm, sizeof out->arm);
-        out->kind = strcmp((const char *)sqlite3_column_text(q.q, 3), "main") ? RUN_LR_SWEEP : RUN_MAIN;
-        out->config = reg_col_dup(q.q, 4);
-        if (!out->config) found = status_fail(st, AP_ENOMEM, "out of memory");
-    }
-    reg_finalize(&q);
-    if (found <= 0) {
-        reg_rollback(r);
-        return found;
+    if (found == 0) { /* nothing to train now; keep the twins' copies made on the way */
+        if (reg_exec(r, "COMMIT", "leasing a run", st)) {
+            reg_rollback(r);
+            return -1;
+        }
+        return 0;
     }
     char host[256], now[32];
     hostname(host, sizeof host);
@@ -526,13 +596,17 @@ int registry_finish(Registry *r, int run_id, const RunFinal *f, const MetricRow 
     Stmt q;
     if (!rc && !(rc = reg_prep(r, &q,
                            "UPDATE run SET status='done', val_loss=?, val_bpb=?, elapsed_s=?, progress_flops=flops,"
-                           " finished_at=?, pid=NULL WHERE id=? RETURNING arm_id, kind",
+                           " finished_at=?, pid=NULL, test_loss=?, test_bpb=?, unigram_bpb=? WHERE id=?"
+                           " RETURNING arm_id, kind",
                            "finishing a run", st))) {
         reg_bind_num(&q, 1, f->val_loss);
         reg_bind_num(&q, 2, f->val_bpb);
         reg_bind_num(&q, 3, f->elapsed_s);
         reg_bind_text(&q, 4, now);
-        reg_bind_int(&q, 5, run_id);
+        reg_bind_num(&q, 5, f->test_loss);
+        reg_bind_num(&q, 6, f->test_bpb);
+        reg_bind_num(&q, 7, f->unigram_bpb);
+        reg_bind_int(&q, 8, run_id);
         int got = reg_step(&q, st);
         if (got == 1) {
             arm_id = sqlite3_column_int(q.q, 0);
@@ -543,7 +617,7 @@ int registry_finish(Registry *r, int run_id, const RunFinal *f, const MetricRow 
         if (got < 0) rc = -1;
     }
     if (!rc && sweep && !(rc = reg_prep(r, &q, "SELECT count(*) FROM run WHERE arm_id=? AND kind='lr_sweep' AND"
-                                           " status!='done'",
+                                           " status NOT IN ('done', 'failed')",
                                     "finishing a run", st))) {
         reg_bind_int(&q, 1, arm_id);
         int got = reg_step(&q, st);
@@ -578,12 +652,15 @@ int registry_release(Registry *r, int run_id, Status *st) { return set_status(r,
 
 int registry_arms_to_settle(Registry *r, int *arm_ids, int max, Status *st) {
     Stmt q;
+    /* sweep leaders whose sweep is complete while runs of their group still wait */
     if (reg_prep(r, &q,
-             "SELECT id FROM arm WHERE EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND status='blocked')"
-             " AND EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND kind='lr_sweep')"
-             " AND NOT EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND kind='lr_sweep' AND status!='done')"
-             " ORDER BY id",
-             "finding settled sweeps", st))
+                 "SELECT id FROM arm WHERE EXISTS (SELECT 1 FROM run JOIN arm g ON g.id=run.arm_id WHERE"
+                 " run.status='blocked' AND coalesce(g.tune_arm, g.id)=arm.id)"
+                 " AND EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND kind='lr_sweep')"
+                 " AND NOT EXISTS (SELECT 1 FROM run WHERE arm_id=arm.id AND kind='lr_sweep' AND status NOT IN"
+                 " ('done', 'failed'))"
+                 " ORDER BY id",
+                 "finding settled sweeps", st))
         return -1;
     int n = 0, got;
     while ((got = reg_step(&q, st)) == 1 && n < max) arm_ids[n++] = sqlite3_column_int(q.q, 0);
@@ -591,13 +668,60 @@ int registry_arms_to_settle(Registry *r, int *arm_ids, int max, Status *st) {
     return got < 0 ? -1 : n;
 }
 
+int registry_tune_group(Registry *r, int leader, int *arm_ids, int max, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q, "SELECT id FROM arm WHERE coalesce(tune_arm, id)=? ORDER BY id", "reading a sweep's arms", st))
+        return -1;
+    reg_bind_int(&q, 1, leader);
+    int n = 0, got;
+    while ((got = reg_step(&q, st)) == 1 && n < max) arm_ids[n++] = sqlite3_column_int(q.q, 0);
+    reg_finalize(&q);
+    return got < 0 ? -1 : n;
+}
+
+int registry_meta(Registry *r, const char *key, char *buf, size_t size, Status *st) {
+    Stmt q;
+    if (reg_prep(r, &q, "SELECT value FROM meta WHERE key=?", "reading the study's settings", st)) return -1;
+    reg_bind_text(&q, 1, key);
+    int got = reg_step(&q, st);
+    if (got == 1) reg_col_text(q.q, 0, buf, size);
+    reg_finalize(&q);
+    return got;
+}
+
+int registry_add_runs(Registry *r, int template_run, const double *lr_mult, char *const *configs, int n, Status *st) {
+    if (reg_exec(r, "BEGIN IMMEDIATE", "adding runs", st)) return -1;
+    Stmt q;
+    int rc = reg_prep(r, &q,
+                      "INSERT INTO run (arm_id, kind, priority, budget_index, budget, point, seed, lr_mult,"
+                      " target_params, params, params_nonembedding, d_model, n_layers, tokens, flops, flops_6nd, steps,"
+                      " config, status, params_kaplan, keep) SELECT arm_id, kind, priority, budget_index, budget, point,"
+                      " seed, ?2, target_params, params, params_nonembedding, d_model, n_layers, tokens, flops,"
+                      " flops_6nd, steps, ?3, 'pending', params_kaplan, 0 FROM run WHERE id=?1",
+                      "adding runs", st);
+    for (int i = 0; i < n && !rc; i++) {
+        reg_reset(&q);
+        reg_bind_int(&q, 1, template_run);
+        reg_bind_num(&q, 2, lr_mult[i]);
+        reg_bind_text(&q, 3, configs[i]);
+        rc = reg_step(&q, st) < 0 ? -1 : 0;
+        if (!rc && sqlite3_changes(r->db) != 1)
+            rc = status_fail(st, AP_EINTERNAL, "registry %s: no run %d to copy", r->path, template_run);
+    }
+    if (q.q) reg_finalize(&q);
+    if (!rc) rc = reg_exec(r, "COMMIT", "adding runs", st);
+    if (rc) reg_rollback(r);
+    return rc;
+}
+
 /* Copies run `from`'s result and metrics into run `to` (an identical run need not train twice). */
 static int copy_result(Registry *r, int from, int to, Status *st) {
     Stmt q;
     int rc = reg_prep(r, &q,
-                  "UPDATE run SET (status, val_loss, val_bpb, elapsed_s, progress_flops, started_at, finished_at,"
-                  " copied_from) = (SELECT 'done', val_loss, val_bpb, elapsed_s, progress_flops, started_at,"
-                  " finished_at, id FROM run WHERE id=?1) WHERE id=?2",
+                  "UPDATE run SET (status, val_loss, val_bpb, test_loss, test_bpb, unigram_bpb, elapsed_s,"
+                  " progress_flops, started_at, finished_at, copied_from) = (SELECT 'done', val_loss, val_bpb,"
+                  " test_loss, test_bpb, unigram_bpb, elapsed_s, progress_flops, started_at, finished_at, id FROM run"
+                  " WHERE id=?1) WHERE id=?2",
                   "copying a run's result", st);
     if (!rc) {
         reg_bind_int(&q, 1, from);
@@ -615,47 +739,48 @@ static int copy_result(Registry *r, int from, int to, Status *st) {
     return rc;
 }
 
-int registry_settle_arm(Registry *r, int arm_id, double lr_mult, const char *lr_source, const RunRelease *rel, int n,
-                        int copy_from, int copy_to, Status *st) {
+int registry_settle(Registry *r, const ArmTuning *arms, int n_arms, const RunRelease *rel, int n, Status *st) {
     if (reg_exec(r, "BEGIN IMMEDIATE", "settling a sweep", st)) return -1;
     Stmt q;
-    int rc = reg_prep(r, &q, "SELECT count(*) FROM run WHERE arm_id=? AND status='blocked'", "settling a sweep", st);
-    int blocked = 0;
-    if (!rc) {
-        reg_bind_int(&q, 1, arm_id);
-        int got = reg_step(&q, st);
-        if (got == 1) blocked = sqlite3_column_int(q.q, 0);
+    int rc = 0, blocked = 0;
+    /* nothing to do when another worker settled these arms first */
+    if (!(rc = reg_prep(r, &q, "SELECT count(*) FROM run WHERE arm_id=? AND status='blocked'", "settling a sweep", st))) {
+        for (int a = 0; a < n_arms && !rc; a++) {
+            reg_reset(&q);
+            reg_bind_int(&q, 1, arms[a].arm_id);
+            int got = reg_step(&q, st);
+            if (got == 1) blocked += sqlite3_column_int(q.q, 0);
+            if (got < 0) rc = -1;
+        }
         reg_finalize(&q);
-        if (got < 0) rc = -1;
     }
-    if (rc || blocked == 0) { /* nothing to do, or another worker settled it first */
+    if (rc || blocked == 0) {
         reg_rollback(r);
         return rc;
     }
     if (!(rc = reg_prep(r, &q, "UPDATE arm SET lr_mult=?, lr=base_lr*?, lr_source=? WHERE id=?", "settling a sweep", st))) {
-        reg_bind_num(&q, 1, lr_mult);
-        reg_bind_num(&q, 2, lr_mult);
-        reg_bind_text(&q, 3, lr_source);
-        reg_bind_int(&q, 4, arm_id);
-        rc = reg_run1(&q, st);
-    }
-    if (!rc && !(rc = reg_prep(r, &q,
-                           "UPDATE run SET config=?, lr_mult=?, status='pending' WHERE id=? AND arm_id=? AND"
-                           " status='blocked'",
-                           "releasing an arm's runs", st))) {
-        for (int i = 0; i < n && !rc; i++) {
+        for (int a = 0; a < n_arms && !rc; a++) {
             reg_reset(&q);
-            reg_bind_text(&q, 1, rel[i].config);
-            reg_bind_num(&q, 2, lr_mult);
-            reg_bind_int(&q, 3, rel[i].run_id);
-            reg_bind_int(&q, 4, arm_id);
+            reg_bind_num(&q, 1, arms[a].lr_mult);
+            reg_bind_num(&q, 2, arms[a].lr_mult);
+            reg_bind_text(&q, 3, arms[a].lr_source);
+            reg_bind_int(&q, 4, arms[a].arm_id);
             rc = reg_step(&q, st) < 0 ? -1 : 0;
         }
         reg_finalize(&q);
     }
-    if (!rc && copy_from > 0 && copy_to > 0) rc = copy_result(r, copy_from, copy_to, st);
+    if (!rc && !(rc = reg_prep(r, &q, "UPDATE run SET config=?, lr_mult=?, status='pending' WHERE id=? AND status='blocked'",
+                               "releasing an arm's runs", st))) {
+        for (int i = 0; i < n && !rc; i++) {
+            reg_reset(&q);
+            reg_bind_text(&q, 1, rel[i].config);
+            reg_bind_num(&q, 2, rel[i].lr_mult);
+            reg_bind_int(&q, 3, rel[i].run_id);
+            rc = reg_step(&q, st) < 0 ? -1 : 0;
+        }
+        reg_finalize(&q);
+    }
     if (!rc) rc = reg_exec(r, "COMMIT", "settling a sweep", st);
     if (rc) reg_rollback(r);
     return rc;
 }
-

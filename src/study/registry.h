@@ -21,7 +21,7 @@
 #include "study/spec.h"
 #include "train/rundir.h"
 
-#define REGISTRY_SCHEMA_VERSION 1
+#define REGISTRY_SCHEMA_VERSION 2
 #define REGISTRY_FILE "registry.db"
 
 typedef struct Registry Registry;
@@ -51,6 +51,7 @@ typedef struct {
     char overrides[STUDY_MAX_OVERRIDES * 80]; /* "key=value key=value" as in the study file */
     double base_lr, lr_mult, lr;              /* lr_mult, lr: NaN until the sweep chose them */
     char lr_source[300];
+    int tune_arm; /* the arm whose sweep sets this arm's learning rate */
 } ArmRow;
 
 typedef struct {
@@ -59,12 +60,15 @@ typedef struct {
     int kind; /* RunKind */
     int budget_index, point, seed;
     double budget, lr_mult, target_params;
-    long long params, params_nonembedding;
+    long long params, params_nonembedding, params_kaplan; /* Chinchilla's, ours (N), Kaplan's conventions */
     int d_model, n_layers, steps;
     double tokens, flops, flops_6nd;
     int status; /* RunStatus */
     int attempts;
-    double elapsed_s, val_loss, val_bpb; /* NaN when not known */
+    double elapsed_s, val_loss, val_bpb; /* NaN when not known; val: the validation half */
+    double test_loss, test_bpb;          /* the test half: what frontiers use */
+    double unigram_bpb;                  /* the plateau of a run that learnt nothing */
+    int keep;                            /* its final checkpoint is kept */
     int copied_from;                     /* 0: trained itself; else the run whose result it shares */
     char *config;                        /* resolved recipe as JSON (malloc'ed; registry_runs_free) */
 } RunRow;
@@ -86,10 +90,13 @@ typedef struct {
     int id, arm_id;
     char arm[64];
     int kind;
+    int keep;     /* keep the final checkpoint */
     char *config; /* JSON (malloc'ed; free it) */
 } LeasedRun;
 
-/* 1: leased *out (status running, this host and pid); 0: nothing pending now; -1: error. */
+/* 1: leased *out (status running, this host and pid); 0: nothing pending now; -1: error.
+ * Identical runs (same kind and resolved recipe, e.g. a Kaplan arm's first budget and its
+ * Chinchilla twin) are trained once: a run waits while its twin trains and takes its result. */
 int registry_lease(Registry *r, LeasedRun *out, Status *st);
 int registry_progress(Registry *r, int run_id, double flops_done, double loss, Status *st);
 /* Records a finished run's metrics and final loss and marks it done. *sweep_arm is set to the
@@ -101,17 +108,28 @@ int registry_fail(Registry *r, int run_id, const char *message, Status *st);
 int registry_release(Registry *r, int run_id, Status *st);
 
 /* ---- learning-rate sweeps (the policy lives in study/tune.c) */
-/* Arms whose sweep is complete but whose runs are still blocked (after a crash between the two). */
+/* Sweep leaders whose sweep is complete while runs of their group wait (after a crash, say). */
 int registry_arms_to_settle(Registry *r, int *arm_ids, int max, Status *st);
-/* Releases an arm's blocked runs with their new configs, records its learning rate, and copies
- * the result of run copy_from into run copy_to (0: none), all in one transaction. Does nothing
- * if the arm was settled already (by another worker). */
+/* The arms a leader's sweep tunes (itself and the arms that share its recipe). */
+int registry_tune_group(Registry *r, int leader, int *arm_ids, int max, Status *st);
+typedef struct {
+    int arm_id;
+    double lr_mult;        /* a representative multiplier of the preset's rate (the arm's smallest run) */
+    const char *lr_source; /* how it was chosen, in words */
+} ArmTuning;
 typedef struct {
     int run_id;
-    const char *config; /* JSON */
+    const char *config; /* JSON with the chosen learning rate */
+    double lr_mult;
 } RunRelease;
-int registry_settle_arm(Registry *r, int arm_id, double lr_mult, const char *lr_source, const RunRelease *rel, int n,
-                        int copy_from, int copy_to, Status *st);
+/* Records the arms' learning rates and releases their blocked runs, in one transaction; does
+ * nothing when the arms were settled already (by another worker). */
+int registry_settle(Registry *r, const ArmTuning *arms, int n_arms, const RunRelease *rel, int n, Status *st);
+/* New runs copying run template_run's plan with another learning rate (a sweep grown past an edge). */
+int registry_add_runs(Registry *r, int template_run, const double *lr_mult, char *const *configs, int n, Status *st);
+/* A study setting kept in the registry (lr_sweep, lr_sweep_factor, lr_sweep_extend, lr_sweep_seeds,
+ * plateau_margin): 1 found, 0 absent, -1 error. */
+int registry_meta(Registry *r, const char *key, char *buf, size_t size, Status *st);
 
 /* ---- reading */
 int registry_study_info(Registry *r, StudyInfo *out, Status *st);

@@ -67,7 +67,9 @@ int registry_counts(Registry *r, RegistryCounts *c, Status *st) {
 int registry_arms(Registry *r, ArmRow **out, int *n, Status *st) {
     *out = NULL, *n = 0;
     Stmt q;
-    if (reg_prep(r, &q, "SELECT id, name, preset, overrides, allocation, base_lr, lr_mult, lr, lr_source FROM arm ORDER BY id",
+    if (reg_prep(r, &q,
+                 "SELECT id, name, preset, overrides, allocation, base_lr, lr_mult, lr, lr_source, coalesce(tune_arm, id)"
+                 " FROM arm ORDER BY id",
              "reading the arms", st))
         return -1;
     int got, cap = 0;
@@ -91,6 +93,7 @@ int registry_arms(Registry *r, ArmRow **out, int *n, Status *st) {
         a->lr_mult = reg_col_num(q.q, 6);
         a->lr = reg_col_num(q.q, 7);
         reg_col_text(q.q, 8, a->lr_source, sizeof a->lr_source);
+        a->tune_arm = sqlite3_column_int(q.q, 9);
     }
     reg_finalize(&q);
     if (got < 0) {
@@ -104,7 +107,7 @@ int registry_arms(Registry *r, ArmRow **out, int *n, Status *st) {
 #define RUN_COLUMNS                                                                                                   \
     "run.id, arm_id, arm.name, kind, budget_index, point, seed, budget, run.lr_mult, target_params, params,"         \
     " params_nonembedding, d_model, n_layers, steps, tokens, flops, flops_6nd, status, attempts, elapsed_s,"           \
-    " val_loss, val_bpb, copied_from"
+    " val_loss, val_bpb, copied_from, params_kaplan, test_loss, test_bpb, unigram_bpb, keep"
 
 static int read_run(sqlite3_stmt *q, RunRow *x, int with_config) {
     memset(x, 0, sizeof *x);
@@ -132,8 +135,13 @@ static int read_run(sqlite3_stmt *q, RunRow *x, int with_config) {
     x->val_loss = reg_col_num(q, 21);
     x->val_bpb = reg_col_num(q, 22);
     x->copied_from = sqlite3_column_type(q, 23) == SQLITE_NULL ? 0 : sqlite3_column_int(q, 23);
+    x->params_kaplan = sqlite3_column_int64(q, 24);
+    x->test_loss = reg_col_num(q, 25);
+    x->test_bpb = reg_col_num(q, 26);
+    x->unigram_bpb = reg_col_num(q, 27);
+    x->keep = sqlite3_column_int(q, 28);
     if (with_config) {
-        x->config = reg_col_dup(q, 24);
+        x->config = reg_col_dup(q, 29);
         if (!x->config) return -1;
     }
     return 0;
@@ -210,8 +218,8 @@ int registry_recent_done(Registry *r, int *ids, int max, Status *st) {
 static const char *RUNS_SQL =
     "SELECT run.id AS run, arm.name AS arm, arm.preset AS preset, kind, budget, point, seed, run.lr_mult,"
     " arm.base_lr * run.lr_mult AS lr, target_params, params, params_nonembedding, d_model, n_layers, tokens, flops,"
-    " flops_6nd, steps, status, attempts, started_at, finished_at, elapsed_s, val_loss, val_bpb, copied_from, error,"
-    " config FROM run JOIN arm ON arm.id=arm_id ORDER BY run.id";
+    " flops_6nd, steps, status, attempts, started_at, finished_at, elapsed_s, val_loss, val_bpb, test_loss, test_bpb,"
+    " unigram_bpb, params_kaplan, keep, copied_from, error, config FROM run JOIN arm ON arm.id=arm_id ORDER BY run.id";
 static const char *METRICS_SQL =
     "SELECT metric.run_id AS run, arm.name AS arm, metric.step, metric.tokens, metric.flops, metric.epochs,"
     " metric.train_loss, metric.val_loss, metric.val_bpb, metric.lr, metric.grad_norm FROM metric"
@@ -252,14 +260,15 @@ int registry_export_csv(Registry *r, const char *runs_path, const char *metrics_
 
 int registry_export_json(Registry *r, const char *path, Status *st) {
     /* SQLite's JSON functions build the document: one object per run, its metrics nested */
-    char sql[4096];
+    char sql[8192];
     snprintf(sql, sizeof sql,
              "SELECT json_group_array(json_object('run', r.run, 'arm', r.arm, 'preset', r.preset, 'kind', r.kind,"
              " 'budget', r.budget, 'point', r.point, 'seed', r.seed, 'lr_mult', r.lr_mult, 'lr', r.lr,"
              " 'target_params', r.target_params, 'params', r.params, 'params_nonembedding', r.params_nonembedding,"
              " 'd_model', r.d_model, 'n_layers', r.n_layers, 'tokens', r.tokens, 'flops', r.flops,"
              " 'flops_6nd', r.flops_6nd, 'steps', r.steps, 'status', r.status, 'elapsed_s', r.elapsed_s,"
-             " 'val_loss', r.val_loss, 'val_bpb', r.val_bpb, 'config', json(r.config),"
+             " 'val_loss', r.val_loss, 'val_bpb', r.val_bpb, 'test_loss', r.test_loss, 'test_bpb', r.test_bpb,"
+             " 'unigram_bpb', r.unigram_bpb, 'params_kaplan', r.params_kaplan, 'keep', r.keep, 'config', json(r.config),"
              " 'metrics', (SELECT json_group_array(json_object('step', step, 'tokens', tokens, 'flops', flops,"
              " 'epochs', epochs, 'train_loss', train_loss, 'val_loss', val_loss, 'val_bpb', val_bpb, 'lr', lr,"
              " 'grad_norm', grad_norm)) FROM metric WHERE run_id=r.run))) FROM (%s) r",

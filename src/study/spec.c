@@ -15,7 +15,7 @@
 /* Keys the study sets for every run; an arm may not change them. */
 static const char *const STUDY_OWNED[] = {"d_model", "n_layers", "n_heads", "d_ff",  "lstm_hidden", "context",
                                           "batch",   "steps",    "data",    "tokenizer", "seed",     "out",
-                                          "eval_every", "eval_tokens", "checkpoint_every", "log_every", "threads",
+                                          "eval_every", "eval_tokens", "final_eval_tokens", "checkpoint_every", "log_every", "threads",
                                           "warmup", "vocab", NULL};
 
 int spec_parse_budgets(const char *text, double *out, int max, Status *st) {
@@ -76,21 +76,25 @@ static const char *const STUDY_KEYS[][3] = {
     {"seeds", "1..100", "1"},
     {"extra_seeds", "0..100", "0"},
     {"allocation", "chinchilla|kaplan|isoflop|fixed", "chinchilla"},
-    {"tokens_per_param", "1..10000", "20"},
+    {"tokens_per_param", "0.01..10000", "20"},
     {"kaplan_exponent", "0.05..0.95", "0.73"},
-    {"isoflop_points", "2..15", "5"},
-    {"isoflop_span", "1.5..1000", "8"},
+    {"isoflop_points", "1..15", "3"},
+    {"isoflop_step", "1.05..4", "1.41421356"},
     {"fixed_params", "a list of parameter counts", ""},
     {"fixed_tokens", "a list of token counts", ""},
     {"context", "2..65536", "256"},
     {"batch", "1..4096", "16"},
-    {"lr_sweep", "0..9", "0"},
+    {"lr_sweep", "0..15", "0"},
     {"lr_sweep_factor", "1.1..10", "2"},
-    {"lr_sweep_budget", "0..63 (a budget index)", "0"},
+    {"lr_sweep_budgets", "one or two budget indices, e.g. 0, 2", "0"},
+    {"lr_sweep_seeds", "1..10", "2"},
+    {"lr_sweep_extend", "0..10", "2"},
     {"warmup_frac", "0..0.5", "0.05"},
     {"eval_tokens", "1..1e9", "65536"},
+    {"final_eval_tokens", "0..1e9 (0: the whole held-out half)", "131072"},
     {"evals_per_run", "1..1000", "10"},
-    {"min_steps", "1..1e6", "20"},
+    {"min_steps", "1..1e6", "300"},
+    {"plateau_margin", "0..0.5", "0.02"},
     {"keep_checkpoints", "true|false", "false"},
 };
 #define N_STUDY_KEYS ((int)(sizeof STUDY_KEYS / sizeof STUDY_KEYS[0]))
@@ -109,10 +113,10 @@ static int set_study_key(StudySpec *s, const char *key, const char *v, Status *s
         int rule = alloc_rule_parse(v);
         bad = rule < 0;
         if (!bad) s->allocation = rule;
-    } else if (!strcmp(key, "tokens_per_param")) bad = parse_dbl(v, 1, 1e4, &s->tokens_per_param);
+    } else if (!strcmp(key, "tokens_per_param")) bad = parse_dbl(v, 0.01, 1e4, &s->tokens_per_param);
     else if (!strcmp(key, "kaplan_exponent")) bad = parse_dbl(v, 0.05, 0.95, &s->kaplan_exponent);
-    else if (!strcmp(key, "isoflop_points")) bad = parse_int(v, 2, 15, &s->isoflop_points);
-    else if (!strcmp(key, "isoflop_span")) bad = parse_dbl(v, 1.5, 1000, &s->isoflop_span);
+    else if (!strcmp(key, "isoflop_points")) bad = parse_int(v, 1, 15, &s->isoflop_points);
+    else if (!strcmp(key, "isoflop_step")) bad = parse_dbl(v, 1.05, 4, &s->isoflop_step);
     else if (!strcmp(key, "fixed_params") || !strcmp(key, "fixed_tokens")) {
         double *dst = key[6] == 'p' ? s->fixed_params : s->fixed_tokens;
         int n = spec_parse_budgets(v, dst, STUDY_MAX_BUDGETS, st);
@@ -122,9 +126,28 @@ static int set_study_key(StudySpec *s, const char *key, const char *v, Status *s
         s->n_fixed = n;
     } else if (!strcmp(key, "context")) bad = parse_int(v, 2, 65536, &s->context);
     else if (!strcmp(key, "batch")) bad = parse_int(v, 1, 4096, &s->batch);
-    else if (!strcmp(key, "lr_sweep")) bad = parse_int(v, 0, 9, &s->lr_sweep);
+    else if (!strcmp(key, "lr_sweep")) bad = parse_int(v, 0, 15, &s->lr_sweep);
     else if (!strcmp(key, "lr_sweep_factor")) bad = parse_dbl(v, 1.1, 10, &s->lr_sweep_factor);
-    else if (!strcmp(key, "lr_sweep_budget")) bad = parse_int(v, 0, STUDY_MAX_BUDGETS - 1, &s->lr_sweep_budget);
+    else if (!strcmp(key, "lr_sweep_budgets") || !strcmp(key, "lr_sweep_budget")) {
+        double idx[STUDY_MAX_BUDGETS];
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", v);
+        for (char *c = buf; *c; c++) /* "0, 2" or "0 2" */
+            if (*c == ',') *c = ' ';
+        int n = 0;
+        bad = 0;
+        for (char *tok = strtok(buf, " "); tok && !bad; tok = strtok(NULL, " ")) {
+            int k;
+            bad = parse_int(tok, 0, STUDY_MAX_BUDGETS - 1, &k) || n == 2 || (n && k <= (int)idx[n - 1]);
+            if (!bad) idx[n++] = k;
+        }
+        bad = bad || n == 0;
+        for (int i = 0; !bad && i < n; i++) s->lr_sweep_budgets[i] = (int)idx[i];
+        if (!bad) s->n_lr_sweep_budgets = n;
+    } else if (!strcmp(key, "lr_sweep_seeds")) bad = parse_int(v, 1, 10, &s->lr_sweep_seeds);
+    else if (!strcmp(key, "lr_sweep_extend")) bad = parse_int(v, 0, 10, &s->lr_sweep_extend);
+    else if (!strcmp(key, "final_eval_tokens")) bad = parse_int(v, 0, 1000000000, &s->final_eval_tokens);
+    else if (!strcmp(key, "plateau_margin")) bad = parse_dbl(v, 0, 0.5, &s->plateau_margin);
     else if (!strcmp(key, "warmup_frac")) bad = parse_dbl(v, 0, 0.5, &s->warmup_frac);
     else if (!strcmp(key, "eval_tokens")) bad = parse_int(v, 1, 1000000000, &s->eval_tokens);
     else if (!strcmp(key, "evals_per_run")) bad = parse_int(v, 1, 1000, &s->evals_per_run);
@@ -170,6 +193,7 @@ static int arm_finish(StudySpec *s, StudyArm *a, const char *where, Status *st) 
     c->context = s->context;
     c->batch = s->batch;
     c->eval_tokens = s->eval_tokens;
+    c->final_eval_tokens = s->final_eval_tokens;
     c->log_every = 0;
     c->vocab = 0;
     Config probe = *c; /* catch bad combinations now, before any run starts */
@@ -340,9 +364,10 @@ static int spec_load_text(StudySpec *s, const char *path, Status *st) {
                            s->allocation == ALLOC_FIXED ? "fixed_params and fixed_tokens" : "budgets");
     if (s->n_arms == 0) return status_fail(st, AP_EINVAL, "%s: no [arm NAME] or [ablation NAME] sections", path);
     int nb = s->allocation == ALLOC_FIXED ? s->n_fixed : s->n_budgets;
-    if (s->lr_sweep && s->lr_sweep_budget >= nb)
-        return status_fail(st, AP_EINVAL, "%s: lr_sweep_budget = %d, but there are only %d budgets (0-based index)", path,
-                           s->lr_sweep_budget, nb);
+    for (int i = 0; s->lr_sweep && i < s->n_lr_sweep_budgets; i++)
+        if (s->lr_sweep_budgets[i] >= nb)
+            return status_fail(st, AP_EINVAL, "%s: lr_sweep_budgets names budget %d, but there are only %d (0-based "
+                               "indices)", path, s->lr_sweep_budgets[i], nb);
     for (int i = 0; i < s->n_arms; i++) {
         snprintf(where, sizeof where, "%s", path);
         if (arm_finish(s, &s->arms[i], where, st)) return -1;

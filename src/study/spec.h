@@ -10,7 +10,7 @@
  *   allocation = chinchilla       # chinchilla | kaplan | isoflop | fixed (see alloc.h)
  *   context = 256                 # the same for every arm
  *   batch = 16
- *   lr_sweep = 3                  # learning rates tried per arm at the smallest budget (0: preset's)
+ *   lr_sweep = 5                  # learning rates tried per arm (0: preset's), see study/tune.h
  *   [arm gpt2]
  *   preset = gpt2-2019            # any recipe; then any recipe key as an override
  *   [arm llama]
@@ -70,16 +70,21 @@ typedef struct StudySpec {
     int allocation;
     double tokens_per_param;  /* chinchilla: D = r N */
     double kaplan_exponent;   /* kaplan: N grows as C^a from the chinchilla size at the smallest budget */
-    int isoflop_points;
-    double isoflop_span;      /* ratio between the largest and smallest N of a budget */
+    int isoflop_points;       /* sizes per budget in a profile (chinchilla and isoflop rules) */
+    double isoflop_step;      /* ratio of N between neighbouring sizes of a profile */
     double fixed_params[STUDY_MAX_BUDGETS], fixed_tokens[STUDY_MAX_BUDGETS];
     int n_fixed;
     int context, batch;
-    int lr_sweep;
-    double lr_sweep_factor;
-    int lr_sweep_budget; /* index of the budget the sweep runs at */
+    int lr_sweep;             /* learning rates per sweep (0: the preset's rate, no sweep) */
+    double lr_sweep_factor;   /* ratio between neighbouring rates */
+    int lr_sweep_budgets[STUDY_MAX_BUDGETS]; /* budget indices the sweeps run at (1 or 2) */
+    int n_lr_sweep_budgets;
+    int lr_sweep_seeds;
+    int lr_sweep_extend;      /* times a sweep may grow past an edge of its grid */
     double warmup_frac;
     int eval_tokens;
+    int final_eval_tokens;
+    double plateau_margin;    /* runs within this fraction of the unigram loss are left out of frontiers */
     int evals_per_run;
     int min_steps;
     int keep_checkpoints;

@@ -23,25 +23,31 @@ static void print_runs(FILE *out, RunRow *runs, int n) {
     qsort(runs, (size_t)n, sizeof *runs, run_order);
     fprintf(out, "\n%-14s %-9s %9s %5s %10s %10s %10s %6s %-8s %10s\n", "arm", "kind", "budget", "seed", "params",
             "tokens", "FLOPs", "x lr", "status", "bits/byte");
+    fprintf(out, "%-14s %-9s %9s %5s %10s %10s %10s %6s %-8s %10s\n", "", "", "", "", "(N)", "", "", "", "",
+            "(test; val)");
     for (int i = 0; i < n; i++) {
         const RunRow *x = &runs[i];
         char bpb[32] = "-";
-        if (!isnan(x->val_bpb)) snprintf(bpb, sizeof bpb, "%.4f", x->val_bpb);
+        /* main runs report the test half; sweeps were judged on the validation half */
+        double v = x->kind == RUN_MAIN ? x->test_bpb : x->val_bpb;
+        if (!isnan(v)) snprintf(bpb, sizeof bpb, "%.4f", v);
+        char twin[32] = "";
+        if (x->copied_from) snprintf(twin, sizeof twin, " (= run %d)", x->copied_from);
         fprintf(out, "%-14s %-9s %9.3g %5d %10lld %10.4g %10.4g %6.3g %-8s %10s%s\n", x->arm,
                 x->kind == RUN_MAIN ? "main" : "lr-sweep", x->budget, x->seed, x->params_nonembedding, x->tokens,
-                x->flops, x->lr_mult, run_status_name(x->status), bpb, x->copied_from ? " (= its sweep run)" : "");
+                x->flops, x->lr_mult, run_status_name(x->status), bpb, twin);
     }
 }
 
 static void print_arms(FILE *out, const ArmRow *arms, int n_arms, const RunRow *runs, int n) {
-    fprintf(out, "\n%-14s %-16s %10s %12s  %s\n", "arm", "preset", "best bpb", "lr", "how the lr was chosen");
+    fprintf(out, "\n%-14s %-16s %10s %12s  %s\n", "arm", "preset", "best test", "lr", "how the lr was chosen");
     for (int a = 0; a < n_arms; a++) {
         const ArmRow *m = &arms[a];
         double best = NAN;
         for (int i = 0; i < n; i++)
-            if (runs[i].arm_id == m->id && runs[i].kind == RUN_MAIN && !isnan(runs[i].val_bpb) &&
-                !(runs[i].val_bpb >= best))
-                best = runs[i].val_bpb;
+            if (runs[i].arm_id == m->id && runs[i].kind == RUN_MAIN && !isnan(runs[i].test_bpb) &&
+                !(runs[i].test_bpb >= best))
+                best = runs[i].test_bpb;
         char b[32] = "-", lr[32] = "-";
         if (!isnan(best)) snprintf(b, sizeof b, "%.4f", best);
         if (!isnan(m->lr)) snprintf(lr, sizeof lr, "%.4g", m->lr);

@@ -28,8 +28,8 @@ int worker_run_dir(char *buf, size_t size, const char *out_dir, int run_id, cons
     return 0;
 }
 
-int worker_train(const char *dir, const char *config_json, const WorkerOptions *o, int dp_size, ProgressCtx *p,
-                 Status *st) {
+int worker_train(const char *dir, const char *config_json, int keep, const WorkerOptions *o, int dp_size,
+                 ProgressCtx *p, Status *st) {
     if (rundir_has(dir, RUNDIR_FINAL)) return 0; /* trained, but the registry did not hear of it before a crash */
     Trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return status_fail(st, AP_ENOMEM, "out of memory");
@@ -58,7 +58,7 @@ int worker_train(const char *dir, const char *config_json, const WorkerOptions *
     trainer_free(tr);
     free(tr);
     if (rc) return st->code == AP_EINTERRUPTED ? 1 : -1;
-    if (!o->keep_checkpoints && dist_dp_rank() == 0) {
+    if (!o->keep_checkpoints && !keep && dist_dp_rank() == 0) {
         char path[1200];
         if (rundir_path(path, sizeof path, dir, RUNDIR_CHECKPOINT, st) == 0) unlink(path);
     }
@@ -91,7 +91,7 @@ static int work_on(Registry *reg, const LeasedRun *c, const WorkerOptions *o, do
                      flops_at_start, k.done, k.total};
     char dir[1100];
     int r = worker_run_dir(dir, sizeof dir, o->out_dir, c->id, c->arm, &rst);
-    if (!r) r = worker_train(dir, c->config, o, 1, &p, &rst);
+    if (!r) r = worker_train(dir, c->config, c->keep, o, 1, &p, &rst);
     if (r == 1) return registry_release(reg, c->id, st) ? -1 : 1;
     if (r == 0 && worker_record_done(reg, c->id, dir, &rst) == 0) {
         if (o->show) progress_print_done(reg, c->id);
@@ -104,7 +104,9 @@ static int work_on(Registry *reg, const LeasedRun *c, const WorkerOptions *o, do
         return status_wrap(st, "run %d (%s)", c->id, c->arm);
     }
     fprintf(stderr, "run %d (%s) failed: %s\n", c->id, c->arm, rst.msg);
-    return registry_fail(reg, c->id, rst.msg, st) ? -1 : 0;
+    if (registry_fail(reg, c->id, rst.msg, st)) return -1;
+    /* a diverged sweep run is a result (its rate is too high): the sweep may be complete now */
+    return c->kind == RUN_LR_SWEEP && tune_settle_arm(reg, c->arm_id, st) ? -1 : 0;
 }
 
 int worker_loop(const WorkerOptions *o, Status *st) {

@@ -25,9 +25,10 @@ typedef struct {
 
 /* DIR/runs/ID-ARM. */
 int worker_run_dir(char *buf, size_t size, const char *out_dir, int run_id, const char *arm, Status *st);
-/* Trains one run (fresh from config_json, or resumed): 0 done, 1 stopped (checkpointed), -1 failed. */
-int worker_train(const char *dir, const char *config_json, const WorkerOptions *o, int dp_size, ProgressCtx *p,
-                 Status *st);
+/* Trains one run (fresh from config_json, or resumed): 0 done, 1 stopped (checkpointed), -1 failed.
+ * The final checkpoint is deleted unless keep (or the study keeps every checkpoint). */
+int worker_train(const char *dir, const char *config_json, int keep, const WorkerOptions *o, int dp_size,
+                 ProgressCtx *p, Status *st);
 /* Reads a trained run's results from its directory into the registry, settling its arm's sweep
  * when it was the last sweep run. */
 int worker_record_done(Registry *reg, int run_id, const char *dir, Status *st);

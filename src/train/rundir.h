@@ -37,7 +37,9 @@ typedef struct {
 
 typedef struct {
     int64_t step;
-    double val_loss, val_bpb;
+    double val_loss, val_bpb;   /* the validation half (what sweeps choose by) */
+    double test_loss, test_bpb; /* the test half (what studies report) */
+    double unigram_bpb;         /* a unigram model of the held-out text: the plateau of a run that learnt nothing */
     double params;
     size_t params_nonembedding;
     double tokens, flops, flops_6nd;

@@ -187,15 +187,15 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     return write_config_file(tr, st);
 }
 
-void trainer_evaluate(Trainer *tr, double *loss, double *bpb) {
+void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb) {
     const Config *c = &tr->cfg;
     int B = c->batch, T = c->context, Bl = tr->local_batch;
-    int nb = dataset_val_batches(&tr->data, B, c->eval_tokens);
+    int nb = dataset_eval_batches(&tr->data, part, B, tokens);
     double sums[2] = {0.0, 0.0}; /* nats, predicted tokens: summed over ranks */
     uint64_t bytes = 0;
     size_t first = (size_t)tr->dp_rank * Bl * T;
     for (int k = 0; k < nb; k++) {
-        dataset_val_batch(&tr->data, k, B, tr->inputs, tr->targets, &bytes);
+        dataset_eval_batch(&tr->data, part, k, B, tr->inputs, tr->targets, &bytes);
         model_forward(&tr->model, tr->inputs + first, tr->targets + first, Bl, T, 0);
         const float *losses = model_losses(&tr->model);
         const int *targets = tr->targets + first;
@@ -246,13 +246,27 @@ static int save_checkpoint(Trainer *tr, Status *st) {
     return rc;
 }
 
-static int write_final(Trainer *tr, double val_loss, double val_bpb, Status *st) {
+/* The run's result: both held-out halves evaluated on final_eval_tokens tokens each. */
+static int write_final(Trainer *tr, Status *st) {
+    const Config *c = &tr->cfg;
+    RunFinal f = {0};
+    trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb);
+    trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb);
     if (tr->dp_rank != 0) return 0;
     double N = (double)model_total_params(&tr->model);
-    RunFinal f = {tr->ts.step, val_loss, val_bpb, N, model_nonembedding_params(&tr->model), tr->ts.tokens,
-                  tr->ts.flops, 6.0 * N * tr->ts.tokens, tr->cfg.seed, tr->ts.elapsed_s,
-                  tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0};
-    return rundir_write_final(tr->cfg.out, &f, st);
+    f.step = tr->ts.step;
+    f.unigram_bpb = tr->data.val_unigram_bpb;
+    f.params = N;
+    f.params_nonembedding = model_nonembedding_params(&tr->model);
+    f.tokens = tr->ts.tokens;
+    f.flops = tr->ts.flops;
+    f.flops_6nd = 6.0 * N * tr->ts.tokens;
+    f.seed = c->seed;
+    f.elapsed_s = tr->ts.elapsed_s;
+    f.tokens_per_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
+    if (!tr->quiet) printf("final: validation %.4f, test %.4f bits/byte (unigram %.4f)\n", f.val_bpb, f.test_bpb,
+                           f.unigram_bpb);
+    return rundir_write_final(c->out, &f, st);
 }
 
 static void print_header(const Trainer *tr) {
@@ -346,7 +360,7 @@ int trainer_run(Trainer *tr, Status *st) {
     double val_loss = NAN, val_bpb = NAN;
     double t_mark = time_now(), tok_mark = ts->tokens, tok_s = 0.0;
     if (ts->step == 0) {
-        trainer_evaluate(tr, &val_loss, &val_bpb);
+        trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb);
         if (!tr->quiet) printf("eval step 0: val loss %.4f, %.4f bits/byte\n", val_loss, val_bpb);
         rc = append_metrics(tr, val_loss, val_bpb, 0.0, st);
         if (!rc && c->on_nonfinite == NONFINITE_ROLLBACK) rc = save_checkpoint(tr, st); /* something to return to */
@@ -406,7 +420,7 @@ int trainer_run(Trainer *tr, Status *st) {
             tok_mark = ts->tokens;
         }
         if (ts->step % c->eval_every == 0 || last) {
-            trainer_evaluate(tr, &val_loss, &val_bpb);
+            trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb);
             if (!isfinite(val_loss) && c->on_nonfinite == NONFINITE_ROLLBACK) { /* diverged between steps */
                 if ((rc = handle_nonfinite(tr, "held-out loss", val_loss, (int)ts->step, st))) break;
                 continue;
@@ -433,9 +447,9 @@ int trainer_run(Trainer *tr, Status *st) {
         }
     }
     if (!rc && ts->step == c->steps) {
-        if (isnan(val_loss)) trainer_evaluate(tr, &val_loss, &val_bpb);
+        if (isnan(val_loss)) trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb);
         if (c->steps == 0) rc = save_checkpoint(tr, st);
-        if (!rc) rc = write_final(tr, val_loss, val_bpb, st);
+        if (!rc) rc = write_final(tr, st);
         if (!rc && !tr->quiet) {
             char spent[32];
             fmt_duration(spent, sizeof spent, ts->elapsed_s);

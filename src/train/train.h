@@ -49,7 +49,8 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
 /* Trains until cfg.steps; evaluates, logs and checkpoints on the way. Fails with AP_EINTERRUPTED
  * (checkpoint saved) when *tr->stop becomes nonzero. */
 int trainer_run(Trainer *tr, Status *st);
-/* Mean held-out loss (nats/token) and bits per byte over the fixed evaluation windows. */
-void trainer_evaluate(Trainer *tr, double *loss, double *bpb);
+/* Mean loss (nats/token) and bits per byte over the first `tokens` tokens (whole batches) of a
+ * held-out part (tokens <= 0: the whole part). */
+void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb);
 void trainer_free(Trainer *tr);
 #endif
