@@ -12,6 +12,7 @@
 
 const char *const cli_usage_study =
     "usage: algoprog study run STUDY.ini out=DIR [workers=N] [threads=N] [ranks_per_run=G] [--quiet]\n"
+    "         (default: one worker per core when every run is small, else one worker on every core)\n"
     "         (under mpirun -np K: rank 0 hands out runs, the other ranks train them, G ranks per run)\n"
     "       algoprog study plan STUDY.ini             the runs, sizes and FLOPs, without running\n"
     "       algoprog study status DIR                 progress and results so far\n"
@@ -41,7 +42,7 @@ int cmd_study(int argc, char **argv) {
         return study_export(argv[1], NULL, json, 0, &st) ? cli_fail(&st) : 0;
     }
     if (strcmp(argv[0], "run")) return fputs(cli_usage_study, stderr), 2;
-    StudyOptions o = {.workers = 1, .stop = cli_stop_flag()};
+    StudyOptions o = {.workers = 0, .stop = cli_stop_flag()};
     const char *out = NULL;
     for (int i = 2; i < argc; i++) {
         int r;

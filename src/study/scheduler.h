@@ -15,7 +15,8 @@
 #include <stdio.h>
 
 typedef struct {
-    int workers;       /* processes training runs in parallel */
+    int workers;       /* processes training runs in parallel; 0: one per core when every run is small
+                        * (a step under 1e10 FLOPs), else one */
     int threads;       /* per worker; 0: cores / workers */
     int ranks_per_run; /* under mpirun: ranks training each run data-parallel (0 or 1: one) */
     int quiet;         /* no progress display */
