@@ -4,7 +4,7 @@ BUILDTYPE ?= Release
 JOBS      ?= $(shell nproc)
 ALGOPROG  := $(BUILD)/algoprog
 
-.PHONY: all build test run bench fuzz setup setup-test clean clang asan
+.PHONY: all build test test-openblas run bench fuzz setup setup-test clean clang asan
 
 all: build
 
@@ -24,6 +24,12 @@ build: $(BUILD)/CMakeCache.txt
 test: setup-test
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Every test again on a build without oneDNN (the fallback: every product on OpenBLAS).
+test-openblas: setup-test
+	cmake -S . -B build-openblas -DCMAKE_BUILD_TYPE=Release -DALGOPROG_WITH_ONEDNN=OFF
+	cmake --build build-openblas -j $(JOBS)
+	cd build-openblas && ctest --output-on-failure -j $(JOBS)
 
 # The main job: fetch the default corpus, train the default preset, print samples.
 run: setup
@@ -59,4 +65,4 @@ asan: setup-test
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 clean:
-	rm -rf $(BUILD) build-clang build-asan build-fuzz
+	rm -rf $(BUILD) build-clang build-asan build-openblas build-fuzz

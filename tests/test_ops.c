@@ -1,6 +1,7 @@
 /* test_ops.c - every forward/backward pair against finite differences.
  * Each test builds a scalar loss L = sum(r * forward(inputs)) with a fixed random r, runs the
  * backward with dout = r, and checks each input's and weight's gradient numerically. */
+#define _DEFAULT_SOURCE /* SA_ONSTACK, setitimer */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,9 +9,15 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include <omp.h>
+#include <signal.h>
+#include <sys/time.h>
+
 #include "core/parallel.h"
 #include "gradcheck.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "models/model.h"
 
 static const GradcheckOpts OPTS = {1e-2, 2e-3, 2e-2, 64};
 
@@ -26,6 +33,329 @@ static double dotr(const float *out, const float *r, size_t n) {
     return s;
 }
 
+/* ------------------------------------------------------------ GEMM libraries */
+/* The libraries this build can run: OpenBLAS always, oneDNN when linked. */
+static int gemm_libs(GemmLib *out) {
+    int n = 0;
+    out[n++] = GEMM_OPENBLAS;
+    if (gemm_have_onednn()) out[n++] = GEMM_ONEDNN;
+    return n;
+}
+
+static void use_lib(GemmLib lib) {
+    Status st;
+    assert_int_equal(gemm_use(lib, &st), 0);
+}
+
+/* Element (i, j) of op(X) for X stored row-major with leading dimension ld. */
+static double op_at(const float *X, size_t ld, int trans, size_t i, size_t j) {
+    return trans ? X[j * ld + i] : X[i * ld + j];
+}
+
+/* Every library against a double-precision loop: all four transpose pairs, odd shapes, alpha and
+ * beta, leading dimensions wider than the rows, and C outside the product untouched. Tolerance:
+ * 4e-6 of the sum of the absolute terms |alpha a_ik b_kj| + |beta c_ij| (about 34 ulps of that
+ * sum; fp32 accumulation over K <= 300 terms in any order stays well inside it). With beta = 0, C
+ * starts as NaN: it must be written, never read. */
+static void test_gemm_matches_reference(void **state) {
+    (void)state;
+    static const size_t SHAPES[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 130, 16}, {130, 64, 257}, {4, 192, 48}};
+    GemmLib libs[2];
+    int n_libs = gemm_libs(libs);
+    int checked = 0;
+    for (int li = 0; li < n_libs; li++) {
+        double worst = 0.0;
+        for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++)
+            for (int tr = 0; tr < 4; tr++)
+                for (int with_beta = 0; with_beta < 2; with_beta++) {
+                    size_t M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
+                    int ta = tr & 1, tb = tr >> 1;
+                    size_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+                    size_t lda = ca + 3, ldb = cb + 1, ldc = N + 2;
+                    float alpha = 0.75f, beta = with_beta ? -0.5f : 0.0f;
+                    float *A = vec(ra * lda, 101 + (unsigned)si, 1), *B = vec(rb * ldb, 201 + (unsigned)si, 1);
+                    float *C = vec(M * ldc, 301, 1), *C0 = vec(M * ldc, 0, 0);
+                    if (!with_beta)
+                        for (size_t i = 0; i < M * ldc; i++)
+                            if (i % ldc < N) C[i] = NAN;
+                    memcpy(C0, C, M * ldc * sizeof(float));
+                    gemm_sgemm_on(libs[li], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                    for (size_t i = 0; i < M; i++)
+                        for (size_t j = 0; j < ldc; j++) {
+                            float got = C[i * ldc + j];
+                            if (j >= N) { /* the padding of C */
+                                assert_memory_equal(&got, &C0[i * ldc + j], sizeof got);
+                                continue;
+                            }
+                            double sum = 0.0, mag = 0.0;
+                            for (size_t k = 0; k < K; k++) {
+                                double t = (double)alpha * op_at(A, lda, ta, i, k) * op_at(B, ldb, tb, k, j);
+                                sum += t, mag += fabs(t);
+                            }
+                            if (with_beta) sum += (double)beta * C0[i * ldc + j], mag += fabs(beta * C0[i * ldc + j]);
+                            if (mag > 0 && fabs(got - sum) / mag > worst) worst = fabs(got - sum) / mag;
+                            if (!(fabs(got - sum) <= 4e-6 * mag + 1e-30)) {
+                                print_error("%s %zux%zux%zu ta=%d tb=%d beta=%g: C[%zu,%zu] = %.9g, reference %.9g\n",
+                                            gemm_lib_name(libs[li]), M, N, K, ta, tb, (double)beta, i, j, (double)got,
+                                            sum);
+                                fail();
+                            }
+                            checked++;
+                        }
+                    free(A), free(B), free(C), free(C0);
+                }
+        printf("  gemm %-8s worst |error| / sum of |terms| = %.2e (tolerance 4e-6)\n", gemm_lib_name(libs[li]), worst);
+    }
+    assert_true(checked > 0);
+}
+
+/* Inside one of our parallel regions each library runs single-threaded (attention's per-head
+ * products): every thread's product matches the same product made outside, to rounding. */
+static void test_gemm_inside_parallel_region(void **state) {
+    (void)state;
+    GemmLib libs[2];
+    int n_libs = gemm_libs(libs);
+    size_t M = 64, N = 200, K = 32, n = 8;
+    float *A = vec(n * M * K, 401, 1), *B = vec(K * N, 402, 1), *C = vec(n * M * N, 0, 0), *R = vec(n * M * N, 0, 0);
+    for (int li = 0; li < n_libs; li++) {
+        for (size_t t = 0; t < n; t++)
+            gemm_sgemm_on(libs[li], 0, 1, M, N, K, 1.0f, A + t * M * K, K, B, K, 0.0f, R + t * M * N, N);
+#pragma omp parallel for schedule(static)
+        for (size_t t = 0; t < n; t++)
+            gemm_sgemm_on(libs[li], 0, 1, M, N, K, 1.0f, A + t * M * K, K, B, K, 0.0f, C + t * M * N, N);
+        for (size_t i = 0; i < n * M * N; i++) assert_float_equal(C[i], R[i], 1e-5 * (1 + fabsf(R[i])));
+    }
+    free(A), free(B), free(C), free(R);
+}
+
+/* Run to run, with the thread count fixed, each library gives the same bits: the training shapes
+ * where a library may split K between threads (dW) and rows (x W^T), and a product under the
+ * auto rule's choice. */
+static void test_gemm_bit_identical_runs(void **state) {
+    (void)state;
+    static const size_t SHAPES[][5] = {{256, 256, 4096, 1, 0}, {4096, 384, 128, 0, 1}, {1024, 48, 192, 0, 0}};
+    GemmLib libs[3];
+    int n_libs = gemm_libs(libs);
+    libs[n_libs++] = GEMM_AUTO;
+    for (int li = 0; li < n_libs; li++)
+        for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
+            size_t M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
+            int ta = (int)SHAPES[si][3], tb = (int)SHAPES[si][4];
+            float *A = vec(M * K, 501, 1), *B = vec(K * N, 502, 1), *C = vec(M * N, 503, 1), *first = vec(M * N, 0, 0);
+            float *again = vec(M * N, 0, 0);
+            for (int r = 0; r < 4; r++) {
+                float *out = r ? again : first;
+                memcpy(out, C, M * N * sizeof(float));
+                gemm_sgemm_on(libs[li], ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 1.0f, out, N);
+                if (r) assert_memory_equal(again, first, M * N * sizeof(float));
+            }
+            free(A), free(B), free(C), free(first), free(again);
+        }
+}
+
+/* oneDNN 2.6.3's sgemm corrupts the heap when a signal handler runs on the stack of a thread
+ * inside it; parallel_init gives every thread an alternate signal stack and handlers use it
+ * (SA_ONSTACK, as the CLI's do). A timer signal every 37 us during thousands of products on the
+ * shapes that corrupted memory here without that: every result must keep its bits. */
+static volatile sig_atomic_t g_ticks;
+static void on_tick(int sig) {
+    (void)sig;
+    g_ticks++;
+}
+
+static void test_gemm_under_signals(void **state) {
+    (void)state;
+    static const size_t SHAPES[][5] = {{64, 16, 256, 0, 0}, {256, 48, 192, 0, 1}, {1024, 48, 192, 0, 0}, {48, 192, 256, 1, 0}};
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_tick;
+    sa.sa_flags = SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    GemmLib libs[2];
+    int n_libs = gemm_libs(libs);
+    for (int li = 0; li < n_libs; li++)
+        for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
+            size_t M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
+            int ta = (int)SHAPES[si][3], tb = (int)SHAPES[si][4];
+            float *A = vec(M * K, 601, 1), *B = vec(K * N, 602, 1), *C = vec(M * N, 0, 0), *R = vec(M * N, 0, 0);
+            gemm_sgemm_on(libs[li], ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, R, N);
+            struct itimerval on = {{0, 37}, {0, 37}}, off = {{0, 0}, {0, 0}};
+            setitimer(ITIMER_REAL, &on, NULL);
+            int wrong = 0;
+            for (int r = 0; r < 400; r++) {
+                gemm_sgemm_on(libs[li], ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N);
+                wrong += memcmp(C, R, M * N * sizeof(float)) != 0;
+            }
+            setitimer(ITIMER_REAL, &off, NULL);
+            assert_int_equal(wrong, 0);
+            free(A), free(B), free(C), free(R);
+        }
+    sigaction(SIGALRM, &old, NULL);
+    printf("  %d timer signals during the products, every result intact\n", (int)g_ticks);
+    assert_true(g_ticks > 0);
+}
+
+/* ------------------------------------------------------------ bf16 products */
+/* x rounded to bfloat16's 8 significant bits, to nearest with ties to even (nearbyint in the
+ * default rounding mode): an independent version of gemm.c's bit trick, for normal numbers. */
+static double bf16_ref(float x) {
+    if (x == 0.0f) return 0.0;
+    int e;
+    frexp(x, &e);
+    return ldexp(nearbyint(ldexp(x, 8 - e)), e - 8);
+}
+
+/* The bound of every bf16 check, as a fraction of the sum of |terms|. bf16 keeps 8 significant
+ * bits, so rounding to nearest has relative error <= 2^-8 (half of the 2^-7 spacing in [1, 2));
+ * a term a*b of two rounded inputs is then off by at most 2 * 2^-8 + 2^-16 (7.83e-3) of |a*b|,
+ * and fp32 accumulation adds the fp32 test's 4e-6. Rounded up: 8e-3. */
+#define BF16_TOL 8e-3
+
+/* Teardown of the bf16 tests: a failed one must not leave bf16 on (or forced off) for the rest. */
+static int precision_reset(void **state) {
+    (void)state;
+    Status st;
+    gemm_bf16_force_unavailable(0);
+    return gemm_set_precision(GEMM_FP32, &st);
+}
+
+/* gemm_bf16_sgemm against two double-precision loops, on the fp32 test's odd shapes plus one above
+ * the bf16 work rule, all four transpose pairs, alpha, beta 0 and nonzero, leading dimensions wider
+ * than the rows, C's padding untouched and, with beta = 0, C only written (it starts as NaN):
+ * - the exact inputs, within BF16_TOL of the sum of |terms| (what training sees);
+ * - the inputs rounded to bf16 here, within the fp32 test's 4e-6: a product of two bf16 values is
+ *   exact in fp32, so this pins the rounding (to nearest even) and fp32 accumulation exactly.
+ * The worst error against the exact inputs must also exceed 1e-5, or the product ran in fp32. */
+static void test_gemm_bf16_matches_reference(void **state) {
+    (void)state;
+    if (!gemm_bf16_available()) {
+        printf("  bf16 products unavailable here (no oneDNN, or no AVX512-BF16/AMX): skipped\n");
+        skip();
+    }
+    static const size_t SHAPES[][3] = {{1, 1, 1},     {7, 5, 3},    {33, 17, 65},    {64, 130, 16},
+                                       {130, 64, 257}, {4, 192, 48}, {257, 129, 200}};
+    double worst = 0.0, worst_rounded = 0.0;
+    for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++)
+        for (int tr = 0; tr < 4; tr++)
+            for (int with_beta = 0; with_beta < 2; with_beta++) {
+                size_t M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
+                int ta = tr & 1, tb = tr >> 1;
+                size_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+                size_t lda = ca + 3, ldb = cb + 1, ldc = N + 2;
+                float alpha = 0.75f, beta = with_beta ? -0.5f : 0.0f;
+                float *A = vec(ra * lda, 701 + (unsigned)si, 1), *B = vec(rb * ldb, 801 + (unsigned)si, 1);
+                float *C = vec(M * ldc, 901, 1), *C0 = vec(M * ldc, 0, 0);
+                if (!with_beta)
+                    for (size_t i = 0; i < M * ldc; i++)
+                        if (i % ldc < N) C[i] = NAN;
+                memcpy(C0, C, M * ldc * sizeof(float));
+                assert_int_equal(gemm_bf16_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 0);
+                for (size_t i = 0; i < M; i++)
+                    for (size_t j = 0; j < ldc; j++) {
+                        float got = C[i * ldc + j];
+                        if (j >= N) {
+                            assert_memory_equal(&got, &C0[i * ldc + j], sizeof got);
+                            continue;
+                        }
+                        double sum = 0.0, sum_r = 0.0, mag = 0.0;
+                        for (size_t k = 0; k < K; k++) {
+                            double a = op_at(A, lda, ta, i, k), b = op_at(B, ldb, tb, k, j);
+                            double t = (double)alpha * a * b;
+                            sum += t, mag += fabs(t);
+                            sum_r += (double)alpha * bf16_ref((float)a) * bf16_ref((float)b);
+                        }
+                        if (with_beta) {
+                            double c = (double)beta * C0[i * ldc + j];
+                            sum += c, sum_r += c, mag += fabs(c);
+                        }
+                        double err = fabs(got - sum), err_r = fabs(got - sum_r);
+                        if (mag > 0 && err / mag > worst) worst = err / mag;
+                        if (mag > 0 && err_r / mag > worst_rounded) worst_rounded = err_r / mag;
+                        if (!(err <= BF16_TOL * mag + 1e-30) || !(err_r <= 4e-6 * mag + 1e-30)) {
+                            print_error("bf16 %zux%zux%zu ta=%d tb=%d beta=%g: C[%zu,%zu] = %.9g, reference %.9g, "
+                                        "with bf16 inputs %.9g\n",
+                                        M, N, K, ta, tb, (double)beta, i, j, (double)got, sum, sum_r);
+                            fail();
+                        }
+                    }
+                free(A), free(B), free(C), free(C0);
+            }
+    printf("  gemm bf16 worst |error| / sum of |terms| = %.2e (tolerance %.0e); against bf16-rounded inputs %.2e "
+           "(tolerance 4e-6)\n",
+           worst, BF16_TOL, worst_rounded);
+    assert_true(worst > 1e-5);
+}
+
+/* precision = bf16 through gemm_sgemm: products at or above GEMM_BF16_MIN_WORK give the bits of
+ * gemm_bf16_sgemm, smaller ones the bits of the fp32 library; run to run the bits repeat; inside
+ * a parallel region every thread's product (its own cached primitive) matches the one made
+ * outside; nothing falls back to fp32; and precision = fp32 gives the fp32 bits again. */
+static void test_gemm_bf16_precision(void **state) {
+    (void)state;
+    if (!gemm_bf16_available()) skip();
+    Status st;
+    size_t M = 256, N = 192, K = 128, n = 6; /* 6.3M multiply-adds: bf16 */
+    assert_true(gemm_bf16_applies(M, N, K) && !gemm_bf16_applies(64, 64, 64));
+    float *A = vec(n * M * K, 1001, 1), *B = vec(K * N, 1002, 1), *C = vec(n * M * N, 0, 0), *R = vec(n * M * N, 0, 0);
+    float *D = vec(M * N, 0, 0);
+    unsigned long fallbacks = gemm_bf16_fallbacks();
+    assert_int_equal(gemm_set_precision(GEMM_BF16, &st), 0);
+    assert_int_equal(gemm_precision(), GEMM_BF16);
+    for (int r = 0; r < 2; r++) {
+        gemm_sgemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, r ? D : C, N);
+        if (r) assert_memory_equal(C, D, M * N * sizeof(float));
+    }
+    assert_int_equal(gemm_bf16_sgemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, R, N), 0);
+    assert_memory_equal(C, R, M * N * sizeof(float));
+    /* below the rule: the fp32 library's bits */
+    gemm_sgemm(0, 1, 64, 64, 64, 1.0f, A, K, B, K, 0.0f, C, 64);
+    gemm_sgemm_on(gemm_current(), 0, 1, 64, 64, 64, 1.0f, A, K, B, K, 0.0f, R, 64);
+    assert_memory_equal(C, R, 64 * 64 * sizeof(float));
+    for (size_t t = 0; t < n; t++) gemm_sgemm(0, 1, M, N, K, 1.0f, A + t * M * K, K, B, K, 0.0f, R + t * M * N, N);
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < n; t++) gemm_sgemm(0, 1, M, N, K, 1.0f, A + t * M * K, K, B, K, 0.0f, C + t * M * N, N);
+    for (size_t i = 0; i < n * M * N; i++) assert_float_equal(C[i], R[i], 1e-5 * (1 + fabsf(R[i])));
+    assert_int_equal(gemm_bf16_fallbacks(), fallbacks);
+    assert_int_equal(gemm_set_precision(GEMM_FP32, &st), 0);
+    gemm_sgemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+    gemm_sgemm_on(gemm_current(), 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, R, N);
+    assert_memory_equal(C, R, M * N * sizeof(float));
+    free(A), free(B), free(C), free(R), free(D);
+}
+
+/* Where bf16 cannot run (forced here as on a CPU without AVX512-BF16, or a build without oneDNN),
+ * asking for it is a clear error, from gemm_set_precision and from model_create with the recipe
+ * key, and the precision stays fp32: a bf16 recipe never silently trains in fp32. */
+static void test_precision_bf16_unavailable(void **state) {
+    (void)state;
+    Status st;
+    int avail = gemm_bf16_available();
+    gemm_bf16_force_unavailable(1);
+    assert_false(gemm_bf16_available());
+    assert_int_equal(gemm_set_precision(GEMM_BF16, &st), -1);
+    assert_int_equal(st.code, AP_EINVAL);
+    printf("  %s\n", st.msg);
+    assert_non_null(strstr(st.msg, "precision=bf16"));
+    assert_non_null(strstr(st.msg, "precision=fp32"));
+    assert_int_equal(gemm_precision(), GEMM_FP32);
+    float A[6] = {1, 2, 3, 4, 5, 6}, C[4] = {7, 7, 7, 7};
+    assert_int_equal(gemm_bf16_sgemm(0, 0, 2, 2, 3, 1.0f, A, 3, A, 2, 0.0f, C, 2), -1);
+    assert_true(C[0] == 7 && C[3] == 7);
+    Config cfg;
+    config_defaults(&cfg);
+    cfg.vocab = 16, cfg.precision = PRECISION_BF16;
+    Model m;
+    Rng rng;
+    rng_seed(&rng, 1);
+    assert_int_equal(model_create(&m, &cfg, &rng, &st), -1);
+    assert_non_null(strstr(st.msg, "precision=bf16"));
+    gemm_bf16_force_unavailable(0);
+    assert_int_equal(gemm_bf16_available(), avail);
+    assert_int_equal(gemm_set_precision(GEMM_BF16, &st), avail ? 0 : -1);
+    assert_int_equal(gemm_set_precision(GEMM_FP32, &st), 0);
+}
+
 /* ------------------------------------------------------------ linear */
 typedef struct {
     float *out, *inp, *w, *b, *r;
@@ -38,8 +368,7 @@ static double linear_loss(void *p) {
     return dotr(c->out, c->r, c->M * c->OC);
 }
 
-static void test_linear(void **state) {
-    (void)state;
+static void run_linear(void) {
     LinearCtx c = {0};
     c.M = 7, c.IC = 5, c.OC = 6;
     c.out = vec(c.M * c.OC, 0, 0);
@@ -59,6 +388,88 @@ static void test_linear(void **state) {
     assert_float_equal(dw[3], 2 * first, 1e-5);
     assert_int_equal(bad, 0);
     free(c.out), free(c.inp), free(c.w), free(c.b), free(c.r), free(dinp), free(dw), free(db);
+}
+
+/* The linear layer's gradients on each GEMM library. */
+static void test_linear(void **state) {
+    (void)state;
+    GemmLib libs[2];
+    int n_libs = gemm_libs(libs);
+    for (int li = 0; li < n_libs; li++) {
+        use_lib(libs[li]);
+        run_linear();
+    }
+    use_lib(GEMM_AUTO);
+}
+
+/* The sum of |terms| of each entry of op(X) op(Y) (M,N), plus |C0| when accumulating into C0. */
+static double *abs_terms(const float *X, size_t ldx, int tx, const float *Y, size_t ldy, int ty, const float *C0,
+                         size_t M, size_t N, size_t K) {
+    double *mag = calloc(M * N, sizeof *mag);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double s = C0 ? fabs(C0[i * N + j]) : 0.0;
+            for (size_t k = 0; k < K; k++) s += fabs(op_at(X, ldx, tx, i, k) * op_at(Y, ldy, ty, k, j));
+            mag[i * N + j] = s;
+        }
+    return mag;
+}
+
+/* |a - b| <= BF16_TOL * mag + 1e-6 entry by entry; returns the worst |a - b| / mag. The two sides
+ * are fp32 (within 4e-6 of mag of the exact value) and bf16 (within 7.83e-3), so BF16_TOL covers
+ * their difference; 1e-6 covers the fp32 rounding of the bias added afterwards. */
+static double bf16_close(const char *what, const float *a, const float *b, const double *mag, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (mag[i] > 0 && d / mag[i] > worst) worst = d / mag[i];
+        if (!(d <= BF16_TOL * mag[i] + 1e-6)) {
+            print_error("%s[%zu]: bf16 %.9g, fp32 %.9g, sum of |terms| %.9g\n", what, i, (double)a[i], (double)b[i],
+                        mag[i]);
+            fail();
+        }
+    }
+    return worst;
+}
+
+/* A linear layer's forward and backward under precision = bf16 against fp32, at a shape whose three
+ * products (each 7.9M multiply-adds) all run in bf16, with gradients accumulating into nonzero
+ * values (beta = 1): every entry within the bf16 bound of its sum of |terms|, the bias gradient
+ * (no product) bit-identical, and some entries different (the products did run in bf16). */
+static void test_linear_bf16(void **state) {
+    (void)state;
+    if (!gemm_bf16_available()) skip();
+    Status st;
+    size_t M = 256, IC = 160, OC = 192;
+    assert_true(gemm_bf16_applies(M, OC, IC) && gemm_bf16_applies(M, IC, OC) && gemm_bf16_applies(OC, IC, M));
+    float *inp = vec(M * IC, 21, 1), *w = vec(OC * IC, 22, 0.1f), *b = vec(OC, 23, 0.5f), *dout = vec(M * OC, 24, 1);
+    float *dinp0 = vec(M * IC, 25, 1), *dw0 = vec(OC * IC, 26, 1), *db0 = vec(OC, 27, 1);
+    float *out[2], *dinp[2], *dw[2], *db[2];
+    for (int p = 0; p < 2; p++) { /* 0: fp32, 1: bf16 */
+        assert_int_equal(gemm_set_precision(p ? GEMM_BF16 : GEMM_FP32, &st), 0);
+        out[p] = vec(M * OC, 0, 0), dinp[p] = vec(M * IC, 0, 0), dw[p] = vec(OC * IC, 0, 0), db[p] = vec(OC, 0, 0);
+        memcpy(dinp[p], dinp0, M * IC * sizeof(float));
+        memcpy(dw[p], dw0, OC * IC * sizeof(float));
+        memcpy(db[p], db0, OC * sizeof(float));
+        linear_forward(out[p], inp, w, b, M, IC, OC);
+        linear_backward(dinp[p], dw[p], db[p], dout, inp, w, M, IC, OC);
+    }
+    assert_int_equal(gemm_set_precision(GEMM_FP32, &st), 0);
+    double *m_out = abs_terms(inp, IC, 0, w, IC, 1, NULL, M, OC, IC);
+    for (size_t i = 0; i < M * OC; i++) m_out[i] += fabs(b[i % OC]);
+    double *m_dinp = abs_terms(dout, OC, 0, w, IC, 0, dinp0, M, IC, OC);
+    double *m_dw = abs_terms(dout, OC, 1, inp, IC, 0, dw0, OC, IC, M);
+    double w1 = bf16_close("out", out[1], out[0], m_out, M * OC);
+    double w2 = bf16_close("dinp", dinp[1], dinp[0], m_dinp, M * IC);
+    double w3 = bf16_close("dweight", dw[1], dw[0], m_dw, OC * IC);
+    printf("  linear bf16 vs fp32, worst |difference| / sum of |terms|: out %.2e, dinp %.2e, dweight %.2e "
+           "(tolerance %.0e)\n",
+           w1, w2, w3, BF16_TOL);
+    assert_memory_equal(db[1], db[0], OC * sizeof(float));
+    assert_true(w1 > 1e-5 && w2 > 1e-5 && w3 > 1e-5);
+    free(m_out), free(m_dinp), free(m_dw);
+    for (int p = 0; p < 2; p++) free(out[p]), free(dinp[p]), free(dw[p]), free(db[p]);
+    free(inp), free(w), free(b), free(dout), free(dinp0), free(dw0), free(db0);
 }
 
 /* ------------------------------------------------------------ norms */
@@ -415,8 +826,7 @@ static void test_attention_mqa(void **state) {
 
 /* The fast kernels (transposed heads, blocks of 64 keys, ap_expf) against the plain ones in
  * reference.c on a shape with more than one key block, a ragged last block and GQA. */
-static void test_attention_fast_matches_reference(void **state) {
-    (void)state;
+static void run_attention_fast_vs_reference(void) {
     size_t B = 2, T = 131, H = 4, Hkv = 2, hd = 12, stride = (H + 2 * Hkv) * hd;
     size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
     float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
@@ -441,6 +851,18 @@ static void test_attention_fast_matches_reference(void **state) {
     for (size_t i = 0; i < nqkv; i++) assert_float_equal(d_cross[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
     free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(d_cross);
     free(scratch);
+}
+
+/* ... with the fast kernels' GEMMs on each library (the reference makes none). */
+static void test_attention_fast_matches_reference(void **state) {
+    (void)state;
+    GemmLib libs[2];
+    int n_libs = gemm_libs(libs);
+    for (int li = 0; li < n_libs; li++) {
+        use_lib(libs[li]);
+        run_attention_fast_vs_reference();
+    }
+    use_lib(GEMM_AUTO);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,
@@ -585,7 +1007,13 @@ static void test_crossentropy(void **state) {
 int main(void) {
     parallel_init(2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),         cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_gemm_matches_reference), cmocka_unit_test(test_gemm_inside_parallel_region),
+        cmocka_unit_test(test_gemm_bit_identical_runs), cmocka_unit_test(test_gemm_under_signals),
+        cmocka_unit_test(test_gemm_bf16_matches_reference),
+        cmocka_unit_test_teardown(test_gemm_bf16_precision, precision_reset),
+        cmocka_unit_test_teardown(test_precision_bf16_unavailable, precision_reset),
+        cmocka_unit_test(test_linear),         cmocka_unit_test_teardown(test_linear_bf16, precision_reset),
+        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_qknorm),
         cmocka_unit_test(test_activations),    cmocka_unit_test(test_gated),
         cmocka_unit_test(test_residual_softcap), cmocka_unit_test(test_embeddings),

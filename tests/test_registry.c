@@ -1,5 +1,6 @@
 /* test_registry.c - the study registry and scheduler: leases raced by two processes, files that
  * are not registries, a run that fails and is retried on resume, a stop request mid-study. */
+#define _DEFAULT_SOURCE /* SA_ONSTACK */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,6 +164,34 @@ static void test_twins_train_once(void **state) {
     assert_int_equal(x.copied_from, 1);
     assert_true(x.test_bpb == 2.6 && x.unigram_bpb == 4.4);
     free(a.config), free(b.config);
+    registry_close(r);
+}
+
+static void test_upgrade_in_place(void **state) {
+    (void)state;
+    char dir[300], path[400];
+    tmp_path(dir, sizeof dir, "older");
+    make_registry(dir, 4);
+    snprintf(path, sizeof path, "%s/registry.db", dir);
+    sqlite3 *db; /* make it a version 2 registry: no test_bpb_se column */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE run DROP COLUMN test_bpb_se; UPDATE meta SET value='2' WHERE"
+                                      " key='schema_version'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    Registry *r;
+    Status st = {0};
+    RunRow *rows;
+    int n;
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0); /* even a reader upgrades it */
+    assert_int_equal(registry_runs(r, 0, -1, -1, 0, &rows, &n, &st), 0);
+    assert_int_equal(n, 4);
+    assert_true(isnan(rows[0].test_bpb_se));
+    registry_runs_free(rows, n);
+    registry_close(r);
+    char version[16];
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
+    assert_int_equal(registry_meta(r, "schema_version", version, sizeof version, &st), 1);
+    assert_int_equal(atoi(version), REGISTRY_SCHEMA_VERSION);
     registry_close(r);
 }
 
@@ -332,6 +361,7 @@ static void test_stop_and_continue(void **state) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_ONSTACK; /* like the CLI's handlers: see parallel.h (oneDNN and signals) */
     sigaction(SIGALRM, &sa, NULL);
     StudyOptions o = {.workers = 1, .threads = 1, .quiet = 1, .stop = &g_stop};
     Status st = {0};
@@ -368,6 +398,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leases_two_processes),
         cmocka_unit_test(test_twins_train_once),
+        cmocka_unit_test(test_upgrade_in_place),
         cmocka_unit_test(test_foreign_and_damaged_files),
         cmocka_unit_test(test_resume_after_failed_run),
         cmocka_unit_test(test_stop_and_continue),

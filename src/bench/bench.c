@@ -3,11 +3,11 @@
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "models/model.h"
 #include "optim/optim.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -45,26 +45,56 @@ static BenchRate time_rate(void (*fn)(void *), void *ctx, double work) {
     return out;
 }
 
-/* ---- peak: 12 independent chains of 8-lane FMAs per thread, enough to cover the FMA latency
- * times the number of FMA pipes on current x86 cores, so the loop is throughput-bound. */
-typedef float v8f __attribute__((vector_size(32)));
+/* ---- peak: 12 independent chains of FMAs per thread on the widest vectors the CPU has, enough to
+ * cover the FMA latency times the number of FMA pipes on current x86 cores, so the loop is
+ * throughput-bound. Each width is compiled for its own target, so a build without -march=native
+ * still measures AVX-512 on a CPU that has it. */
 #define FMA_ITERS 2000000
 #define FMA_CHAINS 12
 
+/* acc = acc * mul + add on `lanes`-wide vectors; -ffp-contract=fast makes each one FMA */
+#define FMA_BODY(vec, lanes)                                                                                  \
+    vec acc[FMA_CHAINS];                                                                                      \
+    vec mul, add;                                                                                             \
+    for (int l = 0; l < (lanes); l++) mul[l] = 0.999999f, add[l] = 1e-6f * (float)(l + 1);                    \
+    for (int c = 0; c < FMA_CHAINS; c++)                                                                      \
+        for (int l = 0; l < (lanes); l++) acc[c][l] = (float)(c + l + seed);                                  \
+    for (long i = 0; i < FMA_ITERS; i++)                                                                      \
+        for (int c = 0; c < FMA_CHAINS; c++) acc[c] = acc[c] * mul + add;                                     \
+    float s = 0.0f;                                                                                           \
+    for (int c = 0; c < FMA_CHAINS; c++)                                                                      \
+        for (int l = 0; l < (lanes); l++) s += acc[c][l];                                                     \
+    return s
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+
+__attribute__((target("avx512f"))) static float fma_chains_avx512(int seed) { FMA_BODY(v16f, 16); }
+__attribute__((target("avx2,fma"))) static float fma_chains_avx2(int seed) { FMA_BODY(v8f, 8); }
+static float fma_chains_generic(int seed) { FMA_BODY(v4f, 4); }
+
+typedef enum { FMA_AVX512, FMA_AVX2, FMA_GENERIC } FmaWidth;
+
+static FmaWidth fma_width(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return FMA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return FMA_AVX2;
+    return FMA_GENERIC;
+}
+
+const char *bench_fma_isa(void) {
+    static const char *const names[] = {"AVX-512, 16-wide", "AVX2, 8-wide", "SSE, 4-wide, no FMA"};
+    return names[fma_width()];
+}
+
 static void fma_loop(void *ctx) {
     float *sink = ctx;
+    FmaWidth w = fma_width();
 #pragma omp parallel
     {
-        v8f acc[FMA_CHAINS];
-        v8f mul, add;
-        for (int l = 0; l < 8; l++) mul[l] = 0.999999f, add[l] = 1e-6f * (float)(l + 1);
-        for (int c = 0; c < FMA_CHAINS; c++)
-            for (int l = 0; l < 8; l++) acc[c][l] = (float)(c + l + omp_get_thread_num());
-        for (long i = 0; i < FMA_ITERS; i++)
-            for (int c = 0; c < FMA_CHAINS; c++) acc[c] = acc[c] * mul + add; /* contracted to FMA */
-        float s = 0.0f;
-        for (int c = 0; c < FMA_CHAINS; c++)
-            for (int l = 0; l < 8; l++) s += acc[c][l];
+        int t = omp_get_thread_num();
+        float s = w == FMA_AVX512 ? fma_chains_avx512(t) : w == FMA_AVX2 ? fma_chains_avx2(t) : fma_chains_generic(t);
 #pragma omp atomic
         *sink += s;
     }
@@ -72,7 +102,8 @@ static void fma_loop(void *ctx) {
 
 BenchRate bench_fma_peak(void) {
     float sink = 0.0f;
-    double flops = (double)parallel_threads() * FMA_ITERS * FMA_CHAINS * 8 * 2;
+    static const int lanes[] = {16, 8, 4};
+    double flops = (double)parallel_threads() * FMA_ITERS * FMA_CHAINS * lanes[fma_width()] * 2;
     BenchRate r = time_rate(fma_loop, &sink, flops * 1e-9);
     if (sink == 12345.0f) r.best += 0; /* keeps the result alive */
     return r;
@@ -80,14 +111,31 @@ BenchRate bench_fma_peak(void) {
 
 /* ---- sgemm */
 typedef struct {
-    int M, N, K, ta, tb;
-    float *A, *B, *C;
+    int M, N, K, ta, tb, inner;
+    GemmLib lib;
+    GemmPrecision prec;
+    float *A, *B, *C; /* one set per thread when inner */
 } GemmCtx;
+
+static void gemm_one(const GemmCtx *g, int t) {
+    size_t M = (size_t)g->M, N = (size_t)g->N, K = (size_t)g->K;
+    if (g->prec == GEMM_BF16) {
+        gemm_bf16_sgemm(g->ta, g->tb, M, N, K, 1.0f, g->A + t * M * K, g->ta ? M : K, g->B + t * K * N, g->tb ? K : N,
+                        0.0f, g->C + t * M * N, N);
+        return;
+    }
+    gemm_sgemm_on(g->lib, g->ta, g->tb, M, N, K, 1.0f, g->A + t * M * K, g->ta ? M : K, g->B + t * K * N,
+                  g->tb ? K : N, 0.0f, g->C + t * M * N, N);
+}
 
 static void gemm_call(void *p) {
     GemmCtx *g = p;
-    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, g->M, g->N, g->K,
-                1.0f, g->A, g->ta ? g->M : g->K, g->B, g->tb ? g->K : g->N, 0.0f, g->C, g->N);
+    if (!g->inner) {
+        gemm_one(g, 0);
+        return;
+    }
+#pragma omp parallel
+    gemm_one(g, omp_get_thread_num());
 }
 
 static float *filled(size_t n, uint64_t seed) {
@@ -99,10 +147,12 @@ static float *filled(size_t n, uint64_t seed) {
     return v;
 }
 
-BenchRate bench_sgemm(int M, int N, int K, int transA, int transB) {
-    GemmCtx g = {M, N, K, transA, transB, filled((size_t)M * K, 1), filled((size_t)K * N, 2), filled((size_t)M * N, 3)};
+BenchRate bench_sgemm(GemmLib lib, GemmPrecision prec, int M, int N, int K, int transA, int transB, int inner) {
+    size_t sets = inner ? (size_t)parallel_threads() : 1;
+    GemmCtx g = {M, N, K, transA, transB, inner, lib, prec, NULL, NULL, NULL};
+    g.A = filled(sets * M * K, 1), g.B = filled(sets * K * N, 2), g.C = filled(sets * M * N, 3);
     BenchRate r = {0, 0};
-    if (g.A && g.B && g.C) r = time_rate(gemm_call, &g, 2.0 * M * N * K * 1e-9);
+    if (g.A && g.B && g.C) r = time_rate(gemm_call, &g, (double)sets * 2.0 * M * N * K * 1e-9);
     free(g.A), free(g.B), free(g.C);
     return r;
 }

@@ -12,16 +12,23 @@
 
 #include "core/status.h"
 #include "config/config.h"
+#include "kernels/gemm.h"
 
 typedef struct {
     double best, median;
 } BenchRate;
 
-/* Register-resident fused multiply-add loop on every thread: the machine's fp32 peak. */
+/* Register-resident fused multiply-add loop on every thread, on the widest vectors the CPU has
+ * (runtime detection): the machine's fp32 peak. */
 BenchRate bench_fma_peak(void);
+/* Which vectors bench_fma_peak uses, e.g. "AVX-512, 16-wide". */
+const char *bench_fma_isa(void);
 
-/* Row-major cblas_sgemm C[M,N] = op(A) op(B), op = transpose when trans is set. */
-BenchRate bench_sgemm(int M, int N, int K, int transA, int transB);
+/* Row-major C[M,N] = op(A) op(B) on one GEMM library (gemm.h), op = transpose when trans is set;
+ * with prec = GEMM_BF16, gemm_bf16_sgemm whatever the shape (lib is then ignored; the caller
+ * checks gemm_bf16_available). inner: every thread runs its own product at once inside one
+ * parallel region, as attention does per head (the rate counts all of them). */
+BenchRate bench_sgemm(GemmLib lib, GemmPrecision prec, int M, int N, int K, int transA, int transB, int inner);
 
 /* One kernel pair at one shape: milliseconds per call. */
 typedef struct {

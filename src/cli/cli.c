@@ -1,4 +1,5 @@
 /* cli.c - what the subcommands share: error messages, exit codes and the stop flag. */
+#define _DEFAULT_SOURCE /* SA_ONSTACK */
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -15,6 +16,7 @@ void cli_catch_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_ONSTACK; /* on the stacks parallel_init gives each thread: see parallel.h */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

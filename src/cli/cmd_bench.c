@@ -1,8 +1,8 @@
 /* cmd_bench.c - `algoprog bench`: how fast the trainer is, as ratios measured in one run.
  *
  * Absolute times differ between machines and between minutes on a shared one, so every number
- * is put next to a reference measured moments before on the same cores: the FMA peak, OpenBLAS
- * sgemm, and a PyTorch CPU peer (bench/torch_peer.py) training the same model with the same
+ * is put next to a reference measured moments before on the same cores: the FMA peak (widest
+ * vectors the CPU has), both GEMM libraries (gemm.h), and a PyTorch CPU peer (bench/torch_peer.py) training the same model with the same
  * thread budget. Each measurement runs in its own child process: thread settings start fresh and
  * the child's peak RSS is that configuration's memory. */
 #define _DEFAULT_SOURCE /* wait4: the peak RSS of one child */
@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/json.h"
 #include "core/strbuf.h"
+#include "kernels/gemm.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -27,7 +28,9 @@
 #include <unistd.h>
 
 #define MAX_THREAD_COUNTS 4
-#define MAX_GEMMS 8
+#define MAX_GEMMS 40
+#define MAX_LIBS 3
+#define MAX_PRECS 2
 #define MAX_KERNELS 8
 
 typedef struct {
@@ -47,21 +50,61 @@ static const BenchShape SHAPES[] = {
 typedef struct {
     const char *label;
     int M, N, K, ta, tb;
+    int inner; /* called inside a parallel region, one product per thread (attention's per-head GEMMs) */
 } GemmShape;
 
-/* a square reference and the linear layers of the small config (B*T = 4096, d = 256, 4d, V) */
+/* The first is the square reference. Then the linear layers of the small config (B*T = 4096,
+ * d = 256, 4d, V) and of the medium one's MLP (d = 512); the study sizes of recipes/demo.ini and
+ * full.ini (B*T = 1024-4096, d = 48-512, the byte vocabulary); attention's per-head products in
+ * blocks of 64 queries over 256 keys (head dim 16 and 32); the LSTM's per-step gate products
+ * (batch rows only: 16 at hidden 256 as in the lstm config, 4 at hidden 48 as in the demo study). */
 static const GemmShape GEMMS[] = {
-    {"square NN", 2048, 2048, 2048, 0, 0},    {"fwd x W^T (NT)", 4096, 768, 256, 0, 1},
-    {"bwd dx (NN)", 4096, 256, 1024, 0, 0},   {"bwd dW (TN)", 1024, 256, 4096, 1, 0},
-    {"head x E^T (NT)", 4096, 4096, 256, 0, 1},
+    {"square (NN)", 2048, 2048, 2048, 0, 0, 0},
+    {"small x W^T (NT)", 4096, 768, 256, 0, 1, 0},
+    {"small dx (NN)", 4096, 256, 1024, 0, 0, 0},
+    {"small dW (TN)", 1024, 256, 4096, 1, 0, 0},
+    {"small head (NT)", 4096, 4096, 256, 0, 1, 0},
+    {"medium x W^T (NT)", 4096, 2048, 512, 0, 1, 0},
+    {"medium dx (NN)", 4096, 512, 2048, 0, 0, 0},
+    {"medium dW (TN)", 2048, 512, 4096, 1, 0, 0},
+    {"d48 qkv (NT)", 1024, 144, 48, 0, 1, 0},
+    {"d48 fc (NT)", 1024, 192, 48, 0, 1, 0},
+    {"d48 dx (NN)", 1024, 48, 192, 0, 0, 0},
+    {"d48 dW (TN)", 192, 48, 1024, 1, 0, 0},
+    {"d48 head V257 (NT)", 1024, 257, 48, 0, 1, 0},
+    {"d64 fc (NT)", 2048, 256, 64, 0, 1, 0},
+    {"d64 dx (NN)", 2048, 64, 256, 0, 0, 0},
+    {"d64 dW (TN)", 256, 64, 2048, 1, 0, 0},
+    {"d128 fc (NT)", 2048, 512, 128, 0, 1, 0},
+    {"d128 dx (NN)", 2048, 128, 512, 0, 0, 0},
+    {"d128 dW (TN)", 512, 128, 2048, 1, 0, 0},
+    {"d512 proj (NT)", 4096, 512, 512, 0, 1, 0},
+    {"attn QK^T hd16 (NT)", 64, 256, 16, 0, 1, 1},
+    {"attn PV hd16 (NN)", 64, 16, 256, 0, 0, 1},
+    {"attn dS^T Q hd16 (TN)", 256, 16, 64, 1, 0, 1},
+    {"attn QK^T hd32 (NT)", 64, 256, 32, 0, 1, 1},
+    {"attn PV hd32 (NN)", 64, 32, 256, 0, 0, 1},
+    {"attn dS^T Q hd32 (TN)", 256, 32, 64, 1, 0, 1},
+    {"lstm B16 H256 z (NT)", 16, 1024, 256, 0, 1, 0},
+    {"lstm B16 H256 dr (NN)", 16, 256, 1024, 0, 0, 0},
+    {"lstm B4 H48 z (NT)", 4, 192, 48, 0, 1, 0},
+    {"lstm B4 H48 dr (NN)", 4, 48, 192, 0, 0, 0},
 };
-static const GemmShape GEMMS_QUICK[] = {{"square NN", 512, 512, 512, 0, 0}, {"fwd x W^T (NT)", 4096, 384, 128, 0, 1}};
+static const GemmShape GEMMS_QUICK[] = {
+    {"square (NN)", 512, 512, 512, 0, 0, 0},
+    {"x W^T (NT)", 4096, 384, 128, 0, 1, 0},
+    {"attn QK^T hd32 (NT)", 64, 256, 32, 0, 1, 1},
+};
 
 typedef struct {
     int quick, peer, gen, steps, warmup, json_only;
     int threads[MAX_THREAD_COUNTS], n_threads;
     int shape_on[N_SHAPES];
     int arch_on[2]; /* gpt2, llama */
+    GemmLib train_libs[MAX_LIBS];
+    int n_train_libs;
+    GemmPrecision train_precs[MAX_PRECS];
+    int n_train_precs;
     const char *python, *script, *json_path;
 } BenchOpts;
 
@@ -75,8 +118,10 @@ typedef struct {
     int task, threads;
     const GemmShape *gemms;
     int n_gemms;
+    GemmLib lib;
     const Config *cfg;
     int steps, warmup, gen;
+    GemmPrecision prec; /* TASK_GEMM: GEMM_BF16 measures the bf16 products (lib is then unused) */
 } ChildTask;
 
 typedef struct {
@@ -96,7 +141,7 @@ static void child_work(const ChildTask *t, ChildOut *o) {
     case TASK_GEMM:
         for (int i = 0; i < t->n_gemms; i++) {
             const GemmShape *g = &t->gemms[i];
-            o->rates[i] = bench_sgemm(g->M, g->N, g->K, g->ta, g->tb);
+            o->rates[i] = bench_sgemm(t->lib, t->prec, g->M, g->N, g->K, g->ta, g->tb, g->inner);
         }
         break;
     case TASK_KERNELS: {
@@ -231,8 +276,10 @@ static int set_all(Config *c, const char *const *kv, Status *st) {
     return 0;
 }
 
-/* The preset of the arch with the shape's dimensions and the peer's optimiser (AdamW, clip 1). */
-static int bench_config(Config *c, const BenchShape *s, int arch, Status *st) {
+/* The preset of the arch with the shape's dimensions and the peer's optimiser (AdamW, clip 1), its
+ * matrix products on the GEMM library and in the precision named. */
+static int bench_config(Config *c, const BenchShape *s, int arch, const char *gemm, const char *precision,
+                        Status *st) {
     char v[16], d[16], l[16], h[16], t[16], b[16], f[16];
     snprintf(v, sizeof v, "%d", s->vocab), snprintf(d, sizeof d, "%d", s->d), snprintf(l, sizeof l, "%d", s->layers);
     snprintf(h, sizeof h, "%d", s->heads), snprintf(t, sizeof t, "%d", s->context);
@@ -242,7 +289,7 @@ static int bench_config(Config *c, const BenchShape *s, int arch, Status *st) {
     if (config_load_recipe(c, lstm ? "lstm-2016" : ARCH_PRESETS[arch], st)) return -1;
     const char *common[] = {"vocab", v, "d_model", d, "n_layers", l, "context", t, "batch", b,
                             "optimizer", "adamw", "lr", "3e-4", "beta1", "0.9", "beta2", "0.95",
-                            "weight_decay", "0.1", "grad_clip", "1", NULL};
+                            "weight_decay", "0.1", "grad_clip", "1", "gemm", gemm, "precision", precision, NULL};
     const char *tf[] = {"n_heads", h, NULL};
     const char *gated[] = {"d_ff", f, NULL};
     const char *rnn[] = {"tie_embeddings", "false", NULL};
@@ -289,9 +336,13 @@ static int parse_names(const char *opt, const char *s, const char *const *names,
 const char *const cli_usage_bench =
     "usage: algoprog bench [--quick] [--configs tiny,small,medium,lstm] [--archs gpt2,llama]\n"
     "                      [--threads 1,2] [--steps N] [--warmup N] [--no-peer] [--no-gen]\n"
-    "                      [--python PATH] [--peer-script PATH] [--json FILE]\n"
-    "Measures the FMA peak, OpenBLAS sgemm, the kernels and training/generation throughput, and\n"
-    "runs the PyTorch peer (bench/torch_peer.py) on the same configs and threads for ratios.\n"
+    "                      [--gemm auto,onednn,openblas] [--precision fp32,bf16] [--python PATH]\n"
+    "                      [--peer-script PATH] [--json FILE]\n"
+    "Measures the FMA peak (widest vectors), both GEMM libraries, the kernels and training/generation\n"
+    "throughput, and runs the PyTorch peer (bench/torch_peer.py) on the same configs and threads for ratios.\n"
+    "--gemm: the GEMM libraries training is measured with, one row each (default auto).\n"
+    "--precision: the precisions of the matrix products training is measured with (default fp32), one row\n"
+    "       per library and precision; bf16 needs oneDNN and AVX512-BF16 or AMX (the recipe key `precision`).\n"
     "--quick: the tiny configs, 3 steps, small GEMMs (a smoke run of a minute or two).\n"
     "       algoprog bench --tokenizers [--names gpt2,cl100k_base,o200k_base] [--text FILE] [--json FILE]\n"
     "encode MB/s of tokenizers (1 thread, all cores) against tiktoken (npm, WASM) on the same text.\n";
@@ -305,13 +356,15 @@ static int parse_opts(BenchOpts *o, int argc, char **argv, Status *st) {
     if (cores > 1) o->threads[o->n_threads++] = cores;
     for (int i = 0; i < N_SHAPES; i++) o->shape_on[i] = 1;
     o->arch_on[0] = o->arch_on[1] = 1;
+    o->train_libs[o->n_train_libs++] = GEMM_AUTO;
+    o->train_precs[o->n_train_precs++] = GEMM_FP32;
     int steps_set = 0;
     const char *shape_names[N_SHAPES];
     for (int i = 0; i < N_SHAPES; i++) shape_names[i] = SHAPES[i].name;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = !strcmp(a, "--configs") || !strcmp(a, "--archs") || !strcmp(a, "--threads") ||
-                    !strcmp(a, "--steps") || !strcmp(a, "--warmup") || !strcmp(a, "--python") ||
+        int takes = !strcmp(a, "--configs") || !strcmp(a, "--archs") || !strcmp(a, "--threads") || !strcmp(a, "--gemm") ||
+                    !strcmp(a, "--precision") || !strcmp(a, "--steps") || !strcmp(a, "--warmup") || !strcmp(a, "--python") ||
                     !strcmp(a, "--peer-script") || !strcmp(a, "--json");
         if (takes && !val) return status_fail(st, AP_EINVAL, "%s needs a value", a);
         if (!strcmp(a, "--quick")) {
@@ -324,6 +377,25 @@ static int parse_opts(BenchOpts *o, int argc, char **argv, Status *st) {
             if (parse_names(a, val, shape_names, N_SHAPES, o->shape_on, st)) return -1;
         } else if (!strcmp(a, "--archs")) {
             if (parse_names(a, val, ARCH_NAMES, 2, o->arch_on, st)) return -1;
+        } else if (!strcmp(a, "--gemm")) {
+            static const char *const lib_names[MAX_LIBS] = {"auto", "onednn", "openblas"};
+            int on[MAX_LIBS];
+            if (parse_names(a, val, lib_names, MAX_LIBS, on, st)) return -1;
+            o->n_train_libs = 0;
+            for (int l = 0; l < MAX_LIBS; l++)
+                if (on[l]) o->train_libs[o->n_train_libs++] = (GemmLib)l; /* gemm.h's order */
+            if (on[GEMM_ONEDNN] && !gemm_have_onednn())
+                return status_fail(st, AP_EINVAL, "--gemm onednn: this build has no oneDNN (install libdnnl-dev)");
+        } else if (!strcmp(a, "--precision")) {
+            static const char *const prec_names[MAX_PRECS] = {"fp32", "bf16"};
+            int on[MAX_PRECS];
+            if (parse_names(a, val, prec_names, MAX_PRECS, on, st)) return -1;
+            o->n_train_precs = 0;
+            for (int p = 0; p < MAX_PRECS; p++)
+                if (on[p]) o->train_precs[o->n_train_precs++] = (GemmPrecision)p; /* gemm.h's order */
+            Status why;
+            if (on[GEMM_BF16] && !gemm_bf16_available() && gemm_set_precision(GEMM_BF16, &why))
+                return status_fail(st, AP_EINVAL, "--precision bf16: %s", why.msg);
         } else if (!strcmp(a, "--threads")) {
             if ((o->n_threads = parse_int_list(val, o->threads, MAX_THREAD_COUNTS, st)) < 0) return -1;
         } else if (!strcmp(a, "--steps") || !strcmp(a, "--warmup")) {
@@ -385,34 +457,37 @@ int cmd_bench(int argc, char **argv) {
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
     const char *wait = getenv("OMP_WAIT_POLICY");
-    printf("algoprog bench, %s: %d cores; OpenBLAS: %s (%s kernels); OMP_WAIT_POLICY=%s\n", date, parallel_cores(),
-           openblas_get_config(), openblas_get_corename(), wait ? wait : "(unset)");
+    char libs_desc[160];
+    gemm_describe(libs_desc, sizeof libs_desc);
+    printf("algoprog bench, %s: %d cores; GEMMs: %s; OMP_WAIT_POLICY=%s\n", date, parallel_cores(), libs_desc,
+           wait ? wait : "(unset)");
     jw_object_begin(&w);
     jw_key(&w, "date"), jw_string(&w, date);
     jw_key(&w, "cores"), jw_int(&w, parallel_cores());
     jw_key(&w, "openblas"), jw_string(&w, openblas_get_config());
     jw_key(&w, "openblas_core"), jw_string(&w, openblas_get_corename());
+    jw_key(&w, "gemm_libs"), jw_string(&w, libs_desc);
     jw_key(&w, "steps"), jw_int(&w, o.steps);
     jw_key(&w, "warmup"), jw_int(&w, o.warmup);
     jw_key(&w, "quick"), jw_bool(&w, o.quick);
 
-    /* 1. peak and sgemm per thread count */
+    /* 1. peak and both GEMM libraries per thread count, and oneDNN's bf16 products where the CPU has them */
     double peak[MAX_THREAD_COUNTS] = {0}, gemm_peak[MAX_THREAD_COUNTS] = {0};
     const GemmShape *gemms = o.quick ? GEMMS_QUICK : GEMMS;
     int n_gemms = o.quick ? (int)(sizeof GEMMS_QUICK / sizeof *GEMMS_QUICK) : (int)(sizeof GEMMS / sizeof *GEMMS);
-    printf("\nfp32 peak and OpenBLAS sgemm, GFLOP/s best (median) over 7 repeats of >= 0.1 s\n");
-    printf("%-26s", "");
-    for (int ti = 0; ti < o.n_threads; ti++) printf("  %12d thread%s", o.threads[ti], o.threads[ti] > 1 ? "s" : " ");
-    printf("\n");
+    /* columns: the fp32 libraries, then bf16 (libs[] is unused for that one) */
+    GemmLib libs[3] = {GEMM_OPENBLAS, GEMM_ONEDNN, GEMM_ONEDNN};
+    int n_libs = gemm_have_onednn() ? 2 : 1, n_cols = n_libs + gemm_bf16_available();
     ChildOut *co = calloc(1, sizeof *co);
     if (!co) return fprintf(stderr, "algoprog: out of memory\n"), 1;
-    ChildOut *gemm_out = calloc(MAX_THREAD_COUNTS, sizeof *gemm_out);
+    ChildOut *gemm_out = calloc(MAX_THREAD_COUNTS * 3, sizeof *gemm_out); /* [thread][column] */
     double rss;
     int rc = gemm_out ? 0 : status_fail(&st, AP_ENOMEM, "out of memory");
+    jw_key(&w, "peak_isa"), jw_string(&w, bench_fma_isa());
     jw_key(&w, "peak"), jw_array_begin(&w);
     for (int ti = 0; ti < o.n_threads && !rc; ti++) {
         progress("the FMA peak");
-        ChildTask t = {TASK_PEAK, o.threads[ti], NULL, 0, NULL, 0, 0, 0};
+        ChildTask t = {TASK_PEAK, o.threads[ti], NULL, 0, GEMM_AUTO, NULL, 0, 0, 0, GEMM_FP32};
         rc = run_child(&t, co, &rss, &st);
         peak[ti] = co->rates[0].best;
         jw_object_begin(&w);
@@ -420,48 +495,109 @@ int cmd_bench(int argc, char **argv) {
         jw_key(&w, "best"), jw_number(&w, "%.2f", co->rates[0].best);
         jw_key(&w, "median"), jw_number(&w, "%.2f", co->rates[0].median);
         jw_object_end(&w);
-        progress("sgemm");
-        ChildTask g = {TASK_GEMM, o.threads[ti], gemms, n_gemms, NULL, 0, 0, 0};
-        if (!rc) rc = run_child(&g, &gemm_out[ti], &rss, &st);
-        gemm_peak[ti] = gemm_out[ti].rates[0].best;
+        for (int li = 0; li < n_cols && !rc; li++) {
+            char what[64];
+            GemmPrecision prec = li < n_libs ? GEMM_FP32 : GEMM_BF16;
+            snprintf(what, sizeof what, "%s GEMMs, %d thread(s)", li < n_libs ? gemm_lib_name(libs[li]) : "bf16",
+                     o.threads[ti]);
+            progress(what);
+            ChildTask g = {TASK_GEMM, o.threads[ti], gemms, n_gemms, libs[li], NULL, 0, 0, 0, prec};
+            rc = run_child(&g, &gemm_out[ti * 3 + li], &rss, &st);
+            /* the best fp32 library's square product: what a GEMM-only fp32 step could reach */
+            if (li < n_libs && gemm_out[ti * 3 + li].rates[0].best > gemm_peak[ti])
+                gemm_peak[ti] = gemm_out[ti * 3 + li].rates[0].best;
+        }
     }
     progress_done();
     jw_array_end(&w);
+    StrBuf bf16_js = {0}; /* the bf16 rows, written after the fp32 ones as their own array */
+    JsonWriter bw;
+    jw_init(&bw, &bf16_js);
+    jw_array_begin(&bw);
     jw_key(&w, "sgemm"), jw_array_begin(&w);
     if (!rc) {
-        printf("%-26s", "FMA loop (peak)");
-        for (int ti = 0; ti < o.n_threads; ti++) printf("  %8.1f %11s", peak[ti], "");
+        printf("\nfp32 FMA peak (%s FMAs, %d chains per thread) and GEMMs: GFLOP/s best over 7 repeats of >= 0.1 s\n",
+               bench_fma_isa(), 12);
+        int group = 14 * n_cols - 2; /* one thread count's columns: 12 characters per library, 2 between */
+        printf("%-22s %16s", "", "");
+        for (int ti = 0; ti < o.n_threads; ti++) {
+            char head[32];
+            snprintf(head, sizeof head, "%d thread%s", o.threads[ti], o.threads[ti] > 1 ? "s" : "");
+            printf(" | %-*s", group, head);
+        }
+        printf("\n%-22s %16s", "", "M x N x K");
+        for (int ti = 0; ti < o.n_threads; ti++)
+            for (int li = 0; li < n_cols; li++)
+                printf("%s%-12s", li ? "  " : " | ", li < n_libs ? gemm_lib_name(libs[li]) : "bf16");
+        printf("\n%-22s %16s", "FMA loop (peak)", "");
+        for (int ti = 0; ti < o.n_threads; ti++) printf(" | %6.1f%*s", peak[ti], group - 6, "");
         printf("\n");
         for (int gi = 0; gi < n_gemms; gi++) {
-            char label[64];
-            snprintf(label, sizeof label, "%s %dx%dx%d", gemms[gi].label, gemms[gi].M, gemms[gi].N, gemms[gi].K);
-            printf("%-26s", label);
+            const GemmShape *g = &gemms[gi];
+            char dims[32];
+            snprintf(dims, sizeof dims, "%dx%dx%d", g->M, g->N, g->K);
+            printf("%-22s %16s", g->label, dims);
+            GemmLib pick = gemm_auto_pick((size_t)g->M, (size_t)g->N, (size_t)g->K, g->inner);
+            int in_bf16 = gemm_bf16_applies((size_t)g->M, (size_t)g->N, (size_t)g->K);
             for (int ti = 0; ti < o.n_threads; ti++) {
-                BenchRate r = gemm_out[ti].rates[gi];
-                printf("  %8.1f (%5.1f) %3.0f%%", r.best, r.median, 100 * r.best / peak[ti]);
-                jw_object_begin(&w);
-                jw_key(&w, "shape"), jw_string(&w, gemms[gi].label);
-                jw_key(&w, "M"), jw_int(&w, gemms[gi].M);
-                jw_key(&w, "N"), jw_int(&w, gemms[gi].N);
-                jw_key(&w, "K"), jw_int(&w, gemms[gi].K);
-                jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
-                jw_key(&w, "best"), jw_number(&w, "%.2f", r.best);
-                jw_key(&w, "median"), jw_number(&w, "%.2f", r.median);
-                jw_object_end(&w);
+                for (int li = 0; li < n_cols; li++) {
+                    BenchRate r = gemm_out[ti * 3 + li].rates[gi];
+                    int star = li < n_libs ? n_libs > 1 && libs[li] == pick : in_bf16;
+                    printf("%s%6.1f %3.0f%%%c", li ? "  " : " | ", r.best, 100 * r.best / peak[ti], star ? '*' : ' ');
+                    if (li == n_libs) { /* bf16 */
+                        jw_object_begin(&bw);
+                        jw_key(&bw, "shape"), jw_string(&bw, g->label);
+                        jw_key(&bw, "M"), jw_int(&bw, g->M);
+                        jw_key(&bw, "N"), jw_int(&bw, g->N);
+                        jw_key(&bw, "K"), jw_int(&bw, g->K);
+                        jw_key(&bw, "ta"), jw_int(&bw, g->ta);
+                        jw_key(&bw, "tb"), jw_int(&bw, g->tb);
+                        jw_key(&bw, "inner"), jw_bool(&bw, g->inner);
+                        jw_key(&bw, "threads"), jw_int(&bw, o.threads[ti]);
+                        jw_key(&bw, "best"), jw_number(&bw, "%.2f", r.best);
+                        jw_key(&bw, "median"), jw_number(&bw, "%.2f", r.median);
+                        jw_key(&bw, "in_bf16"), jw_bool(&bw, in_bf16);
+                        jw_object_end(&bw);
+                        continue;
+                    }
+                    jw_object_begin(&w);
+                    jw_key(&w, "shape"), jw_string(&w, g->label);
+                    jw_key(&w, "lib"), jw_string(&w, gemm_lib_name(libs[li]));
+                    jw_key(&w, "M"), jw_int(&w, g->M);
+                    jw_key(&w, "N"), jw_int(&w, g->N);
+                    jw_key(&w, "K"), jw_int(&w, g->K);
+                    jw_key(&w, "ta"), jw_int(&w, g->ta);
+                    jw_key(&w, "tb"), jw_int(&w, g->tb);
+                    jw_key(&w, "inner"), jw_bool(&w, g->inner);
+                    jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+                    jw_key(&w, "best"), jw_number(&w, "%.2f", r.best);
+                    jw_key(&w, "median"), jw_number(&w, "%.2f", r.median);
+                    jw_key(&w, "pct_peak"), jw_number(&w, "%.2f", 100 * r.best / peak[ti]);
+                    jw_key(&w, "auto_pick"), jw_bool(&w, libs[li] == pick);
+                    jw_object_end(&w);
+                }
             }
             printf("\n");
         }
-        printf("(%% = of the FMA peak at that thread count; sgemm peak below = the square GEMM's best)\n");
+        printf("(%% = of the fp32 FMA peak at that thread count; * = what gemm=auto runs; attn rows: one product per "
+               "thread at once, as inside the attention kernel)\n");
+        if (n_cols > n_libs)
+            printf("(bf16: oneDNN's matmul on inputs rounded to bf16, fp32 accumulation; * = run in bf16 under "
+                   "precision=bf16: M*N*K >= %.0f and M*N/(M+N) >= %.0f)\n",
+                   GEMM_BF16_MIN_WORK, GEMM_BF16_MIN_REUSE);
     }
     free(gemm_out);
+    jw_array_end(&bw);
 
     /* 2. kernels at the tiny shape, all threads */
     jw_array_end(&w);
+    jw_key(&w, "bf16_gemm"), jw_raw(&w, bf16_js.s ? bf16_js.s : "[]");
+    sb_free(&bf16_js);
     jw_key(&w, "kernels"), jw_array_begin(&w);
     if (!rc) {
         int tmax = o.threads[o.n_threads - 1];
         progress("kernels");
-        ChildTask t = {TASK_KERNELS, tmax, NULL, 0, NULL, 0, 0, 0};
+        ChildTask t = {TASK_KERNELS, tmax, NULL, 0, GEMM_AUTO, NULL, 0, 0, 0, GEMM_FP32};
         rc = run_child(&t, co, &rss, &st);
         progress_done();
         if (!rc) {
@@ -482,17 +618,18 @@ int cmd_bench(int argc, char **argv) {
         }
     }
 
-    /* 3. training and generation against the peer */
+    /* 3. training and generation against the peer, per GEMM library and precision asked for */
     jw_array_end(&w);
     jw_key(&w, "train"), jw_array_begin(&w);
-    GeoMean geo_train[MAX_THREAD_COUNTS] = {{0}}, geo_gen[MAX_THREAD_COUNTS] = {{0}};
+    GeoMean geo_train[MAX_THREAD_COUNTS][MAX_LIBS][MAX_PRECS], geo_gen[MAX_THREAD_COUNTS][MAX_LIBS][MAX_PRECS];
+    memset(geo_train, 0, sizeof geo_train), memset(geo_gen, 0, sizeof geo_gen);
     int peer_ok = o.peer;
     if (!rc) {
         printf("\ntraining: tokens/s = B*T / median step over %d steps (after %d warm-up), AdamW + clip, random "
-               "tokens\n",
+               "tokens; %%peak = exact-FLOP MFU against the FMA peak\n",
                o.steps, o.warmup);
-        printf("%-7s %-6s %3s %7s %8s %9s %8s %6s %7s %6s %9s %6s %6s", "config", "arch", "thr", "params", "MFLOP/tok",
-               "tok/s", "GFLOP/s", "%peak", "%sgemm", "MiB", "torch", "MiB", "ratio");
+        printf("%-7s %-6s %3s %-8s %-4s %7s %8s %9s %8s %6s %7s %6s %9s %6s %6s", "config", "arch", "thr", "gemm",
+               "prec", "params", "MFLOP/tok", "tok/s", "GFLOP/s", "%peak", "%sgemm", "MiB", "torch", "MiB", "ratio");
         if (o.gen) printf(" %8s %8s %6s", "gen t/s", "torch", "ratio");
         printf("\n");
     }
@@ -503,17 +640,11 @@ int cmd_bench(int argc, char **argv) {
             int lstm = s->heads == 0;
             if (lstm ? arch > 0 : !o.arch_on[arch]) continue;
             const char *arch_name = lstm ? "lstm" : ARCH_NAMES[arch];
-            Config cfg;
-            if ((rc = bench_config(&cfg, s, arch, &st))) break;
             /* the medium config takes ~10 s a step on one core: fewer steps unless asked */
             int steps = (!strcmp(s->name, "medium") && o.steps > 5) ? 5 : o.steps;
             for (int ti = 0; ti < o.n_threads && !rc; ti++) {
                 char what[96];
-                snprintf(what, sizeof what, "%s %s, %d thread(s)", s->name, arch_name, o.threads[ti]);
-                progress(what);
-                ChildTask t = {TASK_TRAIN, o.threads[ti], NULL, 0, &cfg, steps, o.warmup, o.gen ? 255 : 0};
-                if ((rc = run_child(&t, co, &rss, &st))) break;
-                BenchTrain *r = &co->train;
+                /* the peer does not depend on our GEMM library: once per config and thread count */
                 PeerOut pt = {0, 0, 0}, pg = {0, 0, 0};
                 if (peer_ok) {
                     snprintf(what, sizeof what, "%s %s, %d thread(s) in PyTorch", s->name, arch_name, o.threads[ti]);
@@ -532,46 +663,62 @@ int cmd_bench(int argc, char **argv) {
                         pg = run_peer(&po, s->name, arch_name, o.threads[ti], 1);
                     }
                 }
-                progress_done();
-                double gflops = r->flops_per_token * r->tokens_per_s * 1e-9;
-                double ratio = pt.ok ? r->tokens_per_s / pt.tokens_per_s : NAN;
-                double gratio = pg.ok ? r->gen_tokens_per_s / pg.tokens_per_s : NAN;
-                geo_add(&geo_train[ti], ratio), geo_add(&geo_gen[ti], gratio);
-                printf("%-7s %-6s %3d %6.2fM %8.1f %9.0f %8.1f %5.1f%% %6.1f%% %6.0f", s->name, arch_name,
-                       o.threads[ti], r->params * 1e-6, r->flops_per_token * 1e-6, r->tokens_per_s, gflops,
-                       100 * gflops / peak[ti], 100 * gflops / gemm_peak[ti], rss);
-                if (pt.ok) printf(" %9.0f %6.0f %5.2fx", pt.tokens_per_s, pt.rss_mib, ratio);
-                else printf(" %9s %6s %6s", "-", "-", "-");
-                if (o.gen && pg.ok) printf(" %8.0f %8.0f %5.2fx", r->gen_tokens_per_s, pg.tokens_per_s, gratio);
-                else if (o.gen) printf(" %8.0f %8s %6s", r->gen_tokens_per_s, "-", "-");
-                printf("\n");
-                fflush(stdout);
-                jw_object_begin(&w);
-                jw_key(&w, "config"), jw_string(&w, s->name);
-                jw_key(&w, "arch"), jw_string(&w, arch_name);
-                jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
-                jw_key(&w, "steps"), jw_int(&w, steps);
-                jw_key(&w, "params"), jw_number(&w, "%.0f", r->params);
-                jw_key(&w, "nonemb_params"), jw_number(&w, "%.0f", r->nonemb_params);
-                jw_key(&w, "flops_per_token"), jw_number(&w, "%.0f", r->flops_per_token);
-                jw_key(&w, "flops_per_token_palm"), jw_number(&w, "%.0f", r->flops_per_token_palm);
-                jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", r->tokens_per_s);
-                jw_key(&w, "tokens_per_s_best"), jw_number(&w, "%.1f", r->tokens_per_s_best);
-                jw_key(&w, "gflops"), jw_number(&w, "%.2f", gflops);
-                jw_key(&w, "pct_peak"), jw_number(&w, "%.2f", 100 * gflops / peak[ti]);
-                jw_key(&w, "pct_sgemm"), jw_number(&w, "%.2f", 100 * gflops / gemm_peak[ti]);
-                jw_key(&w, "rss_mib"), jw_number(&w, "%.1f", rss);
-                jw_key(&w, "gen_tokens_per_s"), jw_number(&w, "%.1f", r->gen_tokens_per_s);
-                if (pt.ok) {
-                    jw_key(&w, "torch_tokens_per_s"), jw_number(&w, "%.1f", pt.tokens_per_s);
-                    jw_key(&w, "torch_rss_mib"), jw_number(&w, "%.1f", pt.rss_mib);
-                    jw_key(&w, "ratio"), jw_number(&w, "%.4f", ratio);
+                for (int lp = 0; lp < o.n_train_libs * o.n_train_precs && !rc; lp++) {
+                    int li = lp / o.n_train_precs, pi = lp % o.n_train_precs;
+                    const char *lib_name = gemm_lib_name(o.train_libs[li]);
+                    const char *prec_name = gemm_precision_name(o.train_precs[pi]);
+                    Config cfg;
+                    if ((rc = bench_config(&cfg, s, arch, lib_name, prec_name, &st))) break;
+                    snprintf(what, sizeof what, "%s %s, %d thread(s), %s, %s", s->name, arch_name, o.threads[ti],
+                             lib_name, prec_name);
+                    progress(what);
+                    ChildTask t = {TASK_TRAIN, o.threads[ti], NULL, 0, GEMM_AUTO, &cfg, steps, o.warmup, o.gen ? 255 : 0,
+                                   GEMM_FP32};
+                    if ((rc = run_child(&t, co, &rss, &st))) break;
+                    progress_done();
+                    BenchTrain *r = &co->train;
+                    double gflops = r->flops_per_token * r->tokens_per_s * 1e-9;
+                    double ratio = pt.ok ? r->tokens_per_s / pt.tokens_per_s : NAN;
+                    double gratio = pg.ok ? r->gen_tokens_per_s / pg.tokens_per_s : NAN;
+                    geo_add(&geo_train[ti][li][pi], ratio), geo_add(&geo_gen[ti][li][pi], gratio);
+                    printf("%-7s %-6s %3d %-8s %-4s %6.2fM %8.1f %9.0f %8.1f %5.1f%% %6.1f%% %6.0f", s->name, arch_name,
+                           o.threads[ti], lib_name, prec_name, r->params * 1e-6, r->flops_per_token * 1e-6, r->tokens_per_s,
+                           gflops, 100 * gflops / peak[ti], 100 * gflops / gemm_peak[ti], rss);
+                    if (pt.ok) printf(" %9.0f %6.0f %5.2fx", pt.tokens_per_s, pt.rss_mib, ratio);
+                    else printf(" %9s %6s %6s", "-", "-", "-");
+                    if (o.gen && pg.ok) printf(" %8.0f %8.0f %5.2fx", r->gen_tokens_per_s, pg.tokens_per_s, gratio);
+                    else if (o.gen) printf(" %8.0f %8s %6s", r->gen_tokens_per_s, "-", "-");
+                    printf("\n");
+                    fflush(stdout);
+                    jw_object_begin(&w);
+                    jw_key(&w, "config"), jw_string(&w, s->name);
+                    jw_key(&w, "arch"), jw_string(&w, arch_name);
+                    jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+                    jw_key(&w, "gemm"), jw_string(&w, lib_name);
+                    jw_key(&w, "precision"), jw_string(&w, prec_name);
+                    jw_key(&w, "steps"), jw_int(&w, steps);
+                    jw_key(&w, "params"), jw_number(&w, "%.0f", r->params);
+                    jw_key(&w, "nonemb_params"), jw_number(&w, "%.0f", r->nonemb_params);
+                    jw_key(&w, "flops_per_token"), jw_number(&w, "%.0f", r->flops_per_token);
+                    jw_key(&w, "flops_per_token_palm"), jw_number(&w, "%.0f", r->flops_per_token_palm);
+                    jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", r->tokens_per_s);
+                    jw_key(&w, "tokens_per_s_best"), jw_number(&w, "%.1f", r->tokens_per_s_best);
+                    jw_key(&w, "gflops"), jw_number(&w, "%.2f", gflops);
+                    jw_key(&w, "pct_peak"), jw_number(&w, "%.2f", 100 * gflops / peak[ti]);
+                    jw_key(&w, "pct_sgemm"), jw_number(&w, "%.2f", 100 * gflops / gemm_peak[ti]);
+                    jw_key(&w, "rss_mib"), jw_number(&w, "%.1f", rss);
+                    jw_key(&w, "gen_tokens_per_s"), jw_number(&w, "%.1f", r->gen_tokens_per_s);
+                    if (pt.ok) {
+                        jw_key(&w, "torch_tokens_per_s"), jw_number(&w, "%.1f", pt.tokens_per_s);
+                        jw_key(&w, "torch_rss_mib"), jw_number(&w, "%.1f", pt.rss_mib);
+                        jw_key(&w, "ratio"), jw_number(&w, "%.4f", ratio);
+                    }
+                    if (pg.ok) {
+                        jw_key(&w, "torch_gen_tokens_per_s"), jw_number(&w, "%.1f", pg.tokens_per_s);
+                        jw_key(&w, "gen_ratio"), jw_number(&w, "%.4f", gratio);
+                    }
+                    jw_object_end(&w);
                 }
-                if (pg.ok) {
-                    jw_key(&w, "torch_gen_tokens_per_s"), jw_number(&w, "%.1f", pg.tokens_per_s);
-                    jw_key(&w, "gen_ratio"), jw_number(&w, "%.4f", gratio);
-                }
-                jw_object_end(&w);
             }
         }
     }
@@ -579,18 +726,25 @@ int cmd_bench(int argc, char **argv) {
     jw_key(&w, "summary"), jw_array_begin(&w);
     if (!rc && o.peer) {
         printf("\nalgoprog / PyTorch, geometric mean over the configs above:\n");
-        for (int ti = 0; ti < o.n_threads; ti++) {
-            double gt = geo_train[ti].n ? exp(geo_train[ti].sum_log / geo_train[ti].n) : NAN;
-            double gg = geo_gen[ti].n ? exp(geo_gen[ti].sum_log / geo_gen[ti].n) : NAN;
-            printf("  %d thread%s: training %.2fx", o.threads[ti], o.threads[ti] > 1 ? "s" : " ", gt);
-            if (o.gen) printf(", generation %.2fx", gg);
-            printf("\n");
-            jw_object_begin(&w);
-            jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
-            if (isfinite(gt)) jw_key(&w, "train_ratio"), jw_number(&w, "%.4f", gt);
-            if (isfinite(gg)) jw_key(&w, "gen_ratio"), jw_number(&w, "%.4f", gg);
-            jw_object_end(&w);
-        }
+        for (int ti = 0; ti < o.n_threads; ti++)
+            for (int lp = 0; lp < o.n_train_libs * o.n_train_precs; lp++) {
+                int li = lp / o.n_train_precs, pi = lp % o.n_train_precs;
+                GeoMean *a = &geo_train[ti][li][pi], *b = &geo_gen[ti][li][pi];
+                double gt = a->n ? exp(a->sum_log / a->n) : NAN, gg = b->n ? exp(b->sum_log / b->n) : NAN;
+                const char *lib_name = gemm_lib_name(o.train_libs[li]);
+                const char *prec_name = gemm_precision_name(o.train_precs[pi]);
+                printf("  %d thread%s, gemm=%s, precision=%s: training %.2fx", o.threads[ti],
+                       o.threads[ti] > 1 ? "s" : " ", lib_name, prec_name, gt);
+                if (o.gen) printf(", generation %.2fx", gg);
+                printf("\n");
+                jw_object_begin(&w);
+                jw_key(&w, "threads"), jw_int(&w, o.threads[ti]);
+                jw_key(&w, "gemm"), jw_string(&w, lib_name);
+                jw_key(&w, "precision"), jw_string(&w, prec_name);
+                if (isfinite(gt)) jw_key(&w, "train_ratio"), jw_number(&w, "%.4f", gt);
+                if (isfinite(gg)) jw_key(&w, "gen_ratio"), jw_number(&w, "%.4f", gg);
+                jw_object_end(&w);
+            }
         printf("(noise: repeats at 2 threads differ by up to ~15%% on this machine kind; see perf_anchors.md)\n");
     }
     jw_array_end(&w);

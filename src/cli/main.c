@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include "dist/dist.h"
+#include "kernels/gemm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +57,13 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return puts("algoprog " ALGOPROG_VERSION), 0;
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        char libs[160];
+        gemm_describe(libs, sizeof libs);
+        printf("algoprog " ALGOPROG_VERSION "\nGEMM libraries: %s; gemm=auto runs %s\n", libs,
+               gemm_have_onednn() ? "oneDNN" : "OpenBLAS");
+        return 0;
+    }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
         const Command *c = &COMMANDS[i];
         if (strcmp(cmd, c->name)) continue;

@@ -22,6 +22,8 @@ static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
 static const char *const NONFINITE_NAMES[] = {"stop", "rollback", NULL};
+static const char *const GEMM_NAMES[] = {"auto", "onednn", "openblas", NULL};
+static const char *const PRECISION_NAMES[] = {"fp32", "bf16", NULL};
 
 #define OFF(f) offsetof(Config, f)
 #define BIG 1e300
@@ -142,6 +144,17 @@ static const ConfigKey KEYS[] = {
     {"log_every", "train", KEY_INT, OFF(log_every), "10", NULL, 0, 1 << 30, 0,
      "Progress line every this many steps (0: only at evaluations).", ""},
     {"threads", "train", KEY_INT, OFF(threads), "0", NULL, 0, 1024, 0, "Threads; 0 uses every core.", ""},
+    {"gemm", "train", KEY_ENUM, OFF(gemm), "auto", GEMM_NAMES, 0, 0, 0,
+     "Library of the matrix products: onednn (JIT kernels for the CPU's widest vectors), openblas, or auto "
+     "(oneDNN when the build has it, by the shape rule of docs/BENCH.md; else OpenBLAS). Results are bit-identical "
+     "run to run for a given library and thread count, and differ between libraries by rounding.",
+     ""},
+    {"precision", "train", KEY_ENUM, OFF(precision), "fp32", PRECISION_NAMES, 0, 0, 0,
+     "Precision of the matrix products: fp32, or bf16 (inputs rounded to bfloat16, fp32 accumulation, fp32 "
+     "weights, gradients and optimiser state) on oneDNN's matmul; products too small to gain (the rule in "
+     "docs/BENCH.md) stay fp32. bf16 needs oneDNN and a CPU with AVX512-BF16 or AMX, and fails where they are "
+     "missing. It cannot change when resuming.",
+     "Kalamkar et al. 2019 (bfloat16 training)"},
     {"on_nonfinite", "train", KEY_ENUM, OFF(on_nonfinite), "stop", NONFINITE_NAMES, 0, 0, 0,
      "A NaN/Inf loss or gradient norm: stop with the step, or roll back to the last checkpoint and halve the "
      "learning rate (at most 3 times; each recorded in metrics.jsonl).",

@@ -23,6 +23,8 @@ typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GE
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
 typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3 } OptimizerKind;
 typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
+typedef enum { GEMMLIB_AUTO = 0, GEMMLIB_ONEDNN = 1, GEMMLIB_OPENBLAS = 2 } GemmLibKey;
+typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } PrecisionKey;
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
 
 #define CONFIG_PATH_MAX 512
@@ -82,6 +84,8 @@ typedef struct {
     int checkpoint_every;
     int log_every;
     int threads;
+    int gemm; /* GemmLibKey */
+    int precision; /* PrecisionKey: of the matrix products */
     int on_nonfinite; /* NONFINITE_STOP | NONFINITE_ROLLBACK */
     double memory_limit; /* GB; 0: what is available */
     int fault_nan_step;

@@ -1,11 +1,29 @@
-/* parallel.c - thread settings shared by OpenMP kernels and OpenBLAS (see parallel.h). */
+/* parallel.c - thread settings shared by OpenMP kernels and the GEMM libraries (see parallel.h). */
+#define _DEFAULT_SOURCE /* sigaltstack */
 #include "core/parallel.h"
 
 #include <cblas.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+#define SIGNAL_STACK_BYTES (64 * 1024) /* an AVX-512 signal frame is about 3 KiB */
+
+/* Gives the calling thread an alternate signal stack, once (see parallel.h). Without one (out of
+ * memory), handlers run on the thread's own stack as they would anyway. */
+static void signal_stack_here(void) {
+    static _Thread_local void *stack;
+    if (stack) return;
+    stack_t ss = {.ss_sp = malloc(SIGNAL_STACK_BYTES), .ss_size = SIGNAL_STACK_BYTES, .ss_flags = 0};
+    if (!ss.ss_sp) return;
+    if (sigaltstack(&ss, NULL)) {
+        free(ss.ss_sp);
+        return;
+    }
+    stack = ss.ss_sp;
+}
 
 int parallel_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -18,6 +36,10 @@ int parallel_init(int threads) {
     if (threads <= 0) threads = parallel_cores();
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
+    /* every thread of the pool, which also runs oneDNN's and OpenBLAS's work */
+    signal_stack_here();
+#pragma omp parallel
+    signal_stack_here();
     return threads;
 }
 

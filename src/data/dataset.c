@@ -273,18 +273,22 @@ int dataset_eval_batches(const Dataset *d, EvalPart part, int B, long tokens) {
     return (int)((eval_windows_used(d, part, tokens) + (size_t)B - 1) / (size_t)B);
 }
 
-void dataset_eval_batch(const Dataset *d, EvalPart part, int k, int B, int *inputs, int *targets, uint64_t *bytes) {
+void dataset_eval_batch(const Dataset *d, EvalPart part, int k, int B, int *inputs, int *targets, uint64_t *bytes,
+                        uint64_t *row_bytes) {
     int T = d->T;
     size_t have = dataset_eval_windows(d, part);
     size_t first = part == EVAL_VAL ? 0 : held_out_windows(d) / 2;
     for (int b = 0; b < B; b++) {
         size_t w = (size_t)k * (size_t)B + (size_t)b, s = (first + w) * (size_t)T;
+        if (row_bytes) row_bytes[b] = 0;
         for (int t = 0; t < T; t++) {
             if (w < have) {
                 uint32_t tgt = dataset_token(d, 1, s + (size_t)t + 1);
                 inputs[b * T + t] = (int)dataset_token(d, 1, s + (size_t)t);
                 targets[b * T + t] = (int)tgt;
-                *bytes += tokenizer_byte_count(&d->tok, (int)tgt);
+                uint64_t nb = tokenizer_byte_count(&d->tok, (int)tgt);
+                *bytes += nb;
+                if (row_bytes) row_bytes[b] += nb;
             } else {
                 inputs[b * T + t] = 0;
                 targets[b * T + t] = -1;

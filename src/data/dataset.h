@@ -77,7 +77,8 @@ size_t dataset_eval_windows(const Dataset *d, EvalPart part);
 int dataset_eval_batches(const Dataset *d, EvalPart part, int B, long tokens);
 /* Batch k of a part: windows k*B .. k*B+B-1 (whole batches, so an evaluation of `tokens` reads
  * every window of the batches that cover them); windows past the end of the part get targets -1.
- * Adds the predicted bytes to *bytes. */
-void dataset_eval_batch(const Dataset *d, EvalPart part, int k, int B, int *inputs, int *targets, uint64_t *bytes);
+ * Adds the predicted bytes to *bytes, and each row's to row_bytes[b] when it is not NULL. */
+void dataset_eval_batch(const Dataset *d, EvalPart part, int k, int B, int *inputs, int *targets, uint64_t *bytes,
+                        uint64_t *row_bytes);
 
 #endif

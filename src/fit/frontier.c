@@ -423,7 +423,7 @@ int frontier_fit_arms(const FitPoint *pts, int n, int n_arms, const FitOptions *
         free(cp), free(mine);
         return status_fail(st, AP_ENOMEM, "out of memory");
     }
-    memcpy(cp, pts, (size_t)n * sizeof *cp);
+    if (n) memcpy(cp, pts, (size_t)n * sizeof *cp);
     int rc = assign_groups(cp, n, st);
     for (int a = 0; a < n_arms && !rc; a++) {
         int k = 0;

@@ -5,15 +5,15 @@
  * softmax written in place in att (zeros right of the diagonal inside the block), then
  * O = P V[0:i1]. The wasted upper triangle of each diagonal block costs ATT_QB/2 keys per row
  * (about 25% extra at T = 256, 12% at T = 512); the model still counts the causal FLOPs only.
- * Each (batch, head) task runs its sgemm calls inside our OpenMP region, where OpenBLAS stays
- * single-threaded, so there is no oversubscription. Q, K, V are read in place through the GEMM
+ * Each (batch, head) task runs its GEMMs (gemm.h) inside our OpenMP region, where both GEMM
+ * libraries stay single-threaded, so there is no oversubscription. Q, K, V are read in place through the GEMM
  * leading dimensions: no copies. The backward parallelises over (batch, kv head) because all query
  * heads of a group accumulate into the same key/value gradients. The plain row-by-row version
  * stays in reference.c and the tests hold the two together. */
 #include "kernels/fastmath.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 
@@ -56,11 +56,9 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
             for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                 size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m;
                 float *s = a + i0 * T;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)hd, scale,
-                            base + i0 * stride + h * hd, (int)stride, k, (int)stride, 0.0f, s, (int)T);
+                gemm_sgemm(0, 1, m, n, hd, scale, base + i0 * stride + h * hd, stride, k, stride, 0.0f, s, T);
                 softmax_rows_causal(s, i0, m, n, T);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)hd, (int)n, 1.0f, s, (int)T, v,
-                            (int)stride, 0.0f, out + (b * T + i0) * H * hd + h * hd, (int)(H * hd));
+                gemm_sgemm(0, 0, m, hd, n, 1.0f, s, T, v, stride, 0.0f, out + (b * T + i0) * H * hd + h * hd, H * hd);
             }
         }
 }
@@ -75,11 +73,9 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 #pragma omp parallel for schedule(static) if (H * T * hd >= AP_PAR_MIN)
     for (size_t kh = 0; kh < Hkv; kh++) {
         float *s = att + kh * group * T; /* (group, T) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)group, (int)T, (int)hd, scale, q + kh * group * hd,
-                    (int)hd, kc + kh * hd, (int)ld, 0.0f, s, (int)T);
+        gemm_sgemm(0, 1, group, T, hd, scale, q + kh * group * hd, hd, kc + kh * hd, ld, 0.0f, s, T);
         for (size_t r = 0; r < group; r++) softmax_rows_causal(s + r * T, T - 1, 1, T, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)group, (int)hd, (int)T, 1.0f, s, (int)T,
-                    vc + kh * hd, (int)ld, 0.0f, out + kh * group * hd, (int)hd);
+        gemm_sgemm(0, 0, group, hd, T, 1.0f, s, T, vc + kh * hd, ld, 0.0f, out + kh * group * hd, hd);
     }
 }
 
@@ -101,8 +97,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     const float *p = att + ((b * H + h) * T + i0) * T;
                     const float *g = dout + (b * T + i0) * H * hd + h * hd, *q = base + i0 * stride + h * hd;
                     /* dP = dO V^T */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)hd, 1.0f, g,
-                                (int)(H * hd), v, (int)stride, 0.0f, ds, (int)n);
+                    gemm_sgemm(0, 1, m, n, hd, 1.0f, g, H * hd, v, stride, 0.0f, ds, n);
                     /* dS = P * (dP - sum(P * dP)) * scale on the visible keys, 0 above the diagonal */
                     for (size_t r = 0; r < m; r++) {
                         const float *pr = p + r * T;
@@ -116,12 +111,9 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                         for (size_t j = vis; j < n; j++) dr[j] = 0.0f;
                     }
                     /* dQ += dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)hd, (int)n, 1.0f, ds, (int)n,
-                                k, (int)stride, 1.0f, dbase + i0 * stride + h * hd, (int)stride);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)hd, (int)m, 1.0f, ds, (int)n, q,
-                                (int)stride, 1.0f, dk, (int)stride);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)hd, (int)m, 1.0f, p, (int)T, g,
-                                (int)(H * hd), 1.0f, dv, (int)stride);
+                    gemm_sgemm(0, 0, m, hd, n, 1.0f, ds, n, k, stride, 1.0f, dbase + i0 * stride + h * hd, stride);
+                    gemm_sgemm(1, 0, n, hd, m, 1.0f, ds, n, q, stride, 1.0f, dk, stride);
+                    gemm_sgemm(1, 0, n, hd, m, 1.0f, p, T, g, H * hd, 1.0f, dv, stride);
                 }
         }
 }

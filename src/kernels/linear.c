@@ -1,5 +1,6 @@
-/* linear.c - fully connected layer on OpenBLAS sgemm (see ops.h).
+/* linear.c - fully connected layer on gemm_sgemm (see ops.h).
  * Weights are stored (out, in) like PyTorch's nn.Linear, so the forward is inp . W^T. */
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 
 #include <cblas.h>
@@ -10,8 +11,7 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
     if (M == 1) /* one row (decoding): OpenBLAS 0.3.21 would pack W for a full GEMM */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)OC, (int)IC, 1.0f, weight, (int)IC, inp, 1, 0.0f, out, 1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)OC, (int)IC, 1.0f, inp, (int)IC, weight,
-                    (int)IC, 0.0f, out, (int)OC);
+        gemm_sgemm(0, 1, M, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
     if (bias) {
 #pragma omp parallel for schedule(static) if (M * OC >= AP_PAR_MIN)
         for (size_t m = 0; m < M; m++) {
@@ -25,11 +25,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
                      const float *weight, size_t M, size_t IC, size_t OC) {
     /* dinp (M,IC) += dout (M,OC) . W (OC,IC) */
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)IC, (int)OC, 1.0f, dout, (int)OC,
-                    weight, (int)IC, 1.0f, dinp, (int)IC);
+        gemm_sgemm(0, 0, M, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
     /* dW (OC,IC) += dout^T (OC,M) . inp (M,IC) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)IC, (int)M, 1.0f, dout, (int)OC, inp,
-                (int)IC, 1.0f, dweight, (int)IC);
+    gemm_sgemm(1, 0, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
     if (dbias) {
         /* Column sums: each thread owns a slice of columns and walks the rows in order. */
 #pragma omp parallel if (M * OC >= AP_PAR_MIN)

@@ -10,8 +10,8 @@
  *   Exceptions are marked: rope works in place; crossentropy_softmax_backward and
  *   lstm_cell_backward overwrite.
  * - Parallel loops partition work so that each output element is computed by one thread in a
- *   fixed order: results do not depend on the number of threads, except inside OpenBLAS GEMMs,
- *   which are deterministic for a given thread count.
+ *   fixed order: results do not depend on the number of threads, except inside GEMMs (gemm.h),
+ *   which are deterministic for a given library and thread count.
  * - A simple, slow reference of each fast kernel lives in tests/ and is compared against it. */
 #ifndef AP_OPS_H
 #define AP_OPS_H

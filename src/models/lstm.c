@@ -6,10 +6,10 @@
  *   c_t = f * c_{t-1} + i * g;  h_t = o * tanh(c_t);  r_t = W_p h_t (LSTMP) or h_t */
 #include "models/lstm.h"
 
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "models/layout.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,12 +198,12 @@ float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T,
             /* step t reads r_{t-1}, c_{t-1}: the chunk's initial state (B, .) at t = 0 */
             const float *r_prev = t == 0 ? h0 : Y + (t - 1) * R, *c_prev = t == 0 ? c0 : C + (t - 1) * H;
             size_t prev_T = t == 0 ? 1 : (size_t)T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)H4, (int)R, 1.0f, r_prev, (int)(prev_T * R),
-                        m->w.w_hh[l], (int)R, 1.0f, G + t * H4, (int)(T * H4));
+            gemm_sgemm(0, 1, (size_t)B, H4, R, 1.0f, r_prev, prev_T * R, m->w.w_hh[l], R, 1.0f, G + t * H4,
+                       (size_t)T * H4);
             lstm_cell_forward(Hh + t * H, C + t * H, TC + t * H, G + t * H4, c_prev, (size_t)B, H, T * H, prev_T * H);
             if (c->lstm_proj)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)R, (int)H, 1.0f, Hh + t * H, (int)(T * H),
-                            m->w.w_p[l], (int)H, 0.0f, Y + t * R, (int)(T * R));
+                gemm_sgemm(0, 1, (size_t)B, R, H, 1.0f, Hh + t * H, (size_t)T * H, m->w.w_p[l], H, 0.0f, Y + t * R,
+                           (size_t)T * R);
         }
         if (stateful)
             for (int b = 0; b < B; b++) {
@@ -257,8 +257,7 @@ void lstm_backward(Lstm *m) {
                 for (size_t j = 0; j < R; j++) dr[j] = dy[j] + dn[j];
             }
             if (c->lstm_proj)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, (int)H, (int)R, 1.0f, dR + (size_t)t * R,
-                            (int)(T * R), m->w.w_p[l], (int)H, 0.0f, dh, (int)H);
+                gemm_sgemm(0, 0, (size_t)B, H, R, 1.0f, dR + (size_t)t * R, (size_t)T * R, m->w.w_p[l], H, 0.0f, dh, H);
             else
                 for (int b = 0; b < B; b++) memcpy(dh + (size_t)b * H, dR + ((size_t)b * T + t) * R, H * sizeof(float));
             /* dc_next: the gradient of c_t from step t+1 in, that of c_{t-1} out */
@@ -266,19 +265,17 @@ void lstm_backward(Lstm *m) {
             const float *c_prev = t == 0 ? c0 : C + (ts - 1) * H;
             lstm_cell_backward(dG + ts * H4, dc_next, dh, dc_next, G + ts * H4, c_prev, TC + ts * H, (size_t)B, H, ld,
                                t == 0 ? H : ld);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, (int)R, (int)H4, 1.0f, dG + (size_t)t * H4,
-                        (int)(T * H4), m->w.w_hh[l], (int)R, 0.0f, dh_next, (int)R);
+            gemm_sgemm(0, 0, (size_t)B, R, H4, 1.0f, dG + (size_t)t * H4, (size_t)T * H4, m->w.w_hh[l], R, 0.0f,
+                       dh_next, R);
         }
         /* weight gradients of all steps at once: r_{t-1} is h0 for t = 0, else the previous output */
         for (int b = 0; b < B; b++) {
             memcpy(m->hprev + (size_t)b * T * R, h0 + (size_t)b * R, R * sizeof(float));
             memcpy(m->hprev + ((size_t)b * T + 1) * R, Y + (size_t)b * T * R, (size_t)(T - 1) * R * sizeof(float));
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H4, (int)R, (int)N, 1.0f, dG, (int)H4, m->hprev,
-                    (int)R, 1.0f, m->g.w_hh[l], (int)R);
+        gemm_sgemm(1, 0, H4, R, N, 1.0f, dG, H4, m->hprev, R, 1.0f, m->g.w_hh[l], R);
         if (c->lstm_proj)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)R, (int)H, (int)N, 1.0f, dR, (int)R, m->Hh[l],
-                        (int)H, 1.0f, m->g.w_p[l], (int)H);
+            gemm_sgemm(1, 0, R, H, N, 1.0f, dR, R, m->Hh[l], H, 1.0f, m->g.w_p[l], H);
         memset(dX, 0, N * in_dim * sizeof(float));
         linear_backward(dX, m->g.w_ih[l], m->g.b[l], dG, in, m->w.w_ih[l], N, in_dim, H4);
         tmp = dY, dY = dX, dX = tmp; /* this layer's input gradient is the output gradient below */

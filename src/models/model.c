@@ -1,13 +1,25 @@
 /* model.c - dispatch to the model families (see model.h). */
 #include "models/model.h"
 
+#include "kernels/gemm.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+static GemmLib gemm_lib_of(int key) {
+    switch (key) {
+    case GEMMLIB_ONEDNN: return GEMM_ONEDNN;
+    case GEMMLIB_OPENBLAS: return GEMM_OPENBLAS;
+    default: return GEMM_AUTO;
+    }
+}
+
 int model_create(Model *m, const Config *cfg, Rng *rng, Status *st) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
+    if (gemm_use(gemm_lib_of(cfg->gemm), st)) return -1;
+    if (gemm_set_precision(cfg->precision == PRECISION_BF16 ? GEMM_BF16 : GEMM_FP32, st)) return -1;
     if (cfg->family == FAMILY_LSTM) {
         m->lstm = calloc(1, sizeof *m->lstm);
         if (!m->lstm) return status_fail(st, AP_ENOMEM, "out of memory");

@@ -20,6 +20,7 @@ typedef struct {
     ParamSet *ps; /* the family's parameter table */
 } Model;
 
+/* Also makes cfg->gemm the process's GEMM library (gemm.h): like the thread count, one per process. */
 int model_create(Model *m, const Config *cfg, Rng *rng, Status *st);
 int model_prepare(Model *m, int B, int T, Status *st);
 /* stateful: the LSTM starts from the state the previous chunk left (training with

@@ -1,8 +1,8 @@
 /* optim.c - SGD, Adam, AdamW, clipping (see optim.h). */
 #include "optim/optim.h"
+#include "kernels/gemm.h"
 #include "kernels/ops.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +70,11 @@ void muon_orthogonalize(float *out, const float *G, int rows, int cols, int step
         }
     for (int s = 0; s < steps; s++) {
         /* A = X X^T;  B = b A + c A A;  X = a X + B X */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, k, n, 1.0f, X, n, X, n, 0.0f, A, k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, k, k, 1.0f, A, k, A, k, 0.0f, A2, k);
+        gemm_sgemm(0, 1, (size_t)k, (size_t)k, (size_t)n, 1.0f, X, (size_t)n, X, (size_t)n, 0.0f, A, (size_t)k);
+        gemm_sgemm(0, 0, (size_t)k, (size_t)k, (size_t)k, 1.0f, A, (size_t)k, A, (size_t)k, 0.0f, A2, (size_t)k);
         for (size_t i = 0; i < (size_t)k * k; i++) Bm[i] = b * A[i] + c * A2[i];
         memcpy(Y, X, (size_t)k * n * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, n, k, 1.0f, Bm, k, Y, n, a, X, n);
+        gemm_sgemm(0, 0, (size_t)k, (size_t)n, (size_t)k, 1.0f, Bm, (size_t)k, Y, (size_t)n, a, X, (size_t)n);
     }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) out[(size_t)i * cols + j] = tr ? X[(size_t)j * n + i] : X[(size_t)i * n + j];

@@ -214,6 +214,15 @@ static void section_fits(const Results *r, StrBuf *b) {
     }
     sb_puts(b, "</table>\n<p class=\"note\">* not identified by these runs: the interval shows the data do not pin it "
                "down. + some runs sat on the unigram plateau and are left out (runs table).</p>\n");
+    if (isfinite(r->eval_se)) {
+        double pooled = r->n_arms ? r->arms[0].fr.sigma0 : NAN;
+        sb_printf(b, "<p>Evaluation noise: the test loss of a run has a standard error of %.2f%% (median over runs, "
+                     "evaluation windows as the unit), against a seed-to-seed spread of %.2f%%: the seeds, not the "
+                     "text evaluated, set the intervals%s.</p>\n",
+                  100 * r->eval_se, 100 * pooled,
+                  isfinite(pooled) && r->eval_se > pooled ? " (here the text's own noise is the larger: evaluate more tokens)"
+                                                          : "");
+    }
 }
 
 static void section_samples(const Results *r, const ArmSample *samples, StrBuf *b) {

@@ -39,6 +39,11 @@ static int add_points(PointSet *ps, const ArmRow *arms, int n_arms, const RunRow
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static double meta_num(Registry *reg, const char *key, double fallback) {
     char buf[64];
     Status ignore;
@@ -68,14 +73,24 @@ int results_load(Results *r, const char *dir, Status *st) {
             m->has_cfg = config_from_json(&m->cfg, r->runs[i].config, &ignore) == 0;
         }
     }
+    double *se = calloc((size_t)(r->n_runs ? r->n_runs : 1), sizeof *se);
+    int n_se = 0;
     for (int i = 0; !rc && i < r->n_runs; i++) {
         const RunRow *x = &r->runs[i];
+        if (se && x->kind == RUN_MAIN && x->status == RUN_DONE && isfinite(x->test_bpb_se) && x->test_bpb > 0)
+            se[n_se++] = x->test_bpb_se / x->test_bpb;
         r->runs_total++;
         if (x->status != RUN_DONE) continue;
         r->runs_done++;
         r->flops_done += x->flops;
         if (!x->copied_from && !isnan(x->elapsed_s)) r->seconds += x->elapsed_s;
     }
+    r->eval_se = NAN;
+    if (se && n_se) {
+        qsort(se, (size_t)n_se, sizeof *se, cmp_double);
+        r->eval_se = se[n_se / 2];
+    }
+    free(se);
     int *plateau = calloc((size_t)(n_arms ? n_arms : 1), sizeof *plateau);
     if (!rc && !plateau) rc = status_fail(st, AP_ENOMEM, "out of memory");
     if (!rc) rc = add_points(&r->ps, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 0, plateau, st);

@@ -51,6 +51,7 @@ typedef struct {
     int runs_total, runs_done;
     double flops_done, seconds; /* of the finished runs; seconds of training (copies excluded) */
     double plateau_margin;      /* the study's: runs this close to the unigram loss are left out */
+    double eval_se;             /* median over finished main runs of test_bpb_se / test_bpb (NaN: none) */
     FitOptions fit;             /* what results_fit used (resamples, seed, level) */
     ResultArm *arms;
     int n_arms;

@@ -31,7 +31,7 @@ static const char *SCHEMA =
     "  attempts INTEGER NOT NULL DEFAULT 0, started_at TEXT, finished_at TEXT, elapsed_s REAL,"
     "  progress_flops REAL NOT NULL DEFAULT 0, last_loss REAL, val_loss REAL, val_bpb REAL,"
     "  copied_from INTEGER, error TEXT, params_kaplan INTEGER, keep INTEGER NOT NULL DEFAULT 0, test_loss REAL,"
-    "  test_bpb REAL, unigram_bpb REAL);"
+    "  test_bpb REAL, unigram_bpb REAL, test_bpb_se REAL);"
     "CREATE INDEX IF NOT EXISTS run_status ON run(status, priority, id);"
     "CREATE TABLE IF NOT EXISTS metric (run_id INTEGER NOT NULL REFERENCES run(id), step INTEGER NOT NULL,"
     "  tokens REAL, flops REAL, epochs REAL, train_loss REAL, val_loss REAL, val_bpb REAL, lr REAL,"
@@ -187,18 +187,24 @@ static int inspect(Registry *r, int *version, Status *st) {
     return 1;
 }
 
-/* Version 1 -> 2: the columns of the test/validation split, the plateau check, Kaplan's parameter
- * count, kept checkpoints and shared learning-rate sweeps. Old rows keep NULLs there. */
+/* Upgrades in place, one version at a time. 1 -> 2: the columns of the test/validation split, the
+ * plateau check, Kaplan's parameter count, kept checkpoints and shared learning-rate sweeps.
+ * 2 -> 3: the test loss's standard error. Old rows keep NULLs there. */
 static int migrate(Registry *r, int from, Status *st) {
-    static const char *V2 =
+    static const char *STEP[] = {
+        NULL, /* 0 */
         "BEGIN IMMEDIATE; ALTER TABLE arm ADD COLUMN tune_arm INTEGER; ALTER TABLE run ADD COLUMN params_kaplan INTEGER;"
         "ALTER TABLE run ADD COLUMN keep INTEGER NOT NULL DEFAULT 0; ALTER TABLE run ADD COLUMN test_loss REAL;"
         "ALTER TABLE run ADD COLUMN test_bpb REAL; ALTER TABLE run ADD COLUMN unigram_bpb REAL;"
-        "UPDATE meta SET value='2' WHERE key='schema_version'; COMMIT;";
-    if (from == 1 && reg_exec(r, V2, "upgrading it to schema version 2", st)) {
-        reg_rollback(r);
-        return -1;
-    }
+        "UPDATE meta SET value='2' WHERE key='schema_version'; COMMIT;",
+        "BEGIN IMMEDIATE; ALTER TABLE run ADD COLUMN test_bpb_se REAL;"
+        "UPDATE meta SET value='3' WHERE key='schema_version'; COMMIT;",
+    };
+    for (int v = from; v < REGISTRY_SCHEMA_VERSION; v++)
+        if (reg_exec(r, STEP[v], "upgrading its schema", st)) {
+            reg_rollback(r);
+            return -1;
+        }
     return 0;
 }
 
@@ -596,7 +602,7 @@ int registry_finish(Registry *r, int run_id, const RunFinal *f, const MetricRow 
     Stmt q;
     if (!rc && !(rc = reg_prep(r, &q,
                            "UPDATE run SET status='done', val_loss=?, val_bpb=?, elapsed_s=?, progress_flops=flops,"
-                           " finished_at=?, pid=NULL, test_loss=?, test_bpb=?, unigram_bpb=? WHERE id=?"
+                           " finished_at=?, pid=NULL, test_loss=?, test_bpb=?, unigram_bpb=?, test_bpb_se=? WHERE id=?"
                            " RETURNING arm_id, kind",
                            "finishing a run", st))) {
         reg_bind_num(&q, 1, f->val_loss);
@@ -606,7 +612,8 @@ int registry_finish(Registry *r, int run_id, const RunFinal *f, const MetricRow 
         reg_bind_num(&q, 5, f->test_loss);
         reg_bind_num(&q, 6, f->test_bpb);
         reg_bind_num(&q, 7, f->unigram_bpb);
-        reg_bind_int(&q, 8, run_id);
+        reg_bind_num(&q, 8, f->test_bpb_se);
+        reg_bind_int(&q, 9, run_id);
         int got = reg_step(&q, st);
         if (got == 1) {
             arm_id = sqlite3_column_int(q.q, 0);
@@ -647,6 +654,19 @@ int registry_fail(Registry *r, int run_id, const char *message, Status *st) {
 }
 
 int registry_release(Registry *r, int run_id, Status *st) { return set_status(r, run_id, "pending", NULL, st); }
+
+int registry_release_own(Registry *r, Status *st) {
+    char host[256];
+    hostname(host, sizeof host);
+    Stmt q;
+    if (reg_prep(r, &q, "UPDATE run SET status='pending', pid=NULL WHERE status='running' AND host=? AND pid=?",
+                 "releasing runs", st))
+        return -1;
+    reg_bind_text(&q, 1, host);
+    reg_bind_int(&q, 2, (long long)getpid());
+    if (reg_run1(&q, st)) return -1;
+    return sqlite3_changes(r->db);
+}
 
 /* ---------------------------------------------------------------- learning-rate sweeps */
 
@@ -718,10 +738,10 @@ int registry_add_runs(Registry *r, int template_run, const double *lr_mult, char
 static int copy_result(Registry *r, int from, int to, Status *st) {
     Stmt q;
     int rc = reg_prep(r, &q,
-                  "UPDATE run SET (status, val_loss, val_bpb, test_loss, test_bpb, unigram_bpb, elapsed_s,"
+                  "UPDATE run SET (status, val_loss, val_bpb, test_loss, test_bpb, unigram_bpb, test_bpb_se, elapsed_s,"
                   " progress_flops, started_at, finished_at, copied_from) = (SELECT 'done', val_loss, val_bpb,"
-                  " test_loss, test_bpb, unigram_bpb, elapsed_s, progress_flops, started_at, finished_at, id FROM run"
-                  " WHERE id=?1) WHERE id=?2",
+                  " test_loss, test_bpb, unigram_bpb, test_bpb_se, elapsed_s, progress_flops, started_at, finished_at,"
+                  " id FROM run WHERE id=?1) WHERE id=?2",
                   "copying a run's result", st);
     if (!rc) {
         reg_bind_int(&q, 1, from);

@@ -21,7 +21,7 @@
 #include "study/spec.h"
 #include "train/rundir.h"
 
-#define REGISTRY_SCHEMA_VERSION 2
+#define REGISTRY_SCHEMA_VERSION 3
 #define REGISTRY_FILE "registry.db"
 
 typedef struct Registry Registry;
@@ -67,6 +67,7 @@ typedef struct {
     int attempts;
     double elapsed_s, val_loss, val_bpb; /* NaN when not known; val: the validation half */
     double test_loss, test_bpb;          /* the test half: what frontiers use */
+    double test_bpb_se;                  /* its standard error over evaluation windows */
     double unigram_bpb;                  /* the plateau of a run that learnt nothing */
     int keep;                            /* its final checkpoint is kept */
     int copied_from;                     /* 0: trained itself; else the run whose result it shares */
@@ -106,6 +107,9 @@ int registry_finish(Registry *r, int run_id, const RunFinal *f, const MetricRow 
 int registry_fail(Registry *r, int run_id, const char *message, Status *st);
 /* An interrupted run goes back to pending (it resumes from its checkpoint next time). */
 int registry_release(Registry *r, int run_id, Status *st);
+/* Every run this process (host and pid) holds goes back to pending; returns how many. For a worker
+ * that is not training: anything still marked as its own is stale. */
+int registry_release_own(Registry *r, Status *st);
 
 /* ---- learning-rate sweeps (the policy lives in study/tune.c) */
 /* Sweep leaders whose sweep is complete while runs of their group wait (after a crash, say). */

@@ -107,7 +107,7 @@ int registry_arms(Registry *r, ArmRow **out, int *n, Status *st) {
 #define RUN_COLUMNS                                                                                                   \
     "run.id, arm_id, arm.name, kind, budget_index, point, seed, budget, run.lr_mult, target_params, params,"         \
     " params_nonembedding, d_model, n_layers, steps, tokens, flops, flops_6nd, status, attempts, elapsed_s,"           \
-    " val_loss, val_bpb, copied_from, params_kaplan, test_loss, test_bpb, unigram_bpb, keep"
+    " val_loss, val_bpb, copied_from, params_kaplan, test_loss, test_bpb, unigram_bpb, keep, test_bpb_se"
 
 static int read_run(sqlite3_stmt *q, RunRow *x, int with_config) {
     memset(x, 0, sizeof *x);
@@ -140,8 +140,9 @@ static int read_run(sqlite3_stmt *q, RunRow *x, int with_config) {
     x->test_bpb = reg_col_num(q, 26);
     x->unigram_bpb = reg_col_num(q, 27);
     x->keep = sqlite3_column_int(q, 28);
+    x->test_bpb_se = reg_col_num(q, 29);
     if (with_config) {
-        x->config = reg_col_dup(q, 29);
+        x->config = reg_col_dup(q, 30);
         if (!x->config) return -1;
     }
     return 0;
@@ -219,7 +220,8 @@ static const char *RUNS_SQL =
     "SELECT run.id AS run, arm.name AS arm, arm.preset AS preset, kind, budget, point, seed, run.lr_mult,"
     " arm.base_lr * run.lr_mult AS lr, target_params, params, params_nonembedding, d_model, n_layers, tokens, flops,"
     " flops_6nd, steps, status, attempts, started_at, finished_at, elapsed_s, val_loss, val_bpb, test_loss, test_bpb,"
-    " unigram_bpb, params_kaplan, keep, copied_from, error, config FROM run JOIN arm ON arm.id=arm_id ORDER BY run.id";
+    " test_bpb_se, unigram_bpb, params_kaplan, keep, copied_from, error, config FROM run JOIN arm ON arm.id=arm_id"
+    " ORDER BY run.id";
 static const char *METRICS_SQL =
     "SELECT metric.run_id AS run, arm.name AS arm, metric.step, metric.tokens, metric.flops, metric.epochs,"
     " metric.train_loss, metric.val_loss, metric.val_bpb, metric.lr, metric.grad_norm FROM metric"
@@ -268,6 +270,7 @@ int registry_export_json(Registry *r, const char *path, Status *st) {
              " 'd_model', r.d_model, 'n_layers', r.n_layers, 'tokens', r.tokens, 'flops', r.flops,"
              " 'flops_6nd', r.flops_6nd, 'steps', r.steps, 'status', r.status, 'elapsed_s', r.elapsed_s,"
              " 'val_loss', r.val_loss, 'val_bpb', r.val_bpb, 'test_loss', r.test_loss, 'test_bpb', r.test_bpb,"
+             " 'test_bpb_se', r.test_bpb_se,"
              " 'unigram_bpb', r.unigram_bpb, 'params_kaplan', r.params_kaplan, 'keep', r.keep, 'config', json(r.config),"
              " 'metrics', (SELECT json_group_array(json_object('step', step, 'tokens', tokens, 'flops', flops,"
              " 'epochs', epochs, 'train_loss', train_loss, 'val_loss', val_loss, 'val_bpb', val_bpb, 'lr', lr,"

@@ -150,8 +150,13 @@ int study_run(const char *study_path, const char *out_dir, const StudyOptions *o
         return coordinator_work(&w, st);
     }
     if (prepare(study_path, out_dir, o, ranks, G, &workers, &w.threads, &w.keep_checkpoints, st)) return -1;
-    double t0 = time_now();
-    int rc;
+    Registry *reg;
+    RegistryCounts k;
+    if (registry_open(&reg, out_dir, REG_OPEN_READ, st)) return -1;
+    int rc = registry_counts(reg, &k, st);
+    registry_close(reg);
+    if (rc) return -1;
+    double t0 = time_now(), flops0 = k.flops_done;
     if (ranks > 1) {
         Registry *reg;
         rc = registry_open(&reg, out_dir, REG_OPEN_WRITE, st);
@@ -168,16 +173,17 @@ int study_run(const char *study_path, const char *out_dir, const StudyOptions *o
         rc = worker_fork_all(&w, workers, st);
     }
     if (rc) return -1;
-    Registry *reg;
-    RegistryCounts k;
     if (registry_open(&reg, out_dir, REG_OPEN_READ, st)) return -1;
     rc = registry_counts(reg, &k, st);
     registry_close(reg);
     if (rc) return -1;
     if (!o->quiet) {
         char t[32];
-        progress_fmt_duration(t, sizeof t, time_now() - t0);
-        printf("study: %d/%d runs done in %s%s\n", k.done, k.total, t,
+        double wall = time_now() - t0;
+        progress_fmt_duration(t, sizeof t, wall);
+        /* the study's throughput: what bench's peak figures are to be compared with */
+        printf("study: %d/%d runs done in %s (%.1f GFLOP/s of training FLOPs over the wall time)%s\n", k.done,
+               k.total, t, wall > 0 ? (k.flops_done - flops0) / wall * 1e-9 : 0.0,
                k.failed ? "; some runs failed (see `algoprog study status`)" : "");
     }
     return k.failed || k.done < k.total ? 1 : 0;

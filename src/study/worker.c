@@ -125,7 +125,8 @@ int worker_loop(const WorkerOptions *o, Status *st) {
         }
         if (got == 0) {
             RegistryCounts k;
-            if (tune_settle_pending(reg, st) || registry_counts(reg, &k, st)) {
+            /* nothing trains here while this worker waits: a run still marked as ours is stale */
+            if (registry_release_own(reg, st) < 0 || tune_settle_pending(reg, st) || registry_counts(reg, &k, st)) {
                 rc = -1;
                 break;
             }
@@ -187,7 +188,7 @@ static int watch(Registry *reg, const WorkerOptions *o, const pid_t *pids, int n
 int worker_fork_all(const WorkerOptions *o, int workers, Status *st) {
     Registry *reg;
     if (registry_open(&reg, o->out_dir, REG_OPEN_WRITE, st)) return -1;
-    pid_t pids[MAX_WORKERS];
+    pid_t pids[MAX_WORKERS], parent = getpid();
     int started = 0, rc = 0, failed = 0;
     fflush(stdout), fflush(stderr); /* children must not repeat buffered output */
     for (int w = 0; w < workers && w < MAX_WORKERS; w++) {
@@ -198,6 +199,7 @@ int worker_fork_all(const WorkerOptions *o, int workers, Status *st) {
         }
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGTERM); /* workers stop (and checkpoint) with the study */
+            if (getppid() != parent) _exit(2); /* the study died before the line above took effect */
             WorkerOptions wo = *o;
             wo.show = 0;
             Status wst = {0};

@@ -156,6 +156,9 @@ int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st) {
     rng_seed(&rng, cfg->seed);
     int rc = config_resolve(cfg, st);
     if (!rc && cfg->vocab == 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s' has no vocab", path);
+    /* sampling and reports run in fp32 (the weights are fp32), so a bf16 run's checkpoint loads on
+     * any machine */
+    cfg->precision = PRECISION_FP32;
     if (!rc) rc = model_create(m, cfg, &rng, st);
     if (!rc) rc = checkpoint_restore_params(&tf, m->ps, st);
     tensorfile_free(&tf);

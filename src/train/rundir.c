@@ -187,6 +187,7 @@ int rundir_write_final(const char *dir, const RunFinal *f, Status *st) {
     jw_key(&w, "val_bpb"), jw_number(&w, "%.9g", f->val_bpb);
     jw_key(&w, "test_loss"), jw_number(&w, "%.9g", f->test_loss);
     jw_key(&w, "test_bpb"), jw_number(&w, "%.9g", f->test_bpb);
+    jw_key(&w, "test_bpb_se"), jw_number(&w, "%.4g", f->test_bpb_se);
     jw_key(&w, "unigram_bpb"), jw_number(&w, "%.9g", f->unigram_bpb);
     jw_key(&w, "params"), jw_number(&w, "%.0f", f->params);
     jw_key(&w, "params_nonembedding"), jw_int(&w, (long long)f->params_nonembedding);
@@ -225,6 +226,7 @@ int rundir_read_final(const char *dir, RunFinal *f, Status *st) {
     f->val_bpb = json_get_number(v, "val_bpb", NAN);
     f->test_loss = json_get_number(v, "test_loss", NAN);
     f->test_bpb = json_get_number(v, "test_bpb", NAN);
+    f->test_bpb_se = json_get_number(v, "test_bpb_se", NAN);
     f->unigram_bpb = json_get_number(v, "unigram_bpb", NAN);
     f->params = json_get_number(v, "params", NAN);
     f->params_nonembedding = (size_t)json_get_number(v, "params_nonembedding", 0);

@@ -39,6 +39,7 @@ typedef struct {
     int64_t step;
     double val_loss, val_bpb;   /* the validation half (what sweeps choose by) */
     double test_loss, test_bpb; /* the test half (what studies report) */
+    double test_bpb_se;         /* its standard error over evaluation windows (the text's own noise) */
     double unigram_bpb;         /* a unigram model of the held-out text: the plateau of a run that learnt nothing */
     double params;
     size_t params_nonembedding;

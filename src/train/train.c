@@ -4,6 +4,7 @@
 #include "core/fileio.h"
 #include "core/parallel.h"
 #include "dist/dist.h"
+#include "kernels/gemm.h"
 #include "train/rundir.h"
 
 #include <errno.h>
@@ -57,6 +58,8 @@ static int init_parallel(Trainer *tr, int dp_size, Status *st) {
  * optimiser, buffers. */
 static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     Config *c = &tr->cfg;
+    /* the run's record names the library that ran: without oneDNN, auto is OpenBLAS */
+    if (c->gemm == GEMMLIB_AUTO && !gemm_have_onednn()) c->gemm = GEMMLIB_OPENBLAS;
     if (dataset_open(&tr->data, c->data, c->tokenizer, c->val_frac, c->max_unique_tokens, c->context, c->seed, st))
         return -1;
     int n_tok = tr->data.tok.n_tokens;
@@ -126,8 +129,8 @@ int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
 
 /* Keys that may change when resuming without making the continuation ill-defined. */
 static int resume_key_allowed(const char *key) {
-    static const char *ok[] = {"steps",   "eval_every",   "checkpoint_every", "log_every",
-                               "threads", "on_nonfinite", "memory_limit",     NULL};
+    static const char *ok[] = {"steps", "eval_every",   "checkpoint_every", "log_every", "threads",
+                               "gemm",  "on_nonfinite", "memory_limit",     NULL};
     const char *k = strchr(key, '.') ? strchr(key, '.') + 1 : key;
     for (int i = 0; ok[i]; i++)
         if (!strcmp(k, ok[i])) return 1;
@@ -158,7 +161,7 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
             tensorfile_free(&tf);
             return status_fail(st, AP_EINVAL,
                                "'%s' cannot change when resuming (only steps, eval_every, checkpoint_every, "
-                               "log_every, threads, on_nonfinite, memory_limit)",
+                               "log_every, threads, gemm, on_nonfinite, memory_limit)",
                                key);
         }
         if (config_set(&tr->cfg, key, eq + 1, st)) {
@@ -187,29 +190,40 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     return write_config_file(tr, st);
 }
 
-void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb) {
+void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb, double *bpb_se) {
     const Config *c = &tr->cfg;
     int B = c->batch, T = c->context, Bl = tr->local_batch;
     int nb = dataset_eval_batches(&tr->data, part, B, tokens);
-    double sums[2] = {0.0, 0.0}; /* nats, predicted tokens: summed over ranks */
-    uint64_t bytes = 0;
+    /* nats, predicted tokens, and per window: sum n^2, n b, b^2 (for the standard error) */
+    double sums[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+    uint64_t bytes = 0, *row_bytes = malloc((size_t)B * sizeof *row_bytes);
     size_t first = (size_t)tr->dp_rank * Bl * T;
     for (int k = 0; k < nb; k++) {
-        dataset_eval_batch(&tr->data, part, k, B, tr->inputs, tr->targets, &bytes);
+        dataset_eval_batch(&tr->data, part, k, B, tr->inputs, tr->targets, &bytes, row_bytes);
         model_forward(&tr->model, tr->inputs + first, tr->targets + first, Bl, T, 0);
         const float *losses = model_losses(&tr->model);
         const int *targets = tr->targets + first;
-        for (size_t n = 0; n < (size_t)Bl * T; n++)
-            if (targets[n] >= 0) {
-                sums[0] += losses[n];
-                sums[1] += 1.0;
-            }
+        for (int b = 0; b < Bl; b++) {
+            double row = 0.0;
+            for (size_t t = (size_t)b * T; t < (size_t)(b + 1) * T; t++)
+                if (targets[t] >= 0) {
+                    row += losses[t];
+                    sums[1] += 1.0;
+                }
+            double rb = row_bytes ? (double)row_bytes[(size_t)tr->dp_rank * Bl + b] : 0.0;
+            sums[0] += row, sums[2] += row * row, sums[3] += row * rb, sums[4] += rb * rb;
+        }
     }
-    if (tr->dp_size > 1) dist_allreduce_sum_f64(sums, 2);
+    free(row_bytes);
+    if (tr->dp_size > 1) dist_allreduce_sum_f64(sums, 5);
     double nats = sums[0], count = sums[1];
     *loss = count > 0 ? nats / count : NAN;
     /* bits per byte: the tokenizer-independent axis every arm is compared on */
     *bpb = bytes ? nats / (log(2.0) * (double)bytes) : NAN;
+    if (bpb_se) { /* of a ratio of sums over windows (delta method): windows as the sampling unit */
+        double R = bytes ? nats / (double)bytes : NAN, ss = sums[2] - 2 * R * sums[3] + R * R * sums[4];
+        *bpb_se = bytes && ss > 0 ? sqrt(ss) / (log(2.0) * (double)bytes) : NAN;
+    }
 }
 
 static void fmt_duration(char *buf, size_t size, double s) {
@@ -250,8 +264,8 @@ static int save_checkpoint(Trainer *tr, Status *st) {
 static int write_final(Trainer *tr, Status *st) {
     const Config *c = &tr->cfg;
     RunFinal f = {0};
-    trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb);
-    trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb);
+    trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
+    trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb, &f.test_bpb_se);
     if (tr->dp_rank != 0) return 0;
     double N = (double)model_total_params(&tr->model);
     f.step = tr->ts.step;
@@ -360,7 +374,7 @@ int trainer_run(Trainer *tr, Status *st) {
     double val_loss = NAN, val_bpb = NAN;
     double t_mark = time_now(), tok_mark = ts->tokens, tok_s = 0.0;
     if (ts->step == 0) {
-        trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb);
+        trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb, NULL);
         if (!tr->quiet) printf("eval step 0: val loss %.4f, %.4f bits/byte\n", val_loss, val_bpb);
         rc = append_metrics(tr, val_loss, val_bpb, 0.0, st);
         if (!rc && c->on_nonfinite == NONFINITE_ROLLBACK) rc = save_checkpoint(tr, st); /* something to return to */
@@ -420,7 +434,7 @@ int trainer_run(Trainer *tr, Status *st) {
             tok_mark = ts->tokens;
         }
         if (ts->step % c->eval_every == 0 || last) {
-            trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb);
+            trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb, NULL);
             if (!isfinite(val_loss) && c->on_nonfinite == NONFINITE_ROLLBACK) { /* diverged between steps */
                 if ((rc = handle_nonfinite(tr, "held-out loss", val_loss, (int)ts->step, st))) break;
                 continue;
@@ -447,7 +461,7 @@ int trainer_run(Trainer *tr, Status *st) {
         }
     }
     if (!rc && ts->step == c->steps) {
-        if (isnan(val_loss)) trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb);
+        if (isnan(val_loss)) trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb, NULL);
         if (c->steps == 0) rc = save_checkpoint(tr, st);
         if (!rc) rc = write_final(tr, st);
         if (!rc && !tr->quiet) {

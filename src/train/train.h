@@ -50,7 +50,8 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
  * (checkpoint saved) when *tr->stop becomes nonzero. */
 int trainer_run(Trainer *tr, Status *st);
 /* Mean loss (nats/token) and bits per byte over the first `tokens` tokens (whole batches) of a
- * held-out part (tokens <= 0: the whole part). */
-void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb);
+ * held-out part (tokens <= 0: the whole part); bpb_se (may be NULL): the standard error of bpb
+ * with the evaluation windows as the sampling unit (how much the text chosen moves the number). */
+void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb, double *bpb_se);
 void trainer_free(Trainer *tr);
 #endif
