@@ -303,8 +303,22 @@ static void section_methods(const Results *r, StrBuf *b) {
         td(b, m->lr_source);
         sb_puts(b, "</tr>\n");
     }
+    sb_puts(b, "</table>\n<h3>How the numbers are made</h3>\n<ul>");
+    /* the arithmetic the runs used, as recorded in their configs (auto is recorded only where oneDNN ran it) */
+    static const char *const LIB[] = {"oneDNN (gemm = auto)", "oneDNN", "OpenBLAS"}, *const PREC[] = {"fp32", "bf16"};
+    int seen[3][2] = {{0}}, any = 0;
+    for (int a = 0; a < r->n_arms; a++)
+        if (r->arms[a].has_cfg) {
+            const Config *c = &r->arms[a].cfg;
+            if (c->gemm >= 0 && c->gemm < 3 && c->precision >= 0 && c->precision < 2) seen[c->gemm][c->precision] = 1;
+        }
+    for (int l = 0; l < 3; l++)
+        for (int p = 0; p < 2; p++)
+            if (seen[l][p]) sb_printf(b, "%s%s, %s", any++ ? "; " : "<li><b>Arithmetic</b>: matrix products on ", LIB[l], PREC[p]);
+    if (any)
+        sb_puts(b, " (fp32 accumulation; every other operation in fp32). Libraries differ by rounding only: the golden "
+                   "and reference tests hold both to the same kernels.</li>");
     sb_puts(b,
-            "</table>\n<h3>How the numbers are made</h3>\n<ul>"
             "<li><b>Compute</b>: every run records its exact parameter count, tokens and FLOPs (matmul-class FLOPs as "
             "executed, plus Muon's orthogonalisation; docs/ARCHITECTURE.md). N excludes the embeddings and the output "
             "head, tied or not, for every arm.</li>"

@@ -71,6 +71,8 @@ int results_load(Results *r, const char *dir, Status *st) {
             Status ignore;
             config_defaults(&m->cfg);
             m->has_cfg = config_from_json(&m->cfg, r->runs[i].config, &ignore) == 0;
+            /* runs recorded before the gemm key existed ran every product on OpenBLAS */
+            if (m->has_cfg && r->runs[i].config && !strstr(r->runs[i].config, "\"gemm\"")) m->cfg.gemm = GEMMLIB_OPENBLAS;
         }
     }
     double *se = calloc((size_t)(r->n_runs ? r->n_runs : 1), sizeof *se);
