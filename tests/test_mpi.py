@@ -10,6 +10,7 @@ usage: test_mpi.py ALGOPROG MPIEXEC WORKDIR
 - bad combinations are clear errors: a batch that does not split over the ranks, workers= under mpirun
 """
 import json
+import re
 import os
 import random
 import shutil
@@ -86,10 +87,17 @@ if r1.returncode == 0 and r2.returncode == 0:
         time.sleep(0.01)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
+    killed_at = re.findall(r'"step": *(\d+)', open(os.path.join(three, "metrics.jsonl")).read()) \
+        if os.path.exists(os.path.join(three, "metrics.jsonl")) else []
     r = run(mpirun(2, ["train", "--resume", three]))  # resumes with the run's own threads=1
     c = evals(three) if r.returncode == 0 else []
-    check(r.returncode == 0 and [x["val_loss"] for x in c] == [x["val_loss"] for x in b],
-          "a killed data-parallel run resumes to the same result as an uninterrupted one")
+    got, want = [(x["step"], x["val_loss"]) for x in c], [(x["step"], x["val_loss"]) for x in b]
+    diff = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+    check(r.returncode == 0 and got == want,
+          "a killed data-parallel run resumes to the same result as an uninterrupted one" +
+          ("" if got == want else f" (exit {r.returncode}; {len(got)} vs {len(want)} evaluations, first difference at "
+           f"{got[diff:diff + 1]} vs {want[diff:diff + 1]}; checkpoint step when killed: "
+           f"{killed_at}; {r.stderr.strip()[-200:]})"))
 r = run(mpirun(3, tiny + [f"out={os.path.join(work, 'dp_bad')}"]))
 check(r.returncode != 0 and "does not split over 3 ranks" in r.stderr, "batch=8 over 3 ranks is a clear error")
 
