@@ -52,6 +52,78 @@ static double op_at(const float *X, size_t ld, int trans, size_t i, size_t j) {
     return trans ? X[j * ld + i] : X[i * ld + j];
 }
 
+/* x rounded to bfloat16's 8 significant bits, to nearest with ties to even (nearbyint in the
+ * default rounding mode): an independent version of gemm.c's bit trick, for normal numbers. */
+static double bf16_ref(float x) {
+    if (x == 0.0f) return 0.0;
+    int e;
+    frexp(x, &e);
+    return ldexp(nearbyint(ldexp(x, 8 - e)), e - 8);
+}
+
+/* The bound of every bf16 check, as a fraction of the sum of |terms|. bf16 keeps 8 significant
+ * bits, so rounding to nearest has relative error <= 2^-8 (half of the 2^-7 spacing in [1, 2));
+ * a term a*b of two rounded inputs is then off by at most 2 * 2^-8 + 2^-16 (7.83e-3) of |a*b|,
+ * and fp32 accumulation adds the fp32 test's 4e-6. Rounded up: 8e-3. */
+#define BF16_TOL 8e-3
+
+typedef struct {
+    double worst, worst_rounded; /* |error| / sum of |terms|: against the exact inputs, the bf16-rounded ones */
+    int checked;
+} GemmErr;
+
+/* One product of the reference tests: op(A) op(B) of the shape, transposes tr (bit 0: A, bit 1: B),
+ * beta -0.5 or 0 (then C starts as NaN), alpha 0.75, leading dimensions wider than the rows, inputs
+ * from seeds seed, seed + 100 and C's from the next hundred's 1. fp32 (bf16 = 0) on lib: within 4e-6 of the sum of |terms|.
+ * bf16: within BF16_TOL of it, and within 4e-6 against the inputs rounded to bf16 here. C's padding
+ * must stay untouched. */
+static void gemm_check_case(const size_t shape[3], int tr, int with_beta, unsigned seed, GemmLib lib, int bf16,
+                            GemmErr *e) {
+    size_t M = shape[0], N = shape[1], K = shape[2];
+    int ta = tr & 1, tb = tr >> 1;
+    size_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+    size_t lda = ca + 3, ldb = cb + 1, ldc = N + 2;
+    float alpha = 0.75f, beta = with_beta ? -0.5f : 0.0f;
+    float *A = vec(ra * lda, seed, 1), *B = vec(rb * ldb, seed + 100, 1);
+    float *C = vec(M * ldc, seed - (unsigned)(seed % 100) + 201, 1), *C0 = vec(M * ldc, 0, 0);
+    if (!with_beta)
+        for (size_t i = 0; i < M * ldc; i++)
+            if (i % ldc < N) C[i] = NAN;
+    memcpy(C0, C, M * ldc * sizeof(float));
+    if (bf16) assert_int_equal(gemm_bf16_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 0);
+    else gemm_sgemm_on(lib, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double tol = bf16 ? BF16_TOL : 4e-6;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < ldc; j++) {
+            float got = C[i * ldc + j];
+            if (j >= N) { /* the padding of C */
+                assert_memory_equal(&got, &C0[i * ldc + j], sizeof got);
+                continue;
+            }
+            double sum = 0.0, sum_r = 0.0, mag = 0.0;
+            for (size_t k = 0; k < K; k++) {
+                double a = op_at(A, lda, ta, i, k), b = op_at(B, ldb, tb, k, j), t = (double)alpha * a * b;
+                sum += t, mag += fabs(t);
+                if (bf16) sum_r += (double)alpha * bf16_ref((float)a) * bf16_ref((float)b);
+            }
+            if (with_beta) {
+                double c = (double)beta * C0[i * ldc + j];
+                sum += c, sum_r += c, mag += fabs(c);
+            }
+            double err = fabs(got - sum), err_r = bf16 ? fabs(got - sum_r) : 0.0;
+            if (mag > 0 && err / mag > e->worst) e->worst = err / mag;
+            if (mag > 0 && err_r / mag > e->worst_rounded) e->worst_rounded = err_r / mag;
+            if (!(err <= tol * mag + 1e-30) || !(err_r <= 4e-6 * mag + 1e-30)) {
+                print_error("%s %zux%zux%zu ta=%d tb=%d beta=%g: C[%zu,%zu] = %.9g, reference %.9g%s\n",
+                            bf16 ? "bf16" : gemm_lib_name(lib), M, N, K, ta, tb, (double)beta, i, j, (double)got, sum,
+                            bf16 ? " (see the bf16-rounded reference)" : "");
+                fail();
+            }
+            e->checked++;
+        }
+    free(A), free(B), free(C), free(C0);
+}
+
 /* Every library against a double-precision loop: all four transpose pairs, odd shapes, alpha and
  * beta, leading dimensions wider than the rows, and C outside the product untouched. Tolerance:
  * 4e-6 of the sum of the absolute terms |alpha a_ik b_kj| + |beta c_ij| (about 34 ulps of that
@@ -64,47 +136,13 @@ static void test_gemm_matches_reference(void **state) {
     int n_libs = gemm_libs(libs);
     int checked = 0;
     for (int li = 0; li < n_libs; li++) {
-        double worst = 0.0;
+        GemmErr e = {0};
         for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++)
             for (int tr = 0; tr < 4; tr++)
-                for (int with_beta = 0; with_beta < 2; with_beta++) {
-                    size_t M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
-                    int ta = tr & 1, tb = tr >> 1;
-                    size_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
-                    size_t lda = ca + 3, ldb = cb + 1, ldc = N + 2;
-                    float alpha = 0.75f, beta = with_beta ? -0.5f : 0.0f;
-                    float *A = vec(ra * lda, 101 + (unsigned)si, 1), *B = vec(rb * ldb, 201 + (unsigned)si, 1);
-                    float *C = vec(M * ldc, 301, 1), *C0 = vec(M * ldc, 0, 0);
-                    if (!with_beta)
-                        for (size_t i = 0; i < M * ldc; i++)
-                            if (i % ldc < N) C[i] = NAN;
-                    memcpy(C0, C, M * ldc * sizeof(float));
-                    gemm_sgemm_on(libs[li], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-                    for (size_t i = 0; i < M; i++)
-                        for (size_t j = 0; j < ldc; j++) {
-                            float got = C[i * ldc + j];
-                            if (j >= N) { /* the padding of C */
-                                assert_memory_equal(&got, &C0[i * ldc + j], sizeof got);
-                                continue;
-                            }
-                            double sum = 0.0, mag = 0.0;
-                            for (size_t k = 0; k < K; k++) {
-                                double t = (double)alpha * op_at(A, lda, ta, i, k) * op_at(B, ldb, tb, k, j);
-                                sum += t, mag += fabs(t);
-                            }
-                            if (with_beta) sum += (double)beta * C0[i * ldc + j], mag += fabs(beta * C0[i * ldc + j]);
-                            if (mag > 0 && fabs(got - sum) / mag > worst) worst = fabs(got - sum) / mag;
-                            if (!(fabs(got - sum) <= 4e-6 * mag + 1e-30)) {
-                                print_error("%s %zux%zux%zu ta=%d tb=%d beta=%g: C[%zu,%zu] = %.9g, reference %.9g\n",
-                                            gemm_lib_name(libs[li]), M, N, K, ta, tb, (double)beta, i, j, (double)got,
-                                            sum);
-                                fail();
-                            }
-                            checked++;
-                        }
-                    free(A), free(B), free(C), free(C0);
-                }
-        printf("  gemm %-8s worst |error| / sum of |terms| = %.2e (tolerance 4e-6)\n", gemm_lib_name(libs[li]), worst);
+                for (int with_beta = 0; with_beta < 2; with_beta++)
+                    gemm_check_case(SHAPES[si], tr, with_beta, 101 + (unsigned)si, libs[li], 0, &e);
+        printf("  gemm %-8s worst |error| / sum of |terms| = %.2e (tolerance 4e-6)\n", gemm_lib_name(libs[li]), e.worst);
+        checked += e.checked;
     }
     assert_true(checked > 0);
 }
@@ -197,20 +235,6 @@ static void test_gemm_under_signals(void **state) {
 }
 
 /* ------------------------------------------------------------ bf16 products */
-/* x rounded to bfloat16's 8 significant bits, to nearest with ties to even (nearbyint in the
- * default rounding mode): an independent version of gemm.c's bit trick, for normal numbers. */
-static double bf16_ref(float x) {
-    if (x == 0.0f) return 0.0;
-    int e;
-    frexp(x, &e);
-    return ldexp(nearbyint(ldexp(x, 8 - e)), e - 8);
-}
-
-/* The bound of every bf16 check, as a fraction of the sum of |terms|. bf16 keeps 8 significant
- * bits, so rounding to nearest has relative error <= 2^-8 (half of the 2^-7 spacing in [1, 2));
- * a term a*b of two rounded inputs is then off by at most 2 * 2^-8 + 2^-16 (7.83e-3) of |a*b|,
- * and fp32 accumulation adds the fp32 test's 4e-6. Rounded up: 8e-3. */
-#define BF16_TOL 8e-3
 
 /* Teardown of the bf16 tests: a failed one must not leave bf16 on (or forced off) for the rest. */
 static int precision_reset(void **state) {
@@ -235,52 +259,12 @@ static void test_gemm_bf16_matches_reference(void **state) {
     }
     static const size_t SHAPES[][3] = {{1, 1, 1},     {7, 5, 3},    {33, 17, 65},    {64, 130, 16},
                                        {130, 64, 257}, {4, 192, 48}, {257, 129, 200}};
-    double worst = 0.0, worst_rounded = 0.0;
+    GemmErr e = {0};
     for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++)
         for (int tr = 0; tr < 4; tr++)
-            for (int with_beta = 0; with_beta < 2; with_beta++) {
-                size_t M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
-                int ta = tr & 1, tb = tr >> 1;
-                size_t ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
-                size_t lda = ca + 3, ldb = cb + 1, ldc = N + 2;
-                float alpha = 0.75f, beta = with_beta ? -0.5f : 0.0f;
-                float *A = vec(ra * lda, 701 + (unsigned)si, 1), *B = vec(rb * ldb, 801 + (unsigned)si, 1);
-                float *C = vec(M * ldc, 901, 1), *C0 = vec(M * ldc, 0, 0);
-                if (!with_beta)
-                    for (size_t i = 0; i < M * ldc; i++)
-                        if (i % ldc < N) C[i] = NAN;
-                memcpy(C0, C, M * ldc * sizeof(float));
-                assert_int_equal(gemm_bf16_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 0);
-                for (size_t i = 0; i < M; i++)
-                    for (size_t j = 0; j < ldc; j++) {
-                        float got = C[i * ldc + j];
-                        if (j >= N) {
-                            assert_memory_equal(&got, &C0[i * ldc + j], sizeof got);
-                            continue;
-                        }
-                        double sum = 0.0, sum_r = 0.0, mag = 0.0;
-                        for (size_t k = 0; k < K; k++) {
-                            double a = op_at(A, lda, ta, i, k), b = op_at(B, ldb, tb, k, j);
-                            double t = (double)alpha * a * b;
-                            sum += t, mag += fabs(t);
-                            sum_r += (double)alpha * bf16_ref((float)a) * bf16_ref((float)b);
-                        }
-                        if (with_beta) {
-                            double c = (double)beta * C0[i * ldc + j];
-                            sum += c, sum_r += c, mag += fabs(c);
-                        }
-                        double err = fabs(got - sum), err_r = fabs(got - sum_r);
-                        if (mag > 0 && err / mag > worst) worst = err / mag;
-                        if (mag > 0 && err_r / mag > worst_rounded) worst_rounded = err_r / mag;
-                        if (!(err <= BF16_TOL * mag + 1e-30) || !(err_r <= 4e-6 * mag + 1e-30)) {
-                            print_error("bf16 %zux%zux%zu ta=%d tb=%d beta=%g: C[%zu,%zu] = %.9g, reference %.9g, "
-                                        "with bf16 inputs %.9g\n",
-                                        M, N, K, ta, tb, (double)beta, i, j, (double)got, sum, sum_r);
-                            fail();
-                        }
-                    }
-                free(A), free(B), free(C), free(C0);
-            }
+            for (int with_beta = 0; with_beta < 2; with_beta++)
+                gemm_check_case(SHAPES[si], tr, with_beta, 701 + (unsigned)si, GEMM_ONEDNN, 1, &e);
+    double worst = e.worst, worst_rounded = e.worst_rounded;
     printf("  gemm bf16 worst |error| / sum of |terms| = %.2e (tolerance %.0e); against bf16-rounded inputs %.2e "
            "(tolerance 4e-6)\n",
            worst, BF16_TOL, worst_rounded);
