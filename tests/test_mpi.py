@@ -45,6 +45,30 @@ def run(cmd):
     return r
 
 
+def kill_all(p):
+    """SIGKILL mpirun and its ranks (OpenMPI puts each rank in its own process group, so killpg of
+    mpirun's group leaves them running), then wait until every one is gone: a crash of the whole job."""
+    def members():
+        out = []
+        for d in os.listdir("/proc"):
+            try:
+                f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split() if d.isdigit() else ["Z"]
+                if f[0] != "Z" and int(f[3]) == p.pid:  # a zombie holds nothing
+                    out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+    for pid in members():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    p.wait(timeout=60)
+    t0 = time.time()
+    while members() and time.time() - t0 < 60:
+        time.sleep(0.05)
+
+
 def evals(d):
     return [json.loads(x) for x in open(os.path.join(d, "metrics.jsonl"))]
 
@@ -85,8 +109,7 @@ if r1.returncode == 0 and r2.returncode == 0:
     t0 = time.time()
     while not os.path.exists(os.path.join(three, "checkpoint.bin")) and p.poll() is None and time.time() - t0 < 60:
         time.sleep(0.01)
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
+    kill_all(p)
     killed_at = re.findall(r'"step": *(\d+)', open(os.path.join(three, "metrics.jsonl")).read()) \
         if os.path.exists(os.path.join(three, "metrics.jsonl")) else []
     r = run(mpirun(2, ["train", "--resume", three]))  # resumes with the run's own threads=1
@@ -120,9 +143,12 @@ for attempt in range(10):
     if attempt < 3:
         time.sleep(rng.uniform(0.5, max(0.6, duration * 0.7)))
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
+            kill_all(p)
             kills += 1
-    p.wait()
+    try:
+        p.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        kill_all(p)
     if p.returncode == 0:
         break
 check(bpb(killed) == bpb(single), f"after {kills} SIGKILLs of every rank, a restart completes with equal results")

@@ -137,6 +137,63 @@ static void test_leases_two_processes(void **state) {
     registry_close(r);
 }
 
+/* Leases one run and exits (or, with hold a pipe, waits until the parent closes its end). */
+static pid_t lease_one_in_child(const char *dir, const int *hold) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        Registry *r;
+        Status st = {0};
+        LeasedRun c;
+        if (registry_open(&r, dir, REG_OPEN_WRITE, &st) || registry_lease(r, &c, &st) != 1) _exit(1);
+        registry_close(r);
+        char b;
+        if (hold) close(hold[1]);
+        if (hold && read(hold[0], &b, 1) < 0) _exit(1);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* A run leased by a process that died while the study waits (an orphaned rank of a killed mpirun)
+ * goes back to pending; one held by a live process stays running. */
+static void test_release_dead_holders(void **state) {
+    (void)state;
+    char dir[300];
+    tmp_path(dir, sizeof dir, "dead");
+    make_registry(dir, 3);
+    int hold[2], status;
+    assert_int_equal(pipe(hold), 0);
+    pid_t alive = lease_one_in_child(dir, hold), dead = -1;
+    /* the live holder has its run before the second child leases */
+    Registry *r;
+    Status st = {0};
+    RegistryCounts k;
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_WRITE, &st), 0);
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(registry_counts(r, &k, &st), 0);
+        if (k.running == 1) break;
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(k.running, 1);
+    dead = lease_one_in_child(dir, NULL);
+    waitpid(dead, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(registry_counts(r, &k, &st), 0);
+    assert_int_equal(k.running, 2);
+    assert_int_equal(registry_release_dead(r, &st), 1);
+    assert_int_equal(registry_counts(r, &k, &st), 0);
+    assert_int_equal(k.running, 1);
+    assert_int_equal(k.pending, 2);
+    assert_int_equal(registry_release_dead(r, &st), 0); /* nothing left to release */
+    close(hold[1]);
+    close(hold[0]);
+    waitpid(alive, &status, 0);
+    assert_int_equal(registry_release_dead(r, &st), 1); /* now its holder is gone too */
+    registry_close(r);
+}
+
 static void test_twins_train_once(void **state) {
     (void)state;
     char dir[300];
@@ -398,6 +455,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leases_two_processes),
         cmocka_unit_test(test_twins_train_once),
+        cmocka_unit_test(test_release_dead_holders),
         cmocka_unit_test(test_upgrade_in_place),
         cmocka_unit_test(test_foreign_and_damaged_files),
         cmocka_unit_test(test_resume_after_failed_run),

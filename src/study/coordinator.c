@@ -91,7 +91,9 @@ int coordinator_serve(Registry *reg, const WorkerOptions *o, int groups, Status 
             continue;
         }
         RegistryCounts k = {0};
-        if (!quit && !stopping(o) && tune_settle_pending(reg, &rst) == 0 && registry_counts(reg, &k, &rst) == 0 &&
+        /* a run marked running by a process that died (a rank of an earlier, killed study) would wait forever */
+        if (!quit && !stopping(o) && registry_release_dead(reg, &rst) >= 0 && tune_settle_pending(reg, &rst) == 0 &&
+            registry_counts(reg, &k, &rst) == 0 &&
             (k.running > 0 || k.pending > 0)) {
             dist_send(src, TAG_WAIT, "", 1); /* runs wait for a sweep another rank is training */
         } else {

@@ -439,25 +439,25 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
     return rc;
 }
 
-int registry_recover(Registry *r, Status *st) {
+/* Runs marked running by a process of this host that no longer exists go back to pending (inside
+ * the caller's transaction). Returns how many, or -1. */
+static int release_dead(Registry *r, Status *st) {
     char host[256];
     hostname(host, sizeof host);
-    if (reg_exec(r, "BEGIN IMMEDIATE", "recovering runs", st)) return -1;
     Stmt q, u;
-    int rc = reg_prep(r, &q, "SELECT id, pid FROM run WHERE status='running' AND host=?", "recovering runs", st);
-    if (!rc && reg_prep(r, &u, "UPDATE run SET status='pending', pid=NULL WHERE id=?", "recovering runs", st)) {
+    if (reg_prep(r, &q, "SELECT id, pid FROM run WHERE status='running' AND host=?", "releasing runs of dead processes",
+                 st))
+        return -1;
+    if (reg_prep(r, &u, "UPDATE run SET status='pending', pid=NULL WHERE id=?", "releasing runs of dead processes",
+                 st)) {
         reg_finalize(&q);
-        rc = -1;
-    }
-    if (rc) {
-        reg_rollback(r);
         return -1;
     }
     reg_bind_text(&q, 1, host);
     int n = 0, got;
     while ((got = reg_step(&q, st)) == 1) {
         pid_t pid = (pid_t)sqlite3_column_int(q.q, 1);
-        if (pid > 0 && kill(pid, 0) == 0) continue; /* still alive: another study process */
+        if (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH)) continue; /* still alive: another study process */
         reg_reset(&u);
         reg_bind_int(&u, 1, sqlite3_column_int(q.q, 0));
         if (reg_step(&u, st) < 0) {
@@ -468,8 +468,24 @@ int registry_recover(Registry *r, Status *st) {
     }
     reg_finalize(&q);
     reg_finalize(&u);
+    return got < 0 ? -1 : n;
+}
+
+int registry_release_dead(Registry *r, Status *st) {
+    if (reg_exec(r, "BEGIN IMMEDIATE", "releasing runs of dead processes", st)) return -1;
+    int n = release_dead(r, st);
+    if (n < 0 || reg_exec(r, "COMMIT", "releasing runs of dead processes", st)) {
+        reg_rollback(r);
+        return -1;
+    }
+    return n;
+}
+
+int registry_recover(Registry *r, Status *st) {
+    if (reg_exec(r, "BEGIN IMMEDIATE", "recovering runs", st)) return -1;
+    int n = release_dead(r, st);
     /* starting the study again means: try the failed runs again */
-    if (got < 0 || reg_exec(r, "UPDATE run SET status='pending', error=NULL WHERE status='failed'", "recovering runs", st)) {
+    if (n < 0 || reg_exec(r, "UPDATE run SET status='pending', error=NULL WHERE status='failed'", "recovering runs", st)) {
         reg_rollback(r);
         return -1;
     }

@@ -85,6 +85,10 @@ typedef struct {
 int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st);
 /* Gives runs of dead local workers, and failed runs, back to pending. Returns how many. */
 int registry_recover(Registry *r, Status *st);
+/* Gives runs held by processes of this host that have died back to pending; returns how many. For
+ * a study that waits on runs marked running: their holder may have died after the study started
+ * (an orphaned rank of a killed mpirun, say). */
+int registry_release_dead(Registry *r, Status *st);
 
 /* ---- the life of a run */
 typedef struct {

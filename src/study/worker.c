@@ -125,8 +125,10 @@ int worker_loop(const WorkerOptions *o, Status *st) {
         }
         if (got == 0) {
             RegistryCounts k;
-            /* nothing trains here while this worker waits: a run still marked as ours is stale */
-            if (registry_release_own(reg, st) < 0 || tune_settle_pending(reg, st) || registry_counts(reg, &k, st)) {
+            /* nothing trains here while this worker waits: a run still marked as ours is stale, and so is one
+             * whose holder died after this study started */
+            if (registry_release_own(reg, st) < 0 || registry_release_dead(reg, st) < 0 || tune_settle_pending(reg, st) ||
+                registry_counts(reg, &k, st)) {
                 rc = -1;
                 break;
             }
