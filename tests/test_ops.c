@@ -773,9 +773,9 @@ static void attention_reference(float *out, const float *qkv, size_t B, size_t T
     free(s);
 }
 
-static void run_attention(size_t H, size_t Hkv) {
+static void run_attention(size_t H, size_t Hkv, size_t hd) {
     AttnCtx c = {0};
-    c.B = 2, c.T = 7, c.H = H, c.Hkv = Hkv, c.hd = 4;
+    c.B = 2, c.T = 7, c.H = H, c.Hkv = Hkv, c.hd = hd;
     size_t nqkv = c.B * c.T * (c.H + 2 * c.Hkv) * c.hd, nout = c.B * c.T * c.H * c.hd;
     c.out = vec(nout, 0, 0);
     c.att = vec(c.B * c.H * c.T * c.T, 0, 0);
@@ -789,7 +789,7 @@ static void run_attention(size_t H, size_t Hkv) {
     for (size_t i = 0; i < nout; i++) assert_float_equal(c.out[i], ref[i], 1e-5);
     attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd);
     char name[32];
-    snprintf(name, sizeof name, "attention H%zu/kv%zu", H, Hkv);
+    snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu", H, Hkv, hd);
     int bad = gradcheck_tensor(name, c.qkv, d, nqkv, attn_loss, &c, (GradcheckOpts){1e-2, 2e-3, 2e-2, 0});
     assert_int_equal(bad, 0);
     free(c.out), free(c.att), free(c.qkv), free(c.r), free(ref), free(d), free(scratch);
@@ -797,21 +797,25 @@ static void run_attention(size_t H, size_t Hkv) {
 
 static void test_attention_mha(void **state) {
     (void)state;
-    run_attention(4, 4);
+    run_attention(4, 4, 4);
+    run_attention(2, 2, 16); /* the default study's head width */
 }
 static void test_attention_gqa(void **state) {
     (void)state;
-    run_attention(4, 2);
+    run_attention(4, 2, 4);
+    run_attention(4, 2, 16);
 }
 static void test_attention_mqa(void **state) {
     (void)state;
-    run_attention(3, 1);
+    run_attention(3, 1, 4);
+    run_attention(3, 1, 32);
 }
 
 /* The fast kernels (transposed heads, blocks of 64 keys, ap_expf) against the plain ones in
- * reference.c on a shape with more than one key block, a ragged last block and GQA. */
-static void run_attention_fast_vs_reference(void) {
-    size_t B = 2, T = 131, H = 4, Hkv = 2, hd = 12, stride = (H + 2 * Hkv) * hd;
+ * reference.c on a shape with more than one key block, a ragged last block and GQA, at head widths
+ * 12 (on each GEMM library), 16 and 32. */
+static void run_attention_fast_vs_reference(size_t hd) {
+    size_t B = 2, T = 131, H = 4, Hkv = 2, stride = (H + 2 * Hkv) * hd;
     size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
     float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
     /* att starts as garbage: each forward must write every entry its backward reads */
@@ -844,9 +848,10 @@ static void test_attention_fast_matches_reference(void **state) {
     int n_libs = gemm_libs(libs);
     for (int li = 0; li < n_libs; li++) {
         use_lib(libs[li]);
-        run_attention_fast_vs_reference();
+        run_attention_fast_vs_reference(12);
     }
     use_lib(GEMM_AUTO);
+    for (size_t hd = 16; hd <= 32; hd += 16) run_attention_fast_vs_reference(hd);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,
