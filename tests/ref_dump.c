@@ -4,8 +4,9 @@
  * Builds the model from the recipe (seeded init), draws one batch, and dumps: the initial
  * parameters (p.*), the batch, the logits, the loss, every parameter gradient (g.*), then runs
  * `steps` optimiser steps on that batch (clipping and schedule as in training) and dumps the
- * per-step loss, grad norm and lr and the final parameters (q.*). tests/ref_torch.py rebuilds
- * the model in PyTorch from the same file and compares everything. */
+ * per-step loss, grad norm and lr, the final parameters (q.*) and, in the text's [meta], the
+ * model's N (params_nonembedding). tests/ref_torch.py rebuilds the model in PyTorch from the
+ * same file and compares everything. */
 #include "core/parallel.h"
 #include "core/tensorfile.h"
 #include "optim/optim.h"
@@ -78,8 +79,9 @@ int main(int argc, char **argv) {
         optim_step(&opt, schedule_lr(&cfg, s));
     }
     char *conf = config_to_text(&cfg, 0);
-    char *text = malloc(strlen(conf) + 64);
-    sprintf(text, "[meta]\nkind = ref\n[config]\n%s", conf);
+    char *text = malloc(strlen(conf) + 128);
+    /* N as the trainer counts it, for the reference's check of the definition in docs/RECIPES.md */
+    sprintf(text, "[meta]\nkind = ref\nparams_nonembedding = %zu\n[config]\n%s", model_nonembedding_params(m), conf);
     TensorList l = {0};
     uint64_t bt[2] = {(uint64_t)B, (uint64_t)T}, btv[3] = {(uint64_t)B, (uint64_t)T, (uint64_t)V}, one = 1,
              ns = (uint64_t)(steps ? steps : 1);

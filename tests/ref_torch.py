@@ -7,10 +7,15 @@ For each variant (every preset, plus switch combinations) ref_dump writes the mo
 weights, one batch, its logits, loss and every gradient, and the parameters after a few
 optimiser steps. This script rebuilds the same model in PyTorch from the config alone, computes
 everything in float64 and compares. Error measure per tensor: max|ours - torch| / max|torch|.
-Exits non-zero on any failure.
+
+The conventions a reimplementer needs (docs/RECIPES.md, "Model definitions": RoPE's pair layout,
+the default d_ff, what N counts) are stated once here as code, checked against the bold line of
+their paragraph in the doc, and through every variant against the trainer: a doc change without
+a code change fails, and the reverse. Exits non-zero on any failure.
 """
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -18,8 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import apformat  # noqa: E402
+
+RECIPES_MD = os.path.join(ROOT, "docs", "RECIPES.md")
+# docs/RECIPES.md, "RoPE pair layout": rotate-half pairs (x[i], x[i + hd/2]), not Meta's adjacent ones
+ROPE_LAYOUT = "rotate-half"
+# docs/RECIPES.md, "N = params_nonembedding": the tensors N leaves out (a tied head has none)
+NOT_IN_N = {"wte", "wpe", "ve", "head"}
 
 TOL = 1e-4
 TINY = ["vocab=37", "context=8", "d_model=16", "n_layers=2", "n_heads=4", "batch=3", "steps=5",
@@ -27,6 +39,7 @@ TINY = ["vocab=37", "context=8", "d_model=16", "n_layers=2", "n_heads=4", "batch
 VARIANTS = [
     ("gpt2-2019", []),
     ("llama-2023", []),
+    ("llama-2023", ["d_model=32"]),  # d_ff 88: 8d/3 to the nearest multiple of 8 (rounding down gives 80)
     ("vaswani-2017", []),
     ("llama-2023", ["qk_norm=true", "softcap=4", "n_kv_heads=1"]),
     ("llama-2023", ["n_kv_heads=2", "act=relu2", "schedule=wsd", "decay_frac=0.4"]),
@@ -71,15 +84,93 @@ def norm(cfg, x, w, b):
     return F.layer_norm(x, (x.shape[-1],), w, b, eps)
 
 
-def rope(x, base):
-    # x (B, T, nh, hd), GPT-NeoX half-split pairing
+def rope(x, base, layout=None):
+    """x (B, T, nh, hd) rotated by position. docs/RECIPES.md, "RoPE pair layout": rotate-half pairs
+    (x[i], x[i + hd/2]); "adjacent" pairs (x[2i], x[2i + 1]) are Meta's, here only to check the
+    documented weight conversion."""
+    layout = layout or ROPE_LAYOUT
     T, hd = x.shape[1], x.shape[-1]
     half = hd // 2
     freq = base ** (-2.0 * torch.arange(half, dtype=torch.float64) / hd)
     ang = torch.arange(T, dtype=torch.float64)[:, None] * freq[None, :]
     cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
-    x0, x1 = x[..., :half], x[..., half:]
-    return torch.cat([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    if layout == "rotate-half":
+        x0, x1 = x[..., :half], x[..., half:]
+        return torch.cat([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).flatten(-2)
+
+
+def meta_to_rotate_half(w, n_heads):
+    """docs/RECIPES.md, "RoPE pair layout": a Meta-layout query or key projection (rows: heads x hd)
+    in our layout, each head's even rows, then its odd ones (new row i = old row 2i, new row
+    hd/2 + i = old row 2i + 1)."""
+    hd = w.shape[0] // n_heads
+    return w.reshape(n_heads, hd // 2, 2, -1).transpose(1, 2).reshape(w.shape)
+
+
+def default_d_ff(cfg):
+    """docs/RECIPES.md, "Default d_ff": 4d, or for gated units 8d/3 to the nearest multiple of 8 (at least 8)."""
+    d = cfg_get(cfg, "d_model", int)
+    if cfg["act"] in ("swiglu", "geglu"):
+        return max(8, 8 * ((8 * d + 12) // 24))  # 8 * round(d / 3); d / 3 is never half-way
+    return 4 * d
+
+
+def params_nonembedding(shapes):
+    """docs/RECIPES.md, "N = params_nonembedding": every parameter but the tensors in NOT_IN_N."""
+    return sum(int(np.prod(shape)) for name, shape in shapes.items() if name not in NOT_IN_N)
+
+
+def doc_definition(label):
+    """The paragraph of docs/RECIPES.md whose bold line starts with label: (bold line, whole paragraph)."""
+    for para in open(RECIPES_MD, encoding="utf-8").read().split("\n\n"):
+        if para.startswith("**" + label):
+            para = " ".join(para.split())
+            return para[2:para.index("**", 2)], para
+    return "", ""
+
+
+def check_docs():
+    """Each convention as docs/RECIPES.md states it against the code above; returns the failures."""
+    problems = []
+    head, para = doc_definition("RoPE pair layout")
+    if ROPE_LAYOUT not in head or "rotates the pairs (x[i], x[i + hd/2])" not in para:
+        problems.append(f"'RoPE pair layout' does not name {ROPE_LAYOUT} pairs (x[i], x[i + hd/2])")
+    if "new row i = old row 2i, new row hd/2 + i = old row 2i + 1" not in para:
+        problems.append("'RoPE pair layout' lost its Meta-layout conversion")
+    # the documented conversion: Meta's adjacent pairs on Meta's weights give our attention scores
+    g = torch.Generator().manual_seed(1)
+    H, hd, C, T = 3, 8, 10, 6
+    x = torch.randn(1, T, C, generator=g, dtype=torch.float64)
+    wq, wk = (torch.randn(H * hd, C, generator=g, dtype=torch.float64) for _ in range(2))
+
+    def scores(wq, wk, layout):
+        q = rope((x @ wq.T).reshape(1, T, H, hd), 100.0, layout)
+        k = rope((x @ wk.T).reshape(1, T, H, hd), 100.0, layout)
+        return torch.einsum("bthd,bshd->bhts", q, k)
+
+    meta = scores(wq, wk, "adjacent")
+    ours = scores(meta_to_rotate_half(wq, H), meta_to_rotate_half(wk, H), ROPE_LAYOUT)
+    if rel_err(ours, meta) > 1e-12:
+        problems.append(f"the documented Meta-layout conversion changes attention scores ({rel_err(ours, meta):.1e})")
+    head, para = doc_definition("Default d_ff")
+    examples = [(int(a), int(b)) for a, b in re.findall(r"(\d+) → (\d+)", para)]
+    if "nearest multiple of 8" not in head or len(examples) < 2:
+        problems.append("'Default d_ff' does not state the nearest multiple of 8 with examples")
+    for d, f in examples:
+        rule = default_d_ff({"d_model": str(d), "act": "swiglu"})
+        if rule != f:
+            problems.append(f"'Default d_ff' says {d} → {f}, the rule gives {rule}")
+    head, _ = doc_definition("N = `params_nonembedding`")
+    left_out = set(re.findall(r"`(\w+)`", head)) - {"params_nonembedding"}
+    if left_out != NOT_IN_N:
+        problems.append(f"'N = params_nonembedding' leaves out {sorted(left_out)}, the code {sorted(NOT_IN_N)}")
+    for p in problems:
+        print(f"[FAIL] docs/RECIPES.md, 'Model definitions': {p}")
+    if not problems:
+        print("[ ok ] docs/RECIPES.md, 'Model definitions': RoPE layout and Meta conversion, d_ff rule, N")
+    return len(problems)
 
 
 def sinusoidal(T, C):
@@ -141,7 +232,7 @@ def forward(cfg, p, inputs):
         if cfg_get(cfg, "qk_norm", bool):
             eps = cfg_get(cfg, "norm_eps", float)
             q, k = rmsnorm(q, p["q_norm"][l], eps), rmsnorm(k, p["k_norm"][l], eps)
-        if cfg["pos"] == "rope":
+        if cfg["pos"] == "rope":  # docs/RECIPES.md, "RoPE pair layout": rotate-half pairs
             base = cfg_get(cfg, "rope_base", float)
             q, k = rope(q, base), rope(k, base)
         if l < cfg_get(cfg, "value_embeds", int):
@@ -168,7 +259,7 @@ def forward(cfg, p, inputs):
             fcg = F.relu(fch)
         elif act == "relu2":
             fcg = F.relu(fch) ** 2
-        elif act == "swiglu":
+        elif act == "swiglu":  # wfc: the gate rows, then the up rows
             fcg = F.silu(fch[..., :Fd]) * fch[..., Fd:]
         elif act == "geglu":
             fcg = F.gelu(fch[..., :Fd], approximate="tanh") * fch[..., Fd:]
@@ -289,6 +380,11 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
     loss, logits, _ = loss_of(cfg, params, inputs, targets)
     loss.backward()
     worst = {"logits": rel_err(t["logits"], logits.detach()), "loss": rel_err(t["loss"], loss.detach().reshape(1))}
+    # the trainer's N and d_ff against the documented definitions (docs/RECIPES.md, "Model definitions")
+    n_ref = params_nonembedding({n: t["p." + n].shape for n in names})
+    worst["params_nonembedding"] = rel_err([int(f.meta["params_nonembedding"])], [n_ref])
+    if cfg["family"] == "transformer" and not any(e.startswith("d_ff=") for e in extra):
+        worst["default d_ff"] = 0.0 if cfg_get(cfg, "d_ff", int) == default_d_ff(cfg) else float("inf")
     # Entries whose exact gradient is zero (the key bias: softmax ignores a shift shared by all
     # scores) get float32 round-off as gradient, which Adam scales up to lr-sized steps of random
     # sign. They are excluded from the after-steps comparison, and counted.
@@ -339,7 +435,8 @@ def main():
     dump_bin, workdir = sys.argv[1], sys.argv[2]
     os.makedirs(workdir, exist_ok=True)
     torch.manual_seed(0)
-    failures = sum(check_variant(dump_bin, workdir, i, p, e) for i, (p, e) in enumerate(VARIANTS))
+    failures = check_docs()
+    failures += sum(check_variant(dump_bin, workdir, i, p, e) for i, (p, e) in enumerate(VARIANTS))
     print(f"{len(VARIANTS)} variants, {failures} failing comparisons (tolerance {TOL:g} relative)")
     return 1 if failures else 0
 

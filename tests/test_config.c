@@ -1,5 +1,6 @@
 /* test_config.c - recipes: presets load, bad input gets a clear message naming the problem,
- * the text form round-trips exactly; learning-rate schedules have their documented shapes. */
+ * the text form and the recipe form (a run's config.ini) round-trip exactly; learning-rate
+ * schedules have their documented shapes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +122,25 @@ static void test_text_roundtrip(void **state) {
     free(text);
 }
 
+/* A run's config.ini (config_to_recipe) is a recipe: loading it gives the same resolved config. */
+static void test_recipe_roundtrip(void **state) {
+    (void)state;
+    Config a, b;
+    Status st = {0};
+    config_defaults(&a);
+    assert_int_equal(config_load_recipe(&a, "speedrun-2025", &st), 0);
+    char *args[] = {"lr=0.1234567890123", "data=/tmp/has space #and hash.txt", "seed=18446744073709551615"};
+    assert_int_equal(config_apply_args(&a, 3, args, &st), 0);
+    assert_int_equal(config_resolve(&a, &st), 0);
+    char *text = config_to_recipe(&a);
+    assert_non_null(strstr(text, "[model]\nfamily = "));
+    assert_non_null(strstr(text, "\n[optim]\n"));
+    assert_non_null(strstr(text, "\n[train]\n"));
+    assert_string_equal(load_text(text, &b), "");
+    assert_memory_equal(&a, &b, sizeof a);
+    free(text);
+}
+
 static void test_schedules(void **state) {
     (void)state;
     Config c;
@@ -148,6 +168,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets_load),  cmocka_unit_test(test_bad_recipes),
         cmocka_unit_test(test_base_and_args), cmocka_unit_test(test_text_roundtrip),
+        cmocka_unit_test(test_recipe_roundtrip),
         cmocka_unit_test(test_schedules),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

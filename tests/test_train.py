@@ -4,6 +4,8 @@
 usage: test_train.py ALGOPROG_BINARY WORKDIR
 
 - the same seed twice gives bit-identical metrics and parameters; another seed does not
+- a run's config.ini is a recipe: `algoprog train RUN/config.ini out=OTHER` trains the same run again,
+  with the same metrics and held-out losses; metrics.jsonl's step-0 lr is the first step's rate
 - a run killed with SIGKILL at random moments (and stopped with SIGINT or SIGTERM) and resumed ends with
   exactly the metrics and parameters of a run never interrupted
 - a tiny llama-2023 learns real text: held-out bits/byte fall well below the unigram entropy
@@ -15,6 +17,7 @@ usage: test_train.py ALGOPROG_BINARY WORKDIR
   -f) during a checkpoint write is a clear error that leaves the last checkpoint intact, and the
   run continues once space is back
 """
+import configparser
 import glob
 import json
 import math
@@ -75,6 +78,33 @@ def test_determinism(data, work):
     check(metrics(a) == metrics(b), "same seed: metrics identical")
     check(same_tensors(params(a), params(b)), "same seed: parameters and optimiser state identical")
     check(metrics(a) != metrics(c), "another seed: different metrics")
+
+
+def test_config_roundtrip(data, work):
+    print("config.ini trains the run again")
+    a, b = os.path.join(work, "rt_a"), os.path.join(work, "rt_b")
+    r = run(tiny(data, a, "steps=30", "eval_every=1", "seed=11"))
+    check(r.returncode == 0, "train the original run" + ("" if r.returncode == 0 else ": " + r.stderr))
+    ini = open(os.path.join(a, "config.ini")).read()
+    check(all(f"[{s}]" in ini for s in ("model", "optim", "train")), "config.ini has [model], [optim], [train]")
+    r = run(["train", os.path.join(a, "config.ini"), f"out={b}"])
+    check(r.returncode == 0, "`algoprog train RUN/config.ini out=OTHER` trains" + ("" if r.returncode == 0 else
+                                                                                 ": " + r.stderr))
+    fa, fb = (json.load(open(os.path.join(d, "final.json"))) for d in (a, b))
+    check(all(fa[k] == fb[k] for k in ("val_loss", "val_bpb", "test_loss", "test_bpb", "params_nonembedding")),
+          f"the same held-out losses (test {fa['test_loss']} and {fb['test_loss']})")
+    check(metrics(a) == metrics(b), "the same metrics, line for line")
+    check(open(os.path.join(b, "config.ini")).read() == ini.replace(f'out = "{a}"', f'out = "{b}"'),
+          "the same config.ini but for out")
+    r = run(["train", os.path.join(a, "config.ini")])
+    check(r.returncode != 0 and "already holds a run" in r.stderr, "without out= it refuses to train over the run")
+    # docs/FORMATS.md, metrics.jsonl: the step-0 line's lr is the first step's (lr / warmup), as is step 1's
+    rows = metrics(a)
+    cfg = configparser.ConfigParser()
+    cfg.read_string(ini)
+    first = float(cfg["optim"]["lr"]) / int(cfg["optim"]["warmup"])
+    check(abs(rows[0]["lr"] - first) < 1e-12 * first and rows[1]["lr"] == rows[0]["lr"] < rows[2]["lr"],
+          f"metrics.jsonl lr: step 0 {rows[0]['lr']} = step 1 {rows[1]['lr']} = lr / warmup, step 2 {rows[2]['lr']}")
 
 
 def test_resume(data, work):
@@ -188,6 +218,10 @@ def test_bad_input(data, work):
     small = os.path.join(work, "small.txt")
     open(small, "w").write("too short")
     err(tiny(small, d), "too small", "tiny corpus")
+    # 100 held-out bytes: one window of 65 (context 64 + 1) but not one per half (docs/FORMATS.md)
+    one_window = os.path.join(work, "one_window.txt")
+    open(one_window, "w").write(("a b c d e f g h i j " * 50)[:1000])
+    err(tiny(one_window, d, "val_frac=0.1"), "the held-out part two", "held-out text for one window, not two")
     good = os.path.join(work, "det_a")
     err(tiny(data, good, "steps=60"), "already holds a run", "reusing a run directory")
     err(["train", "--resume", good, "d_model=32"], "cannot change when resuming", "changing the model on resume")
@@ -340,6 +374,7 @@ def main():
             if os.path.isfile(f) and not os.path.islink(f):
                 out.write(open(f, "rb").read())
     test_determinism(data, work)
+    test_config_roundtrip(data, work)
     test_resume(data, work)
     test_learns(data, work)
     test_presets(data, work)

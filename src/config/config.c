@@ -46,8 +46,8 @@ static const ConfigKey KEYS[] = {
      "Key/value heads: n_heads = MHA, 1 = MQA, between = GQA; 0 means n_heads.",
      "Shazeer 2019 (MQA); Ainslie et al. 2023 (GQA)"},
     {"d_ff", "model", KEY_INT, OFF(d_ff), "0", NULL, 0, 1 << 20, 1,
-     "MLP hidden width; 0 = 4*d_model, or 8*d_model/3 (to a multiple of 8) for gated units so "
-     "parameter counts match.",
+     "MLP hidden width; 0 = 4*d_model, or for gated units 8*d_model/3 rounded to the nearest multiple of 8 "
+     "(so parameter counts match).",
      ""},
     {"norm", "model", KEY_ENUM, OFF(norm), "layernorm", NORM_NAMES, 0, 0, 1, "Normalisation layer.",
      "Ba et al. 2016 (LayerNorm); Zhang & Sennrich 2019 (RMSNorm)"},
@@ -451,16 +451,19 @@ int config_resolve(Config *c, Status *st) {
     return 0;
 }
 
-char *config_to_text(const Config *c, int model_only) {
+/* The keys as "key = value" lines; sections: a "[section]" line before each section's first key. */
+static char *keys_to_text(const Config *c, int model_only, int sections) {
     size_t cap = 8192, len = 0;
     char *out = malloc(cap);
     if (!out) return NULL;
     out[0] = '\0';
+    const char *section = "";
     for (int i = 0; i < N_KEYS; i++) {
         if (model_only && !KEYS[i].model_key) continue;
         char val[CONFIG_PATH_MAX + 8];
         config_get(c, &KEYS[i], val, sizeof val);
-        size_t need = strlen(KEYS[i].key) + strlen(val) + 8;
+        int header = sections && strcmp(section, KEYS[i].section);
+        size_t need = strlen(KEYS[i].key) + strlen(val) + 8 + (header ? strlen(KEYS[i].section) + 4 : 0);
         if (len + need >= cap) {
             cap = 2 * cap + need;
             char *n = realloc(out, cap);
@@ -470,12 +473,20 @@ char *config_to_text(const Config *c, int model_only) {
             }
             out = n;
         }
+        if (header) {
+            section = KEYS[i].section;
+            len += (size_t)snprintf(out + len, cap - len, "%s[%s]\n", len ? "\n" : "", section);
+        }
         /* Strings are quoted so that spaces and '#' survive the INI reader. */
         len += (size_t)snprintf(out + len, cap - len, KEYS[i].type == KEY_STRING ? "%s = \"%s\"\n" : "%s = %s\n",
                                 KEYS[i].key, val);
     }
     return out;
 }
+
+char *config_to_text(const Config *c, int model_only) { return keys_to_text(c, model_only, 0); }
+
+char *config_to_recipe(const Config *c) { return keys_to_text(c, 0, 1); }
 
 int config_from_text(Config *c, const char *text, size_t len, const char *name, Status *st) {
     IniFile ini;

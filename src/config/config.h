@@ -125,6 +125,9 @@ int config_apply_args(Config *c, int argc, char **argv, Status *st);
 int config_resolve(Config *c, Status *st);
 /* All keys as "key = value" lines (malloc'ed). model_only restricts to model keys. */
 char *config_to_text(const Config *c, int model_only);
+/* All keys as a recipe file (malloc'ed): the same lines under [model], [optim] and [train], which
+ * config_load_recipe reads back (a run's config.ini). */
+char *config_to_recipe(const Config *c);
 /* All keys as one flat JSON object (malloc'ed): numbers as numbers, booleans as true/false. */
 char *config_to_json(const Config *c);
 /* Reads a flat JSON object of keys (as written by config_to_json) on top of c. */

@@ -156,12 +156,14 @@ int dataset_open(Dataset *d, const char *data, const char *tokenizer, double val
         return -1;
     }
     size_t need = (size_t)T + 1;
-    if (d->n[0] < need || d->n[1] < need) {
+    /* held out: a window for the validation half and one for the test half (docs/FORMATS.md) */
+    if (d->n[0] < need || d->n[1] < 2 * (size_t)T + 1) {
         size_t n0 = d->n[0], n1 = d->n[1];
         dataset_free(d);
         return status_fail(st, AP_EINVAL,
                            "data '%s' has %zu training and %zu held-out tokens: too small for windows of %zu "
-                           "(context+1) tokens",
+                           "(context+1) tokens (training needs one, the held-out part two: validation and "
+                           "test); use more text, a larger val_frac or a shorter context",
                            data, n0, n1, need);
     }
     d->unique = d->n[0];

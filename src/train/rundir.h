@@ -1,7 +1,8 @@
 /* rundir.h - a run directory: the names of its files and the records they hold.
  *
  * A run lives in one directory (docs/FORMATS.md has every field):
- *   config.ini     the resolved recipe (every key), for people and for `--resume`
+ *   config.ini     the resolved recipe (every key, in sections), which `algoprog train DIR/config.ini`
+ *                  trains again (resuming reads the checkpoint's copy instead)
  *   metrics.jsonl  one JSON object per evaluation (a MetricRow), plus event lines (rollbacks)
  *   checkpoint.bin the latest checkpoint (atomically replaced)
  *   final.json     written when the run completes (a RunFinal)

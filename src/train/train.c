@@ -88,7 +88,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
 static int write_config_file(const Trainer *tr, Status *st) {
     char path[CONFIG_PATH_MAX + 32];
     join(path, sizeof path, tr->cfg.out, RUNDIR_CONFIG);
-    char *text = config_to_text(&tr->cfg, 0);
+    char *text = config_to_recipe(&tr->cfg);
     if (!text) return status_fail(st, AP_ENOMEM, "out of memory");
     int rc = file_write_atomic(path, text, strlen(text), st);
     free(text);
