@@ -22,23 +22,46 @@
 /* per thread: one dS block of ATT_QB x T (hd x T when the head is wider) */
 size_t attention_scratch_floats(size_t T, size_t hd) { return (hd > ATT_QB ? hd : ATT_QB) * T + T + 16; }
 
+/* Row r of s sees keys [0, i0 + r]. Rows run in chunks of 16 keys with per-lane maxima and sums,
+ * masking the keys past the row's last, and one horizontal step per row: GCC's alignment peeling
+ * and scalar remainder loops (an ap_expf per key) took most of the time at these row lengths. */
+#define SM_W 16
 static void softmax_rows_causal(float *s, size_t i0, size_t rows, size_t cols, size_t T) {
     for (size_t r = 0; r < rows; r++) {
         float *p = s + r * T;
-        size_t n = i0 + r + 1;
+        size_t vis = i0 + r + 1, nv = (vis + SM_W - 1) / SM_W * SM_W;
+        if (nv > cols) nv = cols;
+        size_t full = nv / SM_W * SM_W;
+        float mv[SM_W], sv[SM_W];
+        for (size_t k = 0; k < SM_W; k++) mv[k] = -INFINITY, sv[k] = 0.0f;
+        for (size_t j0 = 0; j0 < full; j0 += SM_W)
+#pragma omp simd
+            for (size_t k = 0; k < SM_W; k++) {
+                float x = j0 + k < vis ? p[j0 + k] : -INFINITY;
+                mv[k] = x > mv[k] ? x : mv[k];
+            }
         float mx = -INFINITY;
-#pragma omp simd reduction(max : mx) /* exact in any order; the scalar loop was 40% of this kernel */
-        for (size_t j = 0; j < n; j++) mx = p[j] > mx ? p[j] : mx;
+        for (size_t k = 0; k < SM_W; k++) mx = mv[k] > mx ? mv[k] : mx;
+        for (size_t j = full; j < nv && j < vis; j++) mx = p[j] > mx ? p[j] : mx;
+        for (size_t j0 = 0; j0 < full; j0 += SM_W)
+#pragma omp simd
+            for (size_t k = 0; k < SM_W; k++) {
+                float e = j0 + k < vis ? ap_expf(p[j0 + k] - mx) : 0.0f;
+                p[j0 + k] = e;
+                sv[k] += e;
+            }
         float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (size_t j = 0; j < n; j++) {
-            p[j] = ap_expf(p[j] - mx);
+        for (size_t k = 0; k < SM_W; k++) sum += sv[k];
+        for (size_t j = full; j < nv; j++) {
+            p[j] = j < vis ? ap_expf(p[j] - mx) : 0.0f;
             sum += p[j];
         }
         float inv = 1.0f / sum;
+        for (size_t j0 = 0; j0 < full; j0 += SM_W)
 #pragma omp simd
-        for (size_t j = 0; j < n; j++) p[j] *= inv;
-        for (size_t j = n; j < cols; j++) p[j] = 0.0f;
+            for (size_t k = 0; k < SM_W; k++) p[j0 + k] *= inv;
+        for (size_t j = full; j < nv; j++) p[j] *= inv;
+        for (size_t j = nv; j < cols; j++) p[j] = 0.0f;
     }
 }
 
@@ -103,13 +126,14 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     for (size_t r = 0; r < m; r++) {
                         const float *pr = p + r * T;
                         float *dr = ds + r * n;
-                        size_t vis = i0 + r + 1;
+                        size_t vis = i0 + r + 1, nv = (vis + 15) & ~(size_t)15; /* whole vectors, as in the forward */
+                        if (nv > n) nv = n;
                         float pdp = 0.0f;
 #pragma omp simd reduction(+ : pdp)
-                        for (size_t j = 0; j < vis; j++) pdp += pr[j] * dr[j];
+                        for (size_t j = 0; j < nv; j++) pdp += j < vis ? pr[j] * dr[j] : 0.0f;
 #pragma omp simd
-                        for (size_t j = 0; j < vis; j++) dr[j] = pr[j] * (dr[j] - pdp) * scale;
-                        for (size_t j = vis; j < n; j++) dr[j] = 0.0f;
+                        for (size_t j = 0; j < nv; j++) dr[j] = j < vis ? pr[j] * (dr[j] - pdp) * scale : 0.0f;
+                        for (size_t j = nv; j < n; j++) dr[j] = 0.0f;
                     }
                     /* dQ += dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
                     gemm_sgemm(0, 0, m, hd, n, 1.0f, ds, n, k, stride, 1.0f, dbase + i0 * stride + h * hd, stride);

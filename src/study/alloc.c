@@ -160,7 +160,9 @@ static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, do
     c->steps = (int)steps;
     c->seed = (uint64_t)r->seed;
     c->warmup = (int)lround(s->warmup_frac * steps);
-    c->eval_every = (int)(steps / s->evals_per_run > 0 ? steps / s->evals_per_run : 1);
+    /* rounded up, so the last periodic evaluation is the final step's (rounded down, the last two
+     * were a step or a few apart: an evaluation too many per run) */
+    c->eval_every = (int)((steps + s->evals_per_run - 1) / s->evals_per_run);
     c->checkpoint_every = (int)(steps / 20 > 0 ? steps / 20 : 1);
     c->lr = s->arms[r->arm].cfg.lr * r->lr_mult;
     c->adam_lr = s->arms[r->arm].cfg.adam_lr * r->lr_mult;
