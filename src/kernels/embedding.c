@@ -88,6 +88,7 @@ static void rope_rotate(float *x, const float *cos_tab, const float *sin_tab, si
             float *row = x + (b * T + t) * stride;
             for (size_t h = 0; h < n_rot; h++) {
                 float *v = row + h * hd;
+#pragma omp simd /* the tables never alias x: no runtime overlap checks per head */
                 for (size_t i = 0; i < half; i++) {
                     float x0 = v[i], x1 = v[i + half], s = sign * si[i];
                     v[i] = x0 * co[i] - x1 * s;
