@@ -361,15 +361,22 @@ static void run_linear(void) {
     c.b = vec(c.OC, 3, 0.5f);
     c.r = vec(c.M * c.OC, 4, 1);
     float *dinp = vec(c.M * c.IC, 0, 0), *dw = vec(c.OC * c.IC, 0, 0), *db = vec(c.OC, 0, 0);
-    linear_backward(dinp, dw, db, c.r, c.inp, c.w, c.M, c.IC, c.OC);
+    linear_backward(dinp, GRAD_ADD, dw, db, c.r, c.inp, c.w, c.M, c.IC, c.OC);
     int bad = 0;
     bad += gradcheck_tensor("linear dinp", c.inp, dinp, c.M * c.IC, linear_loss, &c, OPTS);
     bad += gradcheck_tensor("linear dweight", c.w, dw, c.OC * c.IC, linear_loss, &c, OPTS);
     bad += gradcheck_tensor("linear dbias", c.b, db, c.OC, linear_loss, &c, OPTS);
-    /* backward accumulates: a second call doubles every gradient */
-    float first = dw[3];
-    linear_backward(dinp, dw, db, c.r, c.inp, c.w, c.M, c.IC, c.OC);
+    /* backward accumulates: a second call doubles every gradient; GRAD_SET writes dinp over what was there
+     * (NaNs included) and still adds to the weights' gradients */
+    float first = dw[3], first_in = dinp[2];
+    linear_backward(dinp, GRAD_ADD, dw, db, c.r, c.inp, c.w, c.M, c.IC, c.OC);
     assert_float_equal(dw[3], 2 * first, 1e-5);
+    assert_float_equal(dinp[2], 2 * first_in, 1e-5);
+    for (size_t i = 0; i < c.M * c.IC; i++) dinp[i] = NAN;
+    linear_backward(dinp, GRAD_SET, dw, db, c.r, c.inp, c.w, c.M, c.IC, c.OC);
+    assert_float_equal(dw[3], 3 * first, 1e-5);
+    for (size_t i = 0; i < c.M * c.IC; i++) assert_false(isnan(dinp[i]));
+    assert_float_equal(dinp[2], first_in, 1e-6);
     assert_int_equal(bad, 0);
     free(c.out), free(c.inp), free(c.w), free(c.b), free(c.r), free(dinp), free(dw), free(db);
 }
@@ -436,7 +443,7 @@ static void test_linear_bf16(void **state) {
         memcpy(dw[p], dw0, OC * IC * sizeof(float));
         memcpy(db[p], db0, OC * sizeof(float));
         linear_forward(out[p], inp, w, b, M, IC, OC);
-        linear_backward(dinp[p], dw[p], db[p], dout, inp, w, M, IC, OC);
+        linear_backward(dinp[p], GRAD_ADD, dw[p], db[p], dout, inp, w, M, IC, OC);
     }
     assert_int_equal(gemm_set_precision(GEMM_FP32, &st), 0);
     double *m_out = abs_terms(inp, IC, 0, w, IC, 1, NULL, M, OC, IC);

@@ -33,6 +33,7 @@ int cmd_account(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_tokenizers(int argc, char **argv);
+int bench_study(int argc, char **argv);
 
 /* Each subcommand's usage text (printed on --help to stdout, on misuse to stderr). */
 extern const char *const cli_usage_train, *const cli_usage_sample, *const cli_usage_config, *const cli_usage_keys,

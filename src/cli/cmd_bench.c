@@ -345,7 +345,10 @@ const char *const cli_usage_bench =
     "       per library and precision; bf16 needs oneDNN and AVX512-BF16 or AMX (the recipe key `precision`).\n"
     "--quick: the tiny configs, 3 steps, small GEMMs (a smoke run of a minute or two).\n"
     "       algoprog bench --tokenizers [--names gpt2,cl100k_base,o200k_base] [--text FILE] [--json FILE]\n"
-    "encode MB/s of tokenizers (1 thread, all cores) against tiktoken (npm, WASM) on the same text.\n";
+    "encode MB/s of tokenizers (1 thread, all cores) against tiktoken (npm, WASM) on the same text.\n"
+    "       algoprog bench --study DIR\n"
+    "where a study's time went (its runs' own clocks: products, attention, element-wise, evaluations,\n"
+    "checkpoints, set-up, registry, idle) and its throughput as a share of this machine's FMA peak.\n";
 
 static int parse_opts(BenchOpts *o, int argc, char **argv, Status *st) {
     memset(o, 0, sizeof *o);
@@ -445,8 +448,10 @@ static void geo_add(GeoMean *g, double r) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--tokenizers")) return bench_tokenizers(argc, argv);
+        if (!strcmp(argv[i], "--study")) return bench_study(argc, argv);
+    }
     Status st = {0};
     BenchOpts o;
     if (parse_opts(&o, argc, argv, &st)) return cli_fail(&st);

@@ -50,3 +50,12 @@ double time_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* Written by thread 0 only (section_clock_timed), read between steps by the same thread. */
+static double section_seconds[SECTION_COUNT];
+
+int section_clock_timed(void) { return omp_get_thread_num() == 0; }
+
+void section_clock_add(Section s, double seconds) { section_seconds[s] += seconds; }
+
+double section_clock_read(Section s) { return section_seconds[s]; }

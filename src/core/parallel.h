@@ -20,4 +20,17 @@ int parallel_cores(void);
 /* Monotonic wall clock in seconds. */
 double time_now(void);
 
+/* Section clocks: the wall time the pool's master thread spends inside a few kernels, so a run can
+ * say where its steps went (final.json's "time", `algoprog bench --study`). Process-wide, like the
+ * pool: the kernels sit deep under the models and need no context threaded through every op to be
+ * timed. Only thread 0 adds (section_clock_timed), so there is no race, and a product that runs
+ * one per thread inside a parallel region is counted as thread 0 sees it (its own share, which
+ * for a balanced region is the region's wall time). Sections may nest: attention's per-head
+ * products count in SECTION_GEMM too, and separately in SECTION_ATTENTION_GEMM. */
+typedef enum { SECTION_GEMM, SECTION_ATTENTION, SECTION_ATTENTION_GEMM, SECTION_COUNT } Section;
+/* 1 on the thread whose time the clocks keep (thread 0 of the pool, or the process outside it). */
+int section_clock_timed(void);
+void section_clock_add(Section s, double seconds);
+double section_clock_read(Section s);
+
 #endif

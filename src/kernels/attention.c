@@ -10,6 +10,7 @@
  * leading dimensions: no copies. The backward parallelises over (batch, kv head) because all query
  * heads of a group accumulate into the same key/value gradients. The plain row-by-row version
  * stays in reference.c and the tests hold the two together. */
+#include "core/parallel.h"
 #include "kernels/fastmath.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
@@ -65,8 +66,8 @@ static void softmax_rows_causal(float *s, size_t i0, size_t rows, size_t cols, s
     }
 }
 
-void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
-                       size_t Hkv, size_t hd) {
+static void attention_forward_untimed(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
+                                      size_t H, size_t Hkv, size_t hd) {
     (void)scratch;
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -103,8 +104,8 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
     }
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
+static void attention_backward_untimed(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                                       const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for collapse(2) schedule(static) if (B * T * T * hd >= AP_PAR_MIN)
@@ -141,4 +142,26 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     gemm_sgemm(1, 0, n, hd, m, 1.0f, p, T, g, H * hd, 1.0f, dv, stride);
                 }
         }
+}
+
+/* The section clocks (core/parallel.h): the whole kernel, and its products apart. */
+static void attention_clock(double t0, double g0) {
+    section_clock_add(SECTION_ATTENTION, time_now() - t0);
+    section_clock_add(SECTION_ATTENTION_GEMM, section_clock_read(SECTION_GEMM) - g0);
+}
+
+void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
+                       size_t Hkv, size_t hd) {
+    int timed = section_clock_timed();
+    double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
+    attention_forward_untimed(out, att, scratch, qkv, B, T, H, Hkv, hd);
+    if (timed) attention_clock(t0, g0);
+}
+
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
+    int timed = section_clock_timed();
+    double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
+    attention_backward_untimed(dqkv, scratch, dout, qkv, att, B, T, H, Hkv, hd);
+    if (timed) attention_clock(t0, g0);
 }

@@ -21,11 +21,11 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
     }
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, size_t M, size_t IC, size_t OC) {
-    /* dinp (M,IC) += dout (M,OC) . W (OC,IC) */
+void linear_backward(float *dinp, GradWrite dinp_mode, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, size_t M, size_t IC, size_t OC) {
+    /* dinp (M,IC) (+)= dout (M,OC) . W (OC,IC) */
     if (dinp)
-        gemm_sgemm(0, 0, M, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
+        gemm_sgemm(0, 0, M, IC, OC, 1.0f, dout, OC, weight, IC, dinp_mode == GRAD_SET ? 0.0f : 1.0f, dinp, IC);
     /* dW (OC,IC) += dout^T (OC,M) . inp (M,IC) */
     gemm_sgemm(1, 0, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
     if (dbias) {

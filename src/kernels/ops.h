@@ -56,9 +56,13 @@ void value_mix_backward(float *dx, float *dve, float *dlambda, const float *v_ra
 /* ---- linear: out (M,OC) = inp (M,IC) . weight(OC,IC)^T + bias(OC); bias may be NULL ---- */
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, size_t M, size_t IC,
                     size_t OC);
-/* dinp, dbias may be NULL (not needed). */
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, size_t M, size_t IC, size_t OC);
+/* How a backward writes an input gradient: added to what the buffer holds (every backward's rule
+ * for weights, and for an input that fed several consumers), or written over it when the caller
+ * knows it is the only contribution (no zeroing pass first: the product's beta is 0). */
+typedef enum { GRAD_ADD = 0, GRAD_SET = 1 } GradWrite;
+/* dinp, dbias may be NULL (not needed). dweight and dbias are always added to; dinp per dinp_mode. */
+void linear_backward(float *dinp, GradWrite dinp_mode, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, size_t M, size_t IC, size_t OC);
 
 /* ---- normalisation over the last dimension ---- */
 /* LayerNorm (Ba et al. 2016): out = (x - mean) * rstd * w + b. Saves mean, rstd (N). b may be NULL. */

@@ -46,15 +46,14 @@ void attn_block_forward(const Transformer *m, size_t l, float *out, const AttnAc
 }
 
 /* The forward read bottom-up: projection, attention, then the qkv processing in reverse order. */
-void attn_block_backward(Transformer *m, size_t l, float *dinp, const float *dout, const float *inp,
-                         const AttnActs *s, const int *tokens, size_t B, size_t T) {
+void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mode, const float *dout,
+                         const float *inp, const AttnActs *s, const int *tokens, size_t B, size_t T) {
     const Config *c = &m->cfg;
     const TransformerWeights *w = &m->w;
     TransformerWeights *g = &m->g;
     TransformerActs *a = &m->a;
     size_t N = B * T, C = m->C, QKV = m->QKV, V = m->V, hd = m->hd, H = m->H, Hkv = m->Hkv, nqk = H + Hkv;
-    zero(a->datty, N * C);
-    linear_backward(a->datty, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
+    linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
     int processed = c->qk_norm || c->pos == POS_ROPE || (int)l < m->Lve;
     zero(a->dqkvp, N * QKV);
     attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? s->qkvp : s->qkv, s->att, B, T, H, Hkv, hd);
@@ -69,7 +68,7 @@ void attn_block_backward(Transformer *m, size_t l, float *dinp, const float *dou
                         w->k_norm + l * hd, s->qk_rstd, N, H, Hkv, hd);
         dq = a->dqkv;
     }
-    linear_backward(dinp, g->wqkv + l * QKV * C, at(g->bqkv, l, QKV), dq, inp, w->wqkv + l * QKV * C, N, C, QKV);
+    linear_backward(dinp, dinp_mode, g->wqkv + l * QKV * C, at(g->bqkv, l, QKV), dq, inp, w->wqkv + l * QKV * C, N, C, QKV);
 }
 
 void attn_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float *out, const AttnActs *s,

@@ -33,9 +33,10 @@ typedef struct {
 
 void attn_block_forward(const Transformer *m, size_t l, float *out, const AttnActs *s, const float *inp,
                         const int *tokens, size_t B, size_t T);
-/* dinp may alias dout: dout is consumed before dinp is written. */
-void attn_block_backward(Transformer *m, size_t l, float *dinp, const float *dout, const float *inp,
-                         const AttnActs *s, const int *tokens, size_t B, size_t T);
+/* dinp may alias dout: dout is consumed before dinp is written. dinp_mode: added to or written over
+ * (ops.h). */
+void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mode, const float *dout,
+                         const float *inp, const AttnActs *s, const int *tokens, size_t B, size_t T);
 /* One token at position pos: appends its keys and values to layer l of the cache and attends to
  * positions 0..pos. */
 void attn_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float *out, const AttnActs *s,
@@ -48,7 +49,7 @@ typedef struct {
 } MlpActs;
 
 void mlp_block_forward(const Transformer *m, size_t l, float *out, const MlpActs *s, const float *inp, size_t N);
-void mlp_block_backward(Transformer *m, size_t l, float *dinp, const float *dout, const float *inp, const MlpActs *s,
-                        size_t N);
+void mlp_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mode, const float *dout,
+                        const float *inp, const MlpActs *s, size_t N);
 
 #endif

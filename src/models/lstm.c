@@ -240,8 +240,7 @@ void lstm_backward(Lstm *m) {
     const float *head = c->tie_embeddings ? m->w.wte : m->w.head;
     float *dhead = c->tie_embeddings ? m->g.wte : m->g.head;
     float *dY = m->dY, *dX = m->dX, *tmp;
-    memset(dY, 0, N * R * sizeof(float));
-    linear_backward(dY, dhead, NULL, dlogits, m->Y[m->L - 1], head, N, R, V);
+    linear_backward(dY, GRAD_SET, dhead, NULL, dlogits, m->Y[m->L - 1], head, N, R, V);
     for (int l = m->L - 1; l >= 0; l--) {
         const float *in = l == 0 ? m->x0 : m->Y[l - 1];
         size_t in_dim = l == 0 ? E : R;
@@ -276,8 +275,7 @@ void lstm_backward(Lstm *m) {
         gemm_sgemm(1, 0, H4, R, N, 1.0f, dG, H4, m->hprev, R, 1.0f, m->g.w_hh[l], R);
         if (c->lstm_proj)
             gemm_sgemm(1, 0, R, H, N, 1.0f, dR, R, m->Hh[l], H, 1.0f, m->g.w_p[l], H);
-        memset(dX, 0, N * in_dim * sizeof(float));
-        linear_backward(dX, m->g.w_ih[l], m->g.b[l], dG, in, m->w.w_ih[l], N, in_dim, H4);
+        linear_backward(dX, GRAD_SET, m->g.w_ih[l], m->g.b[l], dG, in, m->w.w_ih[l], N, in_dim, H4);
         tmp = dY, dY = dX, dX = tmp; /* this layer's input gradient is the output gradient below */
     }
     embedding_backward(m->g.wte, dY, m->inputs, N, E, 1.0f);

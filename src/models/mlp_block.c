@@ -31,15 +31,14 @@ void mlp_block_forward(const Transformer *m, size_t l, float *out, const MlpActs
     linear_forward(out, s->fcg, w->wproj + l * C * F, cat(w->bproj, l, C), N, F, C);
 }
 
-void mlp_block_backward(Transformer *m, size_t l, float *dinp, const float *dout, const float *inp, const MlpActs *s,
-                        size_t N) {
+void mlp_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mode, const float *dout,
+                        const float *inp, const MlpActs *s, size_t N) {
     const TransformerWeights *w = &m->w;
     TransformerWeights *g = &m->g;
     TransformerActs *a = &m->a;
     size_t C = m->C, F = m->F, F1 = m->F1;
-    zero(a->dfcg, N * F);
-    linear_backward(a->dfcg, g->wproj + l * C * F, at(g->bproj, l, C), dout, s->fcg, w->wproj + l * C * F, N, F, C);
+    linear_backward(a->dfcg, GRAD_SET, g->wproj + l * C * F, at(g->bproj, l, C), dout, s->fcg, w->wproj + l * C * F, N, F, C);
     zero(a->dfch, N * F1);
     act_backward(&m->cfg, a->dfch, a->dfcg, s->fch, N, F);
-    linear_backward(dinp, g->wfc + l * F1 * C, at(g->bfc, l, F1), a->dfch, inp, w->wfc + l * F1 * C, N, C, F1);
+    linear_backward(dinp, dinp_mode, g->wfc + l * F1 * C, at(g->bfc, l, F1), a->dfch, inp, w->wfc + l * F1 * C, N, C, F1);
 }

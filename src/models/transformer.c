@@ -397,11 +397,10 @@ void transformer_backward(Transformer *m) {
     zero(dres, NC);
     if (pre) {
         const float *xL = a->res3 + (L - 1) * NC;
-        zero(dx1, NC);
-        linear_backward(dx1, dhead, NULL, dlogits, a->lnf, head, N, C, V);
+        linear_backward(dx1, GRAD_SET, dhead, NULL, dlogits, a->lnf, head, N, C, V);
         norm_backward(c, dres, g->lnf_w, g->lnf_b, dx1, xL, w->lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
     } else {
-        linear_backward(dres, dhead, NULL, dlogits, a->ln2 + (L - 1) * NC, head, N, C, V);
+        linear_backward(dres, GRAD_ADD, dhead, NULL, dlogits, a->ln2 + (L - 1) * NC, head, N, C, V);
     }
 
     for (size_t l = L; l-- > 0;) {
@@ -416,8 +415,7 @@ void transformer_backward(Transformer *m) {
         }
         /* dres = d res3; res3 = mlp_in + mlp(mlp_in)  (pre: + res2) */
         const float *mlp_in = pre ? s.ln2 : s.ln1;
-        zero(dx1, NC);
-        mlp_block_backward(m, l, dx1, dres, mlp_in, &s.mlp, N);
+        mlp_block_backward(m, l, dx1, GRAD_SET, dres, mlp_in, &s.mlp, N);
         if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
             norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, s.res2, w->ln2_w + l * C, s.ln2_mean,
                           s.ln2_rstd, N, C);
@@ -431,12 +429,11 @@ void transformer_backward(Transformer *m) {
         }
         /* dres = d res2; res2 = x_in + attn(attn_in), attn_in = norm1(x_in) (pre) or x_in */
         if (pre) {
-            zero(dx1, NC);
-            attn_block_backward(m, l, dx1, dres, s.ln1, &s.attn, m->inputs, (size_t)B, (size_t)T);
+            attn_block_backward(m, l, dx1, GRAD_SET, dres, s.ln1, &s.attn, m->inputs, (size_t)B, (size_t)T);
             norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s.ln1_mean,
                           s.ln1_rstd, N, C);
         } else {
-            attn_block_backward(m, l, dres, dres, x_in, &s.attn, m->inputs, (size_t)B, (size_t)T);
+            attn_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s.attn, m->inputs, (size_t)B, (size_t)T);
         }
         /* dres = d x_in */
     }

@@ -152,6 +152,13 @@ void registry_runs_free(RunRow *rows, int n);
 int registry_run(Registry *r, int run_id, RunRow *out, Status *st);
 /* Ids of the most recently finished runs, newest first. */
 int registry_recent_done(Registry *r, int *ids, int max, Status *st);
+/* When the runs trained here (not copied) ran, from the registry's timestamps (whole seconds):
+ * the first lease, the last finish, and the sum of each run's lease-to-finish time. */
+typedef struct {
+    int runs;
+    double first_start, last_finish, run_wall_s; /* seconds (Unix time for the first two) */
+} RegistrySpan;
+int registry_span(Registry *r, RegistrySpan *out, Status *st);
 
 /* ---- export: every run and metric (docs/FORMATS.md), as in `study export` */
 int registry_export_csv(Registry *r, const char *runs_path, const char *metrics_path, Status *st);

@@ -214,6 +214,27 @@ int registry_recent_done(Registry *r, int *ids, int max, Status *st) {
     return got < 0 ? -1 : n;
 }
 
+int registry_span(Registry *r, RegistrySpan *out, Status *st) {
+    memset(out, 0, sizeof *out);
+    Stmt q;
+    if (reg_prep(r, &q,
+                 "SELECT count(*), min(CAST(strftime('%s', started_at) AS INTEGER)),"
+                 " max(CAST(strftime('%s', finished_at) AS INTEGER)),"
+                 " total(strftime('%s', finished_at) - strftime('%s', started_at)) FROM run"
+                 " WHERE status='done' AND copied_from IS NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL",
+                 "reading when runs ran", st))
+        return -1;
+    int got = reg_step(&q, st);
+    if (got == 1) {
+        out->runs = sqlite3_column_int(q.q, 0);
+        out->first_start = sqlite3_column_double(q.q, 1);
+        out->last_finish = sqlite3_column_double(q.q, 2);
+        out->run_wall_s = sqlite3_column_double(q.q, 3);
+    }
+    reg_finalize(&q);
+    return got < 0 ? -1 : 0;
+}
+
 /* ---------------------------------------------------------------- export */
 
 static const char *RUNS_SQL =

@@ -185,6 +185,7 @@ int study_run(const char *study_path, const char *out_dir, const StudyOptions *o
         printf("study: %d/%d runs done in %s (%.1f GFLOP/s of training FLOPs over the wall time)%s\n", k.done,
                k.total, t, wall > 0 ? (k.flops_done - flops0) / wall * 1e-9 : 0.0,
                k.failed ? "; some runs failed (see `algoprog study status`)" : "");
+        printf("study: where the time went, against this machine's peak: `algoprog bench --study %s`\n", out_dir);
     }
     return k.failed || k.done < k.total ? 1 : 0;
 }

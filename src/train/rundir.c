@@ -198,6 +198,12 @@ int rundir_write_final(const char *dir, const RunFinal *f, Status *st) {
     jw_key(&w, "seed"), jw_raw(&w, seed);
     jw_key(&w, "elapsed_s"), jw_number(&w, "%.3f", f->elapsed_s);
     jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", f->tokens_per_s);
+    jw_key(&w, "time");
+    jw_object_begin(&w);
+#define RUNTIMES_WRITE(name) jw_key(&w, #name "_s"), jw_number(&w, "%.3f", f->time.name);
+    RUNTIMES_FIELDS(RUNTIMES_WRITE)
+#undef RUNTIMES_WRITE
+    jw_object_end(&w);
     jw_object_end(&w);
     sb_putc(&b, '\n');
     int rc = b.failed ? status_fail(st, AP_ENOMEM, "out of memory") : file_write_atomic(path, b.s, b.len, st);
@@ -237,6 +243,11 @@ int rundir_read_final(const char *dir, RunFinal *f, Status *st) {
     f->seed = seed && seed->type == JSON_NUMBER && seed->string ? strtoull(seed->string, NULL, 10) : 0;
     f->elapsed_s = json_get_number(v, "elapsed_s", NAN);
     f->tokens_per_s = json_get_number(v, "tokens_per_s", NAN);
+    const JsonValue *t = json_get(v, "time");
+    int has_time = t && t->type == JSON_OBJECT;
+#define RUNTIMES_READ(name) f->time.name = has_time ? json_get_number(t, #name "_s", NAN) : NAN;
+    RUNTIMES_FIELDS(RUNTIMES_READ)
+#undef RUNTIMES_READ
     json_free(&doc);
     return 0;
 }

@@ -36,6 +36,21 @@ typedef struct {
     double tokens_per_s, elapsed_s;
 } MetricRow;
 
+/* Where a run's wall time went, in seconds, as the process that finished it measured (a resumed
+ * run's earlier sessions are not included): setup (data, tokenizer, model and optimiser), the
+ * training steps' parts (data batches, forward, backward, optimiser: these four sum to the step
+ * time), and within forward + backward the time in matrix products (gemm, attention's per-head
+ * ones included), in attention (its products: attention_gemm), then evaluations during training,
+ * checkpoints, and the final evaluation with final.json itself. */
+#define RUNTIMES_FIELDS(X)                                                                                          \
+    X(setup) X(data) X(forward) X(backward) X(optimizer) X(gemm) X(attention) X(attention_gemm) X(eval)          \
+        X(checkpoint) X(final)
+#define RUNTIMES_DECLARE(name) double name;
+typedef struct {
+    RUNTIMES_FIELDS(RUNTIMES_DECLARE)
+} RunTimes;
+#undef RUNTIMES_DECLARE
+
 typedef struct {
     int64_t step;
     double val_loss, val_bpb;   /* the validation half (what sweeps choose by) */
@@ -47,6 +62,7 @@ typedef struct {
     double tokens, flops, flops_6nd;
     uint64_t seed;
     double elapsed_s, tokens_per_s;
+    RunTimes time; /* NaN fields in a final.json written before they were recorded */
 } RunFinal;
 
 /* Appends one metrics line (opened in append mode: a torn last line is dropped on resume). */

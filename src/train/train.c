@@ -95,7 +95,7 @@ static int write_config_file(const Trainer *tr, Status *st) {
     return rc;
 }
 
-int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
+static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
     int dp = tr->dp_size;
     memset(tr, 0, sizeof *tr);
     if (init_parallel(tr, dp, st)) return -1;
@@ -137,7 +137,7 @@ static int resume_key_allowed(const char *key) {
     return 0;
 }
 
-int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st) {
+static int setup_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st) {
     int dp = tr->dp_size;
     memset(tr, 0, sizeof *tr);
     if (init_parallel(tr, dp, st)) return -1;
@@ -190,6 +190,20 @@ int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *
     return write_config_file(tr, st);
 }
 
+int trainer_setup(Trainer *tr, const Config *cfg, Status *st) {
+    double t0 = time_now();
+    int rc = setup_fresh(tr, cfg, st);
+    tr->times.setup = time_now() - t0;
+    return rc;
+}
+
+int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st) {
+    double t0 = time_now();
+    int rc = setup_resume(tr, dir, argc, argv, st);
+    tr->times.setup = time_now() - t0;
+    return rc;
+}
+
 void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, double *bpb, double *bpb_se) {
     const Config *c = &tr->cfg;
     int B = c->batch, T = c->context, Bl = tr->local_batch;
@@ -226,6 +240,13 @@ void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, dou
     }
 }
 
+/* An evaluation of the validation half during training (its time counted apart from the steps'). */
+static void evaluate_during(Trainer *tr, double *loss, double *bpb) {
+    double t0 = time_now();
+    trainer_evaluate(tr, EVAL_VAL, tr->cfg.eval_tokens, loss, bpb, NULL);
+    tr->times.eval += time_now() - t0;
+}
+
 static void fmt_duration(char *buf, size_t size, double s) {
     if (!(s >= 0) || s > 1e8) {
         snprintf(buf, size, "?");
@@ -253,10 +274,12 @@ static int save_checkpoint(Trainer *tr, Status *st) {
     if (tr->dp_rank != 0) return 0;
     char path[CONFIG_PATH_MAX + 32];
     join(path, sizeof path, tr->cfg.out, RUNDIR_CHECKPOINT);
+    double t0 = time_now();
     TensorList state = {0};
     model_state_tensors(&tr->model, &state);
     int rc = checkpoint_save(path, &tr->cfg, tr->model.ps, &tr->opt, &tr->ts, &state, st);
     tensorlist_free(&state);
+    tr->times.checkpoint += time_now() - t0;
     return rc;
 }
 
@@ -264,6 +287,7 @@ static int save_checkpoint(Trainer *tr, Status *st) {
 static int write_final(Trainer *tr, Status *st) {
     const Config *c = &tr->cfg;
     RunFinal f = {0};
+    double t0 = time_now();
     trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
     trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb, &f.test_bpb_se);
     if (tr->dp_rank != 0) return 0;
@@ -278,6 +302,8 @@ static int write_final(Trainer *tr, Status *st) {
     f.seed = c->seed;
     f.elapsed_s = tr->ts.elapsed_s;
     f.tokens_per_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
+    f.time = tr->times;
+    f.time.final = time_now() - t0; /* the two evaluations; writing the file is not counted */
     if (!tr->quiet) printf("final: validation %.4f, test %.4f bits/byte (unigram %.4f)\n", f.val_bpb, f.test_bpb,
                            f.unigram_bpb);
     return rundir_write_final(c->out, &f, st);
@@ -374,7 +400,7 @@ int trainer_run(Trainer *tr, Status *st) {
     double val_loss = NAN, val_bpb = NAN;
     double t_mark = time_now(), tok_mark = ts->tokens, tok_s = 0.0;
     if (ts->step == 0) {
-        trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb, NULL);
+        evaluate_during(tr, &val_loss, &val_bpb);
         if (!tr->quiet) printf("eval step 0: val loss %.4f, %.4f bits/byte\n", val_loss, val_bpb);
         rc = append_metrics(tr, val_loss, val_bpb, 0.0, st);
         if (!rc && c->on_nonfinite == NONFINITE_ROLLBACK) rc = save_checkpoint(tr, st); /* something to return to */
@@ -386,7 +412,10 @@ int trainer_run(Trainer *tr, Status *st) {
         if (dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets) && stateful)
             model_reset_state(&tr->model); /* the streams start over: so does the carried state */
         size_t first = (size_t)tr->dp_rank * tr->local_batch * T;
+        double t_fwd = time_now(), sections0[SECTION_COUNT];
+        for (int k = 0; k < SECTION_COUNT; k++) sections0[k] = section_clock_read((Section)k);
         float loss = model_forward(&tr->model, tr->inputs + first, tr->targets + first, tr->local_batch, T, stateful);
+        double t_bwd = time_now();
         if (c->fault_nan_step == step + 1 && ts->rollbacks == 0) loss = NAN; /* testing aid (docs/RECIPES.md) */
         if (tr->dp_size > 1) { /* the global batch's mean loss: every rank takes the same branch below */
             double l = loss;
@@ -400,6 +429,7 @@ int trainer_run(Trainer *tr, Status *st) {
             if (tr->dp_size > 1) average_gradients(tr);
             gnorm = optim_clip(tr->model.ps, c->grad_clip);
         }
+        double t_opt = time_now();
         if (!isfinite(loss) || !isfinite(gnorm)) {
             const char *what = isfinite(loss) ? "gradient norm" : "training loss";
             double value = isfinite(loss) ? gnorm : loss;
@@ -410,6 +440,12 @@ int trainer_run(Trainer *tr, Status *st) {
         }
         double lr = schedule_lr(c, step) * ts->lr_scale;
         optim_step(&tr->opt, lr);
+        double now = time_now();
+        tr->times.data += t_fwd - t0, tr->times.forward += t_bwd - t_fwd, tr->times.backward += t_opt - t_bwd;
+        tr->times.optimizer += now - t_opt;
+        tr->times.gemm += section_clock_read(SECTION_GEMM) - sections0[SECTION_GEMM];
+        tr->times.attention += section_clock_read(SECTION_ATTENTION) - sections0[SECTION_ATTENTION];
+        tr->times.attention_gemm += section_clock_read(SECTION_ATTENTION_GEMM) - sections0[SECTION_ATTENTION_GEMM];
         tr->last_lr = lr;
         tr->last_grad_norm = gnorm;
         ts->step++;
@@ -417,7 +453,6 @@ int trainer_run(Trainer *tr, Status *st) {
         ts->flops += step_flops;
         ts->loss_sum += loss;
         ts->loss_count++;
-        double now = time_now();
         ts->elapsed_s += now - t0;
         if (tr->on_step) tr->on_step(tr->on_step_ctx, tr, loss);
         int last = ts->step == c->steps;
@@ -434,7 +469,7 @@ int trainer_run(Trainer *tr, Status *st) {
             tok_mark = ts->tokens;
         }
         if (ts->step % c->eval_every == 0 || last) {
-            trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb, NULL);
+            evaluate_during(tr, &val_loss, &val_bpb);
             if (!isfinite(val_loss) && c->on_nonfinite == NONFINITE_ROLLBACK) { /* diverged between steps */
                 if ((rc = handle_nonfinite(tr, "held-out loss", val_loss, (int)ts->step, st))) break;
                 continue;
@@ -461,7 +496,7 @@ int trainer_run(Trainer *tr, Status *st) {
         }
     }
     if (!rc && ts->step == c->steps) {
-        if (isnan(val_loss)) trainer_evaluate(tr, EVAL_VAL, c->eval_tokens, &val_loss, &val_bpb, NULL);
+        if (isnan(val_loss)) evaluate_during(tr, &val_loss, &val_bpb);
         if (c->steps == 0) rc = save_checkpoint(tr, st);
         if (!rc) rc = write_final(tr, st);
         if (!rc && !tr->quiet) {

@@ -12,6 +12,7 @@
 #include "models/model.h"
 #include "optim/optim.h"
 #include "train/checkpoint.h"
+#include "train/rundir.h"
 
 #include <signal.h>
 
@@ -32,6 +33,7 @@ struct Trainer {
      * Only rank 0 writes files. */
     int dp_size, dp_rank, local_batch;
     double last_lr, last_grad_norm;
+    RunTimes times; /* this process's share of the run (final.json "time") */
     /* Owned by the caller (a signal handler sets it): when nonzero, the loop checkpoints and
      * returns AP_EINTERRUPTED. May be NULL. */
     const volatile sig_atomic_t *stop;
