@@ -15,6 +15,7 @@
 #define AP_FASTMATH_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -45,6 +46,66 @@ static inline float ap_tanhf(float x) {
                   x2 * (2.18694885e-2f + x2 * -8.86323552e-3f)))));
     float large = 2.0f / (1.0f + ap_expf(-2.0f * x)) - 1.0f;
     return x2 < 0.09f ? small : large;
+}
+
+/* Sums in a fixed order whatever the vector width: AP_LANES running sums over whole chunks, added
+ * lane by lane, then the tail in order. GCC vectorises no plain float sum (that would reorder it),
+ * and at the rows the models have (48-512 floats) a scalar chain of dependent adds was most of a
+ * norm's time. */
+#define AP_LANES 16
+
+static inline float ap_lanes_total(const float *lane) {
+    float s = 0.0f;
+    for (int k = 0; k < AP_LANES; k++) s += lane[k];
+    return s;
+}
+
+/* sum of x */
+static inline float ap_sum(const float *x, size_t n) {
+    float l[AP_LANES] = {0};
+    size_t full = n / AP_LANES * AP_LANES;
+    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
+#pragma omp simd
+        for (size_t k = 0; k < AP_LANES; k++) l[k] += x[j0 + k];
+    float s = ap_lanes_total(l);
+    for (size_t j = full; j < n; j++) s += x[j];
+    return s;
+}
+
+/* sum of (x - m)^2 */
+static inline float ap_sum_sq_dev(const float *x, float m, size_t n) {
+    float l[AP_LANES] = {0};
+    size_t full = n / AP_LANES * AP_LANES;
+    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
+#pragma omp simd
+        for (size_t k = 0; k < AP_LANES; k++) l[k] += (x[j0 + k] - m) * (x[j0 + k] - m);
+    float s = ap_lanes_total(l);
+    for (size_t j = full; j < n; j++) s += (x[j] - m) * (x[j] - m);
+    return s;
+}
+
+/* sum of x * y */
+static inline float ap_dot(const float *x, const float *y, size_t n) {
+    float l[AP_LANES] = {0};
+    size_t full = n / AP_LANES * AP_LANES;
+    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
+#pragma omp simd
+        for (size_t k = 0; k < AP_LANES; k++) l[k] += x[j0 + k] * y[j0 + k];
+    float s = ap_lanes_total(l);
+    for (size_t j = full; j < n; j++) s += x[j] * y[j];
+    return s;
+}
+
+/* sum of g * w * (x - m) (m = 0: a three-way dot product) */
+static inline float ap_dot3_dev(const float *g, const float *w, const float *x, float m, size_t n) {
+    float l[AP_LANES] = {0};
+    size_t full = n / AP_LANES * AP_LANES;
+    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
+#pragma omp simd
+        for (size_t k = 0; k < AP_LANES; k++) l[k] += g[j0 + k] * w[j0 + k] * (x[j0 + k] - m);
+    float s = ap_lanes_total(l);
+    for (size_t j = full; j < n; j++) s += g[j] * w[j] * (x[j] - m);
+    return s;
 }
 
 #endif

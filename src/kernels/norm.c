@@ -4,6 +4,7 @@
  * independent), then column slices in parallel for the weight gradients, each thread summing
  * its columns over all rows in order. That keeps the result independent of the thread count
  * and needs no scratch memory. */
+#include "kernels/fastmath.h"
 #include "kernels/ops.h"
 
 #include <math.h>
@@ -14,15 +15,8 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 #pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
-        float m = 0.0f;
-        for (size_t c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (size_t c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
+        float m = ap_sum(x, C) / (float)C;
+        float v = ap_sum_sq_dev(x, m, C) / (float)C;
         float r = 1.0f / sqrtf(v + eps);
         float *o = out + n * C;
         for (size_t c = 0; c < C; c++) o[c] = (x[c] - m) * r * weight[c] + (bias ? bias[c] : 0.0f);
@@ -37,14 +31,9 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C, *g = dout + n * C;
         float m = mean[n], r = rstd[n];
-        float sum_g = 0.0f, sum_gx = 0.0f;
-        for (size_t c = 0; c < C; c++) {
-            float dxhat = g[c] * weight[c];
-            sum_g += dxhat;
-            sum_gx += dxhat * (x[c] - m) * r;
-        }
-        sum_g /= (float)C;
-        sum_gx /= (float)C;
+        /* means of dxhat = g w and of dxhat xhat */
+        float sum_g = ap_dot(g, weight, C) / (float)C;
+        float sum_gx = ap_dot3_dev(g, weight, x, m, C) * r / (float)C;
         float *dx = dinp + n * C;
         for (size_t c = 0; c < C; c++) {
             float xhat = (x[c] - m) * r;
@@ -71,9 +60,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 #pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;
-        float ss = 0.0f;
-        for (size_t c = 0; c < C; c++) ss += x[c] * x[c];
-        float r = 1.0f / sqrtf(ss / (float)C + eps);
+        float r = 1.0f / sqrtf(ap_dot(x, x, C) / (float)C + eps);
         float *o = out + n * C;
         for (size_t c = 0; c < C; c++) o[c] = x[c] * r * weight[c];
         rstd[n] = r;
@@ -82,9 +69,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 
 /* One normalised vector: dx += r*w*g - x * r^3 * mean(g*w*x). */
 static inline void rms_row_backward(float *dx, const float *g, const float *x, const float *w, float r, size_t C) {
-    float dot = 0.0f;
-    for (size_t c = 0; c < C; c++) dot += g[c] * w[c] * x[c];
-    float k = dot * r * r * r / (float)C;
+    float k = ap_dot3_dev(g, w, x, 0.0f, C) * r * r * r / (float)C;
     for (size_t c = 0; c < C; c++) dx[c] += r * w[c] * g[c] - x[c] * k;
 }
 
@@ -114,9 +99,7 @@ void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, 
         float *o = out + n * stride;
         for (size_t h = 0; h < nn; h++) {
             const float *xv = x + h * hd, *w = h < H ? qw : kw;
-            float ss = 0.0f;
-            for (size_t i = 0; i < hd; i++) ss += xv[i] * xv[i];
-            float r = 1.0f / sqrtf(ss / (float)hd + eps);
+            float r = 1.0f / sqrtf(ap_dot(xv, xv, hd) / (float)hd + eps);
             for (size_t i = 0; i < hd; i++) o[h * hd + i] = xv[i] * r * w[i];
             rstd[n * nn + h] = r;
         }
