@@ -6,16 +6,18 @@
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
+/* The tanh form written with one sigmoid: 0.5 (1 + tanh u) = sigmoid(2u), and sech^2 u =
+ * 4 s (1 - s) with s = sigmoid(2u). Same function, half the arithmetic of calling tanh (whose
+ * series branch near 0 guards a cancellation that x * s does not have). */
 static inline float gelu_value(float x) {
     float u = GELU_K * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (1.0f + ap_tanhf(u));
+    return x * ap_sigmoidf(2.0f * u);
 }
 
 static inline float gelu_grad(float x) {
     float u = GELU_K * (x + 0.044715f * x * x * x);
-    float th = ap_tanhf(u);
-    float sech2 = 1.0f - th * th;
-    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    float s = ap_sigmoidf(2.0f * u);
+    return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
 static inline float silu_value(float x) { return x * ap_sigmoidf(x); }
