@@ -8,6 +8,8 @@ usage: test_train.py ALGOPROG_BINARY WORKDIR
   with the same metrics and held-out losses; metrics.jsonl's step-0 lr is the first step's rate
 - a run killed with SIGKILL at random moments (and stopped with SIGINT or SIGTERM) and resumed ends with
   exactly the metrics and parameters of a run never interrupted
+- one trainer a run directory: a second train or resume into a directory in training is refused
+  naming the holder's pid, and after kill -9 the lock is not stale
 - a tiny llama-2023 learns real text: held-out bits/byte fall well below the unigram entropy
 - bad input (missing data, unknown keys, a used run directory, corrupt or truncated checkpoints)
   gives a clear error and a non-zero exit, never a crash
@@ -155,6 +157,30 @@ def test_resume(data, work):
         r = run(["train", "--resume", d])
         check(r.returncode == 0 and metrics(d) == metrics(ref), f"after {name}, resume matches the uninterrupted run")
         check(not glob.glob(os.path.join(d, "*.tmp")), "no temporary files left behind")
+
+def test_lock(data, work):
+    print("one trainer a run directory (lock)")
+    # two fresh runs started together (no checkpoint yet, so only the lock can tell), then a resume
+    # into a run in training (it has checkpoints), then kill -9 and a resume that must not find a stale lock
+    for phase, every in (("fresh", "checkpoint_every=100000"), ("resume", "checkpoint_every=10")):
+        d = os.path.join(work, f"locked_{phase}")
+        first = os.path.join(d, "checkpoint.bin" if phase == "resume" else "metrics.jsonl")
+        p = subprocess.Popen([BIN] + tiny(data, d, "steps=3000", every), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        while not os.path.exists(first) and p.poll() is None:
+            time.sleep(0.01)
+        r = run(tiny(data, d, "steps=3000", every) if phase == "fresh" else ["train", "--resume", d])
+        check(r.returncode == 2 and f"in use by process {p.pid}" in r.stderr,
+              f"a {phase} run into a directory being trained is refused, naming the holder ({r.returncode}: "
+              f"{r.stderr.strip()})")
+        p.kill()
+        p.wait()
+    r = run(["train", "--resume", d, "steps=60"])
+    check(r.returncode == 0 and os.path.exists(os.path.join(d, "final.json")),
+          f"after kill -9 the lock is not stale: resume trains on ({r.returncode}: {r.stderr.strip()})")
+    rows = [json.loads(line)["step"] for line in open(os.path.join(d, "metrics.jsonl"))]
+    check(rows == sorted(set(rows)), "metrics hold one run's steps, in order")
+
 
 def test_learns(data, work):
     print("learning")
@@ -376,6 +402,7 @@ def main():
     test_determinism(data, work)
     test_config_roundtrip(data, work)
     test_resume(data, work)
+    test_lock(data, work)
     test_learns(data, work)
     test_presets(data, work)
     test_bad_input(data, work)

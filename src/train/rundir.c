@@ -6,6 +6,9 @@
 #include "core/strbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,36 @@ int rundir_has(const char *dir, const char *name) {
     char path[1200];
     Status ignore;
     return rundir_path(path, sizeof path, dir, name, &ignore) == 0 && file_exists(path);
+}
+
+int rundir_lock(const char *dir, int *fd, Status *st) {
+    char path[1200];
+    if (rundir_path(path, sizeof path, dir, RUNDIR_LOCK, st)) return -1;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return status_errno(st, errno, "cannot open the lock of run directory '%s'", dir);
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(f);
+        if (e != EWOULDBLOCK) return status_errno(st, e, "cannot lock run directory '%s'", dir);
+        return status_fail(st, AP_EINVAL,
+                           "run directory '%s' is in use by process %s (another `algoprog train` or a study "
+                           "worker): wait for it to end, or choose another out=",
+                           dir, pid[0] ? pid : "(unknown)");
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    int written = ftruncate(f, 0) == 0 && pwrite(f, line, (size_t)len, 0) == len;
+    (void)written; /* the pid is for messages only: the flock is the lock */
+    *fd = f;
+    return 0;
+}
+
+void rundir_unlock(int fd) {
+    if (fd >= 0) close(fd); /* closing drops the flock */
 }
 
 /* Appends a finished line to DIR/metrics.jsonl. */

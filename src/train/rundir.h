@@ -7,6 +7,7 @@
  *   checkpoint.bin the latest checkpoint (atomically replaced)
  *   final.json     written when the run completes (a RunFinal)
  *   tokenizer.tok  a copy of the run's tokenizer (BPE runs), so the directory stands alone
+ *   lock           held (flock) by the process training the run, with its pid: one trainer a run
  * The trainer writes these records and the study engine reads them back through this module, so
  * the format has one writer and one reader. */
 #ifndef AP_RUNDIR_H
@@ -22,11 +23,19 @@
 #define RUNDIR_METRICS "metrics.jsonl"
 #define RUNDIR_CHECKPOINT "checkpoint.bin"
 #define RUNDIR_FINAL "final.json"
+#define RUNDIR_LOCK "lock"
 #define RUNDIR_TOKENIZER "tokenizer.tok"
 
 /* DIR/NAME into buf; fails (AP_EINVAL) when the path does not fit. */
 int rundir_path(char *buf, size_t size, const char *dir, const char *name, Status *st);
 int rundir_has(const char *dir, const char *name);
+
+/* Takes the run's lock (an exclusive flock on DIR/lock, which then holds our pid) into *fd, or
+ * fails (AP_EINVAL) naming the process that holds it: two trainers writing one directory would
+ * interleave their metrics and overwrite each other's checkpoints. The kernel drops a flock when
+ * its holder dies, so a killed run's lock is never stale. */
+int rundir_lock(const char *dir, int *fd, Status *st);
+void rundir_unlock(int fd);
 
 /* One evaluation. NaN fields are written as null (a first line has no train loss or grad norm). */
 typedef struct {

@@ -115,7 +115,11 @@ static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
     rng_seed(&init_rng, c->seed);
     if (setup_common(tr, &init_rng, st)) return -1;
     if (tr->dp_rank != 0) return 0; /* rank 0 writes the run directory */
-    if (dir_create(c->out, st)) return -1;
+    if (dir_create(c->out, st) || rundir_lock(c->out, &tr->lock_fd, st)) return -1;
+    tr->locked = 1;
+    if (file_exists(ck)) /* another trainer finished a run here between the check above and the lock */
+        return status_fail(st, AP_EINVAL, "'%s' already holds a run; continue it with `algoprog train --resume %s`",
+                           c->out, c->out);
     if (tr->data.tok.kind != TOK_BYTES) {
         char tp[CONFIG_PATH_MAX + 32];
         join(tp, sizeof tp, c->out, RUNDIR_TOKENIZER);
@@ -144,6 +148,10 @@ static int setup_resume(Trainer *tr, const char *dir, int argc, char **argv, Sta
     char ck[CONFIG_PATH_MAX + 32];
     join(ck, sizeof ck, dir, RUNDIR_CHECKPOINT);
     if (!file_exists(ck)) return status_fail(st, AP_EINVAL, "no checkpoint in '%s' to resume from", dir);
+    if (tr->dp_rank == 0) {
+        if (rundir_lock(dir, &tr->lock_fd, st)) return -1;
+        tr->locked = 1;
+    }
     TensorFile tf;
     int64_t optim_t;
     if (checkpoint_open(ck, &tf, &tr->cfg, &tr->ts, &optim_t, st)) return -1;
@@ -510,6 +518,8 @@ int trainer_run(Trainer *tr, Status *st) {
 }
 
 void trainer_free(Trainer *tr) {
+    if (tr->locked) rundir_unlock(tr->lock_fd);
+    tr->locked = 0;
     model_free(&tr->model);
     optim_free(&tr->opt);
     dataset_free(&tr->data);

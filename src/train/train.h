@@ -34,6 +34,7 @@ struct Trainer {
     int dp_size, dp_rank, local_batch;
     double last_lr, last_grad_norm;
     RunTimes times; /* this process's share of the run (final.json "time") */
+    int locked, lock_fd; /* rank 0 holds the run directory's lock (rundir_lock) while it trains */
     /* Owned by the caller (a signal handler sets it): when nonzero, the loop checkpoints and
      * returns AP_EINTERRUPTED. May be NULL. */
     const volatile sig_atomic_t *stop;
