@@ -16,12 +16,19 @@
 #ifndef AP_OPS_H
 #define AP_OPS_H
 
+#include "core/parallel.h"
+
 #include <stddef.h>
 
 /* Loops over fewer elements than this run on the calling thread: waking the thread pool costs a
  * few microseconds, more than the work itself in batch-1 decoding or on tiny tensors. Which
  * thread computes an element never changes its value, so results stay bit-identical. */
 #define AP_PAR_MIN 16384
+/* Whether a loop of `work` elements should run as a parallel region at all. libgomp ends every
+ * region, even one of one thread or with a false `if` clause, at a barrier whose last arrival makes
+ * a futex system call; kernels called once per time step (the LSTM cell: ~1900 regions a training
+ * step) test this in C and otherwise run their loop without entering a region. */
+static inline int ap_parallel_worth(size_t work) { return work >= AP_PAR_MIN && parallel_threads() > 1; }
 
 /* ---- token embedding: out[n] = scale * wte[tokens[n]] ---- */
 void embedding_forward(float *out, const int *tokens, const float *wte, size_t N, size_t C, float scale);
