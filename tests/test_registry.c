@@ -53,9 +53,17 @@ static void make_registry_twins(const char *dir, int n, const int *twin_of) {
     Registry *r;
     Status st = {0};
     assert_int_equal(registry_open(&r, dir, REG_OPEN_CREATE, &st), 0);
-    assert_int_equal(registry_init_study(r, s, runs, n, &st), 0);
+    char data_a[65], data_b[65];
+    snprintf(data_a, sizeof data_a, "%064d", 1);
+    snprintf(data_b, sizeof data_b, "%064d", 2);
+    assert_int_equal(registry_init_study(r, s, runs, n, data_a, &st), 0);
     /* a second start of the same study finds it and changes nothing */
-    assert_int_equal(registry_init_study(r, s, runs, n, &st), 0);
+    assert_int_equal(registry_init_study(r, s, runs, n, data_a, &st), 0);
+    /* the same study on data that changed since is refused, naming both checksums */
+    assert_int_equal(registry_init_study(r, s, runs, n, data_b, &st), -1);
+    assert_non_null(strstr(st.msg, data_a));
+    assert_non_null(strstr(st.msg, data_b));
+    assert_non_null(strstr(st.msg, "changed on disk"));
     RegistryCounts k;
     assert_int_equal(registry_counts(r, &k, &st), 0);
     assert_int_equal(k.total, n);

@@ -15,6 +15,7 @@ usage: test_study.py ALGOPROG_BINARY WORKDIR
 - two `study run` processes on one directory: both finish, no run trained twice
 - a registry.db that is not SQLite, cut short, or another program's database, and an output
   directory that cannot be written: a one-line error from run, status and report
+- a study whose data changed on disk since it began is refused with both checksums
 - every subcommand answers --help with its usage
 """
 import csv
@@ -22,6 +23,7 @@ import glob
 import json
 import math
 import os
+import re
 import random
 import shutil
 import signal
@@ -332,6 +334,37 @@ def test_hostile_registry(work, spec, reference):
           f"read-only out directory: rc {r.returncode}: {lines[-1] if lines else '(nothing)'}")
 
 
+def test_data_changed(work, data):
+    print("data that changed on disk since the study began")
+    text = os.path.join(work, "changing.txt")
+    shutil.copyfile(data, text)
+    spec = os.path.join(work, "changing.ini")
+    write_study(spec, text, budgets="6e9")
+    out = os.path.join(work, "changing")
+    r = run(["study", "run", spec, f"out={out}", "--quiet"])
+    check(r.returncode == 0, f"the study runs ({r.returncode}: {r.stderr.strip()[:200]})")
+    r = run(["study", "run", spec, f"out={out}", "--quiet"])
+    check(r.returncode == 0, "run again on the same data: nothing to do, no complaint")
+    with open(text, "ab") as f:
+        f.write(b"one more line\n")
+    r = run(["study", "run", spec, f"out={out}", "--quiet"])
+    sums = re.findall(r"\b[0-9a-f]{64}\b", r.stderr)
+    check(r.returncode == 2 and "changed on disk" in r.stderr and len(set(sums)) == 2,
+          f"after the data changed, study run is refused with both checksums ({r.returncode}: {r.stderr.strip()[:300]})")
+    # a registry from before the data was recorded: it records it on the next start
+    shutil.copyfile(data, text)
+    db = sqlite3.connect(os.path.join(out, "registry.db"))
+    db.execute("DELETE FROM meta WHERE key='data_sha256'")
+    db.commit()
+    db.close()
+    r = run(["study", "run", spec, f"out={out}", "--quiet"])
+    db = sqlite3.connect(os.path.join(out, "registry.db"))
+    got = db.execute("SELECT value FROM meta WHERE key='data_sha256'").fetchall()
+    db.close()
+    check(r.returncode == 0 and len(got) == 1 and len(got[0][0]) == 64,
+          "an older registry without the data's checksum records it and goes on")
+
+
 def test_help():
     print("--help")
     for args in (["train"], ["sample"], ["config"], ["keys"], ["corpus"], ["tokenize"], ["study"], ["study", "run"],
@@ -364,6 +397,7 @@ def main():
     test_signals(work, spec, {1: micro_out, 2: micro_out})
     test_two_processes(work, spec, micro_out)
     test_hostile_registry(work, spec, micro_out)
+    test_data_changed(work, data)
     test_help()
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0

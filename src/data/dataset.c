@@ -3,9 +3,11 @@
 
 #include "core/fileio.h"
 #include "core/rng.h"
+#include "core/sha256.h"
 #include "data/corpus.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,55 @@ static double unigram_bpb(const Dataset *d) {
     return bits / (double)d->bytes[1];
 }
 
+/* Whether data= names a corpus (a directory with manifest.json, or a name under the data directory
+ * that is not also a file) rather than a text file. */
+static int names_corpus(const char *data) {
+    char manifest[700], named[700];
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", data);
+    snprintf(named, sizeof named, "%s/%s/manifest.json", dataset_data_dir(), data);
+    return file_exists(manifest) || (!strchr(data, '/') && !file_exists(data) && file_exists(named));
+}
+
+static int hash_file(Sha256 *h, const char *path, Status *st) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return status_errno(st, errno, "cannot read %s", path);
+    enum { CHUNK = 1 << 16 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) {
+        fclose(f);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    size_t n;
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) sha256_update(h, buf, n);
+    int bad = ferror(f);
+    free(buf);
+    fclose(f);
+    return bad ? status_fail(st, AP_EIO, "error reading %s", path) : 0;
+}
+
+int dataset_fingerprint(const char *data, char hex[65], Status *st) {
+    if (!data || !data[0]) return status_fail(st, AP_EINVAL, "no training data: set data=CORPUS or data=FILE");
+    Sha256 h;
+    sha256_init(&h);
+    if (names_corpus(data)) {
+        Corpus c;
+        char path[700];
+        if (corpus_open(&c, data, dataset_data_dir(), st)) return -1;
+        for (int s = 0; s < 2; s++) {
+            snprintf(path, sizeof path, "%s/%s", c.dir, s ? "val.txt" : "train.txt");
+            if (hash_file(&h, path, st)) return -1;
+        }
+    } else if (!file_exists(data)) {
+        return status_fail(st, AP_EINVAL, "data '%s': no such file or corpus", data);
+    } else if (hash_file(&h, data, st)) {
+        return -1;
+    }
+    unsigned char digest[32];
+    sha256_final(&h, digest);
+    sha256_to_hex(digest, hex);
+    return 0;
+}
+
 int dataset_open(Dataset *d, const char *data, const char *tokenizer, double val_frac, uint64_t max_unique, int T,
                  uint64_t seed, Status *st) {
     memset(d, 0, sizeof *d);
@@ -122,12 +173,8 @@ int dataset_open(Dataset *d, const char *data, const char *tokenizer, double val
     if (!data || !data[0]) return status_fail(st, AP_EINVAL, "no training data: set data=CORPUS or data=FILE");
     char tpath[700];
     if (dataset_tokenizer_path(tokenizer, tpath, sizeof tpath, st) || tokenizer_load(&d->tok, tpath, st)) return -1;
-    char manifest[700];
-    snprintf(manifest, sizeof manifest, "%s/manifest.json", data);
-    char named[700];
-    snprintf(named, sizeof named, "%s/%s/manifest.json", dataset_data_dir(), data);
     int rc;
-    if (file_exists(manifest) || (!strchr(data, '/') && !file_exists(data) && file_exists(named))) {
+    if (names_corpus(data)) {
         Corpus c;
         rc = corpus_open(&c, data, dataset_data_dir(), st);
         if (!rc) rc = corpus_shard(d, &c, 0, st);

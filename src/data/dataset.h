@@ -59,6 +59,10 @@ int dataset_tokenizer_path(const char *name, char *path, size_t size, Status *st
 int dataset_open(Dataset *d, const char *data, const char *tokenizer, double val_frac, uint64_t max_unique,
                  int T, uint64_t seed, Status *st);
 void dataset_free(Dataset *d);
+/* The content identity of what data= names, as dataset_open resolves it: SHA-256 over a corpus's
+ * train.txt then val.txt, or over a text file. Studies record it and refuse to go on when it
+ * changes (their runs would mix two texts). */
+int dataset_fingerprint(const char *data, char hex[65], Status *st);
 
 static inline uint32_t dataset_token(const Dataset *d, int split, size_t i) {
     return d->mem[split] ? d->mem[split][i] : shard_token(&d->shard[split], i);

@@ -387,7 +387,21 @@ static int meta_put(Registry *r, const char *key, const char *value, Status *st)
     return reg_run1(&q, st);
 }
 
-int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st) {
+/* The data check of an existing study (registry_init_study). */
+static int check_data(Registry *r, const StudySpec *s, const char *data_sha256, Status *st) {
+    char was[65] = "";
+    int got = registry_meta(r, "data_sha256", was, sizeof was, st);
+    if (got < 0) return -1;
+    if (got == 0) return meta_put(r, "data_sha256", data_sha256, st); /* recorded before the check existed */
+    if (!strcmp(was, data_sha256)) return 0;
+    return status_fail(st, AP_EINVAL,
+                       "the study's data '%s' changed on disk since the study began (sha256 %s then, %s now): its "
+                       "runs would mix two texts; restore the data, or run the study in a new out= directory",
+                       s->data, was, data_sha256);
+}
+
+int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, const char *data_sha256,
+                        Status *st) {
     /* the check and the insert in one write transaction: two processes starting together agree */
     if (reg_exec(r, "BEGIN IMMEDIATE", "recording the study", st)) return -1;
     Stmt q;
@@ -407,7 +421,7 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
                                "registry %s belongs to study '%s' with a different study file; run this study in "
                                "another out= directory (a registry keeps one study's results)",
                                r->path, name);
-        return 0;
+        return check_data(r, s, data_sha256, st);
     }
     char created[32];
     now_iso(created, sizeof created);
@@ -431,8 +445,9 @@ int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs,
     snprintf(v[2], sizeof v[2], "%d", s->lr_sweep_extend);
     snprintf(v[3], sizeof v[3], "%.17g", s->plateau_margin);
     snprintf(v[4], sizeof v[4], "%d", s->lr_sweep_seeds);
-    const char *meta[][2] = {{"study_sha256", s->hash}, {"lr_sweep", v[0]},      {"lr_sweep_factor", v[1]},
-                             {"lr_sweep_extend", v[2]}, {"plateau_margin", v[3]}, {"lr_sweep_seeds", v[4]}};
+    const char *meta[][2] = {{"study_sha256", s->hash},   {"lr_sweep", v[0]},       {"lr_sweep_factor", v[1]},
+                             {"lr_sweep_extend", v[2]},   {"plateau_margin", v[3]}, {"lr_sweep_seeds", v[4]},
+                             {"data_sha256", data_sha256}};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0] && !rc; i++) rc = meta_put(r, meta[i][0], meta[i][1], st);
     if (!rc) rc = reg_exec(r, "COMMIT", "recording the study", st);
     if (rc) reg_rollback(r);

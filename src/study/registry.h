@@ -80,9 +80,12 @@ typedef struct {
 } RegistryCounts;
 
 /* ---- setting up */
-/* New registry: stores the study and its planned runs. Existing: checks it holds this very
- * study (same file contents), else refuses. Safe when two processes start together. */
-int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, Status *st);
+/* New registry: stores the study, its planned runs and data_sha256 (dataset_fingerprint of its
+ * data). Existing: checks it holds this very study (same file contents) on the same data (a
+ * registry from before the data was recorded records it now), else refuses, naming both
+ * checksums when the data changed. Safe when two processes start together. */
+int registry_init_study(Registry *r, const StudySpec *s, const PlannedRun *runs, int n, const char *data_sha256,
+                        Status *st);
 /* Gives runs of dead local workers, and failed runs, back to pending. Returns how many. */
 int registry_recover(Registry *r, Status *st);
 /* Gives runs held by processes of this host that have died back to pending; returns how many. For

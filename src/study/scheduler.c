@@ -102,8 +102,10 @@ static int prepare(const char *study_path, const char *out_dir, const StudyOptio
     if (*threads_io <= 0) *threads_io = cores / *workers_io > 0 ? cores / *workers_io : 1;
     int workers = *workers_io, threads = *threads_io;
     Registry *reg = NULL;
-    int rc = registry_open(&reg, out_dir, REG_OPEN_CREATE, st);
-    if (!rc) rc = registry_init_study(reg, s, runs, n, st);
+    char data_sha[65];
+    int rc = dataset_fingerprint(s->data, data_sha, st);
+    if (!rc) rc = registry_open(&reg, out_dir, REG_OPEN_CREATE, st);
+    if (!rc) rc = registry_init_study(reg, s, runs, n, data_sha, st);
     int recovered = rc ? 0 : registry_recover(reg, st);
     if (recovered < 0) rc = -1;
     if (!rc) rc = tune_settle_pending(reg, st);
