@@ -1,14 +1,15 @@
 """algoprog bench as a smoke test: the quick mode runs end to end, the JSON has every section with
 sane values, the PyTorch peer is found and gives a ratio, and bad options are clear errors.
-No timing thresholds here (they belong to `make bench`): only that numbers exist and are positive."""
+No timing thresholds here (they belong to `make bench`): only that numbers exist and are positive.
+Not even ratios of two timings (a product above the FMA peak, a training MFU over 100%): on a busy
+machine the peak can be measured low, so the bench itself prints a warning for that instead."""
 import json
 import os
 import subprocess
 import sys
 
 algoprog, work, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-# a sanitizer build slows our loops (the FMA peak among them) but not OpenBLAS: ratios are meaningless there
-sanitized = "--sanitized" in extra
+# the sanitizer build's test passes --sanitized (its ratios mean nothing); no check here reads ratios now
 extra = [a for a in extra if a != "--sanitized"]
 os.makedirs(work, exist_ok=True)
 fails = []
@@ -33,8 +34,7 @@ check(r.returncode == 0, f"quick bench exits 0 (got {r.returncode}: {r.stderr.st
 d = json.load(open(out))
 check(d["quick"] is True and d["cores"] >= 1, "header fields")
 check(d["peak"] and all(p["best"] > 0 for p in d["peak"]), "FMA peak measured")
-check(d["sgemm"] and all(s["best"] > 0 and (sanitized or s["best"] <= 1.2 * d["peak"][0]["best"]) for s in d["sgemm"]),
-      "sgemm measured and not above the FMA peak")
+check(d["sgemm"] and all(s["best"] > 0 and s["pct_peak"] > 0 for s in d["sgemm"]), "sgemm measured")
 names = {k["kernel"] for k in d["kernels"]}
 for k in ("attention", "attention (reference)", "layernorm", "rmsnorm", "softmax + cross-entropy"):
     check(k in names, f"kernel {k} timed")
@@ -42,8 +42,7 @@ check(all(k["fwd_ms"] > 0 and k["bwd_ms"] > 0 for k in d["kernels"]), "kernel ti
 t = d["train"]
 check(len(t) == 1 and t[0]["config"] == "tiny" and t[0]["arch"] == "llama", "one training row")
 row = t[0]
-check(row["tokens_per_s"] > 0 and row["gflops"] > 0 and row["pct_peak"] > 0 and (sanitized or row["pct_peak"] < 100),
-      "training throughput")
+check(row["tokens_per_s"] > 0 and row["gflops"] > 0 and row["pct_peak"] > 0, "training throughput")
 check(row["flops_per_token"] > 0 and row["params"] > row["nonemb_params"] > 0, "exact FLOPs and params")
 check(row["rss_mib"] > 0 and row["gen_tokens_per_s"] > 0, "peak RSS and generation measured")
 # the peer (Debian python3-torch is installed by `make test`) must run and give a ratio
