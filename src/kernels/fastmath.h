@@ -60,52 +60,30 @@ static inline float ap_lanes_total(const float *lane) {
     return s;
 }
 
+/* Defines `static inline float NAME PARAMS` returning the sum over J in [0, n) of TERM, an
+ * expression in J, in the order above (one skeleton for the four sums below). */
+#define AP_DEFINE_LANE_SUM(NAME, PARAMS, TERM)                                                                  \
+    static inline float NAME PARAMS {                                                                          \
+        float l[AP_LANES] = {0};                                                                               \
+        size_t full = n / AP_LANES * AP_LANES;                                                                 \
+        for (size_t J0 = 0; J0 < full; J0 += AP_LANES)                                                         \
+            _Pragma("omp simd") for (size_t k = 0; k < AP_LANES; k++) {                                        \
+                size_t J = J0 + k;                                                                             \
+                l[k] += TERM;                                                                                  \
+            }                                                                                                  \
+        float s = ap_lanes_total(l);                                                                           \
+        for (size_t J = full; J < n; J++) s += TERM;                                                           \
+        return s;                                                                                              \
+    }
+
 /* sum of x */
-static inline float ap_sum(const float *x, size_t n) {
-    float l[AP_LANES] = {0};
-    size_t full = n / AP_LANES * AP_LANES;
-    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
-#pragma omp simd
-        for (size_t k = 0; k < AP_LANES; k++) l[k] += x[j0 + k];
-    float s = ap_lanes_total(l);
-    for (size_t j = full; j < n; j++) s += x[j];
-    return s;
-}
-
+AP_DEFINE_LANE_SUM(ap_sum, (const float *x, size_t n), x[J])
 /* sum of (x - m)^2 */
-static inline float ap_sum_sq_dev(const float *x, float m, size_t n) {
-    float l[AP_LANES] = {0};
-    size_t full = n / AP_LANES * AP_LANES;
-    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
-#pragma omp simd
-        for (size_t k = 0; k < AP_LANES; k++) l[k] += (x[j0 + k] - m) * (x[j0 + k] - m);
-    float s = ap_lanes_total(l);
-    for (size_t j = full; j < n; j++) s += (x[j] - m) * (x[j] - m);
-    return s;
-}
-
+AP_DEFINE_LANE_SUM(ap_sum_sq_dev, (const float *x, float m, size_t n), (x[J] - m) * (x[J] - m))
 /* sum of x * y */
-static inline float ap_dot(const float *x, const float *y, size_t n) {
-    float l[AP_LANES] = {0};
-    size_t full = n / AP_LANES * AP_LANES;
-    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
-#pragma omp simd
-        for (size_t k = 0; k < AP_LANES; k++) l[k] += x[j0 + k] * y[j0 + k];
-    float s = ap_lanes_total(l);
-    for (size_t j = full; j < n; j++) s += x[j] * y[j];
-    return s;
-}
-
+AP_DEFINE_LANE_SUM(ap_dot, (const float *x, const float *y, size_t n), x[J] * y[J])
 /* sum of g * w * (x - m) (m = 0: a three-way dot product) */
-static inline float ap_dot3_dev(const float *g, const float *w, const float *x, float m, size_t n) {
-    float l[AP_LANES] = {0};
-    size_t full = n / AP_LANES * AP_LANES;
-    for (size_t j0 = 0; j0 < full; j0 += AP_LANES)
-#pragma omp simd
-        for (size_t k = 0; k < AP_LANES; k++) l[k] += g[j0 + k] * w[j0 + k] * (x[j0 + k] - m);
-    float s = ap_lanes_total(l);
-    for (size_t j = full; j < n; j++) s += g[j] * w[j] * (x[j] - m);
-    return s;
-}
+AP_DEFINE_LANE_SUM(ap_dot3_dev, (const float *g, const float *w, const float *x, float m, size_t n),
+                   g[J] * w[J] * (x[J] - m))
 
 #endif

@@ -22,7 +22,7 @@ int study_times(const char *out_dir, StudyTimes *t, Status *st) {
     t->lease_s = span.run_wall_s;
     t->workers = t->span_s > 0 ? (int)lround(t->lease_s / t->span_s) : 1;
     if (t->workers < 1) t->workers = 1;
-    for (int i = 0; i < n && !rc; i++) {
+    for (int i = 0; i < n; i++) {
         if (runs[i].copied_from) continue;
         char dir[1100];
         RunFinal f;
