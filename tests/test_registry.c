@@ -24,39 +24,26 @@
 #include "study/registry.h"
 #include "study/scheduler.h"
 
+#include "registry_fixture.h"
+
 static char g_tmp[256];
 
 static void tmp_path(char *buf, size_t size, const char *name) { snprintf(buf, size, "%s/%s", g_tmp, name); }
 
-/* A registry holding one study with n pending main runs (no data needed: nothing trains); runs i
- * and twin_of[i] >= 0 get the same recipe. */
+/* A registry holding one study with n pending main runs (registry_fixture.h), then the checks
+ * that a second start finds it and that other data is refused. */
 static void make_registry_twins(const char *dir, int n, const int *twin_of) {
+    Status st = {0};
+    assert_int_equal(fixture_registry(dir, n, twin_of, &st), 0);
     StudySpec *s = calloc(1, sizeof *s);
     PlannedRun *runs = calloc((size_t)n, sizeof *runs);
     assert_non_null(s), assert_non_null(runs);
-    snprintf(s->name, sizeof s->name, "unit");
-    snprintf(s->data, sizeof s->data, "none");
-    snprintf(s->tokenizer, sizeof s->tokenizer, "bytes");
-    s->text = strdup("[study]\nname = unit\n");
-    snprintf(s->hash, sizeof s->hash, "%064d", 7);
-    s->n_arms = 1;
-    snprintf(s->arms[0].name, sizeof s->arms[0].name, "a");
-    snprintf(s->arms[0].preset, sizeof s->arms[0].preset, "gpt2-2019");
-    s->arms[0].allocation = -1;
-    config_defaults(&s->arms[0].cfg);
-    for (int i = 0; i < n; i++) {
-        config_defaults(&runs[i].cfg);
-        runs[i].cfg.seed = (uint64_t)(twin_of && twin_of[i] >= 0 ? twin_of[i] : i) + 1; /* twins share a recipe */
-        runs[i].kind = RUN_MAIN, runs[i].budget_index = i, runs[i].budget = 1e9 * (i + 1), runs[i].seed = 1;
-        runs[i].flops = runs[i].budget, runs[i].tokens = 1000, runs[i].params = 100, runs[i].params_nonembedding = 50;
-    }
+    fixture_study(s, runs, n, twin_of);
     Registry *r;
-    Status st = {0};
-    assert_int_equal(registry_open(&r, dir, REG_OPEN_CREATE, &st), 0);
+    assert_int_equal(registry_open(&r, dir, REG_OPEN_WRITE, &st), 0);
     char data_a[65], data_b[65];
     snprintf(data_a, sizeof data_a, "%064d", 1);
     snprintf(data_b, sizeof data_b, "%064d", 2);
-    assert_int_equal(registry_init_study(r, s, runs, n, data_a, &st), 0);
     /* a second start of the same study finds it and changes nothing */
     assert_int_equal(registry_init_study(r, s, runs, n, data_a, &st), 0);
     /* the same study on data that changed since is refused, naming both checksums */

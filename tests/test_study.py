@@ -238,6 +238,16 @@ def test_bad_input(work, data, micro_out):
     err(base.replace("lr = 4e-3", "lrr = 4e-3"), "unknown key 'lrr' (did you mean 'lr'?)", "unknown arm key")
     err(base.replace("lr = 4e-3", "d_model = 64"), "sets 'd_model', which the study decides", "arm sets the shape")
     err(base.replace("budgets = 6e9, 1.2e10", "budgets = 1e7, 1e8"), "outside the size ladder", "budget below the ladder")
+    err(base.replace("budgets = 6e9, 1.2e10", "budgets = 1e30"), "outside the size ladder", "budget above the ladder")
+    err(base.replace("lr = 4e-3", "lr = 4e-3\nmemory_limit = 0.001"), "does not fit: this run needs about",
+        "budget beyond memory")
+    for fragment, edit in (("outside the size ladder", ("budgets = 6e9, 1.2e10", "budgets = 1e30")),
+                           ("does not fit", ("lr = 4e-3", "lr = 4e-3\nmemory_limit = 0.001"))):
+        path = os.path.join(work, "hostile.ini")
+        open(path, "w").write(base.replace(*edit))
+        r = run(["study", "plan", path])
+        check(r.returncode == 2 and fragment in r.stderr,
+              f"`study plan` refuses it too -> '{fragment}' ({r.returncode}: {r.stderr.strip()[:160]})")
     err(base.replace("min_steps = 10", "min_steps = 5000"), "raise the smallest budget", "budget too small for min_steps")
     err(base.replace(data, "nocorpus"), "build it: `algoprog corpus build nocorpus`", "missing corpus")
     err(base.replace("budgets = 6e9, 1.2e10", "budgets = 4e9:1e9:3"), "START:STOP:COUNT", "malformed budget range")
@@ -365,6 +375,28 @@ def test_data_changed(work, data):
           "an older registry without the data's checksum records it and goes on")
 
 
+def test_files_lock(micro_out):
+    print("one writer of a study's own files (report.lock)")
+    # another process holds the lock (as a running `algoprog report` would); then it dies
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, os, sys, time\n"
+                               f"f = open({os.path.join(micro_out, 'report.lock')!r}, 'a+')\n"
+                               "fcntl.flock(f, fcntl.LOCK_EX)\n"
+                               "f.seek(0); f.truncate(); f.write(str(os.getpid()) + '\\n'); f.flush()\n"
+                               "print('held', flush=True)\n"
+                               "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    check(holder.stdout.readline().strip() == "held", "a second process holds the study's files lock")
+    for args in (["report", micro_out, "--boot", "20"], ["study", "export", micro_out, "--csv"]):
+        r = run(args)
+        check(r.returncode == 2 and f"in use by process {holder.pid}" in r.stderr,
+              f"`{' '.join(args[:2])}` is refused while another writes, naming it ({r.returncode}: "
+              f"{r.stderr.strip()})")
+    holder.kill()
+    holder.wait()
+    r = run(["study", "export", micro_out, "--csv"])
+    check(r.returncode == 0, f"after its holder is killed the lock is not stale ({r.returncode}: {r.stderr.strip()})")
+
+
 def test_help():
     print("--help")
     for args in (["train"], ["sample"], ["config"], ["keys"], ["corpus"], ["tokenize"], ["study"], ["study", "run"],
@@ -398,6 +430,7 @@ def main():
     test_two_processes(work, spec, micro_out)
     test_hostile_registry(work, spec, micro_out)
     test_data_changed(work, data)
+    test_files_lock(micro_out)
     test_help()
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0

@@ -1,4 +1,4 @@
-/* fileio.c - whole-file reads, atomic writes, CRC32C (see fileio.h). */
+/* fileio.c - whole-file reads, atomic writes, locks, CRC32C (see fileio.h). */
 #include "core/fileio.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__SSE4_2__)
@@ -224,3 +225,28 @@ uint32_t crc32c_update(uint32_t crc, const void *data, size_t len) {
     return ~c;
 }
 #endif
+
+int file_lock(const char *lock_path, const char *what, const char *advice, int *fd, Status *st) {
+    int f = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return status_errno(st, errno, "cannot open the lock of %s", what);
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(f);
+        if (e != EWOULDBLOCK) return status_errno(st, e, "cannot lock %s", what);
+        return status_fail(st, AP_EINVAL, "%s is in use by process %s%s", what, pid[0] ? pid : "(unknown)", advice);
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    int written = ftruncate(f, 0) == 0 && pwrite(f, line, (size_t)len, 0) == len;
+    (void)written; /* the pid is for messages only: the flock is the lock */
+    *fd = f;
+    return 0;
+}
+
+void file_unlock(int fd) {
+    if (fd >= 0) close(fd); /* closing drops the flock */
+}

@@ -1,4 +1,4 @@
-/* fileio.h - files that are read whole, written atomically, and checksummed.
+/* fileio.h - files that are read whole, written atomically, checksummed and locked.
  *
  * Every file algoprog writes goes through AtomicFile: data goes to "<path>.tmp", is fsync'ed,
  * then renamed over <path> and the directory is fsync'ed. A crash or a full disk at any moment
@@ -44,6 +44,12 @@ int atomic_pad(AtomicFile *af, size_t align, Status *st);
 int atomic_commit(AtomicFile *af, Status *st);
 /* Closes and removes the temporary file; safe to call after a failed write. */
 void atomic_abort(AtomicFile *af);
+
+/* Takes an exclusive flock on lock_path (created if missing; it then holds our pid) into *fd.
+ * Held by another process: fails (AP_EINVAL) with "<what> is in use by process <pid><advice>".
+ * The kernel drops a flock when its holder dies, so a killed holder's lock is never stale. */
+int file_lock(const char *lock_path, const char *what, const char *advice, int *fd, Status *st);
+void file_unlock(int fd);
 
 /* CRC32C (Castagnoli), the checksum of checkpoints and shards. crc32c_update(0, p, n) starts. */
 uint32_t crc32c_update(uint32_t crc, const void *data, size_t len);

@@ -193,8 +193,10 @@ int tokenizer_load(Tokenizer *t, const char *name_or_path, Status *st) {
             in_special = 1;
             if (names) /* a second [special] section would replace (and leak) the first */
                 rc = status_fail(st, AP_ECORRUPT, "'%s': [special] appears twice", name_or_path);
-            else if (n <= 0 || n > TOKENIZER_FILE_MAX_TOKENS || !(names = calloc((size_t)n, sizeof *names)))
+            else if (n <= 0 || n > TOKENIZER_FILE_MAX_TOKENS)
                 rc = status_fail(st, AP_ECORRUPT, "'%s': bad n_tokens", name_or_path);
+            else if (!(names = calloc((size_t)n, sizeof *names)))
+                rc = status_fail(st, AP_ENOMEM, "'%s': out of memory", name_or_path);
             continue;
         }
         int id;

@@ -8,6 +8,7 @@
 #include "report/samples.h"
 #include "report/tables.h"
 #include "study/registry.h"
+#include "study/summary.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,20 @@ static int export_runs(const char *dir, const char *rdir, Status *st) {
     return rc;
 }
 
+static int report_build(const char *dir, const ReportOptions *o, Status *st);
+
 int report_write(const char *dir, const ReportOptions *o, Status *st) {
+    char reg[1100];
+    snprintf(reg, sizeof reg, "%s/" REGISTRY_FILE, dir);
+    if (!file_exists(reg)) return report_build(dir, o, st); /* which says there is no study there */
+    int lock;
+    if (study_files_lock(dir, &lock, st)) return -1;
+    int rc = report_build(dir, o, st);
+    file_unlock(lock);
+    return rc;
+}
+
+static int report_build(const char *dir, const ReportOptions *o, Status *st) {
     Results *r = calloc(1, sizeof *r);
     ClaimResult *claims = calloc(CLAIMS_MAX, sizeof *claims);
     if (!r || !claims) {

@@ -4,6 +4,7 @@
 
 #include "models/model.h"
 #include "optim/optim.h"
+#include "train/train.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -176,6 +177,12 @@ static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, do
     n_ckpt = n_ckpt < 1 ? 1 : n_ckpt > 20 ? 20 : n_ckpt;
     c->checkpoint_every = (int)((steps + n_ckpt - 1) / n_ckpt);
     model_count_params(c, &r->params, &r->params_nonembedding);
+    if (train_check_memory(c, c->batch, st)) {
+        char why[sizeof st->msg];
+        snprintf(why, sizeof why, "%s", st->msg);
+        return status_fail(st, AP_EINVAL, "budget %.3g FLOPs plans a model of %zu parameters that does not fit: %s",
+                           r->budget, r->params, why);
+    }
     r->params_kaplan = model_kaplan_params(c);
     r->flops_6nd = 6.0 * (double)r->params * r->tokens;
     return 0;

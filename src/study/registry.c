@@ -71,8 +71,8 @@ int reg_fail(Registry *r, Status *st, const char *op) {
     if (code == SQLITE_READONLY)
         return status_fail(st, AP_EIO, "registry %s: %s: %s (is the study directory writable?)", r->path, op, msg);
     if (code == SQLITE_BUSY)
-        return status_fail(st, AP_EIO, "registry %s: %s: another process held the database for over a minute",
-                           r->path, op);
+        return status_fail(st, AP_EIO, "registry %s: %s: another process held the database for over %g s", r->path,
+                           op, r->busy_ms / 1000.0);
     return status_fail(st, AP_EIO, "registry %s: %s: %s", r->path, op, msg);
 }
 
@@ -253,7 +253,8 @@ int registry_open(Registry **out, const char *dir, RegistryMode mode, Status *st
         registry_close(r);
         return -1;
     }
-    sqlite3_busy_timeout(r->db, 60000); /* other workers hold the lock for milliseconds */
+    r->busy_ms = REGISTRY_BUSY_MS;
+    sqlite3_busy_timeout(r->db, r->busy_ms);
     sqlite3_extended_result_codes(r->db, 1);
     int version = 0, kind = inspect(r, &version, st);
     int rc = kind < 0 ? -1 : 0;
@@ -269,7 +270,7 @@ int registry_open(Registry **out, const char *dir, RegistryMode mode, Status *st
             r->db = NULL;
             if (sqlite3_open_v2(r->path, &r->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
                 rc = reg_fail(r, st, "opening it to upgrade its schema");
-            if (!rc) sqlite3_busy_timeout(r->db, 60000), sqlite3_extended_result_codes(r->db, 1);
+            if (!rc) sqlite3_busy_timeout(r->db, r->busy_ms), sqlite3_extended_result_codes(r->db, 1);
             if (!rc) rc = set_up_connection(r, st);
         }
         if (!rc) rc = migrate(r, version, st);
@@ -290,6 +291,11 @@ int registry_open(Registry **out, const char *dir, RegistryMode mode, Status *st
     }
     *out = r;
     return 0;
+}
+
+void registry_set_busy_timeout(Registry *r, int ms) {
+    r->busy_ms = ms;
+    sqlite3_busy_timeout(r->db, ms);
 }
 
 void registry_close(Registry *r) {

@@ -34,6 +34,10 @@ typedef enum { REG_OPEN_READ = 0, REG_OPEN_WRITE = 1, REG_OPEN_CREATE = 2 } Regi
  * database, or was written by a newer schema. */
 int registry_open(Registry **r, const char *dir, RegistryMode mode, Status *st);
 void registry_close(Registry *r);
+/* Other workers hold the write lock for milliseconds: a statement waits up to this long for it. */
+#define REGISTRY_BUSY_MS 60000
+/* Another wait (tests of a registry held for good). */
+void registry_set_busy_timeout(Registry *r, int ms);
 const char *registry_path(const Registry *r);
 
 typedef enum { RUN_BLOCKED = 0, RUN_PENDING, RUN_RUNNING, RUN_DONE, RUN_FAILED } RunStatus;

@@ -13,6 +13,7 @@ struct Registry {
     sqlite3 *db;
     char path[1100];
     int readonly;
+    int busy_ms; /* how long a statement waits for another process's lock before failing */
 };
 
 /* A prepared statement whose binds are checked once, by the step that uses them. */

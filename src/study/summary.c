@@ -1,6 +1,7 @@
 /* summary.c - `study status` and `study export` (see summary.h). */
 #include "study/summary.h"
 
+#include "core/fileio.h"
 #include "study/registry.h"
 
 #include <math.h>
@@ -85,9 +86,22 @@ int study_status(const char *out_dir, FILE *out, Status *st) {
     return rc;
 }
 
+int study_files_lock(const char *out_dir, int *fd, Status *st) {
+    char path[1100], what[1100];
+    snprintf(path, sizeof path, "%s/" STUDY_FILES_LOCK, out_dir);
+    snprintf(what, sizeof what, "study directory '%s'", out_dir);
+    return file_lock(path, what, " (another `algoprog report` or `study export` writing its files): wait for it to finish",
+                     fd, st);
+}
+
 int study_export(const char *out_dir, const char *to_dir, int json, int quiet, Status *st) {
     Registry *reg;
+    int lock;
     if (registry_open(&reg, out_dir, REG_OPEN_READ, st)) return -1;
+    if (study_files_lock(out_dir, &lock, st)) {
+        registry_close(reg);
+        return -1;
+    }
     const char *dest = to_dir ? to_dir : out_dir;
     char a[1100], b[1100];
     int rc;
@@ -101,6 +115,7 @@ int study_export(const char *out_dir, const char *to_dir, int json, int quiet, S
         rc = registry_export_json(reg, a, st);
         if (!rc && !quiet) printf("wrote %s\n", a);
     }
+    file_unlock(lock);
     registry_close(reg);
     return rc;
 }

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,45 +26,39 @@ int rundir_has(const char *dir, const char *name) {
 }
 
 int rundir_lock(const char *dir, int *fd, Status *st) {
-    char path[1200];
+    char path[1200], what[1200];
     if (rundir_path(path, sizeof path, dir, RUNDIR_LOCK, st)) return -1;
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (f < 0) return status_errno(st, errno, "cannot open the lock of run directory '%s'", dir);
-    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char pid[32] = "";
-        ssize_t n = pread(f, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        close(f);
-        if (e != EWOULDBLOCK) return status_errno(st, e, "cannot lock run directory '%s'", dir);
-        return status_fail(st, AP_EINVAL,
-                           "run directory '%s' is in use by process %s (another `algoprog train` or a study "
-                           "worker): wait for it to end, or choose another out=",
-                           dir, pid[0] ? pid : "(unknown)");
-    }
-    char line[32];
-    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-    int written = ftruncate(f, 0) == 0 && pwrite(f, line, (size_t)len, 0) == len;
-    (void)written; /* the pid is for messages only: the flock is the lock */
-    *fd = f;
-    return 0;
+    snprintf(what, sizeof what, "run directory '%s'", dir);
+    return file_lock(path, what,
+                     " (another `algoprog train` or a study worker): wait for it to end, or choose another out=", fd,
+                     st);
 }
 
-void rundir_unlock(int fd) {
-    if (fd >= 0) close(fd); /* closing drops the flock */
-}
+void rundir_unlock(int fd) { file_unlock(fd); }
 
-/* Appends a finished line to DIR/metrics.jsonl. */
+/* Appends a finished line to DIR/metrics.jsonl. A write that fails part-way (a full disk) is cut
+ * back off, so the file never ends in half a line. */
 static int append_line(const char *dir, const StrBuf *line, Status *st) {
     char path[1200];
     if (line->failed) return status_fail(st, AP_ENOMEM, "out of memory writing metrics");
     if (rundir_path(path, sizeof path, dir, RUNDIR_METRICS, st)) return -1;
-    FILE *f = fopen(path, "a");
-    if (!f) return status_errno(st, errno, "cannot open '%s'", path);
-    int bad = fwrite(line->s, 1, line->len, f) != line->len;
-    bad |= ferror(f);
-    if (fclose(f) != 0 || bad) return status_errno(st, errno ? errno : EIO, "cannot write '%s'", path);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return status_errno(st, errno, "cannot open '%s'", path);
+    off_t before = lseek(fd, 0, SEEK_END);
+    const char *p = line->s;
+    size_t left = line->len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : ENOSPC;
+            if (before >= 0 && ftruncate(fd, before) != 0) e = errno;
+            close(fd);
+            return status_errno(st, e, "cannot write '%s'", path);
+        }
+        p += w, left -= (size_t)w;
+    }
+    if (close(fd) != 0) return status_errno(st, errno, "cannot write '%s'", path);
     return 0;
 }
 

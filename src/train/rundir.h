@@ -74,7 +74,8 @@ typedef struct {
     RunTimes time; /* NaN fields in a final.json written before they were recorded */
 } RunFinal;
 
-/* Appends one metrics line (opened in append mode: a torn last line is dropped on resume). */
+/* Appends one metrics line; a failed write leaves the file as it was (a torn last line, from a
+ * crash mid-write, is dropped on resume). */
 int rundir_append_metric(const char *dir, const MetricRow *m, Status *st);
 /* Appends a rollback event line (not a measurement: readers skip it). */
 int rundir_append_rollback(const char *dir, int64_t step, int at_step, const char *what, double lr_scale,

@@ -30,9 +30,7 @@ static double memory_available(void) {
     return kb * 1024.0;
 }
 
-/* Refuses, before anything large is allocated, a run that cannot fit: a forged or mistyped
- * shape should be an error with the arithmetic, not the OOM killer an hour later. */
-static int check_memory(const Config *c, int local_batch, Status *st) {
+int train_check_memory(const Config *c, int local_batch, Status *st) {
     MemoryEstimate e = model_memory_estimate(c, local_batch, c->context);
     double limit = c->memory_limit > 0 ? c->memory_limit * 1e9 : memory_available();
     if (limit <= 0 || e.total <= limit) return 0;
@@ -72,7 +70,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
         return status_fail(st, AP_EINVAL, "batch=%d does not split over %d ranks: use a multiple of %d", c->batch,
                            tr->dp_size, tr->dp_size);
     tr->local_batch = c->batch / tr->dp_size;
-    if (check_memory(c, tr->local_batch, st)) return -1;
+    if (train_check_memory(c, tr->local_batch, st)) return -1;
     if (model_create(&tr->model, c, init_rng, st)) return -1;
     if (optim_create(&tr->opt, c, tr->model.ps, st)) return -1;
     if (model_prepare(&tr->model, tr->local_batch, c->context, st)) return -1;

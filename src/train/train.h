@@ -46,6 +46,10 @@ struct Trainer {
 /* Fresh run: loads data, resolves the config, builds and initialises model and optimiser.
  * Refuses an out directory that already holds a checkpoint. */
 int trainer_setup(Trainer *tr, const Config *cfg, Status *st);
+/* Refuses (AP_ENOMEM), before anything large is allocated, a run that cannot fit memory_limit or
+ * else the memory available now: a forged or mistyped shape, or a study budget beyond this
+ * machine, should be an error with the arithmetic, not the OOM killer an hour later. */
+int train_check_memory(const Config *c, int local_batch, Status *st);
 /* Continues the run in dir. Overrides may change only keys that keep the run well defined
  * (steps, eval/log/checkpoint cadence, threads). */
 int trainer_resume(Trainer *tr, const char *dir, int argc, char **argv, Status *st);
