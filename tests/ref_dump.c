@@ -77,6 +77,7 @@ int main(int argc, char **argv) {
         norms[s] = (float)optim_clip(m->ps, cfg.grad_clip);
         lrs[s] = (float)schedule_lr(&cfg, s);
         optim_step(&opt, schedule_lr(&cfg, s));
+        model_end_step(m);
     }
     char *conf = config_to_text(&cfg, 0);
     char *text = malloc(strlen(conf) + 128);

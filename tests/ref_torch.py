@@ -49,6 +49,11 @@ VARIANTS = [
     ("speedrun-2025", []),
     ("speedrun-2025", ["act=swiglu", "n_kv_heads=2", "value_embeds=1", "weight_decay=0.05", "zero_init_proj=false"]),
     ("llama-2023", ["optimizer=muon", "lr=0.02", "adam_lr=0", "n_kv_heads=1"]),
+    ("llama-2023", ["moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", "moe_aux_weight=0.1"]),
+    ("gpt2-2019", ["moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_bias_rate=0.05",
+                   "moe_every=2", "act=relu2"]),
+    ("llama-2023", ["moe_experts=4", "moe_top_k=1", "moe_d_ff=12", "optimizer=muon", "lr=0.02",
+                    "moe_aux_weight=0.05"]),
     ("lstm-2016", []),
     ("lstm-2016", ["lstm_proj=true", "lstm_hidden=24", "softcap=5", "optimizer=adamw", "weight_decay=0.1"]),
     ("lstm-2016", ["lstm_state=reset", "tie_embeddings=false", "lstm_hidden=20", "n_layers=3"]),
@@ -62,8 +67,13 @@ def is_no_decay(name):
 
 
 def is_matrix(name):
-    """Hidden weight matrices (Muon's domain): the transformer's projections and the LSTM's."""
-    return name in ("wqkv", "wo", "wfc", "wproj") or name.split(".")[-1] in ("w_ih", "w_hh", "w_p")
+    """Hidden weight matrices (Muon's domain): the transformer's projections, the router and the
+    experts (each expert its own matrix), and the LSTM's."""
+    return name in ("wqkv", "wo", "wfc", "wproj", "router", "moe_w1", "moe_w2", "moe_ws1", "moe_ws2") or \
+        name.split(".")[-1] in ("w_ih", "w_hh", "w_p")
+
+
+STATE = {"moe_bias"}  # moved by a rule after each step, never by the optimiser
 
 
 def cfg_get(cfg, key, kind=str):
@@ -208,7 +218,57 @@ def lstm_forward(cfg, p, inputs, state):
     return logits, (h_n, c_n)
 
 
-def forward(cfg, p, inputs):
+def mlp(cfg, x, w1, w2, Fd, b1=None, b2=None):
+    fch = x @ w1.T
+    if b1 is not None:
+        fch = fch + b1
+    act = cfg["act"]
+    if act == "gelu":
+        fcg = F.gelu(fch, approximate="tanh")
+    elif act == "relu":
+        fcg = F.relu(fch)
+    elif act == "relu2":
+        fcg = F.relu(fch) ** 2
+    elif act == "swiglu":  # w1: the gate rows, then the up rows
+        fcg = F.silu(fch[..., :Fd]) * fch[..., Fd:]
+    elif act == "geglu":
+        fcg = F.gelu(fch[..., :Fd], approximate="tanh") * fch[..., Fd:]
+    out = fcg @ w2.T
+    return out + b2 if b2 is not None else out
+
+
+def moe(cfg, p, x, mi, stats):
+    """DeepSeekMoE as docs/RECIPES.md states it: softmax or sigmoid scores, top-k of score + bias
+    (the bias only chooses), gates = chosen scores (softmax) or chosen scores / their sum
+    (sigmoid), shared experts on every token; each expert computed on every token and weighted by
+    its gate (0 where not chosen), which gives the dropless layer's values and gradients."""
+    E, K = cfg_get(cfg, "moe_experts", int), cfg_get(cfg, "moe_top_k", int)
+    S, Fe = cfg_get(cfg, "moe_shared_experts", int), cfg_get(cfg, "moe_d_ff", int)
+    sig = cfg["moe_router"] == "sigmoid"
+    logits = x @ p["router"][mi].T
+    s = torch.sigmoid(logits) if sig else logits.softmax(-1)
+    key = s + p["moe_bias"][mi] if "moe_bias" in p else s
+    topi = key.topk(K, dim=-1).indices
+    gates = s.gather(-1, topi)
+    if sig:
+        gates = gates / gates.sum(-1, keepdim=True)
+    out = mlp(cfg, x, p["moe_ws1"][mi], p["moe_ws2"][mi], S * Fe) if S else torch.zeros_like(x)
+    for e in range(E):
+        w = (gates * (topi == e)).sum(-1)
+        out = out + w[..., None] * mlp(cfg, x, p["moe_w1"][mi * E + e], p["moe_w2"][mi * E + e], Fe)
+    load = torch.stack([(topi == e).sum() for e in range(E)]).to(torch.float64)
+    alpha = cfg_get(cfg, "moe_aux_weight", float)
+    if cfg["moe_balance"] == "aux" and alpha > 0:
+        N = x.shape[0] * x.shape[1]
+        f = E / (K * N) * load
+        pn = s / s.sum(-1, keepdim=True) if sig else s
+        stats["aux"] = stats.get("aux", 0.0) + alpha * (f * pn.reshape(-1, E).mean(0)).sum()
+    stats.setdefault("loads", []).append(load)
+    return out
+
+
+def forward(cfg, p, inputs, stats=None):
+    stats = {} if stats is None else stats
     B, T = inputs.shape
     C, L, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int), cfg_get(cfg, "n_heads", int)
     Hkv, Fd = cfg_get(cfg, "n_kv_heads", int), cfg_get(cfg, "d_ff", int)
@@ -249,23 +309,12 @@ def forward(cfg, p, inputs):
             ao = ao + p["bo"][l]
         res2 = x + ao
         mlp_in = norm(cfg, res2, g("ln2_w", l), g("ln2_b", l)) if pre else norm(cfg, res2, g("ln1_w", l), g("ln1_b", l))
-        fch = mlp_in @ p["wfc"][l].T
-        if "bfc" in p:
-            fch = fch + p["bfc"][l]
-        act = cfg["act"]
-        if act == "gelu":
-            fcg = F.gelu(fch, approximate="tanh")
-        elif act == "relu":
-            fcg = F.relu(fch)
-        elif act == "relu2":
-            fcg = F.relu(fch) ** 2
-        elif act == "swiglu":  # wfc: the gate rows, then the up rows
-            fcg = F.silu(fch[..., :Fd]) * fch[..., Fd:]
-        elif act == "geglu":
-            fcg = F.gelu(fch[..., :Fd], approximate="tanh") * fch[..., Fd:]
-        mo = fcg @ p["wproj"][l].T
-        if "bproj" in p:
-            mo = mo + p["bproj"][l]
+        every = cfg_get(cfg, "moe_every", int)
+        if cfg_get(cfg, "moe_experts", int) > 0 and l % every == every - 1:
+            mo = moe(cfg, p, mlp_in, l // every, stats)
+        else:
+            d = l - l // every if cfg_get(cfg, "moe_experts", int) > 0 else l  # dense layers skip the MoE ones
+            mo = mlp(cfg, mlp_in, p["wfc"][d], p["wproj"][d], Fd, g("bfc", d), g("bproj", d))
         res3 = (res2 if pre else mlp_in) + mo
         x = res3 if pre else norm(cfg, res3, g("ln2_w", l), g("ln2_b", l))
     if pre:
@@ -277,14 +326,26 @@ def forward(cfg, p, inputs):
     return logits
 
 
-def loss_of(cfg, p, inputs, targets, state=None):
+def loss_of(cfg, p, inputs, targets, state=None, stats=None):
+    """Cross-entropy (what the trainer reports), logits, the LSTM's state; stats collects the MoE
+    balance loss ("aux", part of the trained loss) and the loads."""
     new_state = None
     if cfg["family"] == "lstm":
         logits, new_state = lstm_forward(cfg, p, inputs, state)
     else:
-        logits = forward(cfg, p, inputs)
+        logits = forward(cfg, p, inputs, stats)
     V = logits.shape[-1]
     return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1), logits, new_state
+
+
+def bias_update(cfg, p, loads):
+    """DeepSeek-V3's loss-free balancing after each step: b += rate * sign(mean load - load)."""
+    if cfg.get("moe_balance") != "bias" or "moe_bias" not in p:
+        return
+    rate = cfg_get(cfg, "moe_bias_rate", float)
+    with torch.no_grad():
+        for mi, load in enumerate(loads):
+            p["moe_bias"][mi] += rate * torch.sign(load.mean() - load)
 
 
 def rel_err(ours, ref):
@@ -340,13 +401,20 @@ def row_blocks(cfg):
     def blocks(name):
         if name == "wqkv":
             return [H * hd, Hkv * hd, Hkv * hd]
-        if name == "wfc" and cfg["act"] in ("swiglu", "geglu"):
+        gated = cfg["act"] in ("swiglu", "geglu")
+        if name == "wfc" and gated:
             return [Fd, Fd]
+        Fe, S = cfg_get(cfg, "moe_d_ff", int), cfg_get(cfg, "moe_shared_experts", int)
+        if name == "moe_w1" and gated:
+            return [Fe, Fe]
+        if name == "moe_ws1" and gated:
+            return [S * Fe, S * Fe]
         return None
     return blocks
 
 
 def make_optimizer(cfg, params):
+    params = {n: t for n, t in params.items() if n not in STATE}
     kind, lr = cfg["optimizer"], cfg_get(cfg, "lr", float)
     muon = None
     if kind == "muon":
@@ -377,8 +445,9 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
     params = {n: torch.tensor(t["p." + n], dtype=torch.float64, requires_grad=True) for n in names}
     inputs = torch.tensor(t["inputs"], dtype=torch.long)
     targets = torch.tensor(t["targets"], dtype=torch.long)
-    loss, logits, _ = loss_of(cfg, params, inputs, targets)
-    loss.backward()
+    stats = {}
+    loss, logits, _ = loss_of(cfg, params, inputs, targets, stats=stats)
+    (loss + stats.get("aux", 0.0)).backward()
     worst = {"logits": rel_err(t["logits"], logits.detach()), "loss": rel_err(t["loss"], loss.detach().reshape(1))}
     # the trainer's N and d_ff against the documented definitions (docs/RECIPES.md, "Model definitions")
     n_ref = params_nonembedding({n: t["p." + n].shape for n in names})
@@ -390,6 +459,8 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
     # sign. They are excluded from the after-steps comparison, and counted.
     live = {}
     for n in names:
+        if params[n].grad is None:  # state moved by a rule (the MoE router bias): no gradient
+            params[n].grad = torch.zeros_like(params[n])
         worst["grad " + n] = rel_err(t["g." + n], params[n].grad)
         gabs = params[n].grad.abs()
         live[n] = ((gabs > 1e-7 * gabs.max()) | (gabs == 0)).numpy()
@@ -404,10 +475,11 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
         opt.zero_grad(set_to_none=True)
         for q in params.values():
             q.grad = None
-        loss, _, new_state = loss_of(cfg, params, inputs, targets, state)
+        stats = {}
+        loss, _, new_state = loss_of(cfg, params, inputs, targets, state, stats)
         if carry:  # the next chunk starts from this one's final state, with no gradient across
             state = tuple(x.detach() for x in new_state)
-        loss.backward()
+        (loss + stats.get("aux", 0.0)).backward()
         norm_ = torch.nn.utils.clip_grad_norm_(list(params.values()), clip if clip > 0 else float("inf"))
         worst[f"step{s} loss"] = rel_err(t["step_losses"][s:s + 1], loss.detach().reshape(1))
         worst[f"step{s} grad norm"] = rel_err(t["step_grad_norms"][s:s + 1], norm_.detach().reshape(1))
@@ -416,6 +488,7 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
         opt.step()
         if muon:
             muon.step(float(lrs[s]))
+        bias_update(cfg, params, stats.get("loads", []))
     for n in names:
         worst[f"after {steps} steps {n}"] = rel_err(t["q." + n][live[n]], params[n].detach().numpy()[live[n]])
     label = preset + (" " + " ".join(extra) if extra else "")

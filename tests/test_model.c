@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/parallel.h"
@@ -31,6 +32,8 @@ static const Variant VARIANTS[] = {
     {"vaswani-2017", {"norm=rmsnorm", "pos=rope", "qk_norm=true", "act=gelu", NULL}},
     {"llama-2023", {"n_heads=4", "n_kv_heads=2", NULL}},                                    /* GQA */
     {"speedrun-2025", {"n_heads=4", "n_kv_heads=2", "zero_init_proj=false", NULL}},         /* value embeddings */
+    {"llama-2023", {"moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", NULL}}, /* MoE, aux */
+    {"gpt2-2019", {"moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_every=2", NULL}},
 };
 
 /* extra (may be NULL) overrides the tiny shape, e.g. a longer context */
@@ -59,7 +62,7 @@ static double model_loss(void *p) {
     int n = 0;
     for (int i = 0; i < c->B * c->T; i++)
         if (c->targets[i] >= 0) s += c->m->a.losses[i], n++;
-    return s / n;
+    return s / n + c->m->aux_loss; /* the backward's loss includes the MoE balance term */
 }
 
 static void test_gradients(void **state) {
@@ -90,6 +93,7 @@ static void test_gradients(void **state) {
         transformer_backward(m);
         for (int i = 0; i < m->ps.n; i++) {
             const ParamTensor *t = &m->ps.t[i];
+            if (t->group == PGROUP_STATE) continue; /* moved by a rule, not by its gradient */
             failures += gradcheck_tensor(t->name, m->ps.data + t->offset, m->ps.grad + t->offset, t->numel, model_loss,
                                          &ctx, (GradcheckOpts){1e-3, 5e-4, 3e-2, 24});
         }
@@ -97,6 +101,56 @@ static void test_gradients(void **state) {
         free(m);
     }
     assert_int_equal(failures, 0);
+}
+
+/* A mixture of one expert, top-1, is the dense MLP: softmax over one expert gives a gate of
+ * exactly 1, so with the dense model's weights copied in, logits, loss and every gradient agree
+ * (the router's gradient is zero). */
+static void test_moe_one_expert_is_dense(void **state) {
+    (void)state;
+    const Variant dense = {"llama-2023", {NULL}}, moe = {"llama-2023", {"moe_experts=1", "moe_top_k=1", NULL}};
+    Config cd, cm;
+    make_config(&cd, &dense, NULL);
+    make_config(&cm, &moe, NULL);
+    Transformer *d = calloc(1, sizeof *d), *e = calloc(1, sizeof *e);
+    Rng rng;
+    Status st = {0};
+    rng_seed(&rng, 5);
+    assert_int_equal(transformer_create(d, &cd, &rng, &st), 0);
+    assert_int_equal(transformer_create(e, &cm, &rng, &st), 0);
+    for (int i = 0; i < e->ps.n; i++) {
+        const ParamTensor *t = &e->ps.t[i];
+        const char *from = !strcmp(t->name, "moe_w1") ? "wfc" : !strcmp(t->name, "moe_w2") ? "wproj" : t->name;
+        const ParamTensor *src = paramset_find(&d->ps, from);
+        if (!strcmp(t->name, "router")) continue;
+        assert_non_null(src);
+        assert_int_equal(src->numel, t->numel);
+        memcpy(e->ps.data + t->offset, d->ps.data + src->offset, t->numel * sizeof(float));
+    }
+    int B = 2, T = cd.context, inputs[12], targets[12];
+    for (int i = 0; i < B * T; i++) inputs[i] = (int)rng_below(&rng, 11), targets[i] = (int)rng_below(&rng, 11);
+    assert_int_equal(transformer_prepare(d, B, T, &st), 0);
+    assert_int_equal(transformer_prepare(e, B, T, &st), 0);
+    paramset_zero_grad(&d->ps), paramset_zero_grad(&e->ps);
+    float ld = transformer_forward(d, inputs, targets, B, T), le = transformer_forward(e, inputs, targets, B, T);
+    printf("dense loss %.9g, one-expert MoE loss %.9g\n", ld, le);
+    assert_float_equal(ld, le, 1e-6 * ld);
+    transformer_backward(d), transformer_backward(e);
+    for (int i = 0; i < e->ps.n; i++) {
+        const ParamTensor *t = &e->ps.t[i];
+        const float *ge = e->ps.grad + t->offset;
+        if (!strcmp(t->name, "router")) {
+            for (size_t j = 0; j < t->numel; j++) assert_float_equal(ge[j], 0, 1e-7);
+            continue;
+        }
+        const char *from = !strcmp(t->name, "moe_w1") ? "wfc" : !strcmp(t->name, "moe_w2") ? "wproj" : t->name;
+        const float *gd = d->ps.grad + paramset_find(&d->ps, from)->offset;
+        double worst = 0, scale = 0;
+        for (size_t j = 0; j < t->numel; j++) worst = fmax(worst, fabs(ge[j] - gd[j])), scale = fmax(scale, fabs(gd[j]));
+        assert_true(worst <= 1e-5 * scale);
+    }
+    transformer_free(d), transformer_free(e);
+    free(d), free(e);
 }
 
 /* Largest difference between decoded and batched logits at one position, relative to the
@@ -258,6 +312,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_cached_decoding),
+        cmocka_unit_test(test_moe_one_expert_is_dense),
         cmocka_unit_test(test_flops),
         cmocka_unit_test(test_lstm_gradients),
     };

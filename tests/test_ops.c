@@ -654,6 +654,108 @@ static void test_residual_softcap(void **state) {
     free(c.out), free(c.a), free(c.b), free(c.r), free(da), free(db), free(dc);
 }
 
+/* ------------------------------------------------------------ mixture-of-experts routing */
+typedef struct {
+    float *logits, *bias, *scores, *gate, *r, *coef, *load;
+    int *sel, *sel0;
+    size_t N, E, K;
+    int sigmoid, aux;
+} RouteCtx;
+
+/* sum gate * r, plus the balance loss; the choice of experts must not move under the perturbation */
+static double route_loss(void *p) {
+    RouteCtx *c = p;
+    moe_route_forward(c->scores, c->sel, c->gate, c->logits, c->bias, c->N, c->E, c->K, c->sigmoid);
+    assert_memory_equal(c->sel, c->sel0, c->N * c->K * sizeof(int));
+    double aux = moe_balance_forward(c->aux ? c->coef : NULL, c->load, c->scores, c->sel, c->N, c->E, c->K, 0.7f,
+                                     c->sigmoid);
+    return dotr(c->gate, c->r, c->N * c->K) + aux;
+}
+
+static void run_route(int sigmoid, int with_bias, int aux) {
+    RouteCtx c = {0};
+    c.N = 9, c.E = 6, c.K = 2, c.sigmoid = sigmoid, c.aux = aux;
+    c.logits = vec(c.N * c.E, 61, 2);
+    c.bias = with_bias ? vec(c.E, 62, 0.3f) : NULL;
+    c.scores = vec(c.N * c.E, 0, 0), c.gate = vec(c.N * c.K, 0, 0), c.r = vec(c.N * c.K, 63, 1);
+    c.coef = vec(c.E, 0, 0), c.load = vec(c.E, 0, 0);
+    c.sel = calloc(c.N * c.K, sizeof(int)), c.sel0 = calloc(c.N * c.K, sizeof(int));
+    moe_route_forward(c.scores, c.sel0, c.gate, c.logits, c.bias, c.N, c.E, c.K, sigmoid);
+    moe_balance_forward(aux ? c.coef : NULL, c.load, c.scores, c.sel0, c.N, c.E, c.K, 0.7f, sigmoid);
+    float *dl = vec(c.N * c.E, 0, 0);
+    moe_route_backward(dl, c.r, aux ? c.coef : NULL, c.scores, c.sel0, c.gate, c.N, c.E, c.K, sigmoid);
+    for (size_t n = 0; n < c.N; n++) /* K distinct experts, the best first */
+        for (size_t k = 1; k < c.K; k++) assert_int_not_equal(c.sel0[n * c.K], c.sel0[n * c.K + k]);
+    double routed = 0;
+    for (size_t e = 0; e < c.E; e++) routed += c.load[e];
+    assert_float_equal(routed, (double)(c.N * c.K), 0);
+    char name[64];
+    snprintf(name, sizeof name, "route %s%s%s", sigmoid ? "sigmoid" : "softmax", with_bias ? " +bias" : "",
+             aux ? " +aux" : "");
+    int bad = gradcheck_tensor(name, c.logits, dl, c.N * c.E, route_loss, &c, (GradcheckOpts){1e-3, 1e-3, 2e-2, 0});
+    assert_int_equal(bad, 0);
+    free(c.logits), free(c.bias), free(c.scores), free(c.gate), free(c.r), free(c.coef), free(c.load), free(c.sel),
+        free(c.sel0), free(dl);
+}
+
+typedef struct {
+    float *inp, *rows, *gate, *out, *r;
+    int *order, *pos, *eoff, *sel;
+    size_t N, E, K, C;
+} DispatchCtx;
+
+static double gather_loss(void *p) {
+    DispatchCtx *c = p;
+    moe_gather_forward(c->rows, c->inp, c->order, c->N * c->K, c->K, c->C);
+    return dotr(c->rows, c->r, c->N * c->K * c->C);
+}
+
+static double combine_loss(void *p) {
+    DispatchCtx *c = p;
+    memset(c->out, 0, c->N * c->C * sizeof(float));
+    moe_combine_forward(c->out, c->rows, c->gate, c->pos, c->N, c->K, c->C);
+    return dotr(c->out, c->r, c->N * c->C);
+}
+
+/* Dispatch groups the assignments by expert, stably; gather and combine are its two directions. */
+static void test_moe_routing(void **state) {
+    (void)state;
+    for (int sigmoid = 0; sigmoid <= 1; sigmoid++)
+        for (int bias = 0; bias <= 1; bias++) run_route(sigmoid, bias, !bias);
+    DispatchCtx c = {0};
+    c.N = 7, c.E = 4, c.K = 2, c.C = 5;
+    size_t NK = c.N * c.K;
+    c.sel = calloc(NK, sizeof(int)), c.order = calloc(NK, sizeof(int)), c.pos = calloc(NK, sizeof(int));
+    c.eoff = calloc(c.E + 1, sizeof(int));
+    for (size_t i = 0; i < NK; i++) c.sel[i] = (int)((i * 7 + i / 2) % c.E);
+    moe_dispatch(c.order, c.pos, c.eoff, c.sel, c.N, c.E, c.K);
+    assert_int_equal(c.eoff[0], 0);
+    assert_int_equal(c.eoff[c.E], (int)NK);
+    for (size_t e = 0; e < c.E; e++)
+        for (int j = c.eoff[e]; j < c.eoff[e + 1]; j++) {
+            assert_int_equal(c.sel[c.order[j]], (int)e);               /* rows of e are e's */
+            assert_int_equal(c.pos[c.order[j]], j);                    /* pos inverts order */
+            if (j > c.eoff[e]) assert_true(c.order[j] > c.order[j - 1]); /* stable */
+        }
+    c.inp = vec(c.N * c.C, 71, 1), c.rows = vec(NK * c.C, 0, 0), c.r = vec(NK * c.C, 72, 1);
+    float *dinp = vec(c.N * c.C, 0, 0);
+    moe_gather_backward(dinp, c.r, c.pos, c.N, c.K, c.C);
+    int bad = gradcheck_tensor("moe gather", c.inp, dinp, c.N * c.C, gather_loss, &c, OPTS);
+    free(c.rows), free(c.r);
+    c.rows = vec(NK * c.C, 73, 1), c.gate = vec(NK, 74, 1), c.out = vec(c.N * c.C, 0, 0), c.r = vec(c.N * c.C, 75, 1);
+    float *drows = vec(NK * c.C, 0, 0), *dgate = vec(NK, 0, 0);
+    moe_combine_backward(drows, dgate, c.r, c.rows, c.gate, c.pos, c.N, c.K, c.C);
+    bad += gradcheck_tensor("moe combine rows", c.rows, drows, NK * c.C, combine_loss, &c, OPTS);
+    bad += gradcheck_tensor("moe combine gates", c.gate, dgate, NK, combine_loss, &c, OPTS);
+    assert_int_equal(bad, 0);
+    /* loss-free balancing: overloaded experts' biases go down, underloaded ones' up, by the rate */
+    float load[4] = {5, 1, 3, 3}, b[4] = {0, 0, 0, 0};
+    moe_bias_update(b, load, 4, 0.25f);
+    assert_float_equal(b[0], -0.25, 0), assert_float_equal(b[1], 0.25, 0), assert_float_equal(b[2], 0, 0);
+    free(c.sel), free(c.order), free(c.pos), free(c.eoff), free(c.inp), free(c.rows), free(c.gate), free(c.out),
+        free(c.r), free(dinp), free(drows), free(dgate);
+}
+
 /* ------------------------------------------------------------ embeddings and positions */
 typedef struct {
     float *out, *wte, *wpe, *r;
@@ -1012,7 +1114,7 @@ int main(void) {
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_qknorm),
         cmocka_unit_test(test_activations),    cmocka_unit_test(test_gated),
-        cmocka_unit_test(test_residual_softcap), cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_residual_softcap), cmocka_unit_test(test_moe_routing), cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_rope),           cmocka_unit_test(test_attention_mha),
         cmocka_unit_test(test_attention_gqa),  cmocka_unit_test(test_attention_mqa),
         cmocka_unit_test(test_attention_fast_matches_reference),

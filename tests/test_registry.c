@@ -74,7 +74,7 @@ static int lease_all(const char *dir, int fd) {
         if (write(fd, &c.id, sizeof c.id) != sizeof c.id) return 1;
         RunFinal f = {0};
         f.val_loss = 1, f.val_bpb = 2, f.elapsed_s = 0.01;
-        MetricRow m = {0, 0, 0, 0, NAN, 3, 4, 1e-3, NAN, 0, 0};
+        MetricRow m = {0, 0, 0, 0, NAN, 3, 4, 1e-3, NAN, 0, 0, NAN, NAN};
         int sweep = 0;
         struct timespec pause = {0, 1000000}; /* let the other process in */
         nanosleep(&pause, NULL);
@@ -206,7 +206,7 @@ static void test_twins_train_once(void **state) {
     assert_int_equal(registry_lease(r, &c, &st), 0);
     RunFinal f = {0};
     f.val_bpb = 2.5, f.test_bpb = 2.6, f.val_loss = f.test_loss = 1.7, f.unigram_bpb = 4.4;
-    MetricRow m = {0, 0, 0, 0, NAN, 1.7, 2.5, 1e-3, NAN, 0, 0};
+    MetricRow m = {0, 0, 0, 0, NAN, 1.7, 2.5, 1e-3, NAN, 0, 0, NAN, NAN};
     int sweep;
     assert_int_equal(registry_finish(r, 1, &f, &m, 1, &sweep, &st), 0);
     assert_int_equal(registry_lease(r, &c, &st), 0); /* the twin took run 1's result instead */

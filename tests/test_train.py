@@ -158,6 +158,28 @@ def test_resume(data, work):
         check(r.returncode == 0 and metrics(d) == metrics(ref), f"after {name}, resume matches the uninterrupted run")
         check(not glob.glob(os.path.join(d, "*.tmp")), "no temporary files left behind")
 
+def test_moe_resume(data, work):
+    print("mixture of experts: kill -9 and resume, router bias included")
+    steps = ["steps=60", "checkpoint_every=10", "seed=4", "moe_experts=4", "moe_top_k=2", "moe_shared_experts=1",
+             "moe_d_ff=64", "moe_balance=bias", "moe_bias_rate=0.01"]
+    ref = os.path.join(work, "moe_ref")
+    r = run(tiny(data, ref, *steps))
+    check(r.returncode == 0, f"an MoE run trains ({r.stderr.strip()[-200:]})")
+    bias = params(ref).get("p.moe_bias")
+    check(bias is not None and abs(bias).max() > 0, "its router biases moved and are checkpointed")
+    d = os.path.join(work, "moe_kill")
+    p = subprocess.Popen([BIN] + tiny(data, d, *steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not os.path.exists(os.path.join(d, "checkpoint.bin")) and p.poll() is None:
+        time.sleep(0.01)
+    killed = p.poll() is None
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    r = run(["train", "--resume", d])
+    check(r.returncode == 0 and metrics(d) == metrics(ref) and same_tensors(params(d), params(ref)),
+          f"killed {'mid-run' if killed else 'after the end'} and resumed: metrics and every tensor (biases, "
+          f"optimiser state) equal the uninterrupted run's")
+
+
 def test_lock(data, work):
     print("one trainer a run directory (lock)")
     # two fresh runs started together (no checkpoint yet, so only the lock can tell), then a resume
@@ -402,6 +424,7 @@ def main():
     test_determinism(data, work)
     test_config_roundtrip(data, work)
     test_resume(data, work)
+    test_moe_resume(data, work)
     test_lock(data, work)
     test_learns(data, work)
     test_presets(data, work)

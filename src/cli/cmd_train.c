@@ -172,6 +172,12 @@ int cmd_config(int argc, char **argv) {
            "optimiser), %.6g by 6ND\n",
            N, model_nonembedding_params(m), tokens, f.forward + f.backward + f.optimizer, f.forward, f.optimizer,
            6.0 * N * tokens);
+    if (cfg.moe_experts > 0) {
+        double active = (double)model_active_params(&cfg);
+        printf("# mixture of experts: %.0f of the %.0f parameters active per token (%.1f%%); %.6g forward FLOPs per "
+               "token (%.6g by 2 x active)\n",
+               active, N, 100.0 * active / N, f.forward / tokens, 2.0 * active);
+    }
     for (int i = 0; i < m->ps->n; i++) {
         const ParamTensor *t = &m->ps->t[i];
         printf("# tensor %-8s (", t->name);

@@ -20,6 +20,8 @@ static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none",
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", NULL};
+static const char *const MOE_ROUTER_NAMES[] = {"softmax", "sigmoid", NULL};
+static const char *const MOE_BALANCE_NAMES[] = {"none", "aux", "bias", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
 static const char *const NONFINITE_NAMES[] = {"stop", "rollback", NULL};
 static const char *const GEMM_NAMES[] = {"auto", "onednn", "openblas", NULL};
@@ -84,6 +86,35 @@ static const ConfigKey KEYS[] = {
      "Value embeddings: the first N layers add a per-token embedding to their attention values, "
      "v = l0*v + l1*ve[token], with learned mixing scalars. Adds N*vocab*kv_dim parameters, no matmul FLOPs.",
      "modded-nanogpt records (2024)"},
+    {"moe_experts", "model", KEY_INT, OFF(moe_experts), "0", NULL, 0, 4096, 1,
+     "Mixture of experts: routed experts in each MoE layer's MLP (0: dense MLPs). Dropless: every token reaches "
+     "its moe_top_k experts, computed as one product per expert over its tokens. FLOPs count the active experts "
+     "only; `algoprog config` shows total and active parameters.",
+     "Shazeer et al. 2017; Fedus et al. 2021 (Switch); Dai et al. 2024 (DeepSeekMoE)"},
+    {"moe_top_k", "model", KEY_INT, OFF(moe_top_k), "2", NULL, 1, 4096, 1,
+     "Routed experts per token (at most moe_experts).", "Shazeer et al. 2017; Lepikhin et al. 2020 (top-2)"},
+    {"moe_shared_experts", "model", KEY_INT, OFF(moe_shared_experts), "0", NULL, 0, 4096, 1,
+     "Shared experts every token goes through, beside the routed ones (run as one MLP of their total width).",
+     "Dai et al. 2024 (DeepSeekMoE)"},
+    {"moe_d_ff", "model", KEY_INT, OFF(moe_d_ff), "0", NULL, 0, 1 << 20, 1,
+     "Hidden width of each expert (routed and shared); 0 = d_ff. Fine-grained experts: many narrow ones.",
+     "Dai et al. 2024 (fine-grained expert segmentation)"},
+    {"moe_router", "model", KEY_ENUM, OFF(moe_router), "softmax", MOE_ROUTER_NAMES, 0, 0, 1,
+     "Router scores: softmax over experts (gates are the chosen experts' probabilities, as DeepSeek-V2), or "
+     "sigmoid per expert (gates are the chosen scores normalised to sum 1, as DeepSeek-V3).",
+     "DeepSeek-AI 2024 (V2: softmax; V3: sigmoid)"},
+    {"moe_balance", "model", KEY_ENUM, OFF(moe_balance), "aux", MOE_BALANCE_NAMES, 0, 0, 1,
+     "Load balancing: aux adds moe_aux_weight * sum_e f_e P_e per layer to the training loss (f: fraction of "
+     "routed slots, times experts; P: mean normalised score); bias adds a per-expert bias to the scores for "
+     "choosing experts only, moved by moe_bias_rate against each step's load (no loss term); none.",
+     "Fedus et al. 2021 (aux loss); Wang et al. 2024 / DeepSeek-V3 (auxiliary-loss-free bias)"},
+    {"moe_aux_weight", "model", KEY_FLOAT, OFF(moe_aux_weight), "0.01", NULL, 0, 100, 0,
+     "moe_balance = aux: weight alpha of the balance loss.", "Fedus et al. 2021"},
+    {"moe_bias_rate", "model", KEY_FLOAT, OFF(moe_bias_rate), "0.001", NULL, 0, 100, 0,
+     "moe_balance = bias: each step, b_e += rate * sign(mean load - load_e).", "DeepSeek-AI 2024 (V3: 0.001)"},
+    {"moe_every", "model", KEY_INT, OFF(moe_every), "1", NULL, 1, 1024, 1,
+     "With experts: the last layer of every group of this many is MoE, the others dense (1: every layer).",
+     "Lepikhin et al. 2020 (every other layer)"},
     {"lstm_hidden", "model", KEY_INT, OFF(lstm_hidden), "0", NULL, 0, 1 << 16, 1,
      "LSTM hidden size per layer; 0 means d_model.", ""},
     {"lstm_proj", "model", KEY_BOOL, OFF(lstm_proj), "false", NULL, 0, 0, 1,
@@ -415,11 +446,20 @@ int config_resolve(Config *c, Status *st) {
                                c->lstm_hidden, c->d_model);
         if (c->n_layers > 12) return status_fail(st, AP_EINVAL, "n_layers=%d: an LSTM has at most 12", c->n_layers);
         if (c->value_embeds) return status_fail(st, AP_EINVAL, "value_embeds is a transformer switch");
+        if (c->moe_experts) return status_fail(st, AP_EINVAL, "moe_experts is a transformer switch");
         if (c->d_ff == 0) c->d_ff = 4 * c->d_model; /* unused by the LSTM; resolved for uniformity */
         double act = 4.0 * c->batch * c->context * (c->n_layers * 8.0 * c->lstm_hidden + 3.0 * c->d_model);
         if (act > 64e9)
             return status_fail(st, AP_EINVAL, "batch x context needs about %.0f GB of LSTM activations", act / 1e9);
         return 0;
+    }
+    if (c->moe_experts > 0) {
+        if (c->moe_top_k > c->moe_experts)
+            return status_fail(st, AP_EINVAL, "moe_top_k=%d is more than moe_experts=%d", c->moe_top_k,
+                               c->moe_experts);
+        if (c->moe_every > c->n_layers)
+            return status_fail(st, AP_EINVAL, "moe_every=%d is more than n_layers=%d: no layer would be MoE",
+                               c->moe_every, c->n_layers);
     }
     if (c->value_embeds > c->n_layers)
         return status_fail(st, AP_EINVAL, "value_embeds=%d is more than n_layers=%d", c->value_embeds, c->n_layers);
@@ -440,6 +480,7 @@ int config_resolve(Config *c, Status *st) {
             c->d_ff = 4 * c->d_model;
         }
     }
+    if (c->moe_experts > 0 && c->moe_d_ff == 0) c->moe_d_ff = c->d_ff;
     if (c->vocab != 0 && c->vocab < 2) return status_fail(st, AP_EINVAL, "vocab=%d: need at least 2", c->vocab);
     /* Refuse shapes whose activations could never fit, before anything is allocated. */
     double T = c->context, B = c->batch, L = c->n_layers, H = c->n_heads;

@@ -25,6 +25,8 @@ typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3 } Optimize
 typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
 typedef enum { GEMMLIB_AUTO = 0, GEMMLIB_ONEDNN = 1, GEMMLIB_OPENBLAS = 2 } GemmLibKey;
 typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } PrecisionKey;
+typedef enum { MOE_ROUTER_SOFTMAX = 0, MOE_ROUTER_SIGMOID = 1 } MoeRouter;
+typedef enum { MOE_BALANCE_NONE = 0, MOE_BALANCE_AUX = 1, MOE_BALANCE_BIAS = 2 } MoeBalance;
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
 
 #define CONFIG_PATH_MAX 512
@@ -54,6 +56,15 @@ typedef struct {
     double init_std;
     int zero_init_proj;
     int value_embeds;
+    int moe_experts;        /* routed experts per MoE layer; 0: dense MLPs */
+    int moe_top_k;          /* experts each token is sent to */
+    int moe_shared_experts; /* experts every token goes through */
+    int moe_d_ff;           /* each expert's hidden width; 0: d_ff */
+    int moe_router;         /* MoeRouter */
+    int moe_balance;        /* MoeBalance */
+    double moe_aux_weight;  /* alpha of the auxiliary balance loss */
+    double moe_bias_rate;   /* gamma of the loss-free bias update */
+    int moe_every;          /* every this many layers is MoE (the last of each group) */
     int lstm_hidden;
     int lstm_proj;
     int lstm_state;

@@ -17,7 +17,9 @@ typedef enum {
     PGROUP_MATRIX = 0, /* hidden weight matrices */
     PGROUP_EMBED = 1,  /* token / position embeddings */
     PGROUP_HEAD = 2,   /* untied output head */
-    PGROUP_VECTOR = 3  /* norm gains, biases, scalars: never decayed */
+    PGROUP_VECTOR = 3, /* norm gains, biases, scalars: never decayed */
+    PGROUP_STATE = 4   /* moved by a rule of the model, not by gradients (the MoE router bias):
+                        * checkpointed like a parameter, skipped by optimisers */
 } ParamGroup;
 
 typedef enum {

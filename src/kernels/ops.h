@@ -71,6 +71,36 @@ typedef enum { GRAD_ADD = 0, GRAD_SET = 1 } GradWrite;
 void linear_backward(float *dinp, GradWrite dinp_mode, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, size_t M, size_t IC, size_t OC);
 
+/* ---- mixture-of-experts routing (moe.c) ----
+ * Router: logits (N,E) -> scores (N,E): softmax over experts, or sigmoid of each. Each token picks
+ * the K experts with the largest score + bias[e] (bias may be NULL; it only steers the choice,
+ * DeepSeek-V3's balancing) into sel (N,K); gates (N,K) are the chosen scores (softmax) or the
+ * chosen scores over their sum (sigmoid). Backward: dlogits (N,E) from dgate (N,K) and, for the
+ * balance loss, aux_coef (E) = d loss / d p[n][e] (may be NULL), where p = scores (softmax) or
+ * scores / their row sum (sigmoid). Written over, not added. */
+void moe_route_forward(float *scores, int *sel, float *gate, const float *logits, const float *bias, size_t N,
+                       size_t E, size_t K, int sigmoid);
+void moe_route_backward(float *dlogits, const float *dgate, const float *aux_coef, const float *scores, const int *sel,
+                        const float *gate, size_t N, size_t E, size_t K, int sigmoid);
+/* load (E): rows routed to each expert. With aux_coef non-NULL also the balance loss
+ * alpha * sum_e f_e P_e (f_e = E/(K N) load_e, P_e = mean_n p[n][e]), returned, and aux_coef (E)
+ * = its gradient alpha f_e / N with respect to each p[n][e] (f is a count: no gradient). */
+float moe_balance_forward(float *aux_coef, float *load, const float *scores, const int *sel, size_t N, size_t E,
+                          size_t K, float alpha, int sigmoid);
+/* Groups the N*K assignments (i = n*K + k) by expert, stably: order[j] is the assignment in row
+ * j, pos[i] the row of assignment i, rows eoff[e]..eoff[e+1]-1 belong to expert e (E+1 ints). */
+void moe_dispatch(int *order, int *pos, int *eoff, const int *sel, size_t N, size_t E, size_t K);
+/* rows (N*K, C): row j = inp[order[j] / K]. Backward: dinp[n] += the rows of its K assignments. */
+void moe_gather_forward(float *rows, const float *inp, const int *order, size_t NK, size_t K, size_t C);
+void moe_gather_backward(float *dinp, const float *drows, const int *pos, size_t N, size_t K, size_t C);
+/* out[n] += sum_k gate[n][k] * rows[pos[n*K + k]]. Backward writes drows (over) and dgate. */
+void moe_combine_forward(float *out, const float *rows, const float *gate, const int *pos, size_t N, size_t K,
+                         size_t C);
+void moe_combine_backward(float *drows, float *dgate, const float *dout, const float *rows, const float *gate,
+                          const int *pos, size_t N, size_t K, size_t C);
+/* DeepSeek-V3's loss-free balancing, once per step: bias[e] += rate * sign(mean load - load[e]). */
+void moe_bias_update(float *bias, const float *load, size_t E, float rate);
+
 /* ---- normalisation over the last dimension ---- */
 /* LayerNorm (Ba et al. 2016): out = (x - mean) * rstd * w + b. Saves mean, rstd (N). b may be NULL. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,

@@ -51,5 +51,26 @@ typedef struct {
 void mlp_block_forward(const Transformer *m, size_t l, float *out, const MlpActs *s, const float *inp, size_t N);
 void mlp_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mode, const float *dout,
                         const float *inp, const MlpActs *s, size_t N);
+/* The MLP's activation (or gated unit) over N rows of F outputs (inp: N x F1), for the experts too. */
+void mlp_act_forward(const Config *c, float *out, const float *inp, size_t N, size_t F);
+void mlp_act_backward(const Config *c, float *dinp, const float *dout, const float *inp, size_t N, size_t F);
+
+/* ---- mixture of experts (moe_block.c): out = shared(inp) + sum_k gate_k expert_{sel_k}(inp) ---- */
+typedef struct {
+    float *rlog, *rsc;   /* (N, E) router logits and scores */
+    int *sel;            /* (N, K) the experts each token goes to */
+    float *gate;         /* (N, K) their gates */
+    int *order, *pos;    /* (N*K) the assignments grouped by expert, and each one's row (moe_dispatch) */
+    int *eoff;           /* (E+1) each expert's first row */
+    float *xin, *ey;     /* (N*K, C) each expert's input rows and output rows */
+    float *eh, *eg;      /* (N*K, Fe1), (N*K, Fe) its pre-activation and activation */
+    float *sh, *sg;      /* (N, S*Fe1), (N, S*Fe) the shared experts' */
+} MoeActs;
+
+/* training: count the load and the balance loss (a forward with targets). */
+void moe_block_forward(Transformer *m, size_t l, float *out, const MoeActs *s, const float *inp, size_t N,
+                       int training);
+void moe_block_backward(Transformer *m, size_t l, float *dinp, const float *dout, const float *inp, const MoeActs *s,
+                        size_t N);
 
 #endif

@@ -4,6 +4,7 @@
 #include "kernels/gemm.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,38 @@ StepFlops model_step_flops(const Config *cfg, int B, int T) {
         return f;
     }
     return transformer_step_flops(cfg, B, T);
+}
+
+void model_end_step(Model *m) {
+    if (m->tf) transformer_end_step(m->tf);
+}
+
+float *model_expert_loads(Model *m, size_t *n) {
+    *n = m->tf && m->tf->E > 0 ? (size_t)m->tf->Lm * m->tf->E : 0;
+    return *n ? m->tf->moe_load : NULL;
+}
+
+void model_moe_stats(const Model *m, double *aux_loss, double *load_max) {
+    *aux_loss = *load_max = NAN;
+    const Transformer *t = m->tf;
+    if (!t || t->E == 0) return;
+    *aux_loss = t->aux_loss;
+    *load_max = 0.0;
+    for (size_t mi = 0; mi < (size_t)t->Lm; mi++) {
+        const float *load = t->moe_load + mi * t->E;
+        double sum = 0.0, top = 0.0;
+        for (int e = 0; e < t->E; e++) sum += load[e], top = load[e] > top ? load[e] : top;
+        if (sum > 0 && top * t->E / sum > *load_max) *load_max = top * t->E / sum;
+    }
+}
+
+size_t model_active_params(const Config *cfg) {
+    if (cfg->family == FAMILY_LSTM) {
+        size_t total, ne;
+        model_count_params(cfg, &total, &ne);
+        return total;
+    }
+    return transformer_active_params(cfg);
 }
 
 size_t model_total_params(const Model *m) {

@@ -27,6 +27,17 @@ int model_prepare(Model *m, int B, int T, Status *st);
  * lstm_state = carry); evaluation passes 0. Transformers ignore it. */
 float model_forward(Model *m, const int *inputs, const int *targets, int B, int T, int stateful);
 void model_backward(Model *m);
+/* After each optimiser step (the trainer's and the reference's): rules that move state tensors
+ * (PGROUP_STATE), today the MoE router bias of moe_balance = bias. */
+void model_end_step(Model *m);
+/* The last training forward's tokens per expert (MoE layers x experts), NULL without experts:
+ * data-parallel ranks sum them before model_end_step so every rank moves its biases alike. */
+float *model_expert_loads(Model *m, size_t *n);
+/* The last training forward's MoE balance loss and its busiest expert's load over the mean (the
+ * worst layer's); NaN without experts. */
+void model_moe_stats(const Model *m, double *aux_loss, double *load_max);
+/* Parameters one token goes through: all but the routed experts it is not sent to. */
+size_t model_active_params(const Config *cfg);
 /* Per-position losses of the last forward with targets; logits of the last one without. */
 const float *model_losses(const Model *m);
 const float *model_logits(const Model *m);

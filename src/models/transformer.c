@@ -1,6 +1,6 @@
 /* transformer.c - the switchable Transformer: parameters, activations, and the stacking of
  * blocks (embeddings, norms, residuals, head) in the forward, the backward and cached decoding.
- * The sub-layers are in attention_block.c and mlp_block.c (see blocks.h). Decoding runs the
+ * The sub-layers are in attention_block.c, mlp_block.c and moe_block.c (see blocks.h). Decoding runs the
  * training forward's code at one row, with only the attention kernel swapped for the cache's.
  * The backward is the forward read bottom-up; each step names the forward line it undoes. */
 #include "models/transformer.h"
@@ -49,14 +49,41 @@ static void declare_params(Transformer *m) {
     if (c->bias) paramset_add(ps, "bo", &w->bo, &g->bo, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
     paramset_add(ps, "ln2_w", &w->ln2_w, &g->ln2_w, PGROUP_VECTOR, PINIT_ONES, 0, L, C, 0);
     if (ln_bias) paramset_add(ps, "ln2_b", &w->ln2_b, &g->ln2_b, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
-    paramset_add(ps, "wfc", &w->wfc, &g->wfc, PGROUP_MATRIX, mat, xavier ? XB(C, F) : std, L, F1, C);
-    if (F1 == 2 * F) {
-        size_t glu_rows[2] = {F, F};
-        paramset_set_blocks(ps, 2, glu_rows);
+    size_t Ld = (size_t)m->Ld;
+    if (Ld > 0) {
+        paramset_add(ps, "wfc", &w->wfc, &g->wfc, PGROUP_MATRIX, mat, xavier ? XB(C, F) : std, Ld, F1, C);
+        if (F1 == 2 * F) {
+            size_t glu_rows[2] = {F, F};
+            paramset_set_blocks(ps, 2, glu_rows);
+        }
+        if (c->bias) paramset_add(ps, "bfc", &w->bfc, &g->bfc, PGROUP_VECTOR, PINIT_ZEROS, 0, Ld, F1, 0);
+        paramset_add(ps, "wproj", &w->wproj, &g->wproj, PGROUP_MATRIX, proj_init, xavier ? XB(F, C) : proj_std, Ld, C,
+                     F);
+        if (c->bias) paramset_add(ps, "bproj", &w->bproj, &g->bproj, PGROUP_VECTOR, PINIT_ZEROS, 0, Ld, C, 0);
     }
-    if (c->bias) paramset_add(ps, "bfc", &w->bfc, &g->bfc, PGROUP_VECTOR, PINIT_ZEROS, 0, L, F1, 0);
-    paramset_add(ps, "wproj", &w->wproj, &g->wproj, PGROUP_MATRIX, proj_init, xavier ? XB(F, C) : proj_std, L, C, F);
-    if (c->bias) paramset_add(ps, "bproj", &w->bproj, &g->bproj, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
+    if (m->E > 0) { /* the MoE layers: router, its bias (state), routed experts, shared experts */
+        size_t Lm = (size_t)m->Lm, E = (size_t)m->E, Fe = (size_t)m->Fe, Fe1 = (size_t)m->Fe1, SF = (size_t)m->S * Fe;
+        paramset_add(ps, "router", &w->router, &g->router, PGROUP_MATRIX, mat, xavier ? XB(C, E) : std, Lm, E, C);
+        if (c->moe_balance == MOE_BALANCE_BIAS)
+            paramset_add(ps, "moe_bias", &w->moe_bias, &g->moe_bias, PGROUP_STATE, PINIT_ZEROS, 0, Lm, E, 0);
+        paramset_add(ps, "moe_w1", &w->moe_w1, &g->moe_w1, PGROUP_MATRIX, mat, xavier ? XB(C, Fe) : std, Lm * E, Fe1, C);
+        if (Fe1 == 2 * Fe) {
+            size_t glu_rows[2] = {Fe, Fe};
+            paramset_set_blocks(ps, 2, glu_rows);
+        }
+        paramset_add(ps, "moe_w2", &w->moe_w2, &g->moe_w2, PGROUP_MATRIX, proj_init, xavier ? XB(Fe, C) : proj_std,
+                     Lm * E, C, Fe);
+        if (SF > 0) {
+            paramset_add(ps, "moe_ws1", &w->moe_ws1, &g->moe_ws1, PGROUP_MATRIX, mat, xavier ? XB(C, SF) : std, Lm,
+                         Fe1 / Fe * SF, C);
+            if (Fe1 == 2 * Fe) {
+                size_t glu_rows[2] = {SF, SF};
+                paramset_set_blocks(ps, 2, glu_rows);
+            }
+            paramset_add(ps, "moe_ws2", &w->moe_ws2, &g->moe_ws2, PGROUP_MATRIX, proj_init, xavier ? XB(SF, C) : proj_std,
+                         Lm, C, SF);
+        }
+    }
     if (c->norm_position == NORMPOS_PRE) {
         paramset_add(ps, "lnf_w", &w->lnf_w, &g->lnf_w, PGROUP_VECTOR, PINIT_ONES, 0, C, 0, 0);
         if (ln_bias) paramset_add(ps, "lnf_b", &w->lnf_b, &g->lnf_b, PGROUP_VECTOR, PINIT_ZEROS, 0, C, 0, 0);
@@ -84,6 +111,14 @@ static void set_sizes(Transformer *m, const Config *cfg) {
     m->V = cfg->vocab;
     m->Tmax = cfg->context;
     m->Lve = cfg->value_embeds;
+    m->E = cfg->moe_experts;
+    m->moe_every = cfg->moe_every > 0 ? cfg->moe_every : 1;
+    m->Lm = m->E > 0 ? m->L / m->moe_every : 0;
+    m->Ld = m->L - m->Lm;
+    m->K = m->E > 0 ? cfg->moe_top_k : 0;
+    m->S = m->E > 0 ? cfg->moe_shared_experts : 0;
+    m->Fe = m->E > 0 ? cfg->moe_d_ff : 0;
+    m->Fe1 = config_is_gated(cfg) ? 2 * m->Fe : m->Fe;
 }
 
 void transformer_param_table(const Config *cfg, ParamSet *out) {
@@ -114,7 +149,24 @@ int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) 
         }
         rope_tables(m->rope_cos, m->rope_sin, (size_t)m->Tmax, (size_t)m->hd, (float)cfg->rope_base);
     }
+    if (m->E > 0 && !(m->moe_load = floats_alloc((size_t)m->Lm * m->E))) {
+        transformer_free(m);
+        return status_fail(st, AP_ENOMEM, "cannot allocate the expert loads");
+    }
     return 0;
+}
+
+size_t transformer_active_params(const Config *cfg) {
+    ParamSet ps;
+    transformer_param_table(cfg, &ps);
+    size_t n = 0;
+    for (int i = 0; i < ps.n; i++) n += ps.t[i].numel;
+    if (cfg->moe_experts > 0) { /* the routed experts a token is not sent to */
+        size_t Lm = (size_t)(cfg->n_layers / (cfg->moe_every > 0 ? cfg->moe_every : 1));
+        size_t Fe = (size_t)cfg->moe_d_ff, Fe1 = config_is_gated(cfg) ? 2 * Fe : Fe, C = (size_t)cfg->d_model;
+        n -= Lm * (size_t)(cfg->moe_experts - cfg->moe_top_k) * (Fe1 * C + C * Fe);
+    }
+    return n;
 }
 
 size_t transformer_total_params(const Transformer *m) {
@@ -127,7 +179,12 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
     double C = c->d_model, L = c->n_layers, H = c->n_heads, Hkv = c->n_kv_heads ? c->n_kv_heads : c->n_heads;
     double hd = C / H, F = c->d_ff, F1 = config_is_gated(c) ? 2 * F : F, V = c->vocab, N = (double)B * T;
     double QKV = (H + 2 * Hkv) * hd;
-    double linear_macs = N * (C * QKV + C * C + C * F1 + F * C);
+    /* MoE layers: the router, the K routed experts a token goes to and the shared ones */
+    double E = c->moe_experts, Lm = E > 0 ? (double)(c->n_layers / (c->moe_every > 0 ? c->moe_every : 1)) : 0;
+    double Fe = c->moe_d_ff, Fe1 = config_is_gated(c) ? 2 * Fe : Fe;
+    double moe_macs = E > 0 ? C * E + (c->moe_top_k + c->moe_shared_experts) * (C * Fe1 + Fe * C) : 0;
+    double mlp_macs = ((L - Lm) * (C * F1 + F * C) + Lm * moe_macs) / L;
+    double linear_macs = N * (C * QKV + C * C + mlp_macs);
     /* query t sees t+1 keys: sum over t of (t+1) = T(T+1)/2, for scores and for the value mix */
     double attn_macs = (double)B * H * hd * ((double)T * (T + 1) / 2.0) * 2.0;
     double head_macs = N * C * V;
@@ -145,6 +202,8 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
     const Config *c = &m->cfg;
     size_t N = B * T, C = m->C, L = m->L, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1;
     size_t H = m->H, nqk = (size_t)(m->H + m->Hkv);
+    size_t Ld = m->Ld, Lm = m->Lm, E = m->E, NK = N * (size_t)m->K, Fe = m->Fe, Fe1 = m->Fe1;
+    size_t SF = (size_t)m->S * Fe, SF1 = (size_t)m->S * Fe1;
     int pre = c->norm_position == NORMPOS_PRE, qkvp = c->qk_norm || c->pos == POS_ROPE || c->value_embeds > 0;
     TransformerActs *a = &m->a;
     LayoutSlot table[] = {
@@ -161,8 +220,21 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->ln2, L * N * C},
         {&a->ln2_mean, L * N},
         {&a->ln2_rstd, L * N},
-        {&a->fch, L * N * F1},
-        {&a->fcg, L * N * F},
+        {&a->fch, Ld * N * F1},
+        {&a->fcg, Ld * N * F},
+        {&a->moe_rlog, Lm * N * E},
+        {&a->moe_rsc, Lm * N * E},
+        {&a->moe_sel, Lm * NK},
+        {&a->moe_gate, Lm * NK},
+        {&a->moe_order, Lm * NK},
+        {&a->moe_pos, Lm * NK},
+        {&a->moe_eoff, Lm * (E + 1)},
+        {&a->moe_xin, Lm * NK * C},
+        {&a->moe_ey, Lm * NK * C},
+        {&a->moe_eh, Lm * NK * Fe1},
+        {&a->moe_eg, Lm * NK * Fe},
+        {&a->moe_sh, Lm * N * SF1},
+        {&a->moe_sg, Lm * N * SF},
         {&a->res3, L * N * C},
         {&a->lnf, pre ? N * C : 0},
         {&a->lnf_mean, pre ? N : 0},
@@ -176,8 +248,17 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->dqkv, N * QKV},
         {&a->dqkvp, N * QKV},
         {&a->datty, N * C},
-        {&a->dfch, N * F1},
-        {&a->dfcg, N * F},
+        {&a->dfch, Ld ? N * F1 : 0},
+        {&a->dfcg, Ld ? N * F : 0},
+        {&a->moe_drows, Lm ? NK * C : 0},
+        {&a->moe_dxin, Lm ? NK * C : 0},
+        {&a->moe_deg, Lm ? NK * Fe : 0},
+        {&a->moe_deh, Lm ? NK * Fe1 : 0},
+        {&a->moe_dsg, Lm ? N * SF : 0},
+        {&a->moe_dsh, Lm ? N * SF1 : 0},
+        {&a->moe_dgate, Lm ? NK : 0},
+        {&a->moe_drlog, Lm ? N * E : 0},
+        {&a->moe_coef, Lm ? 2 * E : 0},
         {&a->dlogits_raw, c->softcap > 0 ? N * V : 0},
         {&a->attn_scratch, (size_t)omp_get_max_threads() * attention_scratch_floats((size_t)T, (size_t)m->hd)},
     };
@@ -247,9 +328,33 @@ typedef struct {
     AttnActs attn;
     float *res2;                      /* (N, C) residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;
-    MlpActs mlp;
+    MlpActs mlp;                      /* dense layers */
+    MoeActs moe;                      /* MoE layers */
     float *res3;                      /* (N, C) residual after the MLP */
 } LayerActs;
+
+/* MoE layer mi's slices of the MoE activations (ints live in float slots of the same size). */
+static MoeActs moe_acts(const Transformer *m, size_t mi) {
+    const TransformerActs *a = &m->a;
+    size_t N = (size_t)m->B * m->T, E = m->E, NK = N * (size_t)m->K, C = m->C;
+    size_t SF = (size_t)m->S * m->Fe, SF1 = (size_t)m->S * m->Fe1;
+    MoeActs s = {
+        .rlog = a->moe_rlog + mi * N * E,
+        .rsc = a->moe_rsc + mi * N * E,
+        .sel = (int *)(a->moe_sel + mi * NK),
+        .gate = a->moe_gate + mi * NK,
+        .order = (int *)(a->moe_order + mi * NK),
+        .pos = (int *)(a->moe_pos + mi * NK),
+        .eoff = (int *)(a->moe_eoff + mi * (E + 1)),
+        .xin = a->moe_xin + mi * NK * C,
+        .ey = a->moe_ey + mi * NK * C,
+        .eh = a->moe_eh + mi * NK * (size_t)m->Fe1,
+        .eg = a->moe_eg + mi * NK * (size_t)m->Fe,
+        .sh = at(a->moe_sh, mi, N * SF1),
+        .sg = at(a->moe_sg, mi, N * SF),
+    };
+    return s;
+}
 
 static LayerActs layer_acts(const Transformer *m, size_t l) {
     const TransformerActs *a = &m->a;
@@ -264,9 +369,14 @@ static LayerActs layer_acts(const Transformer *m, size_t l) {
         .ln2 = a->ln2 + l * NC,
         .ln2_mean = a->ln2_mean + l * N,
         .ln2_rstd = a->ln2_rstd + l * N,
-        .mlp = {a->fch + l * N * (size_t)m->F1, a->fcg + l * N * (size_t)m->F},
         .res3 = a->res3 + l * NC,
     };
+    if (transformer_is_moe(m, l)) {
+        s.moe = moe_acts(m, transformer_moe_index(m, l));
+    } else {
+        size_t d = transformer_dense_index(m, l);
+        s.mlp = (MlpActs){a->fch + d * N * (size_t)m->F1, a->fcg + d * N * (size_t)m->F};
+    }
     return s;
 }
 
@@ -282,7 +392,7 @@ static void embed_forward(const Transformer *m, float *out, const int *tokens, s
 /* Block l on B x T rows from x, saving into s; returns its output (res3 pre-norm, ln2 post-norm).
  * With kv: one token at position pos, whose attention reads and extends the cache. */
 static const float *block_forward(const Transformer *m, size_t l, const LayerActs *s, const float *x,
-                                  const int *tokens, size_t B, size_t T, KVCache *kv, int pos) {
+                                  const int *tokens, size_t B, size_t T, KVCache *kv, int pos, int training) {
     const Config *c = &m->cfg;
     const TransformerWeights *w = &m->w;
     size_t N = B * T, C = m->C, NC = N * C;
@@ -309,7 +419,10 @@ static const float *block_forward(const Transformer *m, size_t l, const LayerAct
         norm_forward(c, s->ln1, s->ln1_mean, s->ln1_rstd, s->res2, w->ln1_w + l * C, cat(w->ln1_b, l, C), N, C);
         mlp_in = s->ln1;
     }
-    mlp_block_forward(m, l, s->res3, &s->mlp, mlp_in, N);
+    if (transformer_is_moe(m, l)) /* writes the model (loads, balance loss) only when training */
+        moe_block_forward((Transformer *)m, l, s->res3, &s->moe, mlp_in, N, training);
+    else
+        mlp_block_forward(m, l, s->res3, &s->mlp, mlp_in, N);
     residual_forward(s->res3, s->res3, pre ? s->res2 : s->ln1, NC);
     if (pre) return s->res3;
     norm_forward(c, s->ln2, s->ln2_mean, s->ln2_rstd, s->res3, w->ln2_w + l * C, cat(w->ln2_b, l, C), N, C);
@@ -346,9 +459,10 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
 
     embed_forward(m, a->encoded, inputs, (size_t)B, (size_t)T, 0);
     const float *x = a->encoded;
+    m->aux_loss = 0.0f;
     for (size_t l = 0; l < (size_t)m->L; l++) {
         LayerActs s = layer_acts(m, l);
-        x = block_forward(m, l, &s, x, inputs, (size_t)B, (size_t)T, NULL, 0);
+        x = block_forward(m, l, &s, x, inputs, (size_t)B, (size_t)T, NULL, 0, targets != NULL);
     }
     head_forward(m, a->probs, a->logits_raw, a->lnf, a->lnf_mean, a->lnf_rstd, x, N);
     m->have_targets = targets != NULL;
@@ -415,7 +529,10 @@ void transformer_backward(Transformer *m) {
         }
         /* dres = d res3; res3 = mlp_in + mlp(mlp_in)  (pre: + res2) */
         const float *mlp_in = pre ? s.ln2 : s.ln1;
-        mlp_block_backward(m, l, dx1, GRAD_SET, dres, mlp_in, &s.mlp, N);
+        if (transformer_is_moe(m, l))
+            moe_block_backward(m, l, dx1, dres, mlp_in, &s.moe, N);
+        else
+            mlp_block_backward(m, l, dx1, GRAD_SET, dres, mlp_in, &s.mlp, N);
         if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
             norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, s.res2, w->ln2_w + l * C, s.ln2_mean,
                           s.ln2_rstd, N, C);
@@ -441,8 +558,16 @@ void transformer_backward(Transformer *m) {
     embedding_backward(g->wte, dres, m->inputs, N, C, emb_scale(m));
 }
 
+void transformer_end_step(Transformer *m) {
+    if (m->E == 0 || m->cfg.moe_balance != MOE_BALANCE_BIAS) return;
+    for (size_t mi = 0; mi < (size_t)m->Lm; mi++)
+        moe_bias_update(m->w.moe_bias + mi * m->E, m->moe_load + mi * m->E, (size_t)m->E, (float)m->cfg.moe_bias_rate);
+}
+
 void transformer_free(Transformer *m) {
     paramset_free(&m->ps);
+    free(m->moe_load);
+    m->moe_load = NULL;
     free(m->acts_mem);
     free(m->inputs);
     free(m->targets);
@@ -456,7 +581,7 @@ void transformer_free(Transformer *m) {
 
 static size_t kvcache_layout(KVCache *kv, const Transformer *m, float *mem) {
     size_t L = m->L, T = m->Tmax, kvd = (size_t)m->Hkv * m->hd, C = m->C, QKV = m->QKV, H = m->H;
-    size_t nqk = H + (size_t)m->Hkv, V = m->V;
+    size_t nqk = H + (size_t)m->Hkv, V = m->V, E = m->E, K = m->K;
     LayoutSlot table[] = {
         {&kv->k, L * T * kvd},
         {&kv->v, L * T * kvd},
@@ -475,6 +600,19 @@ static size_t kvcache_layout(KVCache *kv, const Transformer *m, float *mem) {
         {&kv->ln2_rstd, 1},
         {&kv->fch, (size_t)m->F1},
         {&kv->fcg, (size_t)m->F},
+        {&kv->moe_rlog, E},
+        {&kv->moe_rsc, E},
+        {&kv->moe_sel, K},
+        {&kv->moe_gate, K},
+        {&kv->moe_order, K},
+        {&kv->moe_pos, K},
+        {&kv->moe_eoff, E ? E + 1 : 0},
+        {&kv->moe_xin, K * C},
+        {&kv->moe_ey, K * C},
+        {&kv->moe_eh, K * (size_t)m->Fe1},
+        {&kv->moe_eg, K * (size_t)m->Fe},
+        {&kv->moe_sh, (size_t)m->S * m->Fe1},
+        {&kv->moe_sg, (size_t)m->S * m->Fe},
         {&kv->res3, C},
         {&kv->lnf, C},
         {&kv->lnf_mean, 1},
@@ -501,11 +639,22 @@ void kvcache_free(KVCache *kv) {
 }
 
 void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int pos) {
-    LayerActs s = {kv->ln1, kv->ln1_mean, kv->ln1_rstd, {kv->qkv, kv->qkvp, kv->qk_rstd, kv->att, kv->atty}, kv->res2,
-                   kv->ln2, kv->ln2_mean, kv->ln2_rstd, {kv->fch, kv->fcg}, kv->res3};
+    LayerActs s = {kv->ln1,
+                   kv->ln1_mean,
+                   kv->ln1_rstd,
+                   {kv->qkv, kv->qkvp, kv->qk_rstd, kv->att, kv->atty},
+                   kv->res2,
+                   kv->ln2,
+                   kv->ln2_mean,
+                   kv->ln2_rstd,
+                   {kv->fch, kv->fcg},
+                   {kv->moe_rlog, kv->moe_rsc, (int *)kv->moe_sel, kv->moe_gate, (int *)kv->moe_order,
+                    (int *)kv->moe_pos, (int *)kv->moe_eoff, kv->moe_xin, kv->moe_ey, kv->moe_eh, kv->moe_eg,
+                    kv->moe_sh, kv->moe_sg},
+                   kv->res3};
     embed_forward(m, kv->x, &token, 1, 1, (size_t)pos);
     for (size_t l = 0; l < (size_t)m->L; l++) {
-        const float *y = block_forward(m, l, &s, kv->x, &token, 1, 1, kv, pos);
+        const float *y = block_forward(m, l, &s, kv->x, &token, 1, 1, kv, pos, 0);
         memcpy(kv->x, y, (size_t)m->C * sizeof(float)); /* the next block reuses the same buffers */
     }
     head_forward(m, kv->logits, kv->logits_raw, kv->lnf, kv->lnf_mean, kv->lnf_rstd, kv->x, 1);

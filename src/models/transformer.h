@@ -9,7 +9,9 @@
  * Block, post-norm (Vaswani 2017):    x = norm1(x + attn(x));  x = norm2(x + mlp(x))
  * attn: fused QKV projection -> optional QK-norm -> optional RoPE -> causal softmax attention
  *       with n_kv_heads key/value heads -> output projection
- * mlp:  fc -> activation (or gated unit) -> projection */
+ * mlp:  fc -> activation (or gated unit) -> projection; with moe_experts, the last layer of every
+ *       moe_every is a mixture of experts instead (moe_block.c): a router sends each token to
+ *       moe_top_k of moe_experts expert MLPs, plus moe_shared_experts every token goes through */
 #ifndef AP_TRANSFORMER_H
 #define AP_TRANSFORMER_H
 
@@ -28,10 +30,16 @@ typedef struct {
     float *wo;             /* (L, C, C) */
     float *bo;             /* (L, C)         bias */
     float *ln2_w, *ln2_b;  /* (L, C) */
-    float *wfc;            /* (L, F1, C)     F1 = 2F for gated units, else F */
-    float *bfc;            /* (L, F1)        bias */
-    float *wproj;          /* (L, C, F) */
-    float *bproj;          /* (L, C)         bias */
+    float *wfc;            /* (Ld, F1, C)    dense MLP layers; F1 = 2F for gated units, else F */
+    float *bfc;            /* (Ld, F1)       bias */
+    float *wproj;          /* (Ld, C, F) */
+    float *bproj;          /* (Ld, C)        bias */
+    float *router;         /* (Lm, E, C)     MoE layers: router */
+    float *moe_bias;       /* (Lm, E)        moe_balance = bias: added to scores for the choice only (state) */
+    float *moe_w1;         /* (Lm*E, Fe1, C) routed experts' fc; Fe1 = 2Fe gated */
+    float *moe_w2;         /* (Lm*E, C, Fe)  routed experts' projection */
+    float *moe_ws1;        /* (Lm, S*Fe1, C) shared experts' fc, as one MLP (gated: S*Fe gate rows, then up) */
+    float *moe_ws2;        /* (Lm, C, S*Fe) */
     float *lnf_w, *lnf_b;  /* (C)            pre-norm only */
     float *head;           /* (V, C)         untied only */
     float *ve;             /* (Lve, V, Hkv*hd) value embeddings of the first Lve = value_embeds layers */
@@ -48,8 +56,16 @@ typedef struct {
     float *atty;                  /* (L, B, T, C) attention output before projection */
     float *res2;                  /* (L, B, T, C) residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;
-    float *fch;                   /* (L, B, T, F1) MLP pre-activation */
-    float *fcg;                   /* (L, B, T, F) MLP activation */
+    float *fch;                   /* (Ld, B, T, F1) MLP pre-activation */
+    float *fcg;                   /* (Ld, B, T, F) MLP activation */
+    /* MoE layers (blocks.h, MoeActs), (Lm, ...) each; sel, order, pos, eoff hold ints */
+    float *moe_rlog, *moe_rsc;    /* (Lm, N, E) */
+    float *moe_sel, *moe_gate;    /* (Lm, N, K) */
+    float *moe_order, *moe_pos;   /* (Lm, N*K) */
+    float *moe_eoff;              /* (Lm, E+1) */
+    float *moe_xin, *moe_ey;      /* (Lm, N*K, C) */
+    float *moe_eh, *moe_eg;       /* (Lm, N*K, Fe1), (Lm, N*K, Fe) */
+    float *moe_sh, *moe_sg;       /* (Lm, N, S*Fe1), (Lm, N, S*Fe) */
     float *res3;                  /* (L, B, T, C) residual after MLP */
     float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T) x2  pre-norm only */
     float *logits_raw;            /* (B, T, V) before the soft-cap (softcap only) */
@@ -61,6 +77,12 @@ typedef struct {
     float *datty;                 /* (B, T, C) */
     float *dfch;                  /* (B, T, F1) */
     float *dfcg;                  /* (B, T, F) */
+    float *moe_drows, *moe_dxin;  /* (N*K, C) */
+    float *moe_deg, *moe_deh;     /* (N*K, Fe), (N*K, Fe1) */
+    float *moe_dsg, *moe_dsh;     /* (N, S*Fe), (N, S*Fe1) */
+    float *moe_dgate;             /* (N, K) */
+    float *moe_drlog;             /* (N, E) */
+    float *moe_coef;              /* (2E) balance loss gradient per normalised score, then load scratch */
     float *dlogits_raw;           /* (B, T, V) softcap only */
     float *attn_scratch;          /* (threads, attention_scratch_floats(T, hd)) */
 } TransformerActs;
@@ -76,6 +98,7 @@ typedef struct {
 typedef struct {
     Config cfg; /* resolved */
     int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax, Lve;
+    int E, K, S, Fe, Fe1, Lm, Ld, moe_every; /* mixture of experts (E = 0: none); Lm MoE and Ld dense layers */
     ParamSet ps;
     TransformerWeights w, g;
     /* activations, sized by transformer_prepare */
@@ -86,8 +109,20 @@ typedef struct {
     float *rope_cos, *rope_sin; /* (Tmax, hd/2) */
     int *inputs, *targets;      /* (B, T) copies of the last batch */
     float mean_loss;
+    float aux_loss;  /* the last forward's MoE balance loss (in the gradient, not in mean_loss) */
+    float *moe_load; /* (Lm, E) tokens per expert in the last forward with targets */
     int have_targets;
 } Transformer;
+
+/* Layer l is a mixture of experts (the last of each group of moe_every layers); its index among
+ * the MoE layers, or among the dense ones. */
+static inline int transformer_is_moe(const Transformer *m, size_t l) {
+    return m->E > 0 && (int)(l % (size_t)m->moe_every) == m->moe_every - 1;
+}
+static inline size_t transformer_moe_index(const Transformer *m, size_t l) { return l / (size_t)m->moe_every; }
+static inline size_t transformer_dense_index(const Transformer *m, size_t l) {
+    return m->E > 0 ? l - l / (size_t)m->moe_every : l;
+}
 
 /* Builds the parameter table for cfg (resolved, vocab set), allocates and initialises weights
  * from rng. The struct must stay at one address afterwards (slots point into it). */
@@ -99,8 +134,14 @@ size_t transformer_activation_floats(const Config *cfg, int B, int T);
 /* Forward pass. With targets, returns the mean cross-entropy (nats/token) and keeps what the
  * backward needs; without (NULL), leaves logits in a.probs and returns 0. */
 float transformer_forward(Transformer *m, const int *inputs, const int *targets, int B, int T);
-/* Backward of the last forward with targets; accumulates into the gradient arena. */
+/* Backward of the last forward with targets (its loss plus the MoE balance loss); accumulates
+ * into the gradient arena. */
 void transformer_backward(Transformer *m);
+/* After an optimiser step: moe_balance = bias moves the router biases by the step's loads
+ * (m->moe_load, summed over data-parallel ranks by the caller). */
+void transformer_end_step(Transformer *m);
+/* Parameters a token goes through (the routed experts it is not sent to left out). */
+size_t transformer_active_params(const Config *cfg);
 void transformer_free(Transformer *m);
 StepFlops transformer_step_flops(const Config *cfg, int B, int T);
 /* The parameter table of a (resolved) config, without allocating values (slots are not usable). */
@@ -120,6 +161,12 @@ typedef struct {
     float *atty, *res2;                /* (C) */
     float *ln2, *ln2_mean, *ln2_rstd;  /* (C), (1), (1) */
     float *fch, *fcg, *res3;           /* (F1), (F), (C) */
+    float *moe_rlog, *moe_rsc;         /* MoE layers at one token: (E), (E) */
+    float *moe_sel, *moe_gate, *moe_order, *moe_pos; /* (K) each */
+    float *moe_eoff;                   /* (E+1) */
+    float *moe_xin, *moe_ey;           /* (K, C) */
+    float *moe_eh, *moe_eg;            /* (K, Fe1), (K, Fe) */
+    float *moe_sh, *moe_sg;            /* (S*Fe1), (S*Fe) */
     float *lnf, *lnf_mean, *lnf_rstd;  /* (C), (1), (1) */
     float *logits_raw;                 /* (V) softcap only */
     float *logits;                     /* (V) */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int optim_group_decays(int group) { return group != PGROUP_VECTOR; }
+int optim_group_decays(int group) { return group != PGROUP_VECTOR && group != PGROUP_STATE; }
 
 int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
     memset(o, 0, sizeof *o);
@@ -134,6 +134,7 @@ void optim_step(Optimizer *o, double lr) {
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps, bc2_sqrt = (float)sqrt(bc2);
     for (int ti = 0; ti < ps->n; ti++) {
         const ParamTensor *t = &ps->t[ti];
+        if (t->group == PGROUP_STATE) continue; /* the model moves it (model_end_step) */
         float *p = ps->data + t->offset, *g = ps->grad + t->offset, *m = o->m + t->offset;
         float *v = o->v ? o->v + t->offset : NULL;
         float wd = optim_group_decays(t->group) ? (float)o->weight_decay : 0.0f;

@@ -78,6 +78,10 @@ int rundir_append_metric(const char *dir, const MetricRow *m, Status *st) {
     jw_key(&w, "grad_norm"), jw_number(&w, "%.9g", m->grad_norm);
     jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", m->tokens_per_s);
     jw_key(&w, "elapsed_s"), jw_number(&w, "%.3f", m->elapsed_s);
+    if (m->moe_load_max > 0) { /* NaN or 0: a model without experts */
+        jw_key(&w, "moe_aux_loss"), jw_number(&w, "%.9g", m->moe_aux_loss);
+        jw_key(&w, "moe_load_max"), jw_number(&w, "%.6g", m->moe_load_max);
+    }
     jw_object_end(&w);
     sb_putc(&b, '\n');
     int rc = append_line(dir, &b, st);

@@ -43,6 +43,9 @@ typedef struct {
     double tokens, flops, epochs;
     double train_loss, val_loss, val_bpb, lr, grad_norm;
     double tokens_per_s, elapsed_s;
+    /* mixture of experts (NaN, and not written, without experts): the last training step's balance
+     * loss, and its busiest expert's load over the mean load (worst MoE layer; 1 = perfectly even) */
+    double moe_aux_loss, moe_load_max;
 } MetricRow;
 
 /* Where a run's wall time went, in seconds, as the process that finished it measured (a resumed

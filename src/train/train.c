@@ -270,7 +270,8 @@ static int append_metrics(Trainer *tr, double val_loss, double val_bpb, double t
     MetricRow m = {ts->step, ts->tokens, ts->flops, dataset_epochs(&tr->data, ts->tokens),
                    ts->loss_count > 0 ? ts->loss_sum / (double)ts->loss_count : NAN, val_loss, val_bpb,
                    ts->step > 0 ? tr->last_lr : schedule_lr(&tr->cfg, 0), ts->step > 0 ? tr->last_grad_norm : NAN,
-                   tok_s, ts->elapsed_s};
+                   tok_s, ts->elapsed_s, NAN, NAN};
+    if (ts->step > 0) m.moe_aux_loss = tr->last_moe_aux, m.moe_load_max = tr->last_moe_load_max;
     ts->loss_sum = 0.0;
     ts->loss_count = 0;
     return tr->dp_rank != 0 ? 0 : rundir_append_metric(tr->cfg.out, &m, st);
@@ -446,6 +447,11 @@ int trainer_run(Trainer *tr, Status *st) {
         }
         double lr = schedule_lr(c, step) * ts->lr_scale;
         optim_step(&tr->opt, lr);
+        size_t n_loads;
+        float *loads = model_expert_loads(&tr->model, &n_loads);
+        if (loads && tr->dp_size > 1) dist_allreduce_sum_f32(loads, n_loads);
+        model_moe_stats(&tr->model, &tr->last_moe_aux, &tr->last_moe_load_max);
+        model_end_step(&tr->model);
         double now = time_now();
         tr->times.data += t_fwd - t0, tr->times.forward += t_bwd - t_fwd, tr->times.backward += t_opt - t_bwd;
         tr->times.optimizer += now - t_opt;

@@ -33,6 +33,7 @@ struct Trainer {
      * Only rank 0 writes files. */
     int dp_size, dp_rank, local_batch;
     double last_lr, last_grad_norm;
+    double last_moe_aux, last_moe_load_max; /* the last step's (NaN without experts) */
     RunTimes times; /* this process's share of the run (final.json "time") */
     int locked, lock_fd; /* rank 0 holds the run directory's lock (rundir_lock) while it trains */
     /* Owned by the caller (a signal handler sets it): when nonzero, the loop checkpoints and
