@@ -49,6 +49,9 @@ VARIANTS = [
     ("speedrun-2025", []),
     ("speedrun-2025", ["act=swiglu", "n_kv_heads=2", "value_embeds=1", "weight_decay=0.05", "zero_init_proj=false"]),
     ("llama-2023", ["optimizer=muon", "lr=0.02", "adam_lr=0", "n_kv_heads=1"]),
+    ("llama-2023", ["attention=mla"]),
+    ("llama-2023", ["attention=mla", "q_lora_rank=8", "kv_lora_rank=6", "rope_head_dim=2", "optimizer=muon",
+                    "lr=0.02"]),
     ("llama-2023", ["moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", "moe_aux_weight=0.1"]),
     ("gpt2-2019", ["moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_bias_rate=0.05",
                    "moe_every=2", "act=relu2"]),
@@ -59,6 +62,7 @@ VARIANTS = [
     ("lstm-2016", ["lstm_state=reset", "tie_embeddings=false", "lstm_hidden=20", "n_layers=3"]),
 ]
 NO_DECAY = {"ln1_w", "ln1_b", "ln2_w", "ln2_b", "lnf_w", "lnf_b", "bqkv", "bo", "bfc", "bproj", "q_norm", "k_norm",
+            "mla_q_norm", "mla_kv_norm",
             "ve_lambda"}
 
 
@@ -70,6 +74,7 @@ def is_matrix(name):
     """Hidden weight matrices (Muon's domain): the transformer's projections, the router and the
     experts (each expert its own matrix), and the LSTM's."""
     return name in ("wqkv", "wo", "wfc", "wproj", "router", "moe_w1", "moe_w2", "moe_ws1", "moe_ws2") or \
+        (name.startswith("mla_w")) or \
         name.split(".")[-1] in ("w_ih", "w_hh", "w_p")
 
 
@@ -218,6 +223,27 @@ def lstm_forward(cfg, p, inputs, state):
     return logits, (h_n, c_n)
 
 
+def mla_qkv(cfg, p, x, l):
+    """Multi-head latent attention as docs/RECIPES.md states it: queries directly or through an
+    RMS-normed latent; keys and values up from the RMS-normed kv latent, per head dn key floats
+    then hd values; each key head ends in one RoPE key shared by all heads, queries rotate their
+    last dr floats (rotate-half within those dr, frequencies over dr). No biases."""
+    B, T = x.shape[:2]
+    C, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_heads", int)
+    hd, dr, Rq = C // H, cfg_get(cfg, "rope_head_dim", int), cfg_get(cfg, "q_lora_rank", int)
+    dn, eps, base = hd - dr, cfg_get(cfg, "norm_eps", float), cfg_get(cfg, "rope_base", float)
+    if Rq:
+        q = rmsnorm(x @ p["mla_wdq"][l].T, p["mla_q_norm"][l], eps) @ p["mla_wuq"][l].T
+    else:
+        q = x @ p["mla_wq"][l].T
+    q = q.reshape(B, T, H, hd)
+    q = torch.cat([q[..., :dn], rope(q[..., dn:], base)], dim=-1)
+    kvu = (rmsnorm(x @ p["mla_wdkv"][l].T, p["mla_kv_norm"][l], eps) @ p["mla_wukv"][l].T).reshape(B, T, H, dn + hd)
+    kr = rope((x @ p["mla_wkr"][l].T).reshape(B, T, 1, dr), base)
+    k = torch.cat([kvu[..., :dn], kr.expand(B, T, H, dr)], dim=-1)
+    return q, k, kvu[..., dn:]
+
+
 def mlp(cfg, x, w1, w2, Fd, b1=None, b2=None):
     fch = x @ w1.T
     if b1 is not None:
@@ -283,16 +309,20 @@ def forward(cfg, p, inputs, stats=None):
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
     for l in range(L):
         a_in = norm(cfg, x, g("ln1_w", l), g("ln1_b", l)) if pre else x
-        qkv = a_in @ p["wqkv"][l].T
-        if "bqkv" in p:
-            qkv = qkv + p["bqkv"][l]
-        q = qkv[..., :H * hd].reshape(B, T, H, hd)
-        k = qkv[..., H * hd:(H + Hkv) * hd].reshape(B, T, Hkv, hd)
-        v = qkv[..., (H + Hkv) * hd:].reshape(B, T, Hkv, hd)
+        if cfg.get("attention") == "mla":
+            q, k, v = mla_qkv(cfg, p, a_in, l)
+            Hkv = H
+        else:
+            qkv = a_in @ p["wqkv"][l].T
+            if "bqkv" in p:
+                qkv = qkv + p["bqkv"][l]
+            q = qkv[..., :H * hd].reshape(B, T, H, hd)
+            k = qkv[..., H * hd:(H + Hkv) * hd].reshape(B, T, Hkv, hd)
+            v = qkv[..., (H + Hkv) * hd:].reshape(B, T, Hkv, hd)
         if cfg_get(cfg, "qk_norm", bool):
             eps = cfg_get(cfg, "norm_eps", float)
             q, k = rmsnorm(q, p["q_norm"][l], eps), rmsnorm(k, p["k_norm"][l], eps)
-        if cfg["pos"] == "rope":  # docs/RECIPES.md, "RoPE pair layout": rotate-half pairs
+        if cfg["pos"] == "rope" and cfg.get("attention") != "mla":  # "RoPE pair layout": rotate-half pairs
             base = cfg_get(cfg, "rope_base", float)
             q, k = rope(q, base), rope(k, base)
         if l < cfg_get(cfg, "value_embeds", int):

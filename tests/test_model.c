@@ -34,6 +34,8 @@ static const Variant VARIANTS[] = {
     {"speedrun-2025", {"n_heads=4", "n_kv_heads=2", "zero_init_proj=false", NULL}},         /* value embeddings */
     {"llama-2023", {"moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", NULL}}, /* MoE, aux */
     {"gpt2-2019", {"moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_every=2", NULL}},
+    {"llama-2023", {"attention=mla", NULL}},                                                  /* MLA */
+    {"llama-2023", {"attention=mla", "q_lora_rank=4", "kv_lora_rank=3", "norm_position=post", NULL}},
 };
 
 /* extra (may be NULL) overrides the tiny shape, e.g. a longer context */
@@ -305,6 +307,16 @@ static void test_flops(void **state) {
     double macs = 12.0 * 8 * 24 + 12.0 * 8 * 8 + 12.0 * 8 * 32 + 12.0 * 32 * 8 + 6 * 4 * 10 * 2 + 12.0 * 8 * 100;
     assert_float_equal(f.forward, 2 * macs, 1e-6);
     assert_float_equal(f.backward, 4 * macs, 1e-6);
+    /* MLA (hd 4 = dn 2 + dr 2, latent 4): q 8*8, latent 8*4, up 4*(2*(2+4)), RoPE key 8*2, wo 8*8; and a
+     * mixture of 4 experts of width 16, 2 routed + 1 shared: router 8*4, 3 experts of 8*16 + 16*8 */
+    const char *b[] = {"attention=mla", "pos=rope", "kv_lora_rank=4", "rope_head_dim=2", "moe_experts=4", "moe_top_k=2",
+                       "moe_shared_experts=1", "moe_d_ff=16"};
+    assert_int_equal(config_apply_args(&c, 8, (char **)b, &st), 0);
+    assert_int_equal(config_resolve(&c, &st), 0);
+    f = transformer_step_flops(&c, 3, 4);
+    macs = 12.0 * (8 * 8 + 8 * 4 + 4 * 12 + 8 * 2 + 8 * 8) + 12.0 * (8 * 4 + 3 * (8 * 16 + 16 * 8)) + 6 * 4 * 10 * 2 +
+           12.0 * 8 * 100;
+    assert_float_equal(f.forward, 2 * macs, 1e-6);
 }
 
 int main(void) {

@@ -815,6 +815,56 @@ static double rope_loss(void *p) {
     return dotr(c->work, c->r, n);
 }
 
+/* MLA's pieces: the partial RoPE (the last dr floats of each head) and the key/value assembly. */
+typedef struct {
+    float *x, *work, *r, *cosb, *sinb, *kvu, *kr, *qkv;
+    size_t B, T, H, hd, dn;
+} MlaCtx;
+
+static double rope_part_loss(void *p) {
+    MlaCtx *c = p;
+    size_t stride = 3 * c->H * c->hd, n = c->B * c->T * stride;
+    memcpy(c->work, c->x, n * sizeof(float));
+    rope_part_forward(c->work, c->cosb, c->sinb, c->B, c->T, stride, c->H, c->hd, c->dn, c->hd - c->dn, 0);
+    return dotr(c->work, c->r, n);
+}
+
+static double mla_assemble_loss(void *p) {
+    MlaCtx *c = p;
+    size_t N = c->B * c->T, QKV = 3 * c->H * c->hd;
+    memset(c->qkv, 0, N * QKV * sizeof(float));
+    mla_assemble_forward(c->qkv, c->kvu, c->kr, N, c->H, c->hd, c->dn);
+    return dotr(c->qkv, c->r, N * QKV);
+}
+
+static void test_mla_parts(void **state) {
+    (void)state;
+    MlaCtx c = {0};
+    c.B = 2, c.T = 5, c.H = 3, c.hd = 6, c.dn = 2; /* dr = 4 */
+    size_t dr = c.hd - c.dn, N = c.B * c.T, QKV = 3 * c.H * c.hd, n = N * QKV, U = c.H * (c.dn + c.hd);
+    c.x = vec(n, 81, 1), c.work = vec(n, 0, 0), c.r = vec(n, 82, 1);
+    c.cosb = vec(c.T * dr / 2, 0, 0), c.sinb = vec(c.T * dr / 2, 0, 0);
+    rope_tables(c.cosb, c.sinb, c.T, dr, 50.0f);
+    float *d = vec(n, 0, 0);
+    memcpy(d, c.r, n * sizeof(float));
+    rope_part_backward(d, c.cosb, c.sinb, c.B, c.T, QKV, c.H, c.hd, c.dn, dr, 0);
+    int bad = gradcheck_tensor("rope part", c.x, d, n, rope_part_loss, &c, (GradcheckOpts){1e-2, 2e-3, 2e-2, 0});
+    /* the first dn floats of each query head and everything after the queries pass through */
+    rope_part_loss(&c);
+    for (size_t i = 0; i < n; i++) {
+        size_t col = i % QKV;
+        if (col >= c.H * c.hd || col % c.hd < c.dn) assert_true(c.work[i] == c.x[i]);
+    }
+    c.kvu = vec(N * U, 83, 1), c.kr = vec(N * dr, 84, 1), c.qkv = vec(n, 0, 0);
+    float *dkvu = vec(N * U, 0, 0), *dkr = vec(N * dr, 0, 0);
+    mla_assemble_backward(dkvu, dkr, c.r, N, c.H, c.hd, c.dn);
+    bad += gradcheck_tensor("mla assemble kvu", c.kvu, dkvu, N * U, mla_assemble_loss, &c, OPTS);
+    bad += gradcheck_tensor("mla assemble kr", c.kr, dkr, N * dr, mla_assemble_loss, &c, OPTS);
+    assert_int_equal(bad, 0);
+    free(c.x), free(c.work), free(c.r), free(c.cosb), free(c.sinb), free(c.kvu), free(c.kr), free(c.qkv), free(d),
+        free(dkvu), free(dkr);
+}
+
 static void test_rope(void **state) {
     (void)state;
     RopeCtx c = {0};
@@ -1114,7 +1164,7 @@ int main(void) {
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_qknorm),
         cmocka_unit_test(test_activations),    cmocka_unit_test(test_gated),
-        cmocka_unit_test(test_residual_softcap), cmocka_unit_test(test_moe_routing), cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_residual_softcap), cmocka_unit_test(test_moe_routing), cmocka_unit_test(test_mla_parts), cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_rope),           cmocka_unit_test(test_attention_mha),
         cmocka_unit_test(test_attention_gqa),  cmocka_unit_test(test_attention_mqa),
         cmocka_unit_test(test_attention_fast_matches_reference),

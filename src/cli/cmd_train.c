@@ -172,6 +172,13 @@ int cmd_config(int argc, char **argv) {
            "optimiser), %.6g by 6ND\n",
            N, model_nonembedding_params(m), tokens, f.forward + f.backward + f.optimizer, f.forward, f.optimizer,
            6.0 * N * tokens);
+    if (cfg.family == FAMILY_TRANSFORMER)
+        printf("# KV cache: %.0f bytes per token at inference (fp32, all %d layers; %s)\n",
+               transformer_kv_bytes_per_token(&cfg), cfg.n_layers,
+               cfg.attention == ATTN_MLA ? "attention=mla: the latent and the RoPE key"
+               : cfg.n_kv_heads == 1      ? "MQA"
+               : cfg.n_kv_heads < cfg.n_heads ? "GQA"
+                                              : "MHA");
     if (cfg.moe_experts > 0) {
         double active = (double)model_active_params(&cfg);
         printf("# mixture of experts: %.0f of the %.0f parameters active per token (%.1f%%); %.6g forward FLOPs per "

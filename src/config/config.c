@@ -20,6 +20,7 @@ static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none",
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", NULL};
+static const char *const ATTENTION_NAMES[] = {"mha", "mla", NULL};
 static const char *const MOE_ROUTER_NAMES[] = {"softmax", "sigmoid", NULL};
 static const char *const MOE_BALANCE_NAMES[] = {"none", "aux", "bias", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
@@ -47,6 +48,20 @@ static const ConfigKey KEYS[] = {
     {"n_kv_heads", "model", KEY_INT, OFF(n_kv_heads), "0", NULL, 0, 1024, 1,
      "Key/value heads: n_heads = MHA, 1 = MQA, between = GQA; 0 means n_heads.",
      "Shazeer 2019 (MQA); Ainslie et al. 2023 (GQA)"},
+    {"attention", "model", KEY_ENUM, OFF(attention), "mha", ATTENTION_NAMES, 0, 0, 1,
+     "mha: heads with their own queries and n_kv_heads key/value heads (MHA, GQA, MQA); mla: multi-head latent "
+     "attention, keys and values up-projected from a kv_lora_rank latent plus a shared RoPE key of rope_head_dim "
+     "floats, so the KV cache holds kv_lora_rank + rope_head_dim floats per token and layer (needs pos = rope).",
+     "Vaswani et al. 2017 (MHA); DeepSeek-AI 2024 (V2: MLA)"},
+    {"kv_lora_rank", "model", KEY_INT, OFF(kv_lora_rank), "0", NULL, 0, 1 << 16, 1,
+     "mla: width of the key/value latent (what the KV cache stores); 0 = d_model/4.", "DeepSeek-AI 2024 (V2)"},
+    {"q_lora_rank", "model", KEY_INT, OFF(q_lora_rank), "0", NULL, 0, 1 << 16, 1,
+     "mla: queries through a normalised latent of this width (saves activation memory); 0 = a direct projection.",
+     "DeepSeek-AI 2024 (V2)"},
+    {"rope_head_dim", "model", KEY_INT, OFF(rope_head_dim), "0", NULL, 0, 1 << 16, 1,
+     "mla: floats of each query/key head carrying RoPE (the key part shared by all heads); the rest of the head "
+     "dim carries no position; 0 = half the head dim.",
+     "DeepSeek-AI 2024 (V2: decoupled RoPE)"},
     {"d_ff", "model", KEY_INT, OFF(d_ff), "0", NULL, 0, 1 << 20, 1,
      "MLP hidden width; 0 = 4*d_model, or for gated units 8*d_model/3 rounded to the nearest multiple of 8 "
      "(so parameter counts match).",
@@ -453,14 +468,6 @@ int config_resolve(Config *c, Status *st) {
             return status_fail(st, AP_EINVAL, "batch x context needs about %.0f GB of LSTM activations", act / 1e9);
         return 0;
     }
-    if (c->moe_experts > 0) {
-        if (c->moe_top_k > c->moe_experts)
-            return status_fail(st, AP_EINVAL, "moe_top_k=%d is more than moe_experts=%d", c->moe_top_k,
-                               c->moe_experts);
-        if (c->moe_every > c->n_layers)
-            return status_fail(st, AP_EINVAL, "moe_every=%d is more than n_layers=%d: no layer would be MoE",
-                               c->moe_every, c->n_layers);
-    }
     if (c->value_embeds > c->n_layers)
         return status_fail(st, AP_EINVAL, "value_embeds=%d is more than n_layers=%d", c->value_embeds, c->n_layers);
     if (c->d_model % c->n_heads)
@@ -472,6 +479,36 @@ int config_resolve(Config *c, Status *st) {
                            config_head_dim(c));
     if (c->pos == POS_SINUSOIDAL && c->d_model % 2)
         return status_fail(st, AP_EINVAL, "pos=sinusoidal needs an even d_model, got %d", c->d_model);
+    if (c->attention == ATTN_MLA) {
+        int hd = config_head_dim(c);
+        if (c->n_kv_heads != c->n_heads)
+            return status_fail(st, AP_EINVAL, "attention=mla has no key/value heads to share: leave n_kv_heads unset");
+        if (c->pos != POS_ROPE)
+            return status_fail(st, AP_EINVAL, "attention=mla carries positions in its decoupled RoPE part: set pos=rope");
+        if (c->qk_norm || c->value_embeds)
+            return status_fail(st, AP_EINVAL, "attention=mla does not combine with %s",
+                               c->qk_norm ? "qk_norm" : "value_embeds");
+        if (c->kv_lora_rank == 0) c->kv_lora_rank = c->d_model / 4 > 0 ? c->d_model / 4 : 1;
+        if (c->rope_head_dim == 0) c->rope_head_dim = hd / 2 / 2 * 2;
+        if (c->kv_lora_rank > c->d_model)
+            return status_fail(st, AP_EINVAL, "kv_lora_rank=%d is more than d_model=%d: a latent must compress",
+                               c->kv_lora_rank, c->d_model);
+        if (c->q_lora_rank > c->d_model)
+            return status_fail(st, AP_EINVAL, "q_lora_rank=%d is more than d_model=%d", c->q_lora_rank, c->d_model);
+        if (c->rope_head_dim < 2 || c->rope_head_dim % 2 || c->rope_head_dim >= hd)
+            return status_fail(st, AP_EINVAL,
+                               "rope_head_dim=%d: it must be even, at least 2 and less than the head dim %d (the rest "
+                               "carries no position)",
+                               c->rope_head_dim, hd);
+    }
+    if (c->moe_experts > 0) {
+        if (c->moe_top_k > c->moe_experts)
+            return status_fail(st, AP_EINVAL, "moe_top_k=%d is more than moe_experts=%d", c->moe_top_k,
+                               c->moe_experts);
+        if (c->moe_every > c->n_layers)
+            return status_fail(st, AP_EINVAL, "moe_every=%d is more than n_layers=%d: no layer would be MoE",
+                               c->moe_every, c->n_layers);
+    }
     if (c->d_ff == 0) {
         if (config_is_gated(c)) {
             int f = (8 * c->d_model + 12) / 24 * 8; /* 8d/3 rounded to the nearest multiple of 8 */

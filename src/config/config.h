@@ -25,6 +25,7 @@ typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3 } Optimize
 typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
 typedef enum { GEMMLIB_AUTO = 0, GEMMLIB_ONEDNN = 1, GEMMLIB_OPENBLAS = 2 } GemmLibKey;
 typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } PrecisionKey;
+typedef enum { ATTN_MHA = 0, ATTN_MLA = 1 } AttentionKind;
 typedef enum { MOE_ROUTER_SOFTMAX = 0, MOE_ROUTER_SIGMOID = 1 } MoeRouter;
 typedef enum { MOE_BALANCE_NONE = 0, MOE_BALANCE_AUX = 1, MOE_BALANCE_BIAS = 2 } MoeBalance;
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
@@ -40,6 +41,10 @@ typedef struct {
     int n_layers;
     int n_heads;
     int n_kv_heads; /* 0: same as n_heads */
+    int attention;     /* AttentionKind */
+    int kv_lora_rank;  /* mla: the latent keys and values come from; 0: d_model/4 */
+    int q_lora_rank;   /* mla: queries through a latent of this width; 0: a direct projection */
+    int rope_head_dim; /* mla: the decoupled RoPE part of each query/key head; 0: head dim / 2 */
     int d_ff;       /* 0: from act (4*d, or 8*d/3 for gated units) */
     int norm;
     int norm_position;

@@ -77,17 +77,18 @@ void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base
         }
 }
 
+/* Rotates, in each row, n_rot vectors of rd floats starting at off, off + head_stride, ... */
 static void rope_rotate(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
-                        size_t n_rot, size_t hd, size_t pos0, float sign) {
-    size_t half = hd / 2;
-#pragma omp parallel for collapse(2) schedule(static) if (B * T * hd >= AP_PAR_MIN)
+                        size_t n_rot, size_t head_stride, size_t off, size_t rd, size_t pos0, float sign) {
+    size_t half = rd / 2;
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * n_rot * rd >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t t = 0; t < T; t++) {
             const float *co = cos_tab + (t + pos0) * half;
             const float *si = sin_tab + (t + pos0) * half;
-            float *row = x + (b * T + t) * stride;
+            float *row = x + (b * T + t) * stride + off;
             for (size_t h = 0; h < n_rot; h++) {
-                float *v = row + h * hd;
+                float *v = row + h * head_stride;
 #pragma omp simd /* the tables never alias x: no runtime overlap checks per head */
                 for (size_t i = 0; i < half; i++) {
                     float x0 = v[i], x1 = v[i + half], s = sign * si[i];
@@ -100,12 +101,22 @@ static void rope_rotate(float *x, const float *cos_tab, const float *sin_tab, si
 
 void rope_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
                   size_t n_rot, size_t hd, size_t pos0) {
-    rope_rotate(x, cos_tab, sin_tab, B, T, stride, n_rot, hd, pos0, 1.0f);
+    rope_rotate(x, cos_tab, sin_tab, B, T, stride, n_rot, hd, 0, hd, pos0, 1.0f);
 }
 
 void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
                    size_t n_rot, size_t hd, size_t pos0) {
-    rope_rotate(dx, cos_tab, sin_tab, B, T, stride, n_rot, hd, pos0, -1.0f);
+    rope_rotate(dx, cos_tab, sin_tab, B, T, stride, n_rot, hd, 0, hd, pos0, -1.0f);
+}
+
+void rope_part_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                       size_t n_rot, size_t head_stride, size_t off, size_t rd, size_t pos0) {
+    rope_rotate(x, cos_tab, sin_tab, B, T, stride, n_rot, head_stride, off, rd, pos0, 1.0f);
+}
+
+void rope_part_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                        size_t n_rot, size_t head_stride, size_t off, size_t rd, size_t pos0) {
+    rope_rotate(dx, cos_tab, sin_tab, B, T, stride, n_rot, head_stride, off, rd, pos0, -1.0f);
 }
 
 void value_mix_forward(float *x, const float *ve, const float *lambda, const int *tokens, size_t N, size_t stride,

@@ -50,6 +50,12 @@ void rope_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B
                   size_t n_rot, size_t hd, size_t pos0);
 void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
                    size_t n_rot, size_t hd, size_t pos0);
+/* The same rotation on part of each head (MLA's decoupled RoPE): n_rot vectors of rd floats at
+ * columns off, off + head_stride, ... of each row; tables built for rd. */
+void rope_part_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                       size_t n_rot, size_t head_stride, size_t off, size_t rd, size_t pos0);
+void rope_part_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
+                        size_t n_rot, size_t head_stride, size_t off, size_t rd, size_t pos0);
 
 /* Value embeddings (modded-nanogpt, 2024): in rows of `stride` floats, the kvd values at column
  * `off` become v' = lambda[0] * v + lambda[1] * ve[token] (ve is (V, kvd)), in place. The backward
@@ -100,6 +106,22 @@ void moe_combine_backward(float *drows, float *dgate, const float *dout, const f
                           const int *pos, size_t N, size_t K, size_t C);
 /* DeepSeek-V3's loss-free balancing, once per step: bias[e] += rate * sign(mean load - load[e]). */
 void moe_bias_update(float *bias, const float *load, size_t E, float rate);
+
+/* ---- multi-head latent attention (mla.c, DeepSeek-V2) ----
+ * Keys and values of H heads of hd floats come up from a latent: kvu (N, H*(dn + hd)) holds per
+ * head dn key floats then hd value floats; kr (N, dr) is one RoPE key shared by every head
+ * (dn + dr = hd). Assembly writes the key and value parts of qkv rows (N, 3*H*hd) as the attention
+ * kernels read them (head h's key = [its dn floats | kr], its value = its hd floats); the query
+ * part is left alone. Backward: dkvu written over, dkr written over (the sum over heads). */
+void mla_assemble_forward(float *qkv, const float *kvu, const float *kr, size_t N, size_t H, size_t hd, size_t dn);
+void mla_assemble_backward(float *dkvu, float *dkr, const float *dqkv, size_t N, size_t H, size_t hd, size_t dn);
+/* Decoding in the absorbed form: one query q (H*hd, RoPE applied) against T cached latents
+ * lat (T, R) (normalised, before the up-projection) and RoPE keys kr (T, dr), with wukv
+ * (H*(dn + hd), R). Scores q_nope.(W_uk lat) + q_rope.kr over sqrt(hd), softmax, then each
+ * head's value is W_uv (sum_t p_t lat_t): the cache never holds per-head keys or values. Equals the
+ * batched attention's last row. scratch: 2*H*R floats; att (H, T). Inference only. */
+void mla_decode_forward(float *out, float *att, float *scratch, const float *q, const float *lat, const float *kr,
+                        const float *wukv, size_t T, size_t H, size_t hd, size_t dn, size_t R);
 
 /* ---- normalisation over the last dimension ---- */
 /* LayerNorm (Ba et al. 2016): out = (x - mean) * rstd * w + b. Saves mean, rstd (N). b may be NULL. */

@@ -29,6 +29,11 @@ typedef struct {
     float *qk_rstd; /* (N, H + Hkv) qk_norm */
     float *att;     /* (B, H, T, T) softmax probabilities; decoding (H, pos + 1) */
     float *atty;    /* (N, C) attention output before the projection */
+    /* attention = mla (mla_block.c) */
+    float *cq_raw, *cq, *cq_rstd;    /* (N, Rq) x2, (N): the query latent, before and after its norm */
+    float *ckv_raw, *ckv, *kv_rstd;  /* (N, R) x2, (N): the key/value latent */
+    float *kvu;                      /* (N, H*(dn + hd)) its up-projection: per head dn key floats, hd values */
+    float *kr;                       /* (N, dr) the shared RoPE key, rotated */
 } AttnActs;
 
 void attn_block_forward(const Transformer *m, size_t l, float *out, const AttnActs *s, const float *inp,
@@ -41,6 +46,14 @@ void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_m
  * positions 0..pos. */
 void attn_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float *out, const AttnActs *s,
                               const float *inp, int token, int pos);
+
+/* ---- multi-head latent attention (mla_block.c), the same contract as attention's ---- */
+void mla_block_forward(const Transformer *m, size_t l, float *out, const AttnActs *s, const float *inp, size_t B,
+                       size_t T);
+void mla_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mode, const float *dout,
+                        const float *inp, const AttnActs *s, size_t B, size_t T);
+void mla_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float *out, const AttnActs *s,
+                             const float *inp, int pos);
 
 /* ---- MLP (mlp_block.c): out = wproj . act(wfc . inp + bfc) + bproj ---- */
 typedef struct {

@@ -37,10 +37,26 @@ static void declare_params(Transformer *m) {
     if (c->pos == POS_LEARNED) paramset_add(ps, "wpe", &w->wpe, &g->wpe, PGROUP_EMBED, PINIT_NORMAL, emb_std, T, C, 0);
     paramset_add(ps, "ln1_w", &w->ln1_w, &g->ln1_w, PGROUP_VECTOR, PINIT_ONES, 0, L, C, 0);
     if (ln_bias) paramset_add(ps, "ln1_b", &w->ln1_b, &g->ln1_b, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
-    paramset_add(ps, "wqkv", &w->wqkv, &g->wqkv, PGROUP_MATRIX, mat, xavier ? XB(C, C) : std, L, QKV, C);
-    size_t qkv_rows[3] = {(size_t)m->H * hd, kvd, kvd};
-    paramset_set_blocks(ps, 3, qkv_rows);
-    if (c->bias) paramset_add(ps, "bqkv", &w->bqkv, &g->bqkv, PGROUP_VECTOR, PINIT_ZEROS, 0, L, QKV, 0);
+    if (m->mla) { /* no biases, as DeepSeek-V2 */
+        size_t H = (size_t)m->H, R = (size_t)m->R, Rq = (size_t)m->Rq, dr = (size_t)m->dr, U = H * (hd - dr + hd);
+        if (Rq) {
+            paramset_add(ps, "mla_wdq", &w->mla_wdq, &g->mla_wdq, PGROUP_MATRIX, mat, xavier ? XB(C, Rq) : std, L, Rq, C);
+            paramset_add(ps, "mla_q_norm", &w->mla_q_norm, &g->mla_q_norm, PGROUP_VECTOR, PINIT_ONES, 0, L, Rq, 0);
+            paramset_add(ps, "mla_wuq", &w->mla_wuq, &g->mla_wuq, PGROUP_MATRIX, mat, xavier ? XB(Rq, C) : std, L,
+                         H * hd, Rq);
+        } else {
+            paramset_add(ps, "mla_wq", &w->mla_wq, &g->mla_wq, PGROUP_MATRIX, mat, xavier ? XB(C, C) : std, L, H * hd, C);
+        }
+        paramset_add(ps, "mla_wdkv", &w->mla_wdkv, &g->mla_wdkv, PGROUP_MATRIX, mat, xavier ? XB(C, R) : std, L, R, C);
+        paramset_add(ps, "mla_kv_norm", &w->mla_kv_norm, &g->mla_kv_norm, PGROUP_VECTOR, PINIT_ONES, 0, L, R, 0);
+        paramset_add(ps, "mla_wukv", &w->mla_wukv, &g->mla_wukv, PGROUP_MATRIX, mat, xavier ? XB(R, C) : std, L, U, R);
+        paramset_add(ps, "mla_wkr", &w->mla_wkr, &g->mla_wkr, PGROUP_MATRIX, mat, xavier ? XB(C, dr) : std, L, dr, C);
+    } else {
+        paramset_add(ps, "wqkv", &w->wqkv, &g->wqkv, PGROUP_MATRIX, mat, xavier ? XB(C, C) : std, L, QKV, C);
+        size_t qkv_rows[3] = {(size_t)m->H * hd, kvd, kvd};
+        paramset_set_blocks(ps, 3, qkv_rows);
+        if (c->bias) paramset_add(ps, "bqkv", &w->bqkv, &g->bqkv, PGROUP_VECTOR, PINIT_ZEROS, 0, L, QKV, 0);
+    }
     if (c->qk_norm) {
         paramset_add(ps, "q_norm", &w->q_norm, &g->q_norm, PGROUP_VECTOR, PINIT_ONES, 0, L, hd, 0);
         paramset_add(ps, "k_norm", &w->k_norm, &g->k_norm, PGROUP_VECTOR, PINIT_ONES, 0, L, hd, 0);
@@ -111,6 +127,12 @@ static void set_sizes(Transformer *m, const Config *cfg) {
     m->V = cfg->vocab;
     m->Tmax = cfg->context;
     m->Lve = cfg->value_embeds;
+    m->mla = cfg->attention == ATTN_MLA;
+    if (m->mla) {
+        m->Hkv = m->H; /* every head has its own up-projected key and value */
+        m->QKV = 3 * m->H * m->hd;
+        m->R = cfg->kv_lora_rank, m->Rq = cfg->q_lora_rank, m->dr = cfg->rope_head_dim;
+    }
     m->E = cfg->moe_experts;
     m->moe_every = cfg->moe_every > 0 ? cfg->moe_every : 1;
     m->Lm = m->E > 0 ? m->L / m->moe_every : 0;
@@ -139,21 +161,27 @@ int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) 
     declare_params(m);
     if (paramset_alloc(&m->ps, st)) return -1;
     paramset_init(&m->ps, rng);
-    if (cfg->pos == POS_ROPE) {
-        size_t n = (size_t)m->Tmax * (size_t)(m->hd / 2);
+    if (cfg->pos == POS_ROPE) { /* tables for the rotated part of a head: all of it, or MLA's dr */
+        size_t rd = m->mla ? (size_t)m->dr : (size_t)m->hd, n = (size_t)m->Tmax * (rd / 2);
         m->rope_cos = floats_alloc(n);
         m->rope_sin = floats_alloc(n);
         if (!m->rope_cos || !m->rope_sin) {
             transformer_free(m);
             return status_fail(st, AP_ENOMEM, "cannot allocate RoPE tables");
         }
-        rope_tables(m->rope_cos, m->rope_sin, (size_t)m->Tmax, (size_t)m->hd, (float)cfg->rope_base);
+        rope_tables(m->rope_cos, m->rope_sin, (size_t)m->Tmax, rd, (float)cfg->rope_base);
     }
     if (m->E > 0 && !(m->moe_load = floats_alloc((size_t)m->Lm * m->E))) {
         transformer_free(m);
         return status_fail(st, AP_ENOMEM, "cannot allocate the expert loads");
     }
     return 0;
+}
+
+double transformer_kv_bytes_per_token(const Config *c) {
+    double per_layer = c->attention == ATTN_MLA ? (double)c->kv_lora_rank + c->rope_head_dim
+                                                : 2.0 * (c->n_kv_heads ? c->n_kv_heads : c->n_heads) * config_head_dim(c);
+    return 4.0 * c->n_layers * per_layer;
 }
 
 size_t transformer_active_params(const Config *cfg) {
@@ -184,7 +212,12 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
     double Fe = c->moe_d_ff, Fe1 = config_is_gated(c) ? 2 * Fe : Fe;
     double moe_macs = E > 0 ? C * E + (c->moe_top_k + c->moe_shared_experts) * (C * Fe1 + Fe * C) : 0;
     double mlp_macs = ((L - Lm) * (C * F1 + F * C) + Lm * moe_macs) / L;
-    double linear_macs = N * (C * QKV + C * C + mlp_macs);
+    double attn_lin = C * QKV + C * C;
+    if (c->attention == ATTN_MLA) { /* queries (direct or through their latent), the latent, its up-projection */
+        double R = c->kv_lora_rank, Rq = c->q_lora_rank, dr = c->rope_head_dim;
+        attn_lin = (Rq > 0 ? C * Rq + Rq * H * hd : C * H * hd) + C * R + R * H * (hd - dr + hd) + C * dr + C * C;
+    }
+    double linear_macs = N * (attn_lin + mlp_macs);
     /* query t sees t+1 keys: sum over t of (t+1) = T(T+1)/2, for scores and for the value mix */
     double attn_macs = (double)B * H * hd * ((double)T * (T + 1) / 2.0) * 2.0;
     double head_macs = N * C * V;
@@ -203,6 +236,7 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
     size_t N = B * T, C = m->C, L = m->L, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1;
     size_t H = m->H, nqk = (size_t)(m->H + m->Hkv);
     size_t Ld = m->Ld, Lm = m->Lm, E = m->E, NK = N * (size_t)m->K, Fe = m->Fe, Fe1 = m->Fe1;
+    size_t R = m->R, Rq = m->Rq, dr = m->dr, U = m->mla ? H * (m->hd - dr + m->hd) : 0;
     size_t SF = (size_t)m->S * Fe, SF1 = (size_t)m->S * Fe1;
     int pre = c->norm_position == NORMPOS_PRE, qkvp = c->qk_norm || c->pos == POS_ROPE || c->value_embeds > 0;
     TransformerActs *a = &m->a;
@@ -212,7 +246,15 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->ln1_mean, L * N},
         {&a->ln1_rstd, L * N},
         {&a->qkv, L * N * QKV},
-        {&a->qkvp, qkvp ? L * N * QKV : 0},
+        {&a->qkvp, qkvp && !m->mla ? L * N * QKV : 0},
+        {&a->mla_cq_raw, L * N * Rq},
+        {&a->mla_cq, L * N * Rq},
+        {&a->mla_cq_rstd, Rq ? L * N : 0},
+        {&a->mla_ckv_raw, L * N * R},
+        {&a->mla_ckv, L * N * R},
+        {&a->mla_kv_rstd, R ? L * N : 0},
+        {&a->mla_kvu, L * N * U},
+        {&a->mla_kr, L * N * dr},
         {&a->qk_rstd, c->qk_norm ? L * N * nqk : 0},
         {&a->att, L * B * H * (size_t)T * T},
         {&a->atty, L * N * C},
@@ -246,7 +288,13 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->dx1, N * C},
         {&a->dx2, N * C},
         {&a->dqkv, N * QKV},
-        {&a->dqkvp, N * QKV},
+        {&a->dqkvp, m->mla ? 0 : N * QKV},
+        {&a->mla_dcq, N * Rq},
+        {&a->mla_dcq_raw, N * Rq},
+        {&a->mla_dckv, N * R},
+        {&a->mla_dckv_raw, N * R},
+        {&a->mla_dkvu, N * U},
+        {&a->mla_dkr, N * dr},
         {&a->datty, N * C},
         {&a->dfch, Ld ? N * F1 : 0},
         {&a->dfcg, Ld ? N * F : 0},
@@ -364,7 +412,10 @@ static LayerActs layer_acts(const Transformer *m, size_t l) {
         .ln1_mean = a->ln1_mean + l * N,
         .ln1_rstd = a->ln1_rstd + l * N,
         .attn = {a->qkv + l * N * QKV, at(a->qkvp, l, N * QKV), at(a->qk_rstd, l, N * nqk), a->att + l * B * H * T * T,
-                 a->atty + l * NC},
+                 a->atty + l * NC, at(a->mla_cq_raw, l, N * (size_t)m->Rq), at(a->mla_cq, l, N * (size_t)m->Rq),
+                 at(a->mla_cq_rstd, l, N), at(a->mla_ckv_raw, l, N * (size_t)m->R), at(a->mla_ckv, l, N * (size_t)m->R),
+                 at(a->mla_kv_rstd, l, N), at(a->mla_kvu, l, N * (size_t)m->H * (2 * m->hd - m->dr)),
+                 at(a->mla_kr, l, N * (size_t)m->dr)},
         .res2 = a->res2 + l * NC,
         .ln2 = a->ln2 + l * NC,
         .ln2_mean = a->ln2_mean + l * N,
@@ -404,8 +455,12 @@ static const float *block_forward(const Transformer *m, size_t l, const LayerAct
         norm_forward(c, s->ln1, s->ln1_mean, s->ln1_rstd, x, w->ln1_w + l * C, cat(w->ln1_b, l, C), N, C);
         attn_in = s->ln1;
     }
-    if (kv)
+    if (kv && m->mla)
+        mla_block_forward_token(m, l, kv, s->res2, &s->attn, attn_in, pos);
+    else if (kv)
         attn_block_forward_token(m, l, kv, s->res2, &s->attn, attn_in, tokens[0], pos);
+    else if (m->mla)
+        mla_block_forward(m, l, s->res2, &s->attn, attn_in, B, T);
     else
         attn_block_forward(m, l, s->res2, &s->attn, attn_in, tokens, B, T);
     residual_forward(s->res2, s->res2, x, NC);
@@ -545,7 +600,13 @@ void transformer_backward(Transformer *m) {
             tmp = dres, dres = dx2, dx2 = tmp;
         }
         /* dres = d res2; res2 = x_in + attn(attn_in), attn_in = norm1(x_in) (pre) or x_in */
-        if (pre) {
+        if (pre && m->mla) {
+            mla_block_backward(m, l, dx1, GRAD_SET, dres, s.ln1, &s.attn, (size_t)B, (size_t)T);
+            norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s.ln1_mean,
+                          s.ln1_rstd, N, C);
+        } else if (m->mla) {
+            mla_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s.attn, (size_t)B, (size_t)T);
+        } else if (pre) {
             attn_block_backward(m, l, dx1, GRAD_SET, dres, s.ln1, &s.attn, m->inputs, (size_t)B, (size_t)T);
             norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s.ln1_mean,
                           s.ln1_rstd, N, C);
@@ -581,10 +642,19 @@ void transformer_free(Transformer *m) {
 
 static size_t kvcache_layout(KVCache *kv, const Transformer *m, float *mem) {
     size_t L = m->L, T = m->Tmax, kvd = (size_t)m->Hkv * m->hd, C = m->C, QKV = m->QKV, H = m->H;
+    size_t R = m->R, Rq = m->Rq, dr = m->dr;
     size_t nqk = H + (size_t)m->Hkv, V = m->V, E = m->E, K = m->K;
     LayoutSlot table[] = {
-        {&kv->k, L * T * kvd},
-        {&kv->v, L * T * kvd},
+        {&kv->k, L * T * (m->mla ? R : kvd)},
+        {&kv->v, L * T * (m->mla ? dr : kvd)},
+        {&kv->mla_scratch, 2 * H * R},
+        {&kv->mla_cq_raw, Rq},
+        {&kv->mla_cq, Rq},
+        {&kv->mla_cq_rstd, Rq ? 1 : 0},
+        {&kv->mla_ckv_raw, R},
+        {&kv->mla_ckv, R},
+        {&kv->mla_kv_rstd, R ? 1 : 0},
+        {&kv->mla_kr, dr},
         {&kv->x, C},
         {&kv->ln1, C},
         {&kv->ln1_mean, 1},
@@ -642,7 +712,8 @@ void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int
     LayerActs s = {kv->ln1,
                    kv->ln1_mean,
                    kv->ln1_rstd,
-                   {kv->qkv, kv->qkvp, kv->qk_rstd, kv->att, kv->atty},
+                   {kv->qkv, kv->qkvp, kv->qk_rstd, kv->att, kv->atty, kv->mla_cq_raw, kv->mla_cq, kv->mla_cq_rstd,
+                    kv->mla_ckv_raw, kv->mla_ckv, kv->mla_kv_rstd, NULL, kv->mla_kr},
                    kv->res2,
                    kv->ln2,
                    kv->ln2_mean,

@@ -27,6 +27,14 @@ typedef struct {
     float *wqkv;           /* (L, QKV, C)    QKV = (H + 2*Hkv) * hd */
     float *bqkv;           /* (L, QKV)       bias */
     float *q_norm, *k_norm;/* (L, hd)        qk_norm */
+    float *mla_wq;         /* (L, H*hd, C)   attention = mla: queries (q_lora_rank = 0) */
+    float *mla_wdq;        /* (L, Rq, C)     or through a latent: down, */
+    float *mla_q_norm;     /* (L, Rq)        its RMSNorm gain, */
+    float *mla_wuq;        /* (L, H*hd, Rq)  up */
+    float *mla_wdkv;       /* (L, R, C)      the key/value latent */
+    float *mla_kv_norm;    /* (L, R)         its RMSNorm gain */
+    float *mla_wukv;       /* (L, H*(dn+hd), R) its up-projection: per head dn key rows, then hd value rows */
+    float *mla_wkr;        /* (L, dr, C)     the RoPE key shared by the heads */
     float *wo;             /* (L, C, C) */
     float *bo;             /* (L, C)         bias */
     float *ln2_w, *ln2_b;  /* (L, C) */
@@ -52,6 +60,10 @@ typedef struct {
     float *qkv;                   /* (L, B, T, QKV) */
     float *qkvp;                  /* (L, B, T, QKV) after QK-norm / RoPE / value mixing (when any is on) */
     float *qk_rstd;               /* (L, B, T, H + Hkv) */
+    float *mla_cq_raw, *mla_cq, *mla_cq_rstd;   /* (L, N, Rq) x2, (L, N) */
+    float *mla_ckv_raw, *mla_ckv, *mla_kv_rstd; /* (L, N, R) x2, (L, N) */
+    float *mla_kvu;                             /* (L, N, H*(dn+hd)) */
+    float *mla_kr;                              /* (L, N, dr) */
     float *att;                   /* (L, B, H, T, T) softmax probabilities */
     float *atty;                  /* (L, B, T, C) attention output before projection */
     float *res2;                  /* (L, B, T, C) residual after attention */
@@ -77,6 +89,10 @@ typedef struct {
     float *datty;                 /* (B, T, C) */
     float *dfch;                  /* (B, T, F1) */
     float *dfcg;                  /* (B, T, F) */
+    float *mla_dcq, *mla_dcq_raw; /* (N, Rq) */
+    float *mla_dckv, *mla_dckv_raw; /* (N, R) */
+    float *mla_dkvu;              /* (N, H*(dn+hd)) */
+    float *mla_dkr;               /* (N, dr) */
     float *moe_drows, *moe_dxin;  /* (N*K, C) */
     float *moe_deg, *moe_deh;     /* (N*K, Fe), (N*K, Fe1) */
     float *moe_dsg, *moe_dsh;     /* (N, S*Fe), (N, S*Fe1) */
@@ -98,6 +114,7 @@ typedef struct {
 typedef struct {
     Config cfg; /* resolved */
     int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax, Lve;
+    int mla, R, Rq, dr;        /* attention = mla: latent widths and the RoPE part of a head (dn = hd - dr) */
     int E, K, S, Fe, Fe1, Lm, Ld, moe_every; /* mixture of experts (E = 0: none); Lm MoE and Ld dense layers */
     ParamSet ps;
     TransformerWeights w, g;
@@ -140,6 +157,9 @@ void transformer_backward(Transformer *m);
 /* After an optimiser step: moe_balance = bias moves the router biases by the step's loads
  * (m->moe_load, summed over data-parallel ranks by the caller). */
 void transformer_end_step(Transformer *m);
+/* Bytes of KV cache one token needs at inference, over all layers (fp32): 2*Hkv*hd floats a layer
+ * (MHA, GQA, MQA), kv_lora_rank + rope_head_dim with attention = mla. */
+double transformer_kv_bytes_per_token(const Config *cfg);
 /* Parameters a token goes through (the routed experts it is not sent to left out). */
 size_t transformer_active_params(const Config *cfg);
 void transformer_free(Transformer *m);
@@ -152,7 +172,10 @@ size_t transformer_total_params(const Transformer *m);
 /* ---- incremental decoding with a key/value cache ---- */
 typedef struct {
     int Tmax;
-    float *k, *v; /* (L, Tmax, Hkv*hd) keys after QK-norm and RoPE, values after mixing */
+    float *k, *v; /* (L, Tmax, Hkv*hd) keys after QK-norm and RoPE, values after mixing; attention = mla:
+                   * (L, Tmax, R) normalised latents and (L, Tmax, dr) rotated RoPE keys */
+    float *mla_scratch;                /* (2*H*R) mla decoding */
+    float *mla_cq_raw, *mla_cq, *mla_cq_rstd, *mla_ckv_raw, *mla_ckv, *mla_kv_rstd, *mla_kr; /* one token's */
     /* one token's activations, the TransformerActs slots at N = 1, reused by every layer */
     float *x;                          /* (C) the block input */
     float *ln1, *ln1_mean, *ln1_rstd;  /* (C), (1), (1) */
