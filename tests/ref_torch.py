@@ -49,6 +49,9 @@ VARIANTS = [
     ("speedrun-2025", []),
     ("speedrun-2025", ["act=swiglu", "n_kv_heads=2", "value_embeds=1", "weight_decay=0.05", "zero_init_proj=false"]),
     ("llama-2023", ["optimizer=muon", "lr=0.02", "adam_lr=0", "n_kv_heads=1"]),
+    ("deepseek-2025", ["moe_d_ff=12", "moe_bias_rate=0.05"]),
+    ("llama-2023", ["mtp_depth=2", "mtp_weight=0.5"]),
+    ("gpt2-2019", ["mtp_depth=1", "norm_position=post", "softcap=3", "tie_embeddings=false"]),
     ("llama-2023", ["attention=mla"]),
     ("llama-2023", ["attention=mla", "q_lora_rank=8", "kv_lora_rank=6", "rope_head_dim=2", "optimizer=muon",
                     "lr=0.02"]),
@@ -62,7 +65,7 @@ VARIANTS = [
     ("lstm-2016", ["lstm_state=reset", "tie_embeddings=false", "lstm_hidden=20", "n_layers=3"]),
 ]
 NO_DECAY = {"ln1_w", "ln1_b", "ln2_w", "ln2_b", "lnf_w", "lnf_b", "bqkv", "bo", "bfc", "bproj", "q_norm", "k_norm",
-            "mla_q_norm", "mla_kv_norm",
+            "mla_q_norm", "mla_kv_norm", "mtp_hnorm", "mtp_enorm", "mtp_lnf",
             "ve_lambda"}
 
 
@@ -74,7 +77,7 @@ def is_matrix(name):
     """Hidden weight matrices (Muon's domain): the transformer's projections, the router and the
     experts (each expert its own matrix), and the LSTM's."""
     return name in ("wqkv", "wo", "wfc", "wproj", "router", "moe_w1", "moe_w2", "moe_ws1", "moe_ws2") or \
-        (name.startswith("mla_w")) or \
+        name.startswith("mla_w") or name == "mtp_proj" or \
         name.split(".")[-1] in ("w_ih", "w_hh", "w_p")
 
 
@@ -293,67 +296,101 @@ def moe(cfg, p, x, mi, stats):
     return out
 
 
-def forward(cfg, p, inputs, stats=None):
-    stats = {} if stats is None else stats
-    B, T = inputs.shape
-    C, L, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int), cfg_get(cfg, "n_heads", int)
+def block(cfg, p, x, l, inputs, stats):
+    """Transformer block l (main layers 0..L-1, multi-token module k's block L+k-1) on x (B, T, C)."""
+    B, T = x.shape[:2]
+    C, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_heads", int)
     Hkv, Fd = cfg_get(cfg, "n_kv_heads", int), cfg_get(cfg, "d_ff", int)
     hd = C // H
     pre = cfg["norm_position"] == "pre"
     g = lambda name, l=None: (p[name] if l is None else p[name][l]) if name in p else None  # noqa: E731
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    a_in = norm(cfg, x, g("ln1_w", l), g("ln1_b", l)) if pre else x
+    if cfg.get("attention") == "mla":
+        q, k, v = mla_qkv(cfg, p, a_in, l)
+        Hkv = H
+    else:
+        qkv = a_in @ p["wqkv"][l].T
+        if "bqkv" in p:
+            qkv = qkv + p["bqkv"][l]
+        q = qkv[..., :H * hd].reshape(B, T, H, hd)
+        k = qkv[..., H * hd:(H + Hkv) * hd].reshape(B, T, Hkv, hd)
+        v = qkv[..., (H + Hkv) * hd:].reshape(B, T, Hkv, hd)
+    if cfg_get(cfg, "qk_norm", bool):
+        eps = cfg_get(cfg, "norm_eps", float)
+        q, k = rmsnorm(q, p["q_norm"][l], eps), rmsnorm(k, p["k_norm"][l], eps)
+    if cfg["pos"] == "rope" and cfg.get("attention") != "mla":  # "RoPE pair layout": rotate-half pairs
+        base = cfg_get(cfg, "rope_base", float)
+        q, k = rope(q, base), rope(k, base)
+    if l < cfg_get(cfg, "value_embeds", int):
+        lam = p["ve_lambda"][l]
+        v = lam[0] * v + lam[1] * p["ve"][l][inputs].reshape(B, T, Hkv, hd)
+    k = k.repeat_interleave(H // Hkv, dim=2)
+    v = v.repeat_interleave(H // Hkv, dim=2)
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+    att = att.masked_fill(mask, float("-inf")).softmax(-1)
+    y = (att @ v).transpose(1, 2).reshape(B, T, C)
+    ao = y @ p["wo"][l].T
+    if "bo" in p:
+        ao = ao + p["bo"][l]
+    res2 = x + ao
+    mlp_in = norm(cfg, res2, g("ln2_w", l), g("ln2_b", l)) if pre else norm(cfg, res2, g("ln1_w", l), g("ln1_b", l))
+    every = cfg_get(cfg, "moe_every", int)
+    if cfg_get(cfg, "moe_experts", int) > 0 and l % every == every - 1:
+        mo = moe(cfg, p, mlp_in, l // every, stats)
+    else:
+        d = l - l // every if cfg_get(cfg, "moe_experts", int) > 0 else l  # dense layers skip the MoE ones
+        mo = mlp(cfg, mlp_in, p["wfc"][d], p["wproj"][d], Fd, g("bfc", d), g("bproj", d))
+    res3 = (res2 if pre else mlp_in) + mo
+    return res3 if pre else norm(cfg, res3, g("ln2_w", l), g("ln2_b", l))
+
+
+def head_logits(cfg, p, x):
+    logits = x @ (p["wte"] if cfg_get(cfg, "tie_embeddings", bool) else p["head"]).T
+    cap = cfg_get(cfg, "softcap", float)
+    return cap * torch.tanh(logits / cap) if cap > 0 else logits
+
+
+def forward(cfg, p, inputs, stats=None):
+    stats = {} if stats is None else stats
+    B, T = inputs.shape
+    C, L = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int)
     x = p["wte"][inputs] * (math.sqrt(C) if cfg_get(cfg, "emb_scale", bool) else 1.0)
     if cfg["pos"] == "learned":
         x = x + p["wpe"][:T]
     elif cfg["pos"] == "sinusoidal":
         x = x + sinusoidal(T, C)
-    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
     for l in range(L):
-        a_in = norm(cfg, x, g("ln1_w", l), g("ln1_b", l)) if pre else x
-        if cfg.get("attention") == "mla":
-            q, k, v = mla_qkv(cfg, p, a_in, l)
-            Hkv = H
-        else:
-            qkv = a_in @ p["wqkv"][l].T
-            if "bqkv" in p:
-                qkv = qkv + p["bqkv"][l]
-            q = qkv[..., :H * hd].reshape(B, T, H, hd)
-            k = qkv[..., H * hd:(H + Hkv) * hd].reshape(B, T, Hkv, hd)
-            v = qkv[..., (H + Hkv) * hd:].reshape(B, T, Hkv, hd)
-        if cfg_get(cfg, "qk_norm", bool):
-            eps = cfg_get(cfg, "norm_eps", float)
-            q, k = rmsnorm(q, p["q_norm"][l], eps), rmsnorm(k, p["k_norm"][l], eps)
-        if cfg["pos"] == "rope" and cfg.get("attention") != "mla":  # "RoPE pair layout": rotate-half pairs
-            base = cfg_get(cfg, "rope_base", float)
-            q, k = rope(q, base), rope(k, base)
-        if l < cfg_get(cfg, "value_embeds", int):
-            lam = p["ve_lambda"][l]
-            v = lam[0] * v + lam[1] * p["ve"][l][inputs].reshape(B, T, Hkv, hd)
-        k = k.repeat_interleave(H // Hkv, dim=2)
-        v = v.repeat_interleave(H // Hkv, dim=2)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
-        att = att.masked_fill(mask, float("-inf")).softmax(-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, C)
-        ao = y @ p["wo"][l].T
-        if "bo" in p:
-            ao = ao + p["bo"][l]
-        res2 = x + ao
-        mlp_in = norm(cfg, res2, g("ln2_w", l), g("ln2_b", l)) if pre else norm(cfg, res2, g("ln1_w", l), g("ln1_b", l))
-        every = cfg_get(cfg, "moe_every", int)
-        if cfg_get(cfg, "moe_experts", int) > 0 and l % every == every - 1:
-            mo = moe(cfg, p, mlp_in, l // every, stats)
-        else:
-            d = l - l // every if cfg_get(cfg, "moe_experts", int) > 0 else l  # dense layers skip the MoE ones
-            mo = mlp(cfg, mlp_in, p["wfc"][d], p["wproj"][d], Fd, g("bfc", d), g("bproj", d))
-        res3 = (res2 if pre else mlp_in) + mo
-        x = res3 if pre else norm(cfg, res3, g("ln2_w", l), g("ln2_b", l))
-    if pre:
+        x = block(cfg, p, x, l, inputs, stats)
+    stats["hidden"] = x
+    if cfg["norm_position"] == "pre":
         x = norm(cfg, x, p["lnf_w"], p.get("lnf_b"))
-    logits = x @ (p["wte"] if cfg_get(cfg, "tie_embeddings", bool) else p["head"]).T
-    cap = cfg_get(cfg, "softcap", float)
-    if cap > 0:
-        logits = cap * torch.tanh(logits / cap)
-    return logits
+    return head_logits(cfg, p, x)
+
+
+def mtp_loss(cfg, p, inputs, targets, stats):
+    """DeepSeek-V3's sequential multi-token prediction as docs/RECIPES.md states it: module k takes
+    the previous depth's hidden state at positions 0..T-k-1 (the main model's last block output
+    first) and the embedding of token i+k, each normed (weights only), projects [h | e] to d_model,
+    runs block L+k-1 and predicts token i+k+1 through its own norm and the shared head; the loss
+    adds mtp_weight times the mean over depths of each depth's mean cross-entropy."""
+    D, lam = cfg_get(cfg, "mtp_depth", int), cfg_get(cfg, "mtp_weight", float)
+    C, L = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_layers", int)
+    T = inputs.shape[1]
+    h, total = stats["hidden"], 0.0
+    scale = math.sqrt(C) if cfg_get(cfg, "emb_scale", bool) else 1.0
+    for k in range(1, D + 1):
+        Tk = T - k
+        e = p["wte"][inputs[:, k:k + Tk]] * scale
+        x = torch.cat([norm(cfg, h[:, :Tk], p["mtp_hnorm"][k - 1], None),
+                       norm(cfg, e, p["mtp_enorm"][k - 1], None)], dim=-1) @ p["mtp_proj"][k - 1].T
+        h = block(cfg, p, x, L + k - 1, inputs[:, k:k + Tk], stats)
+        logits = head_logits(cfg, p, norm(cfg, h, p["mtp_lnf"][k - 1], None))
+        V = logits.shape[-1]
+        total = total + lam / D * F.cross_entropy(logits.reshape(-1, V), targets[:, k:k + Tk].reshape(-1),
+                                                  ignore_index=-1)
+    return total
 
 
 def loss_of(cfg, p, inputs, targets, state=None, stats=None):
@@ -363,7 +400,10 @@ def loss_of(cfg, p, inputs, targets, state=None, stats=None):
     if cfg["family"] == "lstm":
         logits, new_state = lstm_forward(cfg, p, inputs, state)
     else:
+        stats = {} if stats is None else stats
         logits = forward(cfg, p, inputs, stats)
+        if cfg_get(cfg, "mtp_depth", int) > 0:
+            stats["aux"] = stats.get("aux", 0.0) + mtp_loss(cfg, p, inputs, targets, stats)
     V = logits.shape[-1]
     return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1), logits, new_state
 

@@ -34,6 +34,8 @@ static const Variant VARIANTS[] = {
     {"speedrun-2025", {"n_heads=4", "n_kv_heads=2", "zero_init_proj=false", NULL}},         /* value embeddings */
     {"llama-2023", {"moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", NULL}}, /* MoE, aux */
     {"gpt2-2019", {"moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_every=2", NULL}},
+    {"llama-2023", {"mtp_depth=2", "mtp_weight=0.5", NULL}},                                 /* MTP */
+    {"gpt2-2019", {"mtp_depth=1", "norm_position=post", "moe_experts=2", "moe_top_k=1", "moe_every=2", NULL}},
     {"llama-2023", {"attention=mla", NULL}},                                                  /* MLA */
     {"llama-2023", {"attention=mla", "q_lora_rank=4", "kv_lora_rank=3", "norm_position=post", NULL}},
 };
@@ -55,6 +57,7 @@ typedef struct {
     Transformer *m;
     int *inputs, *targets;
     int B, T;
+    int with_mtp; /* add the multi-token modules' loss (it reuses the logits buffer the backward reads) */
 } ModelCtx;
 
 static double model_loss(void *p) {
@@ -64,7 +67,8 @@ static double model_loss(void *p) {
     int n = 0;
     for (int i = 0; i < c->B * c->T; i++)
         if (c->targets[i] >= 0) s += c->m->a.losses[i], n++;
-    return s / n + c->m->aux_loss; /* the backward's loss includes the MoE balance term */
+    double mtp = c->with_mtp ? transformer_mtp_loss(c->m) : 0.0;
+    return s / n + c->m->aux_loss + mtp; /* the backward's loss: with the MoE balance and MTP terms */
 }
 
 static void test_gradients(void **state) {
@@ -89,10 +93,11 @@ static void test_gradients(void **state) {
             targets[i] = (int)rng_below(&rng, (uint64_t)cfg.vocab);
         }
         targets[5] = -1; /* an ignored position */
-        ModelCtx ctx = {m, inputs, targets, B, T};
+        ModelCtx ctx = {m, inputs, targets, B, T, 0};
         paramset_zero_grad(&m->ps);
         model_loss(&ctx);
         transformer_backward(m);
+        ctx.with_mtp = 1;
         for (int i = 0; i < m->ps.n; i++) {
             const ParamTensor *t = &m->ps.t[i];
             if (t->group == PGROUP_STATE) continue; /* moved by a rule, not by its gradient */

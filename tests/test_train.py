@@ -233,7 +233,7 @@ def test_learns(data, work):
 
 def test_presets(data, work):
     print("every preset learns")
-    for preset in ("vaswani-2017", "gpt2-2019", "llama-2023", "lstm-2016", "speedrun-2025"):
+    for preset in ("vaswani-2017", "gpt2-2019", "llama-2023", "lstm-2016", "speedrun-2025", "deepseek-2025"):
         d = os.path.join(work, "preset_" + preset)
         r = run(["train", preset, f"data={data}", f"out={d}", "d_model=64", "n_layers=2", "context=64", "batch=8",
                  "steps=300", "eval_every=300", "log_every=0"])

@@ -32,7 +32,7 @@ static const char *USAGE =
     "\n"
     "Every subcommand answers --help. Exit codes: 0 success, 1 failure, 2 bad input or usage,\n"
     "130 / 143 stopped by SIGINT / SIGTERM after saving state (run the same command to continue).\n"
-    "presets: vaswani-2017, gpt2-2019, llama-2023, lstm-2016, speedrun-2025 (recipes/*.ini); see\n"
+    "presets: vaswani-2017, gpt2-2019, llama-2023, lstm-2016, speedrun-2025, deepseek-2025 (recipes/*.ini); see\n"
     "docs/RECIPES.md and docs/STUDIES.md.\n";
 
 typedef struct {

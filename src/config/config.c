@@ -130,6 +130,14 @@ static const ConfigKey KEYS[] = {
     {"moe_every", "model", KEY_INT, OFF(moe_every), "1", NULL, 1, 1024, 1,
      "With experts: the last layer of every group of this many is MoE, the others dense (1: every layer).",
      "Lepikhin et al. 2020 (every other layer)"},
+    {"mtp_depth", "model", KEY_INT, OFF(mtp_depth), "0", NULL, 0, 16, 1,
+     "Multi-token prediction: D sequential modules; module k combines the previous depth's hidden state with "
+     "the embedding of token i+k, runs one more transformer block and predicts token i+k+1 through the shared "
+     "head. Training only: held-out loss and sampling stay next-token; the modules' FLOPs are counted.",
+     "Gloeckle et al. 2024; DeepSeek-AI 2024 (V3: sequential MTP)"},
+    {"mtp_weight", "model", KEY_FLOAT, OFF(mtp_weight), "0.3", NULL, 0, 100, 0,
+     "mtp_depth > 0: the training loss adds mtp_weight times the modules' mean cross-entropy.",
+     "DeepSeek-AI 2024 (V3: 0.3, then 0.1)"},
     {"lstm_hidden", "model", KEY_INT, OFF(lstm_hidden), "0", NULL, 0, 1 << 16, 1,
      "LSTM hidden size per layer; 0 means d_model.", ""},
     {"lstm_proj", "model", KEY_BOOL, OFF(lstm_proj), "false", NULL, 0, 0, 1,
@@ -462,6 +470,7 @@ int config_resolve(Config *c, Status *st) {
         if (c->n_layers > 12) return status_fail(st, AP_EINVAL, "n_layers=%d: an LSTM has at most 12", c->n_layers);
         if (c->value_embeds) return status_fail(st, AP_EINVAL, "value_embeds is a transformer switch");
         if (c->moe_experts) return status_fail(st, AP_EINVAL, "moe_experts is a transformer switch");
+        if (c->mtp_depth) return status_fail(st, AP_EINVAL, "mtp_depth is a transformer switch");
         if (c->d_ff == 0) c->d_ff = 4 * c->d_model; /* unused by the LSTM; resolved for uniformity */
         double act = 4.0 * c->batch * c->context * (c->n_layers * 8.0 * c->lstm_hidden + 3.0 * c->d_model);
         if (act > 64e9)
@@ -501,6 +510,9 @@ int config_resolve(Config *c, Status *st) {
                                "carries no position)",
                                c->rope_head_dim, hd);
     }
+    if (c->mtp_depth >= c->context)
+        return status_fail(st, AP_EINVAL, "mtp_depth=%d needs a context longer than %d tokens", c->mtp_depth,
+                           c->mtp_depth);
     if (c->moe_experts > 0) {
         if (c->moe_top_k > c->moe_experts)
             return status_fail(st, AP_EINVAL, "moe_top_k=%d is more than moe_experts=%d", c->moe_top_k,

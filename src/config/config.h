@@ -70,6 +70,8 @@ typedef struct {
     double moe_aux_weight;  /* alpha of the auxiliary balance loss */
     double moe_bias_rate;   /* gamma of the loss-free bias update */
     int moe_every;          /* every this many layers is MoE (the last of each group) */
+    int mtp_depth;          /* multi-token prediction modules (0: next token only) */
+    double mtp_weight;      /* lambda: their mean loss's weight in training */
     int lstm_hidden;
     int lstm_proj;
     int lstm_state;

@@ -20,11 +20,12 @@ static void declare_params(Transformer *m) {
     const Config *c = &m->cfg;
     ParamSet *ps = &m->ps;
     TransformerWeights *w = &m->w, *g = &m->g;
-    size_t C = (size_t)m->C, L = (size_t)m->L, V = (size_t)m->V, T = (size_t)m->Tmax;
+    /* block tensors stack the main layers and the multi-token prediction modules' blocks */
+    size_t C = (size_t)m->C, L = (size_t)m->Lt, V = (size_t)m->V, T = (size_t)m->Tmax;
     size_t QKV = (size_t)m->QKV, F = (size_t)m->F, F1 = (size_t)m->F1, hd = (size_t)m->hd;
     int xavier = c->init == INIT_XAVIER;
     float std = (float)c->init_std;
-    float proj_std = c->init == INIT_GPT2 ? std / sqrtf(2.0f * (float)L) : std;
+    float proj_std = c->init == INIT_GPT2 ? std / sqrtf(2.0f * (float)m->L) : std;
     int mat = xavier ? PINIT_UNIFORM : PINIT_NORMAL;
     int proj_init = c->zero_init_proj ? PINIT_ZEROS : mat;
     size_t kvd = (size_t)m->Hkv * hd;
@@ -104,6 +105,14 @@ static void declare_params(Transformer *m) {
         paramset_add(ps, "lnf_w", &w->lnf_w, &g->lnf_w, PGROUP_VECTOR, PINIT_ONES, 0, C, 0, 0);
         if (ln_bias) paramset_add(ps, "lnf_b", &w->lnf_b, &g->lnf_b, PGROUP_VECTOR, PINIT_ZEROS, 0, C, 0, 0);
     }
+    if (m->D > 0) {
+        size_t D = (size_t)m->D;
+        paramset_add(ps, "mtp_hnorm", &w->mtp_hnorm, &g->mtp_hnorm, PGROUP_VECTOR, PINIT_ONES, 0, D, C, 0);
+        paramset_add(ps, "mtp_enorm", &w->mtp_enorm, &g->mtp_enorm, PGROUP_VECTOR, PINIT_ONES, 0, D, C, 0);
+        paramset_add(ps, "mtp_proj", &w->mtp_proj, &g->mtp_proj, PGROUP_MATRIX, mat, xavier ? XB(2 * C, C) : std, D, C,
+                     2 * C);
+        paramset_add(ps, "mtp_lnf", &w->mtp_lnf, &g->mtp_lnf, PGROUP_VECTOR, PINIT_ONES, 0, D, C, 0);
+    }
     if (!c->tie_embeddings)
         paramset_add(ps, "head", &w->head, &g->head, PGROUP_HEAD, proj_init, xavier ? XB(C, V) : std, V, C, 0);
     if (m->Lve > 0) {
@@ -135,8 +144,10 @@ static void set_sizes(Transformer *m, const Config *cfg) {
     }
     m->E = cfg->moe_experts;
     m->moe_every = cfg->moe_every > 0 ? cfg->moe_every : 1;
-    m->Lm = m->E > 0 ? m->L / m->moe_every : 0;
-    m->Ld = m->L - m->Lm;
+    m->D = cfg->mtp_depth;
+    m->Lt = m->L + m->D;
+    m->Lm = m->E > 0 ? m->Lt / m->moe_every : 0;
+    m->Ld = m->Lt - m->Lm;
     m->K = m->E > 0 ? cfg->moe_top_k : 0;
     m->S = m->E > 0 ? cfg->moe_shared_experts : 0;
     m->Fe = m->E > 0 ? cfg->moe_d_ff : 0;
@@ -190,7 +201,7 @@ size_t transformer_active_params(const Config *cfg) {
     size_t n = 0;
     for (int i = 0; i < ps.n; i++) n += ps.t[i].numel;
     if (cfg->moe_experts > 0) { /* the routed experts a token is not sent to */
-        size_t Lm = (size_t)(cfg->n_layers / (cfg->moe_every > 0 ? cfg->moe_every : 1));
+        size_t Lm = (size_t)((cfg->n_layers + cfg->mtp_depth) / (cfg->moe_every > 0 ? cfg->moe_every : 1));
         size_t Fe = (size_t)cfg->moe_d_ff, Fe1 = config_is_gated(cfg) ? 2 * Fe : Fe, C = (size_t)cfg->d_model;
         n -= Lm * (size_t)(cfg->moe_experts - cfg->moe_top_k) * (Fe1 * C + C * Fe);
     }
@@ -208,10 +219,13 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
     double hd = C / H, F = c->d_ff, F1 = config_is_gated(c) ? 2 * F : F, V = c->vocab, N = (double)B * T;
     double QKV = (H + 2 * Hkv) * hd;
     /* MoE layers: the router, the K routed experts a token goes to and the shared ones */
-    double E = c->moe_experts, Lm = E > 0 ? (double)(c->n_layers / (c->moe_every > 0 ? c->moe_every : 1)) : 0;
-    double Fe = c->moe_d_ff, Fe1 = config_is_gated(c) ? 2 * Fe : Fe;
+    int every = c->moe_every > 0 ? c->moe_every : 1;
+    double E = c->moe_experts, Fe = c->moe_d_ff, Fe1 = config_is_gated(c) ? 2 * Fe : Fe;
     double moe_macs = E > 0 ? C * E + (c->moe_top_k + c->moe_shared_experts) * (C * Fe1 + Fe * C) : 0;
-    double mlp_macs = ((L - Lm) * (C * F1 + F * C) + Lm * moe_macs) / L;
+    /* layer l's MLP (MoE or dense) per token; main layers are 0..L-1, MTP module k's block L+k-1 */
+#define LAYER_MLP_MACS(l) (E > 0 && (l) % every == every - 1 ? moe_macs : C * F1 + F * C)
+    double mlp_macs = 0;
+    for (int l = 0; l < c->n_layers; l++) mlp_macs += LAYER_MLP_MACS(l) / L;
     double attn_lin = C * QKV + C * C;
     if (c->attention == ATTN_MLA) { /* queries (direct or through their latent), the latent, its up-projection */
         double R = c->kv_lora_rank, Rq = c->q_lora_rank, dr = c->rope_head_dim;
@@ -223,6 +237,13 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
     double head_macs = N * C * V;
     StepFlops f = {0};
     f.forward = 2.0 * (L * (linear_macs + attn_macs) + head_macs);
+    /* multi-token prediction: module k works on the first T - k positions of each sequence */
+    for (int k = 1; k <= c->mtp_depth; k++) {
+        double Tk = T - k, Nk = (double)B * Tk;
+        f.forward += 2.0 * (Nk * (2 * C * C + attn_lin + LAYER_MLP_MACS(c->n_layers + k - 1) + C * V) +
+                            (double)B * H * hd * (Tk * (Tk + 1) / 2.0) * 2.0);
+    }
+#undef LAYER_MLP_MACS
     f.backward = 2.0 * f.forward; /* each product has two gradient products of equal size */
     return f;
 }
@@ -233,7 +254,7 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
  * floats needed for batch B x T and, with mem non-NULL, points every slot into mem. */
 static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
     const Config *c = &m->cfg;
-    size_t N = B * T, C = m->C, L = m->L, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1;
+    size_t N = B * T, C = m->C, L = m->Lt, QKV = m->QKV, V = m->V, F = m->F, F1 = m->F1, D = m->D;
     size_t H = m->H, nqk = (size_t)(m->H + m->Hkv);
     size_t Ld = m->Ld, Lm = m->Lm, E = m->E, NK = N * (size_t)m->K, Fe = m->Fe, Fe1 = m->Fe1;
     size_t R = m->R, Rq = m->Rq, dr = m->dr, U = m->mla ? H * (m->hd - dr + m->hd) : 0;
@@ -309,6 +330,24 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->moe_coef, Lm ? 2 * E : 0},
         {&a->dlogits_raw, c->softcap > 0 ? N * V : 0},
         {&a->attn_scratch, (size_t)omp_get_max_threads() * attention_scratch_floats((size_t)T, (size_t)m->hd)},
+        {&a->mtp_hp, D * N * C},
+        {&a->mtp_hn, D * N * C},
+        {&a->mtp_hn_mean, D * N},
+        {&a->mtp_hn_rstd, D * N},
+        {&a->mtp_e, D * N * C},
+        {&a->mtp_en, D * N * C},
+        {&a->mtp_en_mean, D * N},
+        {&a->mtp_en_rstd, D * N},
+        {&a->mtp_cat, D * N * 2 * C},
+        {&a->mtp_x, D * N * C},
+        {&a->mtp_fo, D * N * C},
+        {&a->mtp_fo_mean, D * N},
+        {&a->mtp_fo_rstd, D * N},
+        {&a->mtp_dhead, D * N * C},
+        {&a->mtp_tokens, D * N},
+        {&a->mtp_targets, D * N},
+        {&a->mtp_losses, D ? N : 0},
+        {&a->mtp_scratch, D ? 7 * N * C : 0},
     };
     return layout_carve(table, sizeof table / sizeof table[0], mem);
 }
@@ -537,6 +576,199 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
 
 /* ---------------------------------------------------------------- backward */
 
+/* Block l's backward on B x T rows: bufs[0] holds d(block output) and, on return, d x_in; bufs[1],
+ * bufs[2] are scratch (the three rotate). */
+static void block_backward(Transformer *m, size_t l, const LayerActs *s, const float *x_in, float *bufs[3], size_t B,
+                           size_t T) {
+    const Config *c = &m->cfg;
+    const TransformerWeights *w = &m->w;
+    TransformerWeights *g = &m->g;
+    size_t N = B * T, C = m->C, NC = N * C;
+    int pre = c->norm_position == NORMPOS_PRE;
+    float *dres = bufs[0], *dx1 = bufs[1], *dx2 = bufs[2], *tmp;
+    if (!pre) { /* x_out = norm2(res3) */
+        zero(dx1, NC);
+        norm_backward(c, dx1, g->ln2_w + l * C, at(g->ln2_b, l, C), dres, s->res3, w->ln2_w + l * C, s->ln2_mean,
+                      s->ln2_rstd, N, C);
+        tmp = dres, dres = dx1, dx1 = tmp;
+    }
+    /* dres = d res3; res3 = mlp_in + mlp(mlp_in)  (pre: + res2) */
+    const float *mlp_in = pre ? s->ln2 : s->ln1;
+    if (transformer_is_moe(m, l))
+        moe_block_backward(m, l, dx1, dres, mlp_in, &s->moe, N);
+    else
+        mlp_block_backward(m, l, dx1, GRAD_SET, dres, mlp_in, &s->mlp, N);
+    if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
+        norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, s->res2, w->ln2_w + l * C, s->ln2_mean,
+                      s->ln2_rstd, N, C);
+    } else { /* ln1 = norm1(res2) fed both the MLP and the residual */
+#pragma omp parallel for schedule(static) if (NC >= AP_PAR_MIN)
+        for (size_t i = 0; i < NC; i++) dx1[i] += dres[i];
+        zero(dx2, NC);
+        norm_backward(c, dx2, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, s->res2, w->ln1_w + l * C, s->ln1_mean,
+                      s->ln1_rstd, N, C);
+        tmp = dres, dres = dx2, dx2 = tmp;
+    }
+    /* dres = d res2; res2 = x_in + attn(attn_in), attn_in = norm1(x_in) (pre) or x_in */
+    if (pre && m->mla) {
+        mla_block_backward(m, l, dx1, GRAD_SET, dres, s->ln1, &s->attn, B, T);
+        norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s->ln1_mean,
+                      s->ln1_rstd, N, C);
+    } else if (m->mla) {
+        mla_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s->attn, B, T);
+    } else if (pre) {
+        attn_block_backward(m, l, dx1, GRAD_SET, dres, s->ln1, &s->attn, m->inputs, B, T);
+        norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s->ln1_mean,
+                      s->ln1_rstd, N, C);
+    } else {
+        attn_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s->attn, m->inputs, B, T);
+    }
+    bufs[0] = dres, bufs[1] = dx1, bufs[2] = dx2; /* dres = d x_in */
+}
+
+/* ---------------------------------------------------------------- multi-token prediction */
+
+/* Depth k's (1..D) slices: rows b*(T-k) + i for the first T - k positions of each sequence. */
+typedef struct {
+    float *hp, *hn, *hn_mean, *hn_rstd, *e, *en, *en_mean, *en_rstd, *cat, *x, *fo, *fo_mean, *fo_rstd, *dhead;
+    int *tokens, *targets;
+} MtpActs;
+
+static MtpActs mtp_acts(const Transformer *m, size_t k) {
+    const TransformerActs *a = &m->a;
+    size_t N = (size_t)m->B * m->T, C = m->C, d = k - 1;
+    MtpActs s = {a->mtp_hp + d * N * C,   a->mtp_hn + d * N * C,  a->mtp_hn_mean + d * N, a->mtp_hn_rstd + d * N,
+                 a->mtp_e + d * N * C,    a->mtp_en + d * N * C,  a->mtp_en_mean + d * N, a->mtp_en_rstd + d * N,
+                 a->mtp_cat + d * N * 2 * C, a->mtp_x + d * N * C, a->mtp_fo + d * N * C, a->mtp_fo_mean + d * N,
+                 a->mtp_fo_rstd + d * N,  a->mtp_dhead + d * N * C, (int *)(a->mtp_tokens + d * N),
+                 (int *)(a->mtp_targets + d * N)};
+    return s;
+}
+
+/* The main model's last hidden state (what its head reads before the final norm). */
+static const float *last_hidden(const Transformer *m) {
+    size_t NC = (size_t)m->B * m->T * m->C, L = (size_t)m->L;
+    return m->cfg.norm_position == NORMPOS_PRE ? m->a.res3 + (L - 1) * NC : m->a.ln2 + (L - 1) * NC;
+}
+
+/* Forward of every depth on the last batch; with `backward`, each depth's head backward too
+ * (its logits share a->probs, so they cannot wait), leaving d(block output) in dhead. */
+static float mtp_forward(Transformer *m, int backward) {
+    const Config *c = &m->cfg;
+    const TransformerWeights *w = &m->w;
+    TransformerWeights *g = &m->g;
+    TransformerActs *a = &m->a;
+    size_t B = m->B, T = m->T, C = m->C, V = m->V, D = m->D;
+    const float *head = c->tie_embeddings ? w->wte : w->head;
+    float *dhead = c->tie_embeddings ? g->wte : g->head;
+    const float *h_prev = last_hidden(m);
+    size_t Tp = T;
+    double total = 0.0;
+    for (size_t k = 1; k <= D; k++) {
+        size_t Tk = T - k, Nk = B * Tk;
+        MtpActs s = mtp_acts(m, k);
+        for (size_t b = 0; b < B; b++)
+            for (size_t i = 0; i < Tk; i++) {
+                memcpy(s.hp + (b * Tk + i) * C, h_prev + (b * Tp + i) * C, C * sizeof(float));
+                s.tokens[b * Tk + i] = m->inputs[b * T + i + k];  /* token i+k */
+                s.targets[b * Tk + i] = m->targets[b * T + i + k]; /* token i+k+1 */
+            }
+        norm_forward(c, s.hn, s.hn_mean, s.hn_rstd, s.hp, w->mtp_hnorm + (k - 1) * C, NULL, Nk, C);
+        embedding_forward(s.e, s.tokens, w->wte, Nk, C, emb_scale(m));
+        norm_forward(c, s.en, s.en_mean, s.en_rstd, s.e, w->mtp_enorm + (k - 1) * C, NULL, Nk, C);
+        for (size_t n = 0; n < Nk; n++) {
+            memcpy(s.cat + n * 2 * C, s.hn + n * C, C * sizeof(float));
+            memcpy(s.cat + n * 2 * C + C, s.en + n * C, C * sizeof(float));
+        }
+        linear_forward(s.x, s.cat, w->mtp_proj + (k - 1) * C * 2 * C, NULL, Nk, 2 * C, C);
+        size_t l = (size_t)m->L + k - 1;
+        LayerActs ls = layer_acts(m, l);
+        const float *h = block_forward(m, l, &ls, s.x, s.tokens, B, Tk, NULL, 0, 1);
+        norm_forward(c, s.fo, s.fo_mean, s.fo_rstd, h, w->mtp_lnf + (k - 1) * C, NULL, Nk, C);
+        if (c->softcap > 0) {
+            linear_forward(a->logits_raw, s.fo, head, NULL, Nk, C, V);
+            softcap_forward(a->probs, a->logits_raw, Nk * V, (float)c->softcap);
+        } else {
+            linear_forward(a->probs, s.fo, head, NULL, Nk, C, V);
+        }
+        crossentropy_softmax_forward(a->mtp_losses, a->probs, a->probs, s.targets, Nk, V);
+        double sum = 0.0;
+        size_t count = 0;
+        for (size_t n = 0; n < Nk; n++)
+            if (s.targets[n] >= 0) sum += a->mtp_losses[n], count++;
+        float weight = (float)(c->mtp_weight / (double)D);
+        total += count ? weight * sum / (double)count : 0.0;
+        if (backward) {
+            crossentropy_softmax_backward(a->probs, a->probs, s.targets, count ? weight / (float)count : 0.0f, Nk, V);
+            const float *dlogits = a->probs;
+            if (c->softcap > 0) {
+                zero(a->dlogits_raw, Nk * V);
+                softcap_backward(a->dlogits_raw, a->probs, a->logits_raw, Nk * V, (float)c->softcap);
+                dlogits = a->dlogits_raw;
+            }
+            float *dfo = a->mtp_scratch;
+            linear_backward(dfo, GRAD_SET, dhead, NULL, dlogits, s.fo, head, Nk, C, V);
+            zero(s.dhead, Nk * C);
+            norm_backward(c, s.dhead, g->mtp_lnf + (k - 1) * C, NULL, dfo, h, w->mtp_lnf + (k - 1) * C, s.fo_mean,
+                          s.fo_rstd, Nk, C);
+        }
+        h_prev = h, Tp = Tk;
+    }
+    return (float)total;
+}
+
+float transformer_mtp_loss(Transformer *m) { return m->D > 0 ? mtp_forward(m, 0) : 0.0f; }
+
+/* The modules' backward, deepest first; adds their gradient of the main model's last hidden state
+ * into dh0 (B*T rows). */
+static void mtp_backward(Transformer *m, float *dh0) {
+    const Config *c = &m->cfg;
+    const TransformerWeights *w = &m->w;
+    TransformerWeights *g = &m->g;
+    size_t B = m->B, T = m->T, C = m->C, N = B * T, NC = N * C, D = m->D;
+    float *sc = m->a.mtp_scratch;
+    float *bufs[3] = {sc, sc + NC, sc + 2 * NC}, *dcat = sc + 3 * NC, *dpart = sc + 5 * NC, *pending = sc + 6 * NC;
+    m->mtp_loss = mtp_forward(m, 1);
+    for (size_t k = D; k >= 1; k--) {
+        size_t Tk = T - k, Nk = B * Tk, l = (size_t)m->L + k - 1;
+        MtpActs s = mtp_acts(m, k);
+        /* d(block output) = from this depth's head, plus from depth k+1's input (its first T-k-1 positions) */
+        memcpy(bufs[0], s.dhead, Nk * C * sizeof(float));
+        if (k < D) {
+            size_t Tn = Tk - 1;
+            for (size_t b = 0; b < B; b++)
+                for (size_t i = 0; i < Tn; i++) {
+                    float *d = bufs[0] + (b * Tk + i) * C;
+                    const float *p = pending + (b * Tn + i) * C;
+                    for (size_t j = 0; j < C; j++) d[j] += p[j];
+                }
+        }
+        LayerActs ls = layer_acts(m, l);
+        block_backward(m, l, &ls, s.x, bufs, B, Tk);
+        /* x = proj [hn | en] */
+        linear_backward(dcat, GRAD_SET, g->mtp_proj + (k - 1) * C * 2 * C, NULL, bufs[0], s.cat,
+                        w->mtp_proj + (k - 1) * C * 2 * C, Nk, 2 * C, C);
+        for (size_t n = 0; n < Nk; n++) memcpy(dpart + n * C, dcat + n * 2 * C + C, C * sizeof(float));
+        zero(bufs[1], Nk * C);
+        norm_backward(c, bufs[1], g->mtp_enorm + (k - 1) * C, NULL, dpart, s.e, w->mtp_enorm + (k - 1) * C, s.en_mean,
+                      s.en_rstd, Nk, C);
+        embedding_backward(g->wte, bufs[1], s.tokens, Nk, C, emb_scale(m));
+        for (size_t n = 0; n < Nk; n++) memcpy(dpart + n * C, dcat + n * 2 * C, C * sizeof(float));
+        zero(pending, Nk * C);
+        norm_backward(c, pending, g->mtp_hnorm + (k - 1) * C, NULL, dpart, s.hp, w->mtp_hnorm + (k - 1) * C, s.hn_mean,
+                      s.hn_rstd, Nk, C);
+        if (k == 1) /* the main model's last hidden state, its first T-1 positions */
+            for (size_t b = 0; b < B; b++)
+                for (size_t i = 0; i < Tk; i++) {
+                    float *d = dh0 + (b * T + i) * C;
+                    const float *p = pending + (b * Tk + i) * C;
+                    for (size_t j = 0; j < C; j++) d[j] += p[j];
+                }
+    }
+}
+
+/* ---------------------------------------------------------------- backward */
+
 void transformer_backward(Transformer *m) {
     if (!m->have_targets) abort(); /* backward needs a forward with targets */
     const Config *c = &m->cfg;
@@ -562,61 +794,25 @@ void transformer_backward(Transformer *m) {
     /* head */
     const float *head = c->tie_embeddings ? w->wte : w->head;
     float *dhead = c->tie_embeddings ? g->wte : g->head;
-    float *dres = a->dres, *dx1 = a->dx1, *dx2 = a->dx2, *tmp;
-    zero(dres, NC);
+    float *bufs[3] = {a->dres, a->dx1, a->dx2};
+    zero(bufs[0], NC);
     if (pre) {
         const float *xL = a->res3 + (L - 1) * NC;
-        linear_backward(dx1, GRAD_SET, dhead, NULL, dlogits, a->lnf, head, N, C, V);
-        norm_backward(c, dres, g->lnf_w, g->lnf_b, dx1, xL, w->lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
+        linear_backward(bufs[1], GRAD_SET, dhead, NULL, dlogits, a->lnf, head, N, C, V);
+        norm_backward(c, bufs[0], g->lnf_w, g->lnf_b, bufs[1], xL, w->lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
     } else {
-        linear_backward(dres, GRAD_ADD, dhead, NULL, dlogits, a->ln2 + (L - 1) * NC, head, N, C, V);
+        linear_backward(bufs[0], GRAD_ADD, dhead, NULL, dlogits, a->ln2 + (L - 1) * NC, head, N, C, V);
     }
+    /* the head's logits are consumed: the multi-token modules may use their buffer now */
+    if (m->D > 0) mtp_backward(m, bufs[0]);
 
     for (size_t l = L; l-- > 0;) {
         LayerActs s = layer_acts(m, l);
         const float *x_in = l == 0 ? a->encoded : (pre ? a->res3 + (l - 1) * NC : a->ln2 + (l - 1) * NC);
-
-        if (!pre) { /* x_out = norm2(res3) */
-            zero(dx1, NC);
-            norm_backward(c, dx1, g->ln2_w + l * C, at(g->ln2_b, l, C), dres, s.res3, w->ln2_w + l * C, s.ln2_mean,
-                          s.ln2_rstd, N, C);
-            tmp = dres, dres = dx1, dx1 = tmp;
-        }
-        /* dres = d res3; res3 = mlp_in + mlp(mlp_in)  (pre: + res2) */
-        const float *mlp_in = pre ? s.ln2 : s.ln1;
-        if (transformer_is_moe(m, l))
-            moe_block_backward(m, l, dx1, dres, mlp_in, &s.moe, N);
-        else
-            mlp_block_backward(m, l, dx1, GRAD_SET, dres, mlp_in, &s.mlp, N);
-        if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
-            norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, s.res2, w->ln2_w + l * C, s.ln2_mean,
-                          s.ln2_rstd, N, C);
-        } else { /* ln1 = norm1(res2) fed both the MLP and the residual */
-#pragma omp parallel for schedule(static) if (NC >= AP_PAR_MIN)
-            for (size_t i = 0; i < NC; i++) dx1[i] += dres[i];
-            zero(dx2, NC);
-            norm_backward(c, dx2, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, s.res2, w->ln1_w + l * C, s.ln1_mean,
-                          s.ln1_rstd, N, C);
-            tmp = dres, dres = dx2, dx2 = tmp;
-        }
-        /* dres = d res2; res2 = x_in + attn(attn_in), attn_in = norm1(x_in) (pre) or x_in */
-        if (pre && m->mla) {
-            mla_block_backward(m, l, dx1, GRAD_SET, dres, s.ln1, &s.attn, (size_t)B, (size_t)T);
-            norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s.ln1_mean,
-                          s.ln1_rstd, N, C);
-        } else if (m->mla) {
-            mla_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s.attn, (size_t)B, (size_t)T);
-        } else if (pre) {
-            attn_block_backward(m, l, dx1, GRAD_SET, dres, s.ln1, &s.attn, m->inputs, (size_t)B, (size_t)T);
-            norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s.ln1_mean,
-                          s.ln1_rstd, N, C);
-        } else {
-            attn_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s.attn, m->inputs, (size_t)B, (size_t)T);
-        }
-        /* dres = d x_in */
+        block_backward(m, l, &s, x_in, bufs, (size_t)B, (size_t)T);
     }
-    if (c->pos == POS_LEARNED) posemb_learned_backward(g->wpe, dres, B, T, C);
-    embedding_backward(g->wte, dres, m->inputs, N, C, emb_scale(m));
+    if (c->pos == POS_LEARNED) posemb_learned_backward(g->wpe, bufs[0], B, T, C);
+    embedding_backward(g->wte, bufs[0], m->inputs, N, C, emb_scale(m));
 }
 
 void transformer_end_step(Transformer *m) {

@@ -49,6 +49,10 @@ typedef struct {
     float *moe_ws1;        /* (Lm, S*Fe1, C) shared experts' fc, as one MLP (gated: S*Fe gate rows, then up) */
     float *moe_ws2;        /* (Lm, C, S*Fe) */
     float *lnf_w, *lnf_b;  /* (C)            pre-norm only */
+    float *mtp_hnorm;      /* (D, C)         multi-token prediction: norm of the previous depth's hidden state, */
+    float *mtp_enorm;      /* (D, C)         of the next token's embedding, */
+    float *mtp_proj;       /* (D, C, 2C)     their projection to the module's block (layer L + k - 1), */
+    float *mtp_lnf;        /* (D, C)         and the norm before the shared head */
     float *head;           /* (V, C)         untied only */
     float *ve;             /* (Lve, V, Hkv*hd) value embeddings of the first Lve = value_embeds layers */
     float *ve_lambda;      /* (Lve, 2)       mixing scalars: v = l0 * v + l1 * ve[token] */
@@ -101,6 +105,16 @@ typedef struct {
     float *moe_coef;              /* (2E) balance loss gradient per normalised score, then load scratch */
     float *dlogits_raw;           /* (B, T, V) softcap only */
     float *attn_scratch;          /* (threads, attention_scratch_floats(T, hd)) */
+    /* multi-token prediction, (D, ...) each, rows B*(T - k) used of depth k's B*T (MtpActs) */
+    float *mtp_hp, *mtp_hn, *mtp_hn_mean, *mtp_hn_rstd; /* (D, N, C), (D, N, C), (D, N) x2 */
+    float *mtp_e, *mtp_en, *mtp_en_mean, *mtp_en_rstd;  /* the same for the embeddings */
+    float *mtp_cat;                                     /* (D, N, 2C) */
+    float *mtp_x;                                       /* (D, N, C) the block's input */
+    float *mtp_fo, *mtp_fo_mean, *mtp_fo_rstd;          /* (D, N, C), (D, N) x2 the head's input */
+    float *mtp_dhead;                                   /* (D, N, C) d block output from the head */
+    float *mtp_tokens, *mtp_targets;                    /* (D, N) ints */
+    float *mtp_losses;                                  /* (N) */
+    float *mtp_scratch;                                 /* (7, N, C) backward buffers */
 } TransformerActs;
 
 /* Matmul-class FLOPs of one step (2 per multiply-add), exactly as executed: linear layers, the
@@ -115,6 +129,7 @@ typedef struct {
     Config cfg; /* resolved */
     int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax, Lve;
     int mla, R, Rq, dr;        /* attention = mla: latent widths and the RoPE part of a head (dn = hd - dr) */
+    int D, Lt;                 /* multi-token prediction modules; Lt = L + D layers of block weights */
     int E, K, S, Fe, Fe1, Lm, Ld, moe_every; /* mixture of experts (E = 0: none); Lm MoE and Ld dense layers */
     ParamSet ps;
     TransformerWeights w, g;
@@ -127,6 +142,7 @@ typedef struct {
     int *inputs, *targets;      /* (B, T) copies of the last batch */
     float mean_loss;
     float aux_loss;  /* the last forward's MoE balance loss (in the gradient, not in mean_loss) */
+    float mtp_loss;  /* the last backward's mtp_weight x mean multi-token loss (in the gradient) */
     float *moe_load; /* (Lm, E) tokens per expert in the last forward with targets */
     int have_targets;
 } Transformer;
@@ -154,6 +170,10 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
 /* Backward of the last forward with targets (its loss plus the MoE balance loss); accumulates
  * into the gradient arena. */
 void transformer_backward(Transformer *m);
+/* The multi-token prediction modules' forward on the last forward's batch: returns their loss
+ * (mtp_weight x the mean over depths of each depth's mean cross-entropy); the backward runs it
+ * itself. For tests: the loss the backward differentiates is forward + aux_loss + this. */
+float transformer_mtp_loss(Transformer *m);
 /* After an optimiser step: moe_balance = bias moves the router biases by the step's loads
  * (m->moe_load, summed over data-parallel ranks by the caller). */
 void transformer_end_step(Transformer *m);
