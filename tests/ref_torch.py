@@ -50,6 +50,10 @@ VARIANTS = [
     ("speedrun-2025", ["act=swiglu", "n_kv_heads=2", "value_embeds=1", "weight_decay=0.05", "zero_init_proj=false"]),
     ("llama-2023", ["optimizer=muon", "lr=0.02", "adam_lr=0", "n_kv_heads=1"]),
     ("deepseek-2025", ["moe_d_ff=12", "moe_bias_rate=0.05"]),
+    ("llama-2023", ["optimizer=lion", "lr=3e-4", "beta2=0.99", "weight_decay=0.5"]),
+    ("gpt2-2019", ["z_loss=0.05", "softcap=4", "parallel_block=true"]),
+    ("llama-2023", ["parallel_block=true", "attention=mla", "mtp_depth=1"]),
+    ("llama-2023", ["z_loss=0.1", "mtp_depth=1"]),
     ("llama-2023", ["mtp_depth=2", "mtp_weight=0.5"]),
     ("gpt2-2019", ["mtp_depth=1", "norm_position=post", "softcap=3", "tie_embeddings=false"]),
     ("llama-2023", ["attention=mla"]),
@@ -335,7 +339,12 @@ def block(cfg, p, x, l, inputs, stats):
     if "bo" in p:
         ao = ao + p["bo"][l]
     res2 = x + ao
-    mlp_in = norm(cfg, res2, g("ln2_w", l), g("ln2_b", l)) if pre else norm(cfg, res2, g("ln1_w", l), g("ln1_b", l))
+    if cfg_get(cfg, "parallel_block", bool):  # GPT-J / PaLM: the MLP reads the attention's normed input
+        mlp_in = a_in
+    elif pre:
+        mlp_in = norm(cfg, res2, g("ln2_w", l), g("ln2_b", l))
+    else:
+        mlp_in = norm(cfg, res2, g("ln1_w", l), g("ln1_b", l))
     every = cfg_get(cfg, "moe_every", int)
     if cfg_get(cfg, "moe_experts", int) > 0 and l % every == every - 1:
         mo = moe(cfg, p, mlp_in, l // every, stats)
@@ -404,6 +413,10 @@ def loss_of(cfg, p, inputs, targets, state=None, stats=None):
         logits = forward(cfg, p, inputs, stats)
         if cfg_get(cfg, "mtp_depth", int) > 0:
             stats["aux"] = stats.get("aux", 0.0) + mtp_loss(cfg, p, inputs, targets, stats)
+        z = cfg_get(cfg, "z_loss", float)
+        if z > 0:  # PaLM's z-loss: z * mean over positions with a target of logsumexp(logits)^2
+            keep = targets.reshape(-1) >= 0
+            stats["aux"] = stats.get("aux", 0.0) + z * (logits.reshape(-1, logits.shape[-1])[keep].logsumexp(-1) ** 2).mean()
     V = logits.shape[-1]
     return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-1), logits, new_state
 
@@ -464,6 +477,25 @@ class Muon:
                     r0 += rows
 
 
+class Lion(torch.optim.Optimizer):
+    """Chen et al. 2023, Algorithm 2: update = sign(b1 m + (1 - b1) g), decoupled decay,
+    then m = b2 m + (1 - b2) g."""
+
+    def __init__(self, groups, lr, betas):
+        super().__init__(groups, dict(lr=lr, betas=betas, weight_decay=0.0))
+
+    @torch.no_grad()
+    def step(self):
+        for grp in self.param_groups:
+            b1, b2 = grp["betas"]
+            for t in grp["params"]:
+                if t.grad is None:
+                    continue
+                m = self.state[t].setdefault("m", torch.zeros_like(t))
+                t.mul_(1 - grp["lr"] * grp["weight_decay"]).sub_(grp["lr"] * torch.sign(b1 * m + (1 - b1) * t.grad))
+                m.mul_(b2).add_((1 - b2) * t.grad)
+
+
 def row_blocks(cfg):
     C, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_heads", int)
     hd, Hkv, Fd = C // H, cfg_get(cfg, "n_kv_heads", int), cfg_get(cfg, "d_ff", int)
@@ -502,6 +534,8 @@ def make_optimizer(cfg, params):
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg_get(cfg, "momentum", float)), muon, lr
     betas = (cfg_get(cfg, "beta1", float), cfg_get(cfg, "beta2", float))
+    if kind == "lion":
+        return Lion(groups, lr, betas), muon, lr
     cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
     return cls(groups, lr=lr, betas=betas, eps=cfg_get(cfg, "eps", float)), muon, lr
 

@@ -30,13 +30,13 @@ static const Variant VARIANTS[] = {
     {"llama-2023", {"act=geglu", "pos=none", "norm_position=post", NULL}},
     {"gpt2-2019", {"pos=sinusoidal", "bias=false", "emb_scale=true", "act=relu", NULL}},
     {"vaswani-2017", {"norm=rmsnorm", "pos=rope", "qk_norm=true", "act=gelu", NULL}},
-    {"llama-2023", {"n_heads=4", "n_kv_heads=2", NULL}},                                    /* GQA */
+    {"llama-2023", {"n_heads=4", "n_kv_heads=2", "parallel_block=true", NULL}},             /* GQA, parallel */
     {"speedrun-2025", {"n_heads=4", "n_kv_heads=2", "zero_init_proj=false", NULL}},         /* value embeddings */
     {"llama-2023", {"moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", NULL}}, /* MoE, aux */
     {"gpt2-2019", {"moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_every=2", NULL}},
-    {"llama-2023", {"mtp_depth=2", "mtp_weight=0.5", NULL}},                                 /* MTP */
+    {"llama-2023", {"mtp_depth=2", "mtp_weight=0.5", "z_loss=0.01", "optimizer=lion", NULL}}, /* MTP, z-loss */
     {"gpt2-2019", {"mtp_depth=1", "norm_position=post", "moe_experts=2", "moe_top_k=1", "moe_every=2", NULL}},
-    {"llama-2023", {"attention=mla", NULL}},                                                  /* MLA */
+    {"llama-2023", {"attention=mla", "parallel_block=true", NULL}},                           /* MLA */
     {"llama-2023", {"attention=mla", "q_lora_rank=4", "kv_lora_rank=3", "norm_position=post", NULL}},
 };
 
@@ -68,7 +68,7 @@ static double model_loss(void *p) {
     for (int i = 0; i < c->B * c->T; i++)
         if (c->targets[i] >= 0) s += c->m->a.losses[i], n++;
     double mtp = c->with_mtp ? transformer_mtp_loss(c->m) : 0.0;
-    return s / n + c->m->aux_loss + mtp; /* the backward's loss: with the MoE balance and MTP terms */
+    return s / n + c->m->aux_loss + c->m->zloss + mtp; /* the backward's loss: balance, z-loss and MTP terms */
 }
 
 static void test_gradients(void **state) {

@@ -1115,16 +1115,19 @@ static void test_lstm_cell(void **state) {
 
 /* ------------------------------------------------------------ cross-entropy */
 typedef struct {
-    float *logits, *probs, *losses;
+    float *logits, *probs, *losses, *logz;
     int *targets;
     size_t N, V;
+    float z; /* z-loss coefficient (0: plain cross-entropy) */
 } XentCtx;
 
 static double xent_loss(void *p) {
     XentCtx *c = p;
+    if (c->z > 0) zloss_forward(c->logz, c->logits, c->N, c->V);
     crossentropy_softmax_forward(c->losses, c->probs, c->logits, c->targets, c->N, c->V);
     double s = 0;
-    for (size_t n = 0; n < c->N; n++) s += c->losses[n];
+    for (size_t n = 0; n < c->N; n++)
+        if (c->targets[n] >= 0) s += c->losses[n] + (c->z > 0 ? c->z * (double)c->logz[n] * c->logz[n] : 0.0);
     return s / (double)c->N;
 }
 
@@ -1148,6 +1151,18 @@ static void test_crossentropy(void **state) {
     float *d = vec(c.N * c.V, 0, 0);
     crossentropy_softmax_backward(d, c.probs, c.targets, 1.0f / (float)c.N, c.N, c.V);
     int bad = gradcheck_tensor("softmax+xent", c.logits, d, c.N * c.V, xent_loss, &c, (GradcheckOpts){1e-2, 1e-4, 2e-2, 0});
+    /* with a z-loss: logz is the log normaliser, and its gradient folds into the probabilities */
+    c.z = 0.3f, c.logz = vec(c.N, 0, 0);
+    xent_loss(&c);
+    for (size_t n = 0; n < c.N; n++) {
+        double sum = 0;
+        for (size_t v = 0; v < c.V; v++) sum += exp((double)c.logits[n * c.V + v]);
+        assert_float_equal(c.logz[n], log(sum), 1e-5 * fabs(log(sum)) + 1e-6);
+    }
+    zloss_backward(c.probs, c.logz, c.targets, c.z, c.N, c.V);
+    crossentropy_softmax_backward(d, c.probs, c.targets, 1.0f / (float)c.N, c.N, c.V);
+    bad += gradcheck_tensor("softmax+xent+z", c.logits, d, c.N * c.V, xent_loss, &c, (GradcheckOpts){1e-2, 1e-4, 2e-2, 0});
+    free(c.logz);
     assert_int_equal(bad, 0);
     free(c.logits), free(c.probs), free(c.losses), free(big), free(d);
 }

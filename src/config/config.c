@@ -19,7 +19,7 @@ static const char *const NORMPOS_NAMES[] = {"pre", "post", NULL};
 static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", NULL};
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
-static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", NULL};
+static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", "lion", NULL};
 static const char *const ATTENTION_NAMES[] = {"mha", "mla", NULL};
 static const char *const MOE_ROUTER_NAMES[] = {"softmax", "sigmoid", NULL};
 static const char *const MOE_BALANCE_NAMES[] = {"none", "aux", "bias", NULL};
@@ -71,6 +71,10 @@ static const ConfigKey KEYS[] = {
     {"norm_position", "model", KEY_ENUM, OFF(norm_position), "pre", NORMPOS_NAMES, 0, 0, 1,
      "post: x = norm(x + f(x)) as in the original Transformer; pre: x = x + f(norm(x)) with a final norm.",
      "Vaswani et al. 2017 (post); Radford et al. 2019 / Xiong et al. 2020 (pre)"},
+    {"parallel_block", "model", KEY_BOOL, OFF(parallel_block), "false", NULL, 0, 0, 1,
+     "x = x + attn(norm(x)) + mlp(norm(x)): attention and MLP read the same normed input (one norm per block, "
+     "no ln2), instead of the MLP reading the attention's output. Pre-norm only. Same FLOPs.",
+     "Wang & Komatsuzaki 2021 (GPT-J); Chowdhery et al. 2022 (PaLM)"},
     {"norm_eps", "model", KEY_FLOAT, OFF(norm_eps), "1e-5", NULL, 0, 1, 1, "Epsilon inside norms.", ""},
     {"pos", "model", KEY_ENUM, OFF(pos), "learned", POS_NAMES, 0, 0, 1, "Position information.",
      "Vaswani et al. 2017 (sinusoidal); Radford et al. 2018 (learned); Su et al. 2021 (RoPE)"},
@@ -83,6 +87,10 @@ static const ConfigKey KEYS[] = {
      "Dehghani et al. 2023; Wortsman et al. 2023"},
     {"softcap", "model", KEY_FLOAT, OFF(softcap), "0", NULL, 0, 1e6, 1,
      "Logit soft-cap: logits = c*tanh(logits/c); 0 is off.", "Gemma 2 (2024); modded-nanogpt"},
+    {"z_loss", "model", KEY_FLOAT, OFF(z_loss), "0", NULL, 0, 1, 0,
+     "Adds z_loss * mean (log Z)^2 (Z: the softmax normaliser of the logits) to the training loss, keeping the "
+     "logits from drifting; 1e-4 in PaLM. Reported losses stay the cross-entropy. Transformers, main head.",
+     "Chowdhery et al. 2022 (PaLM); Wortsman et al. 2023"},
     {"tie_embeddings", "model", KEY_BOOL, OFF(tie_embeddings), "true", NULL, 0, 0, 1,
      "Share the token embedding with the output head.", "Press & Wolf 2017"},
     {"bias", "model", KEY_BOOL, OFF(bias), "true", NULL, 0, 0, 1, "Biases in linear layers and LayerNorm.", ""},
@@ -149,8 +157,9 @@ static const ConfigKey KEYS[] = {
     /* ---- optim ---- */
     {"optimizer", "optim", KEY_ENUM, OFF(optimizer), "adamw", OPT_NAMES, 0, 0, 0,
      "sgd (with momentum), adam (L2 in the gradient), adamw (decoupled decay), muon (Newton-Schulz "
-     "orthogonalised momentum for hidden matrices, AdamW at adam_lr for the rest).",
-     "Kingma & Ba 2015; Loshchilov & Hutter 2019; Jordan et al. 2024 (Muon)"},
+     "orthogonalised momentum for hidden matrices, AdamW at adam_lr for the rest), lion (the sign of an "
+     "interpolated momentum, beta1 and beta2 as its two coefficients, decoupled decay; one moment of state).",
+     "Kingma & Ba 2015; Loshchilov & Hutter 2019; Jordan et al. 2024 (Muon); Chen et al. 2023 (Lion)"},
     {"lr", "optim", KEY_FLOAT, OFF(lr), "1e-3", NULL, 0, 100, 0, "Peak learning rate.", ""},
     {"beta1", "optim", KEY_FLOAT, OFF(beta1), "0.9", NULL, 0, 0.999999, 0, "Adam beta1.", ""},
     {"beta2", "optim", KEY_FLOAT, OFF(beta2), "0.95", NULL, 0, 0.9999999, 0, "Adam beta2.", ""},
@@ -471,6 +480,7 @@ int config_resolve(Config *c, Status *st) {
         if (c->value_embeds) return status_fail(st, AP_EINVAL, "value_embeds is a transformer switch");
         if (c->moe_experts) return status_fail(st, AP_EINVAL, "moe_experts is a transformer switch");
         if (c->mtp_depth) return status_fail(st, AP_EINVAL, "mtp_depth is a transformer switch");
+        if (c->z_loss > 0) return status_fail(st, AP_EINVAL, "z_loss is a transformer switch");
         if (c->d_ff == 0) c->d_ff = 4 * c->d_model; /* unused by the LSTM; resolved for uniformity */
         double act = 4.0 * c->batch * c->context * (c->n_layers * 8.0 * c->lstm_hidden + 3.0 * c->d_model);
         if (act > 64e9)
@@ -510,6 +520,8 @@ int config_resolve(Config *c, Status *st) {
                                "carries no position)",
                                c->rope_head_dim, hd);
     }
+    if (c->parallel_block && c->norm_position != NORMPOS_PRE)
+        return status_fail(st, AP_EINVAL, "parallel_block needs norm_position=pre (both branches read one norm)");
     if (c->mtp_depth >= c->context)
         return status_fail(st, AP_EINVAL, "mtp_depth=%d needs a context longer than %d tokens", c->mtp_depth,
                            c->mtp_depth);

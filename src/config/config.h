@@ -21,7 +21,7 @@ typedef enum { NORMPOS_PRE = 0, NORMPOS_POST = 1 } NormPosition;
 typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3 } PosKind;
 typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GEGLU = 4 } ActKind;
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
-typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3 } OptimizerKind;
+typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3, OPT_LION = 4 } OptimizerKind;
 typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
 typedef enum { GEMMLIB_AUTO = 0, GEMMLIB_ONEDNN = 1, GEMMLIB_OPENBLAS = 2 } GemmLibKey;
 typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } PrecisionKey;
@@ -48,12 +48,14 @@ typedef struct {
     int d_ff;       /* 0: from act (4*d, or 8*d/3 for gated units) */
     int norm;
     int norm_position;
+    int parallel_block; /* attention and MLP side by side on one norm */
     double norm_eps;
     int pos;
     double rope_base;
     int act;
     int qk_norm;
     double softcap; /* 0: off */
+    double z_loss;  /* coefficient of the mean (log Z)^2 in the training loss; 0: off */
     int tie_embeddings;
     int bias;
     int emb_scale;

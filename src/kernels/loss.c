@@ -49,3 +49,27 @@ void crossentropy_softmax_backward(float *dlogits, const float *probs, const int
         d[tgt] -= dloss;
     }
 }
+
+void zloss_forward(float *logz, const float *logits, size_t N, size_t V) {
+#pragma omp parallel for schedule(static) if (N * V >= AP_PAR_MIN)
+    for (size_t n = 0; n < N; n++) {
+        const float *z = logits + n * V;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (size_t v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+        for (size_t v = 0; v < V; v++) sum += ap_expf(z[v] - mx);
+        logz[n] = (float)(log(sum) + mx);
+    }
+}
+
+void zloss_backward(float *probs, const float *logz, const int *targets, float z, size_t N, size_t V) {
+#pragma omp parallel for schedule(static) if (N * V >= AP_PAR_MIN)
+    for (size_t n = 0; n < N; n++) {
+        if (targets[n] < 0) continue;
+        float *p = probs + n * V, c = 1.0f + 2.0f * z * logz[n];
+#pragma omp simd
+        for (size_t v = 0; v < V; v++) p[v] *= c;
+    }
+}

@@ -158,6 +158,14 @@ void swiglu_backward(float *dinp, const float *dout, const float *inp, size_t N,
 void geglu_forward(float *out, const float *inp, size_t N, size_t F);
 void geglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F);
 
+/* ---- z-loss (PaLM, Chowdhery et al. 2022): z * (log Z)^2 per position, Z = sum exp(logits) ----
+ * Forward: logz (N) from logits (before the softmax overwrites them). Its gradient is
+ * 2 z logz[n] softmax[n], at the cross-entropy's scale: the backward folds it into the
+ * probabilities, probs[n] *= 1 + 2 z logz[n] at positions with a target, just before
+ * crossentropy_softmax_backward turns them into dlogits in place. */
+void zloss_forward(float *logz, const float *logits, size_t N, size_t V);
+void zloss_backward(float *probs, const float *logz, const int *targets, float z, size_t N, size_t V);
+
 /* ---- residual: out = a + b ---- */
 void residual_forward(float *out, const float *a, const float *b, size_t n);
 void residual_backward(float *da, float *db, const float *dout, size_t n);

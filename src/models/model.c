@@ -154,7 +154,7 @@ MemoryEstimate model_memory_estimate(const Config *cfg, int B, int T) {
     MemoryEstimate e;
     e.params = e.grads = 4.0 * (double)total;
     /* Adam-family: two moments; SGD: momentum; Muon: both, plus a workspace below one matrix */
-    e.optimizer = (cfg->optimizer == OPT_SGD ? 1.0 : 2.0) * e.params;
+    e.optimizer = (cfg->optimizer == OPT_SGD || cfg->optimizer == OPT_LION ? 1.0 : 2.0) * e.params;
     if (cfg->optimizer == OPT_MUON) e.optimizer += 5.0 * 4.0 * (double)nonemb / (cfg->n_layers > 0 ? cfg->n_layers : 1);
     double acts = cfg->family == FAMILY_LSTM ? (double)lstm_activation_floats(cfg, B, T)
                                              : (double)transformer_activation_floats(cfg, B, T);

@@ -64,8 +64,10 @@ static void declare_params(Transformer *m) {
     }
     paramset_add(ps, "wo", &w->wo, &g->wo, PGROUP_MATRIX, proj_init, xavier ? XB(C, C) : proj_std, L, C, C);
     if (c->bias) paramset_add(ps, "bo", &w->bo, &g->bo, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
-    paramset_add(ps, "ln2_w", &w->ln2_w, &g->ln2_w, PGROUP_VECTOR, PINIT_ONES, 0, L, C, 0);
-    if (ln_bias) paramset_add(ps, "ln2_b", &w->ln2_b, &g->ln2_b, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
+    if (!c->parallel_block) { /* a parallel block's MLP reads ln1 */
+        paramset_add(ps, "ln2_w", &w->ln2_w, &g->ln2_w, PGROUP_VECTOR, PINIT_ONES, 0, L, C, 0);
+        if (ln_bias) paramset_add(ps, "ln2_b", &w->ln2_b, &g->ln2_b, PGROUP_VECTOR, PINIT_ZEROS, 0, L, C, 0);
+    }
     size_t Ld = (size_t)m->Ld;
     if (Ld > 0) {
         paramset_add(ps, "wfc", &w->wfc, &g->wfc, PGROUP_MATRIX, mat, xavier ? XB(C, F) : std, Ld, F1, C);
@@ -305,6 +307,7 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->logits_raw, c->softcap > 0 ? N * V : 0},
         {&a->probs, N * V},
         {&a->losses, N},
+        {&a->logz, c->z_loss > 0 ? N : 0},
         {&a->dres, N * C},
         {&a->dx1, N * C},
         {&a->dx2, N * C},
@@ -506,7 +509,9 @@ static const float *block_forward(const Transformer *m, size_t l, const LayerAct
 
     /* MLP sub-block */
     const float *mlp_in;
-    if (pre) {
+    if (c->parallel_block) { /* res3 = x + attn(ln1) + mlp(ln1) */
+        mlp_in = s->ln1;
+    } else if (pre) {
         norm_forward(c, s->ln2, s->ln2_mean, s->ln2_rstd, s->res2, w->ln2_w + l * C, cat(w->ln2_b, l, C), N, C);
         mlp_in = s->ln2;
     } else {
@@ -562,15 +567,18 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
     m->have_targets = targets != NULL;
     if (!targets) return 0.0f;
     memcpy(m->targets, targets, N * sizeof(int));
+    if (m->cfg.z_loss > 0) zloss_forward(a->logz, a->probs, N, V); /* before the softmax overwrites the logits */
     crossentropy_softmax_forward(a->losses, a->probs, a->probs, targets, N, V);
-    double sum = 0.0;
+    double sum = 0.0, zsum = 0.0;
     size_t count = 0;
     for (size_t n = 0; n < N; n++)
         if (targets[n] >= 0) {
             sum += a->losses[n];
+            if (m->cfg.z_loss > 0) zsum += (double)a->logz[n] * a->logz[n];
             count++;
         }
     m->mean_loss = count ? (float)(sum / (double)count) : 0.0f;
+    m->zloss = count ? (float)(m->cfg.z_loss * zsum / (double)count) : 0.0f;
     return m->mean_loss;
 }
 
@@ -593,12 +601,16 @@ static void block_backward(Transformer *m, size_t l, const LayerActs *s, const f
         tmp = dres, dres = dx1, dx1 = tmp;
     }
     /* dres = d res3; res3 = mlp_in + mlp(mlp_in)  (pre: + res2) */
-    const float *mlp_in = pre ? s->ln2 : s->ln1;
+    int parallel = c->parallel_block;
+    const float *mlp_in = pre && !parallel ? s->ln2 : s->ln1;
     if (transformer_is_moe(m, l))
         moe_block_backward(m, l, dx1, dres, mlp_in, &s->moe, N);
     else
         mlp_block_backward(m, l, dx1, GRAD_SET, dres, mlp_in, &s->mlp, N);
-    if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
+    GradWrite attn_mode = GRAD_SET;
+    if (parallel) { /* res3 = res2 + mlp(ln1): dx1 holds the MLP's share of d ln1, attention adds its own */
+        attn_mode = GRAD_ADD;
+    } else if (pre) { /* ln2 = norm2(res2); the residual path already carries dres */
         norm_backward(c, dres, g->ln2_w + l * C, at(g->ln2_b, l, C), dx1, s->res2, w->ln2_w + l * C, s->ln2_mean,
                       s->ln2_rstd, N, C);
     } else { /* ln1 = norm1(res2) fed both the MLP and the residual */
@@ -611,13 +623,13 @@ static void block_backward(Transformer *m, size_t l, const LayerActs *s, const f
     }
     /* dres = d res2; res2 = x_in + attn(attn_in), attn_in = norm1(x_in) (pre) or x_in */
     if (pre && m->mla) {
-        mla_block_backward(m, l, dx1, GRAD_SET, dres, s->ln1, &s->attn, B, T);
+        mla_block_backward(m, l, dx1, attn_mode, dres, s->ln1, &s->attn, B, T);
         norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s->ln1_mean,
                       s->ln1_rstd, N, C);
     } else if (m->mla) {
         mla_block_backward(m, l, dres, GRAD_ADD, dres, x_in, &s->attn, B, T);
     } else if (pre) {
-        attn_block_backward(m, l, dx1, GRAD_SET, dres, s->ln1, &s->attn, m->inputs, B, T);
+        attn_block_backward(m, l, dx1, attn_mode, dres, s->ln1, &s->attn, m->inputs, B, T);
         norm_backward(c, dres, g->ln1_w + l * C, at(g->ln1_b, l, C), dx1, x_in, w->ln1_w + l * C, s->ln1_mean,
                       s->ln1_rstd, N, C);
     } else {
@@ -783,7 +795,8 @@ void transformer_backward(Transformer *m) {
     for (size_t n = 0; n < N; n++) count += m->targets[n] >= 0;
     float dloss = count ? 1.0f / (float)count : 0.0f;
 
-    /* loss: probs become dlogits in place */
+    /* loss: probs become dlogits in place, the z-loss's gradient folded in first */
+    if (c->z_loss > 0) zloss_backward(a->probs, a->logz, m->targets, (float)c->z_loss, N, V);
     crossentropy_softmax_backward(a->probs, a->probs, m->targets, dloss, N, V);
     const float *dlogits = a->probs;
     if (c->softcap > 0) {

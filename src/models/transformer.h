@@ -87,6 +87,7 @@ typedef struct {
     float *logits_raw;            /* (B, T, V) before the soft-cap (softcap only) */
     float *probs;                 /* (B, T, V) logits, then probabilities, then their gradient */
     float *losses;                /* (B, T) */
+    float *logz;                  /* (B, T) z_loss: log of each position's softmax normaliser */
     /* backward scratch */
     float *dres, *dx1, *dx2;      /* (B, T, C) */
     float *dqkv, *dqkvp;          /* (B, T, QKV) */
@@ -142,6 +143,7 @@ typedef struct {
     int *inputs, *targets;      /* (B, T) copies of the last batch */
     float mean_loss;
     float aux_loss;  /* the last forward's MoE balance loss (in the gradient, not in mean_loss) */
+    float zloss;     /* the last forward's z_loss term (likewise) */
     float mtp_loss;  /* the last backward's mtp_weight x mean multi-token loss (in the gradient) */
     float *moe_load; /* (Lm, E) tokens per expert in the last forward with targets */
     int have_targets;

@@ -22,7 +22,7 @@ int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
     o->lr_peak = cfg->lr;
     o->ps = ps;
     o->m = floats_alloc(ps->numel);
-    if (o->kind != OPT_SGD) o->v = floats_alloc(ps->numel);
+    if (o->kind != OPT_SGD && o->kind != OPT_LION) o->v = floats_alloc(ps->numel);
     if (o->kind == OPT_MUON) { /* workspace for the largest matrix block */
         size_t need = 1;
         for (int i = 0; i < ps->n; i++) {
@@ -40,7 +40,7 @@ int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
             return status_fail(st, AP_ENOMEM, "cannot allocate the Muon workspace");
         }
     }
-    if (!o->m || (o->kind != OPT_SGD && !o->v)) {
+    if (!o->m || (o->kind != OPT_SGD && o->kind != OPT_LION && !o->v)) {
         optim_free(o);
         return status_fail(st, AP_ENOMEM, "cannot allocate optimiser state (%zu parameters)", ps->numel);
     }
@@ -171,6 +171,16 @@ void optim_step(Optimizer *o, double lr) {
                     d = m[i];
                 }
                 p[i] -= lrf * d;
+            }
+            break;
+        }
+        case OPT_LION: { /* Chen et al. 2023: p -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g */
+            float shrink = (float)(1.0 - step_lr * (double)wd), lrf = (float)step_lr, b2l = (float)o->beta2;
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
+            for (size_t i = 0; i < n; i++) {
+                float u = b1 * m[i] + (1.0f - b1) * g[i];
+                p[i] = p[i] * shrink - lrf * (float)((u > 0.0f) - (u < 0.0f));
+                m[i] = b2l * m[i] + (1.0f - b2l) * g[i];
             }
             break;
         }
