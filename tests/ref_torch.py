@@ -41,7 +41,7 @@ VARIANTS = [
     ("llama-2023", []),
     ("llama-2023", ["d_model=32"]),  # d_ff 88: 8d/3 to the nearest multiple of 8 (rounding down gives 80)
     ("vaswani-2017", []),
-    ("llama-2023", ["qk_norm=true", "softcap=4", "n_kv_heads=1"]),
+    ("llama-2023", ["qk_norm=true", "softcap=4", "n_kv_heads=1", "window=3"]),
     ("llama-2023", ["n_kv_heads=2", "act=relu2", "schedule=wsd", "decay_frac=0.4"]),
     ("gpt2-2019", ["act=geglu", "tie_embeddings=false", "pos=none", "optimizer=sgd", "lr=0.05"]),
     ("gpt2-2019", ["pos=sinusoidal", "bias=false", "emb_scale=true", "optimizer=adam", "weight_decay=0.01"]),
@@ -52,7 +52,7 @@ VARIANTS = [
     ("deepseek-2025", ["moe_d_ff=12", "moe_bias_rate=0.05"]),
     ("llama-2023", ["optimizer=lion", "lr=3e-4", "beta2=0.99", "weight_decay=0.5"]),
     ("gpt2-2019", ["z_loss=0.05", "softcap=4", "parallel_block=true"]),
-    ("llama-2023", ["parallel_block=true", "attention=mla", "mtp_depth=1"]),
+    ("llama-2023", ["parallel_block=true", "attention=mla", "mtp_depth=1", "window=5"]),
     ("llama-2023", ["z_loss=0.1", "mtp_depth=1"]),
     ("llama-2023", ["mtp_depth=2", "mtp_weight=0.5"]),
     ("gpt2-2019", ["mtp_depth=1", "norm_position=post", "softcap=3", "tie_embeddings=false"]),
@@ -309,6 +309,9 @@ def block(cfg, p, x, l, inputs, stats):
     pre = cfg["norm_position"] == "pre"
     g = lambda name, l=None: (p[name] if l is None else p[name][l]) if name in p else None  # noqa: E731
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    W = cfg_get(cfg, "window", int)
+    if W > 0:  # a sliding window: query i sees keys i-W+1 .. i
+        mask = mask | torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-W)
     a_in = norm(cfg, x, g("ln1_w", l), g("ln1_b", l)) if pre else x
     if cfg.get("attention") == "mla":
         q, k, v = mla_qkv(cfg, p, a_in, l)

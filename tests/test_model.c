@@ -25,7 +25,7 @@ static const Variant VARIANTS[] = {
     {"gpt2-2019", {NULL}},
     {"llama-2023", {NULL}},
     {"vaswani-2017", {NULL}},
-    {"llama-2023", {"qk_norm=true", "softcap=3", "n_heads=4", "n_kv_heads=1", NULL}},     /* MQA */
+    {"llama-2023", {"qk_norm=true", "softcap=3", "n_heads=4", "n_kv_heads=1", "window=4", NULL}}, /* MQA, window */
     {"gpt2-2019", {"act=relu2", "n_heads=4", "n_kv_heads=2", "tie_embeddings=false", NULL}}, /* GQA */
     {"llama-2023", {"act=geglu", "pos=none", "norm_position=post", NULL}},
     {"gpt2-2019", {"pos=sinusoidal", "bias=false", "emb_scale=true", "act=relu", NULL}},
@@ -36,7 +36,7 @@ static const Variant VARIANTS[] = {
     {"gpt2-2019", {"moe_experts=3", "moe_top_k=2", "moe_router=sigmoid", "moe_balance=bias", "moe_every=2", NULL}},
     {"llama-2023", {"mtp_depth=2", "mtp_weight=0.5", "z_loss=0.01", "optimizer=lion", NULL}}, /* MTP, z-loss */
     {"gpt2-2019", {"mtp_depth=1", "norm_position=post", "moe_experts=2", "moe_top_k=1", "moe_every=2", NULL}},
-    {"llama-2023", {"attention=mla", "parallel_block=true", NULL}},                           /* MLA */
+    {"llama-2023", {"attention=mla", "parallel_block=true", "window=3", NULL}},               /* MLA */
     {"llama-2023", {"attention=mla", "q_lora_rank=4", "kv_lora_rank=3", "norm_position=post", NULL}},
 };
 
@@ -312,6 +312,11 @@ static void test_flops(void **state) {
     double macs = 12.0 * 8 * 24 + 12.0 * 8 * 8 + 12.0 * 8 * 32 + 12.0 * 32 * 8 + 6 * 4 * 10 * 2 + 12.0 * 8 * 100;
     assert_float_equal(f.forward, 2 * macs, 1e-6);
     assert_float_equal(f.backward, 4 * macs, 1e-6);
+    /* a window of 2 keys: the 4 queries see 1 + 2 + 2 + 2 = 7 keys instead of 10 */
+    const char *w2[] = {"window=2"};
+    assert_int_equal(config_apply_args(&c, 1, (char **)w2, &st), 0);
+    assert_float_equal(transformer_step_flops(&c, 3, 4).forward, 2 * (macs - 6 * 4 * 3 * 2), 1e-6);
+    c.window = 0;
     /* MLA (hd 4 = dn 2 + dr 2, latent 4): q 8*8, latent 8*4, up 4*(2*(2+4)), RoPE key 8*2, wo 8*8; and a
      * mixture of 4 experts of width 16, 2 routed + 1 shared: router 8*4, 3 experts of 8*16 + 16*8 */
     const char *b[] = {"attention=mla", "pos=rope", "kv_lora_rank=4", "rope_head_dim=2", "moe_experts=4", "moe_top_k=2",

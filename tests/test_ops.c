@@ -893,17 +893,19 @@ static void test_rope(void **state) {
 /* ------------------------------------------------------------ attention */
 typedef struct {
     float *out, *att, *qkv, *r, *scratch;
-    size_t B, T, H, Hkv, hd;
+    size_t B, T, H, Hkv, hd, W;
 } AttnCtx;
 
 static double attn_loss(void *p) {
     AttnCtx *c = p;
-    attention_forward(c->out, c->att, c->scratch, c->qkv, c->B, c->T, c->H, c->Hkv, c->hd);
+    attention_forward(c->out, c->att, c->scratch, c->qkv, c->B, c->T, c->H, c->Hkv, c->hd, c->W);
     return dotr(c->out, c->r, c->B * c->T * c->H * c->hd);
 }
 
-/* Plain reference: full scores with a -inf mask, softmax, weighted sum of values. */
-static void attention_reference(float *out, const float *qkv, size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
+/* Plain reference: full scores with a -inf mask (causal, and outside a window W > 0), softmax,
+ * weighted sum of values. */
+static void attention_reference(float *out, const float *qkv, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
+                                size_t W) {
     size_t stride = (H + 2 * Hkv) * hd;
     double *s = calloc(T, sizeof(double));
     for (size_t b = 0; b < B; b++)
@@ -912,7 +914,7 @@ static void attention_reference(float *out, const float *qkv, size_t B, size_t T
                 size_t kh = h / (H / Hkv);
                 double mx = -INFINITY, sum = 0;
                 for (size_t u = 0; u < T; u++) {
-                    if (u > t) {
+                    if (u > t || (W && u + W <= t)) {
                         s[u] = -INFINITY;
                         continue;
                     }
@@ -932,9 +934,9 @@ static void attention_reference(float *out, const float *qkv, size_t B, size_t T
     free(s);
 }
 
-static void run_attention(size_t H, size_t Hkv, size_t hd) {
+static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W) {
     AttnCtx c = {0};
-    c.B = 2, c.T = 7, c.H = H, c.Hkv = Hkv, c.hd = hd;
+    c.B = 2, c.T = 7, c.H = H, c.Hkv = Hkv, c.hd = hd, c.W = W;
     size_t nqkv = c.B * c.T * (c.H + 2 * c.Hkv) * c.hd, nout = c.B * c.T * c.H * c.hd;
     c.out = vec(nout, 0, 0);
     c.att = vec(c.B * c.H * c.T * c.T, 0, 0);
@@ -944,11 +946,11 @@ static void run_attention(size_t H, size_t Hkv, size_t hd) {
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(c.T, c.hd), 0, 0);
     c.scratch = scratch;
     attn_loss(&c);
-    attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd);
+    attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd, c.W);
     for (size_t i = 0; i < nout; i++) assert_float_equal(c.out[i], ref[i], 1e-5);
-    attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd);
-    char name[32];
-    snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu", H, Hkv, hd);
+    attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd, c.W);
+    char name[48];
+    snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu%s", H, Hkv, hd, W ? " window" : "");
     int bad = gradcheck_tensor(name, c.qkv, d, nqkv, attn_loss, &c, (GradcheckOpts){1e-2, 2e-3, 2e-2, 0});
     assert_int_equal(bad, 0);
     free(c.out), free(c.att), free(c.qkv), free(c.r), free(ref), free(d), free(scratch);
@@ -956,24 +958,25 @@ static void run_attention(size_t H, size_t Hkv, size_t hd) {
 
 static void test_attention_mha(void **state) {
     (void)state;
-    run_attention(4, 4, 4);
-    run_attention(2, 2, 16); /* the default study's head width */
+    run_attention(4, 4, 4, 0);
+    run_attention(2, 2, 16, 0); /* the default study's head width */
+    run_attention(4, 4, 4, 3);  /* a sliding window of 3 keys */
 }
 static void test_attention_gqa(void **state) {
     (void)state;
-    run_attention(4, 2, 4);
-    run_attention(4, 2, 16);
+    run_attention(4, 2, 4, 0);
+    run_attention(4, 2, 16, 0);
 }
 static void test_attention_mqa(void **state) {
     (void)state;
-    run_attention(3, 1, 4);
-    run_attention(3, 1, 32);
+    run_attention(3, 1, 4, 0);
+    run_attention(3, 1, 32, 2);
 }
 
 /* The fast kernels (transposed heads, blocks of 64 keys, ap_expf) against the plain ones in
  * reference.c on a shape with more than one key block, a ragged last block and GQA, at head widths
  * 12 (on each GEMM library), 16 and 32. */
-static void run_attention_fast_vs_reference(size_t hd) {
+static void run_attention_fast_vs_reference(size_t hd, size_t W) {
     size_t B = 2, T = 131, H = 4, Hkv = 2, stride = (H + 2 * Hkv) * hd;
     size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
     float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
@@ -981,8 +984,8 @@ static void run_attention_fast_vs_reference(size_t hd) {
     float *out = vec(nout, 0, 0), *out_ref = vec(nout, 0, 0), *att = vec(natt, 93, 50), *att_ref = vec(natt, 94, 50);
     float *d = vec(nqkv, 0, 0), *d_ref = vec(nqkv, 0, 0), *d_cross = vec(nqkv, 0, 0);
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
-    attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd);
-    attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd);
+    attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd, W);
+    attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd, W);
     for (size_t i = 0; i < nout; i++) assert_float_equal(out[i], out_ref[i], 2e-5 * (1 + fabsf(out_ref[i])));
     for (size_t bh = 0; bh < B * H; bh++)
         for (size_t t = 0; t < T; t++)
@@ -990,11 +993,11 @@ static void run_attention_fast_vs_reference(size_t hd) {
                 size_t k = (bh * T + t) * T + j;
                 assert_float_equal(att[k], att_ref[k], 2e-6 + 2e-5 * att_ref[k]);
             }
-    attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd);
+    attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd, W);
     attention_backward_ref(d_ref, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
     for (size_t i = 0; i < nqkv; i++) assert_float_equal(d[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
     /* the fast backward also accepts the reference forward's probabilities (the contract in ops.h) */
-    attention_backward(d_cross, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
+    attention_backward(d_cross, scratch, g, qkv, att_ref, B, T, H, Hkv, hd, W);
     for (size_t i = 0; i < nqkv; i++) assert_float_equal(d_cross[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
     free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(d_cross);
     free(scratch);
@@ -1007,10 +1010,14 @@ static void test_attention_fast_matches_reference(void **state) {
     int n_libs = gemm_libs(libs);
     for (int li = 0; li < n_libs; li++) {
         use_lib(libs[li]);
-        run_attention_fast_vs_reference(12);
+        run_attention_fast_vs_reference(12, 0);
     }
     use_lib(GEMM_AUTO);
-    for (size_t hd = 16; hd <= 32; hd += 16) run_attention_fast_vs_reference(hd);
+    for (size_t hd = 16; hd <= 32; hd += 16) run_attention_fast_vs_reference(hd, 0);
+    /* sliding windows: inside one key block, across blocks (whole blocks skipped), of one key */
+    run_attention_fast_vs_reference(16, 50);
+    run_attention_fast_vs_reference(16, 70);
+    run_attention_fast_vs_reference(16, 1);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,
@@ -1020,7 +1027,7 @@ static void run_attention_decode(size_t H, size_t Hkv) {
     float *qkv = vec(T * stride, 95, 2), *out = vec(T * C, 0, 0), *att = vec(H * T * T, 0, 0);
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
     float *y = vec(C, 0, 0), *p = vec(H * T, 0, 0);
-    attention_forward(out, att, scratch, qkv, 1, T, H, Hkv, hd);
+    attention_forward(out, att, scratch, qkv, 1, T, H, Hkv, hd, 0);
     double worst_out = 0, worst_att = 0;
     for (size_t t = 0; t < T; t++) {
         attention_decode_forward(y, p, qkv + t * stride, qkv + H * hd, qkv + (H + Hkv) * hd, t + 1, H, Hkv, hd,

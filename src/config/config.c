@@ -53,6 +53,11 @@ static const ConfigKey KEYS[] = {
      "attention, keys and values up-projected from a kv_lora_rank latent plus a shared RoPE key of rope_head_dim "
      "floats, so the KV cache holds kv_lora_rank + rope_head_dim floats per token and layer (needs pos = rope).",
      "Vaswani et al. 2017 (MHA); DeepSeek-AI 2024 (V2: MLA)"},
+    {"window", "model", KEY_INT, OFF(window), "0", NULL, 0, 1 << 20, 1,
+     "Sliding-window attention: each query sees itself and the window-1 keys before it (0: every earlier key). "
+     "Key blocks outside every window are skipped and not counted; the KV cache keeps the last window positions "
+     "in use.",
+     "Child et al. 2019; Beltagy et al. 2020 (Longformer); Jiang et al. 2023 (Mistral)"},
     {"kv_lora_rank", "model", KEY_INT, OFF(kv_lora_rank), "0", NULL, 0, 1 << 16, 1,
      "mla: width of the key/value latent (what the KV cache stores); 0 = d_model/4.", "DeepSeek-AI 2024 (V2)"},
     {"q_lora_rank", "model", KEY_INT, OFF(q_lora_rank), "0", NULL, 0, 1 << 16, 1,

@@ -42,6 +42,7 @@ typedef struct {
     int n_heads;
     int n_kv_heads; /* 0: same as n_heads */
     int attention;     /* AttentionKind */
+    int window;        /* sliding-window attention: keys per query; 0: all earlier ones */
     int kv_lora_rank;  /* mla: the latent keys and values come from; 0: d_model/4 */
     int q_lora_rank;   /* mla: queries through a latent of this width; 0: a direct projection */
     int rope_head_dim; /* mla: the decoupled RoPE part of each query/key head; 0: head dim / 2 */

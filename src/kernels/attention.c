@@ -66,8 +66,26 @@ static void softmax_rows_causal(float *s, size_t i0, size_t rows, size_t cols, s
     }
 }
 
+/* The first key row i sees: with a sliding window of W keys, i + 1 - W (0 without one). */
+static inline size_t window_start(size_t i, size_t W) { return W && i + 1 > W ? i + 1 - W : 0; }
+
+/* Sliding-window rows: row r sees keys [window_start(i0 + r), i0 + r]; zeros elsewhere up to cols. */
+static void softmax_rows_window(float *s, size_t i0, size_t rows, size_t cols, size_t T, size_t W) {
+    for (size_t r = 0; r < rows; r++) {
+        float *p = s + r * T;
+        size_t lo = window_start(i0 + r, W), hi = i0 + r + 1;
+        float mx = -INFINITY, sum = 0.0f;
+        for (size_t j = lo; j < hi; j++) mx = p[j] > mx ? p[j] : mx;
+        for (size_t j = lo; j < hi; j++) sum += p[j] = ap_expf(p[j] - mx);
+        float inv = 1.0f / sum;
+        for (size_t j = 0; j < lo; j++) p[j] = 0.0f;
+        for (size_t j = lo; j < hi; j++) p[j] *= inv;
+        for (size_t j = hi; j < cols; j++) p[j] = 0.0f;
+    }
+}
+
 static void attention_forward_untimed(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
-                                      size_t H, size_t Hkv, size_t hd) {
+                                      size_t H, size_t Hkv, size_t hd, size_t W) {
     (void)scratch;
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -79,11 +97,17 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
             const float *k = base + (H + kh) * hd, *v = base + (H + Hkv + kh) * hd;
             float *a = att + (b * H + h) * T * T;
             for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
-                size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m;
+                size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
                 float *s = a + i0 * T;
-                gemm_sgemm(0, 1, m, n, hd, scale, base + i0 * stride + h * hd, stride, k, stride, 0.0f, s, T);
-                softmax_rows_causal(s, i0, m, n, T);
-                gemm_sgemm(0, 0, m, hd, n, 1.0f, s, T, v, stride, 0.0f, out + (b * T + i0) * H * hd + h * hd, H * hd);
+                /* keys [k0, n): the block's first row sees the earliest */
+                gemm_sgemm(0, 1, m, nk, hd, scale, base + i0 * stride + h * hd, stride, k + k0 * stride, stride, 0.0f,
+                           s + k0, T);
+                if (W)
+                    softmax_rows_window(s, i0, m, n, T, W);
+                else
+                    softmax_rows_causal(s, i0, m, n, T);
+                gemm_sgemm(0, 0, m, hd, nk, 1.0f, s + k0, T, v + k0 * stride, stride, 0.0f,
+                           out + (b * T + i0) * H * hd + h * hd, H * hd);
             }
         }
 }
@@ -105,7 +129,8 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 }
 
 static void attention_backward_untimed(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                                       const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
+                                       const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
+                                       size_t W) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for collapse(2) schedule(static) if (B * T * T * hd >= AP_PAR_MIN)
@@ -118,13 +143,21 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
             float *dk = dbase + (H + kh) * hd, *dv = dbase + (H + Hkv + kh) * hd;
             for (size_t h = kh * group; h < (kh + 1) * group; h++)
                 for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
-                    size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m;
+                    size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
                     const float *p = att + ((b * H + h) * T + i0) * T;
                     const float *g = dout + (b * T + i0) * H * hd + h * hd, *q = base + i0 * stride + h * hd;
-                    /* dP = dO V^T */
-                    gemm_sgemm(0, 1, m, n, hd, 1.0f, g, H * hd, v, stride, 0.0f, ds, n);
-                    /* dS = P * (dP - sum(P * dP)) * scale on the visible keys, 0 above the diagonal */
-                    for (size_t r = 0; r < m; r++) {
+                    /* dP = dO V^T (keys [k0, n)) */
+                    gemm_sgemm(0, 1, m, nk, hd, 1.0f, g, H * hd, v + k0 * stride, stride, 0.0f, ds, nk);
+                    /* dS = P * (dP - sum(P * dP)) * scale on the visible keys, 0 elsewhere */
+                    for (size_t r = 0; W && r < m; r++) {
+                        const float *pr = p + r * T + k0;
+                        float *dr = ds + r * nk;
+                        size_t lo = window_start(i0 + r, W) - k0, hi = i0 + r + 1 - k0;
+                        float pdp = 0.0f;
+                        for (size_t j = lo; j < hi; j++) pdp += pr[j] * dr[j];
+                        for (size_t j = 0; j < nk; j++) dr[j] = j >= lo && j < hi ? pr[j] * (dr[j] - pdp) * scale : 0.0f;
+                    }
+                    for (size_t r = 0; !W && r < m; r++) {
                         const float *pr = p + r * T;
                         float *dr = ds + r * n;
                         size_t vis = i0 + r + 1, nv = (vis + 15) & ~(size_t)15; /* whole vectors, as in the forward */
@@ -137,9 +170,10 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                         for (size_t j = nv; j < n; j++) dr[j] = 0.0f;
                     }
                     /* dQ += dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
-                    gemm_sgemm(0, 0, m, hd, n, 1.0f, ds, n, k, stride, 1.0f, dbase + i0 * stride + h * hd, stride);
-                    gemm_sgemm(1, 0, n, hd, m, 1.0f, ds, n, q, stride, 1.0f, dk, stride);
-                    gemm_sgemm(1, 0, n, hd, m, 1.0f, p, T, g, H * hd, 1.0f, dv, stride);
+                    gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 1.0f, dbase + i0 * stride + h * hd,
+                               stride);
+                    gemm_sgemm(1, 0, nk, hd, m, 1.0f, ds, nk, q, stride, 1.0f, dk + k0 * stride, stride);
+                    gemm_sgemm(1, 0, nk, hd, m, 1.0f, p + k0, T, g, H * hd, 1.0f, dv + k0 * stride, stride);
                 }
         }
 }
@@ -151,17 +185,17 @@ static void attention_clock(double t0, double g0) {
 }
 
 void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
-                       size_t Hkv, size_t hd) {
+                       size_t Hkv, size_t hd, size_t window) {
     int timed = section_clock_timed();
     double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
-    attention_forward_untimed(out, att, scratch, qkv, B, T, H, Hkv, hd);
+    attention_forward_untimed(out, att, scratch, qkv, B, T, H, Hkv, hd, window);
     if (timed) attention_clock(t0, g0);
 }
 
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd) {
+                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window) {
     int timed = section_clock_timed();
     double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
-    attention_backward_untimed(dqkv, scratch, dout, qkv, att, B, T, H, Hkv, hd);
+    attention_backward_untimed(dqkv, scratch, dout, qkv, att, B, T, H, Hkv, hd, window);
     if (timed) attention_clock(t0, g0);
 }

@@ -178,10 +178,12 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * of the row's block of 64 queries, because the backward's GEMMs read those entries.
  * scratch holds attention_scratch_floats(T, hd) floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(size_t T, size_t hd);
+/* window > 0: a sliding window, query i sees keys [i - window + 1, i] (Child et al. 2019; Beltagy et
+ * al. 2020); key blocks entirely outside it are skipped. 0: every earlier key. */
 void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
-                       size_t Hkv, size_t hd);
+                       size_t Hkv, size_t hd, size_t window);
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
+                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window);
 
 /* One query row against a key/value cache (decoding): q (H*hd), the query of position T-1, attends
  * to the T keys and values of positions 0..T-1, rows of kc and vc (T, Hkv*hd) `ld` floats apart.
@@ -193,7 +195,7 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 /* Simple references of the attention kernels (reference.c): same arguments, same results up to
  * rounding (the fast kernels use ap_expf and a different summation order). */
 void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
-                           size_t H, size_t Hkv, size_t hd);
+                           size_t H, size_t Hkv, size_t hd, size_t window);
 void attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                             size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
 

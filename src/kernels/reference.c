@@ -22,7 +22,7 @@ static inline void axpy(float *y, float a, const float *x, size_t n) {
 }
 
 void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
-                           size_t H, size_t Hkv, size_t hd) {
+                           size_t H, size_t Hkv, size_t hd, size_t window) {
     (void)scratch; /* same arguments as attention_forward */
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -36,13 +36,15 @@ void attention_forward_ref(float *out, float *att, float *scratch, const float *
                 const float *q = base + t * stride + h * hd;
                 float *p = att + ((b * H + h) * T + t) * T;
                 float mx = -INFINITY;
-                for (size_t t2 = 0; t2 <= t; t2++) {
+                size_t lo = window && t + 1 > window ? t + 1 - window : 0; /* a sliding window's first key */
+                for (size_t t2 = 0; t2 < lo; t2++) p[t2] = 0.0f;
+                for (size_t t2 = lo; t2 <= t; t2++) {
                     float s = scale * dot(q, kbase + t2 * stride, hd);
                     p[t2] = s;
                     if (s > mx) mx = s;
                 }
                 float sum = 0.0f;
-                for (size_t t2 = 0; t2 <= t; t2++) {
+                for (size_t t2 = lo; t2 <= t; t2++) {
                     p[t2] = expf(p[t2] - mx);
                     sum += p[t2];
                 }
@@ -50,7 +52,7 @@ void attention_forward_ref(float *out, float *att, float *scratch, const float *
                 for (size_t t2 = t + 1; t2 < T; t2++) p[t2] = 0.0f; /* the contract in ops.h */
                 float *o = out + (b * T + t) * H * hd + h * hd;
                 for (size_t i = 0; i < hd; i++) o[i] = 0.0f;
-                for (size_t t2 = 0; t2 <= t; t2++) {
+                for (size_t t2 = lo; t2 <= t; t2++) {
                     p[t2] *= inv;
                     axpy(o, p[t2], vbase + t2 * stride, hd);
                 }

@@ -41,7 +41,8 @@ void attn_block_forward(const Transformer *m, size_t l, float *out, const AttnAc
     const TransformerWeights *w = &m->w;
     size_t N = B * T, C = m->C;
     const float *q = qkv_forward(m, l, s, inp, tokens, B, T, 0);
-    attention_forward(s->atty, s->att, m->a.attn_scratch, q, B, T, (size_t)m->H, (size_t)m->Hkv, (size_t)m->hd);
+    attention_forward(s->atty, s->att, m->a.attn_scratch, q, B, T, (size_t)m->H, (size_t)m->Hkv, (size_t)m->hd,
+                      (size_t)m->cfg.window);
     linear_forward(out, s->atty, w->wo + l * C * C, cat(w->bo, l, C), N, C, C);
 }
 
@@ -56,7 +57,8 @@ void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_m
     linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
     int processed = c->qk_norm || c->pos == POS_ROPE || (int)l < m->Lve;
     zero(a->dqkvp, N * QKV);
-    attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? s->qkvp : s->qkv, s->att, B, T, H, Hkv, hd);
+    attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? s->qkvp : s->qkv, s->att, B, T, H, Hkv, hd,
+                       (size_t)c->window);
     if ((int)l < m->Lve) /* values were mixed last: undo that first (qkv holds the un-mixed values) */
         value_mix_backward(a->dqkvp, g->ve + l * V * Hkv * hd, g->ve_lambda + 2 * l, s->qkv, w->ve + l * V * Hkv * hd,
                            w->ve_lambda + 2 * l, tokens, N, QKV, nqk * hd, Hkv * hd);
@@ -80,6 +82,8 @@ void attn_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float
     float *kc = kv->k + l * T * kvd, *vc = kv->v + l * T * kvd;
     memcpy(kc + (size_t)pos * kvd, q + H * hd, kvd * sizeof(float));
     memcpy(vc + (size_t)pos * kvd, q + (H + Hkv) * hd, kvd * sizeof(float));
-    attention_decode_forward(s->atty, s->att, q, kc, vc, (size_t)pos + 1, H, Hkv, hd, kvd);
+    /* a sliding window attends to its last `window` positions of the cache */
+    size_t t0 = m->cfg.window && (size_t)pos + 1 > (size_t)m->cfg.window ? (size_t)pos + 1 - m->cfg.window : 0;
+    attention_decode_forward(s->atty, s->att, q, kc + t0 * kvd, vc + t0 * kvd, (size_t)pos + 1 - t0, H, Hkv, hd, kvd);
     linear_forward(out, s->atty, w->wo + l * C * C, cat(w->bo, l, C), 1, C, C);
 }

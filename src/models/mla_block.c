@@ -41,7 +41,8 @@ void mla_block_forward(const Transformer *m, size_t l, float *out, const AttnAct
                        size_t T) {
     size_t N = B * T, C = m->C;
     mla_project(m, l, s, inp, B, T, 0, 1);
-    attention_forward(s->atty, s->att, m->a.attn_scratch, s->qkv, B, T, (size_t)m->H, (size_t)m->H, (size_t)m->hd);
+    attention_forward(s->atty, s->att, m->a.attn_scratch, s->qkv, B, T, (size_t)m->H, (size_t)m->H, (size_t)m->hd,
+                      (size_t)m->cfg.window);
     linear_forward(out, s->atty, m->w.wo + l * C * C, cat(m->w.bo, l, C), N, C, C);
 }
 
@@ -55,7 +56,7 @@ void mla_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mo
     /* dout is consumed here, before dinp (which may alias it) is written */
     linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
     zero(a->dqkv, N * QKV);
-    attention_backward(a->dqkv, a->attn_scratch, a->datty, s->qkv, s->att, B, T, H, H, hd);
+    attention_backward(a->dqkv, a->attn_scratch, a->datty, s->qkv, s->att, B, T, H, H, hd, (size_t)m->cfg.window);
     /* keys and values: back through the assembly, the RoPE key, the up-projection, the latent norm */
     mla_assemble_backward(a->mla_dkvu, a->mla_dkr, a->dqkv, N, H, hd, dn);
     rope_part_backward(a->mla_dkr, m->rope_cos, m->rope_sin, B, T, dr, 1, dr, 0, dr, 0);
@@ -93,7 +94,8 @@ void mla_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float 
     float *lat = kv->k + l * T * R, *kr = kv->v + l * T * dr;
     memcpy(lat + (size_t)pos * R, s->ckv, R * sizeof(float));
     memcpy(kr + (size_t)pos * dr, s->kr, dr * sizeof(float));
-    mla_decode_forward(s->atty, s->att, kv->mla_scratch, s->qkv, lat, kr, m->w.mla_wukv + l * U * R, (size_t)pos + 1,
-                       H, hd, hd - dr, R);
+    size_t t0 = m->cfg.window && (size_t)pos + 1 > (size_t)m->cfg.window ? (size_t)pos + 1 - m->cfg.window : 0;
+    mla_decode_forward(s->atty, s->att, kv->mla_scratch, s->qkv, lat + t0 * R, kr + t0 * dr, m->w.mla_wukv + l * U * R,
+                       (size_t)pos + 1 - t0, H, hd, hd - dr, R);
     linear_forward(out, s->atty, m->w.wo + l * C * C, cat(m->w.bo, l, C), 1, C, C);
 }

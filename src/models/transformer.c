@@ -216,6 +216,12 @@ size_t transformer_total_params(const Transformer *m) {
     return n;
 }
 
+/* Keys the T queries of a sequence see in all: T(T+1)/2, or with a window W < T, W(W+1)/2 + (T-W)W. */
+static double visible_keys(int T, int W) {
+    double t = T, w = W;
+    return W <= 0 || W >= T ? t * (t + 1) / 2.0 : w * (w + 1) / 2.0 + (t - w) * w;
+}
+
 StepFlops transformer_step_flops(const Config *c, int B, int T) {
     double C = c->d_model, L = c->n_layers, H = c->n_heads, Hkv = c->n_kv_heads ? c->n_kv_heads : c->n_heads;
     double hd = C / H, F = c->d_ff, F1 = config_is_gated(c) ? 2 * F : F, V = c->vocab, N = (double)B * T;
@@ -234,8 +240,8 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
         attn_lin = (Rq > 0 ? C * Rq + Rq * H * hd : C * H * hd) + C * R + R * H * (hd - dr + hd) + C * dr + C * C;
     }
     double linear_macs = N * (attn_lin + mlp_macs);
-    /* query t sees t+1 keys: sum over t of (t+1) = T(T+1)/2, for scores and for the value mix */
-    double attn_macs = (double)B * H * hd * ((double)T * (T + 1) / 2.0) * 2.0;
+    /* query t sees t+1 keys (at most window): for scores and for the value mix */
+    double attn_macs = (double)B * H * hd * visible_keys(T, c->window) * 2.0;
     double head_macs = N * C * V;
     StepFlops f = {0};
     f.forward = 2.0 * (L * (linear_macs + attn_macs) + head_macs);
@@ -243,7 +249,7 @@ StepFlops transformer_step_flops(const Config *c, int B, int T) {
     for (int k = 1; k <= c->mtp_depth; k++) {
         double Tk = T - k, Nk = (double)B * Tk;
         f.forward += 2.0 * (Nk * (2 * C * C + attn_lin + LAYER_MLP_MACS(c->n_layers + k - 1) + C * V) +
-                            (double)B * H * hd * (Tk * (Tk + 1) / 2.0) * 2.0);
+                            (double)B * H * hd * visible_keys(T - k, c->window) * 2.0);
     }
 #undef LAYER_MLP_MACS
     f.backward = 2.0 * f.forward; /* each product has two gradient products of equal size */
