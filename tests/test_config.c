@@ -68,6 +68,43 @@ static void test_presets_load(void **state) {
     assert_non_null(strstr(st.msg, "no recipe named 'no-such-preset'"));
 }
 
+/* Every preset resolves; the switch table names a published origin for at least 40 switches
+ * (`algoprog keys --innovations`); the era's bad shapes are errors that name the key. */
+static void test_presets_and_switches(void **state) {
+    (void)state;
+    const char *presets[] = {"speedrun-2025", "deepseek-2025", "lstm-2016"};
+    for (int i = 0; i < 3; i++) {
+        Config c;
+        Status st = {0};
+        config_defaults(&c);
+        assert_int_equal(config_load_recipe(&c, presets[i], &st), 0);
+        assert_int_equal(config_resolve(&c, &st), 0);
+    }
+    int n, with_origin = 0;
+    const ConfigKey *k = config_keys(&n);
+    for (int i = 0; i < n; i++) with_origin += k[i].origin[0] != '\0';
+    assert_true(with_origin >= 40);
+    const struct {
+        const char *args[3], *message;
+    } bad[] = {
+        {{"moe_experts=4", "moe_top_k=5"}, "moe_top_k=5 is more than moe_experts=4"},
+        {{"attention=mla", "kv_lora_rank=999"}, "kv_lora_rank=999 is more than d_model"},
+        {{"attention=mla", "rope_head_dim=3"}, "rope_head_dim=3"},
+        {{"attention=mla", "pos=learned"}, "set pos=rope"},
+        {{"mtp_depth=16", "context=8"}, "mtp_depth=16 needs a context"},
+        {{"parallel_block=true", "norm_position=post"}, "parallel_block needs norm_position=pre"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        Config c;
+        Status st = {0};
+        config_defaults(&c);
+        assert_int_equal(config_load_recipe(&c, "llama-2023", &st), 0);
+        assert_int_equal(config_apply_args(&c, 2, (char **)bad[i].args, &st), 0);
+        assert_int_equal(config_resolve(&c, &st), -1);
+        if (!strstr(st.msg, bad[i].message)) fail_msg("'%s' does not say '%s'", st.msg, bad[i].message);
+    }
+}
+
 static void test_bad_recipes(void **state) {
     (void)state;
     expect_error("[optim]\nlrr = 1e-3\n", "unknown key 'lrr' (did you mean 'lr'?)");
@@ -166,7 +203,8 @@ static void test_schedules(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_presets_load),  cmocka_unit_test(test_bad_recipes),
+        cmocka_unit_test(test_presets_load),  cmocka_unit_test(test_presets_and_switches),
+        cmocka_unit_test(test_bad_recipes),
         cmocka_unit_test(test_base_and_args), cmocka_unit_test(test_text_roundtrip),
         cmocka_unit_test(test_recipe_roundtrip),
         cmocka_unit_test(test_schedules),

@@ -30,8 +30,9 @@ const char *const cli_usage_config =
     "usage: algoprog config RECIPE [key=value ...]\n"
     "  prints the resolved recipe, parameter counts, FLOPs per step and every tensor's shape\n";
 const char *const cli_usage_keys =
-    "usage: algoprog keys [--markdown]\n"
-    "  lists every recipe key (switch) with its default and documentation\n";
+    "usage: algoprog keys [--markdown | --innovations]\n"
+    "  lists every recipe key (switch) with its default and documentation; --innovations lists the\n"
+    "  switches that carry a published origin, with it, and counts them\n";
 
 static int load_config(Config *cfg, const char *recipe, int argc, char **argv, Status *st) {
     config_defaults(cfg);
@@ -197,13 +198,22 @@ int cmd_config(int argc, char **argv) {
 }
 
 int cmd_keys(int argc, char **argv) {
-    if (argc > 1 || (argc == 1 && strcmp(argv[0], "--markdown"))) return fputs(cli_usage_keys, stderr), 2;
-    if (argc > 0 && !strcmp(argv[0], "--markdown")) {
+    int markdown = argc == 1 && !strcmp(argv[0], "--markdown"), innovations = argc == 1 && !strcmp(argv[0], "--innovations");
+    if (argc > 1 || (argc == 1 && !markdown && !innovations)) return fputs(cli_usage_keys, stderr), 2;
+    if (markdown) {
         config_write_markdown(stdout);
         return 0;
     }
-    int n;
+    int n, with_origin = 0;
     const ConfigKey *k = config_keys(&n);
-    for (int i = 0; i < n; i++) printf("%-7s %-17s default %-12s %s\n", k[i].section, k[i].key, k[i].def, k[i].doc);
+    for (int i = 0; i < n; i++) {
+        if (!innovations) {
+            printf("%-7s %-18s default %-12s %s\n", k[i].section, k[i].key, k[i].def, k[i].doc);
+        } else if (k[i].origin[0]) {
+            printf("%-7s %-18s %s\n", k[i].section, k[i].key, k[i].origin);
+            with_origin++;
+        }
+    }
+    if (innovations) printf("%d switches with a published origin (of %d keys)\n", with_origin, n);
     return 0;
 }
