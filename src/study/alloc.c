@@ -13,6 +13,12 @@
 
 #define ALLOC_CHECKPOINT_FLOPS 1e12
 
+/* width w set for an arm of width d0, at width d: the same ratio, a multiple of 8, at least 8. */
+static int scale_width(int w, int d, int d0) {
+    long x = ((long)w * d / (d0 > 0 ? d0 : d) + 4) / 8 * 8;
+    return x < 8 ? 8 : (int)x;
+}
+
 /* A transformer shape of width d and depth L, or 0 when the arm's switches cannot take it. */
 static int transformer_shape(const Config *arm, int d, int L, Config *c) {
     *c = *arm;
@@ -25,6 +31,9 @@ static int transformer_shape(const Config *arm, int d, int L, Config *c) {
     c->n_kv_heads = arm->n_kv_heads == arm->n_heads ? 0 : arm->n_kv_heads;
     if (c->n_kv_heads && c->n_heads % c->n_kv_heads) return 0;
     if (arm->value_embeds > c->n_layers) c->value_embeds = c->n_layers;
+    /* widths the arm sets in proportion to its d_model keep that proportion (experts, latents) */
+    if (arm->moe_d_ff) c->moe_d_ff = scale_width(arm->moe_d_ff, d, arm->d_model);
+    if (arm->q_lora_rank) c->q_lora_rank = scale_width(arm->q_lora_rank, d, arm->d_model);
     Status st;
     return config_resolve(c, &st) == 0;
 }
@@ -61,7 +70,8 @@ static int add_rung(Ladder *l, int *cap, const Config *c) {
     model_count_params(c, &total, &ne);
     Rung *r = &l->r[l->n++];
     r->shape = *c;
-    r->n = (double)ne;
+    /* sized by the parameters a token goes through: a mixture's idle experts cost no compute */
+    r->n = (double)ne - (double)(total - model_active_params(c));
     r->fpt = alloc_flops_per_token(c);
     return 0;
 }
