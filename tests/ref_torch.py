@@ -55,7 +55,7 @@ VARIANTS = [
     ("llama-2023", ["parallel_block=true", "attention=mla", "mtp_depth=1", "window=5"]),
     ("llama-2023", ["z_loss=0.1", "mtp_depth=1"]),
     ("llama-2023", ["mtp_depth=2", "mtp_weight=0.5"]),
-    ("gpt2-2019", ["mtp_depth=1", "norm_position=post", "softcap=3", "tie_embeddings=false"]),
+    ("gpt2-2019", ["mtp_depth=1", "norm_position=post", "softcap=3", "tie_embeddings=false", "bias=false"]),
     ("llama-2023", ["attention=mla"]),
     ("llama-2023", ["attention=mla", "q_lora_rank=8", "kv_lora_rank=6", "rope_head_dim=2", "optimizer=muon",
                     "lr=0.02"]),
