@@ -52,6 +52,7 @@ VARIANTS = [
     ("deepseek-2025", ["moe_d_ff=12", "moe_bias_rate=0.05"]),
     ("llama-2023", ["optimizer=lion", "lr=3e-4", "beta2=0.99", "weight_decay=0.5"]),
     ("gpt2-2019", ["z_loss=0.05", "softcap=4", "parallel_block=true"]),
+    ("llama-2023", ["pos=alibi", "n_kv_heads=2", "window=5"]),
     ("llama-2023", ["parallel_block=true", "attention=mla", "mtp_depth=1", "window=5"]),
     ("llama-2023", ["z_loss=0.1", "mtp_depth=1"]),
     ("llama-2023", ["mtp_depth=2", "mtp_weight=0.5"]),
@@ -336,6 +337,10 @@ def block(cfg, p, x, l, inputs, stats):
     v = v.repeat_interleave(H // Hkv, dim=2)
     q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
     att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+    if cfg["pos"] == "alibi":  # Press et al. 2022: head h adds -m_h (i - j), m_h = 2^(-8 (h+1) / H)
+        slopes = 2.0 ** (-8.0 * torch.arange(1, H + 1, dtype=torch.float64) / H)
+        dist = torch.arange(T, dtype=torch.float64)[:, None] - torch.arange(T, dtype=torch.float64)[None, :]
+        att = att - slopes[None, :, None, None] * dist[None, None]
     att = att.masked_fill(mask, float("-inf")).softmax(-1)
     y = (att @ v).transpose(1, 2).reshape(B, T, C)
     ao = y @ p["wo"][l].T

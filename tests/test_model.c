@@ -26,7 +26,7 @@ static const Variant VARIANTS[] = {
     {"llama-2023", {NULL}},
     {"vaswani-2017", {NULL}},
     {"llama-2023", {"qk_norm=true", "softcap=3", "n_heads=4", "n_kv_heads=1", "window=4", NULL}}, /* MQA, window */
-    {"gpt2-2019", {"act=relu2", "n_heads=4", "n_kv_heads=2", "tie_embeddings=false", NULL}}, /* GQA */
+    {"gpt2-2019", {"act=relu2", "n_heads=4", "n_kv_heads=2", "tie_embeddings=false", "pos=alibi", NULL}}, /* GQA */
     {"llama-2023", {"act=geglu", "pos=none", "norm_position=post", NULL}},
     {"gpt2-2019", {"pos=sinusoidal", "bias=false", "emb_scale=true", "act=relu", NULL}},
     {"vaswani-2017", {"norm=rmsnorm", "pos=rope", "qk_norm=true", "act=gelu", NULL}},

@@ -894,18 +894,19 @@ static void test_rope(void **state) {
 typedef struct {
     float *out, *att, *qkv, *r, *scratch;
     size_t B, T, H, Hkv, hd, W;
+    const float *slopes; /* ALiBi, or NULL */
 } AttnCtx;
 
 static double attn_loss(void *p) {
     AttnCtx *c = p;
-    attention_forward(c->out, c->att, c->scratch, c->qkv, c->B, c->T, c->H, c->Hkv, c->hd, c->W);
+    attention_forward(c->out, c->att, c->scratch, c->qkv, c->B, c->T, c->H, c->Hkv, c->hd, c->W, c->slopes);
     return dotr(c->out, c->r, c->B * c->T * c->H * c->hd);
 }
 
 /* Plain reference: full scores with a -inf mask (causal, and outside a window W > 0), softmax,
  * weighted sum of values. */
 static void attention_reference(float *out, const float *qkv, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
-                                size_t W) {
+                                size_t W, const float *slopes) {
     size_t stride = (H + 2 * Hkv) * hd;
     double *s = calloc(T, sizeof(double));
     for (size_t b = 0; b < B; b++)
@@ -921,7 +922,7 @@ static void attention_reference(float *out, const float *qkv, size_t B, size_t T
                     double d = 0;
                     for (size_t i = 0; i < hd; i++)
                         d += (double)qkv[(b * T + t) * stride + h * hd + i] * qkv[(b * T + u) * stride + (H + kh) * hd + i];
-                    s[u] = d / sqrt((double)hd);
+                    s[u] = d / sqrt((double)hd) - (slopes ? (double)slopes[h] * (double)(t - u) : 0.0);
                     if (s[u] > mx) mx = s[u];
                 }
                 for (size_t u = 0; u < T; u++) sum += (s[u] = exp(s[u] - mx));
@@ -934,9 +935,12 @@ static void attention_reference(float *out, const float *qkv, size_t B, size_t T
     free(s);
 }
 
-static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W) {
+static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W, int alibi) {
     AttnCtx c = {0};
     c.B = 2, c.T = 7, c.H = H, c.Hkv = Hkv, c.hd = hd, c.W = W;
+    float slopes[8];
+    alibi_slopes(slopes, H);
+    c.slopes = alibi ? slopes : NULL;
     size_t nqkv = c.B * c.T * (c.H + 2 * c.Hkv) * c.hd, nout = c.B * c.T * c.H * c.hd;
     c.out = vec(nout, 0, 0);
     c.att = vec(c.B * c.H * c.T * c.T, 0, 0);
@@ -946,11 +950,11 @@ static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W) {
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(c.T, c.hd), 0, 0);
     c.scratch = scratch;
     attn_loss(&c);
-    attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd, c.W);
+    attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd, c.W, c.slopes);
     for (size_t i = 0; i < nout; i++) assert_float_equal(c.out[i], ref[i], 1e-5);
     attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd, c.W);
     char name[48];
-    snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu%s", H, Hkv, hd, W ? " window" : "");
+    snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu%s%s", H, Hkv, hd, W ? " window" : "", alibi ? " alibi" : "");
     int bad = gradcheck_tensor(name, c.qkv, d, nqkv, attn_loss, &c, (GradcheckOpts){1e-2, 2e-3, 2e-2, 0});
     assert_int_equal(bad, 0);
     free(c.out), free(c.att), free(c.qkv), free(c.r), free(ref), free(d), free(scratch);
@@ -958,25 +962,26 @@ static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W) {
 
 static void test_attention_mha(void **state) {
     (void)state;
-    run_attention(4, 4, 4, 0);
-    run_attention(2, 2, 16, 0); /* the default study's head width */
-    run_attention(4, 4, 4, 3);  /* a sliding window of 3 keys */
+    run_attention(4, 4, 4, 0, 0);
+    run_attention(2, 2, 16, 0, 0); /* the default study's head width */
+    run_attention(4, 4, 4, 3, 0);  /* a sliding window of 3 keys */
+    run_attention(4, 4, 4, 0, 1);  /* ALiBi */
 }
 static void test_attention_gqa(void **state) {
     (void)state;
-    run_attention(4, 2, 4, 0);
-    run_attention(4, 2, 16, 0);
+    run_attention(4, 2, 4, 0, 0);
+    run_attention(4, 2, 16, 0, 1);
 }
 static void test_attention_mqa(void **state) {
     (void)state;
-    run_attention(3, 1, 4, 0);
-    run_attention(3, 1, 32, 2);
+    run_attention(3, 1, 4, 0, 0);
+    run_attention(3, 1, 32, 2, 1);
 }
 
 /* The fast kernels (transposed heads, blocks of 64 keys, ap_expf) against the plain ones in
  * reference.c on a shape with more than one key block, a ragged last block and GQA, at head widths
  * 12 (on each GEMM library), 16 and 32. */
-static void run_attention_fast_vs_reference(size_t hd, size_t W) {
+static void run_attention_fast_vs_reference(size_t hd, size_t W, int alibi) {
     size_t B = 2, T = 131, H = 4, Hkv = 2, stride = (H + 2 * Hkv) * hd;
     size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
     float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
@@ -984,8 +989,10 @@ static void run_attention_fast_vs_reference(size_t hd, size_t W) {
     float *out = vec(nout, 0, 0), *out_ref = vec(nout, 0, 0), *att = vec(natt, 93, 50), *att_ref = vec(natt, 94, 50);
     float *d = vec(nqkv, 0, 0), *d_ref = vec(nqkv, 0, 0), *d_cross = vec(nqkv, 0, 0);
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
-    attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd, W);
-    attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd, W);
+    float slopes[4];
+    alibi_slopes(slopes, H);
+    attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
+    attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
     for (size_t i = 0; i < nout; i++) assert_float_equal(out[i], out_ref[i], 2e-5 * (1 + fabsf(out_ref[i])));
     for (size_t bh = 0; bh < B * H; bh++)
         for (size_t t = 0; t < T; t++)
@@ -1010,28 +1017,34 @@ static void test_attention_fast_matches_reference(void **state) {
     int n_libs = gemm_libs(libs);
     for (int li = 0; li < n_libs; li++) {
         use_lib(libs[li]);
-        run_attention_fast_vs_reference(12, 0);
+        run_attention_fast_vs_reference(12, 0, 0);
     }
     use_lib(GEMM_AUTO);
-    for (size_t hd = 16; hd <= 32; hd += 16) run_attention_fast_vs_reference(hd, 0);
+    for (size_t hd = 16; hd <= 32; hd += 16) run_attention_fast_vs_reference(hd, 0, 0);
     /* sliding windows: inside one key block, across blocks (whole blocks skipped), of one key */
-    run_attention_fast_vs_reference(16, 50);
-    run_attention_fast_vs_reference(16, 70);
-    run_attention_fast_vs_reference(16, 1);
+    run_attention_fast_vs_reference(16, 50, 0);
+    run_attention_fast_vs_reference(16, 70, 0);
+    run_attention_fast_vs_reference(16, 1, 0);
+    /* ALiBi, alone and in a window */
+    run_attention_fast_vs_reference(16, 0, 1);
+    run_attention_fast_vs_reference(16, 70, 1);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,
  * read in place from the training layout (rows QKV floats apart). */
-static void run_attention_decode(size_t H, size_t Hkv) {
+static void run_attention_decode(size_t H, size_t Hkv, int alibi) {
     size_t T = 70, hd = 8, stride = (H + 2 * Hkv) * hd, C = H * hd; /* T > 64: two query blocks */
     float *qkv = vec(T * stride, 95, 2), *out = vec(T * C, 0, 0), *att = vec(H * T * T, 0, 0);
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
     float *y = vec(C, 0, 0), *p = vec(H * T, 0, 0);
-    attention_forward(out, att, scratch, qkv, 1, T, H, Hkv, hd, 0);
+    float slopes[8];
+    alibi_slopes(slopes, H);
+    const float *sl = alibi ? slopes : NULL;
+    attention_forward(out, att, scratch, qkv, 1, T, H, Hkv, hd, 0, sl);
     double worst_out = 0, worst_att = 0;
     for (size_t t = 0; t < T; t++) {
         attention_decode_forward(y, p, qkv + t * stride, qkv + H * hd, qkv + (H + Hkv) * hd, t + 1, H, Hkv, hd,
-                                 stride);
+                                 stride, sl);
         double d = 0, norm = 0; /* relative to the row's largest entry: single entries may cancel to ~0 */
         for (size_t i = 0; i < C; i++) {
             d = fmax(d, fabs(y[i] - out[t * C + i]));
@@ -1042,8 +1055,8 @@ static void run_attention_decode(size_t H, size_t Hkv) {
             for (size_t j = 0; j <= t; j++)
                 worst_att = fmax(worst_att, fabs(p[h * (t + 1) + j] - att[(h * T + t) * T + j]));
     }
-    printf("  attention decode H%zu/kv%zu: max rel diff out %.2e, max abs diff probabilities %.2e\n", H, Hkv,
-           worst_out, worst_att);
+    printf("  attention decode H%zu/kv%zu%s: max rel diff out %.2e, max abs diff probabilities %.2e\n", H, Hkv,
+           alibi ? " alibi" : "", worst_out, worst_att);
     assert_true(worst_out < 1e-5);
     assert_true(worst_att < 2e-6);
     free(qkv), free(out), free(att), free(scratch), free(y), free(p);
@@ -1051,9 +1064,10 @@ static void run_attention_decode(size_t H, size_t Hkv) {
 
 static void test_attention_decode(void **state) {
     (void)state;
-    run_attention_decode(4, 4);
-    run_attention_decode(4, 2);
-    run_attention_decode(3, 1);
+    run_attention_decode(4, 4, 0);
+    run_attention_decode(4, 2, 0);
+    run_attention_decode(3, 1, 0);
+    run_attention_decode(4, 2, 1);
 }
 
 /* ------------------------------------------------------------ LSTM cell */

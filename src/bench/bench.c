@@ -174,9 +174,9 @@ static void kernel_call(void *p) {
     size_t B = (size_t)k->B, T = (size_t)k->T, N = B * T, C = (size_t)k->C, H = (size_t)k->H, hd = C / H;
     size_t F = (size_t)k->F, V = (size_t)k->V;
     switch (k->which * 2 + k->backward) {
-    case K_ATTN * 2: attention_forward(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0); break;
+    case K_ATTN * 2: attention_forward(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0, NULL); break;
     case K_ATTN * 2 + 1: attention_backward(k->dx, k->scratch, k->dy, k->x, k->att, B, T, H, H, hd, 0); break;
-    case K_ATTN_REF * 2: attention_forward_ref(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0); break;
+    case K_ATTN_REF * 2: attention_forward_ref(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0, NULL); break;
     case K_ATTN_REF * 2 + 1: attention_backward_ref(k->dx, k->scratch, k->dy, k->x, k->att, B, T, H, H, hd); break;
     case K_LAYERNORM * 2: layernorm_forward(k->y, k->mean, k->rstd, k->x, k->w, k->w, N, C, 1e-5f); break;
     case K_LAYERNORM * 2 + 1:

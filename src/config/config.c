@@ -16,7 +16,7 @@ static const char *const FAMILY_NAMES[] = {"transformer", "lstm", NULL};
 static const char *const LSTM_STATE_NAMES[] = {"carry", "reset", NULL};
 static const char *const NORM_NAMES[] = {"layernorm", "rmsnorm", NULL};
 static const char *const NORMPOS_NAMES[] = {"pre", "post", NULL};
-static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", NULL};
+static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", "alibi", NULL};
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", "lion", NULL};
@@ -81,8 +81,11 @@ static const ConfigKey KEYS[] = {
      "no ln2), instead of the MLP reading the attention's output. Pre-norm only. Same FLOPs.",
      "Wang & Komatsuzaki 2021 (GPT-J); Chowdhery et al. 2022 (PaLM)"},
     {"norm_eps", "model", KEY_FLOAT, OFF(norm_eps), "1e-5", NULL, 0, 1, 1, "Epsilon inside norms.", ""},
-    {"pos", "model", KEY_ENUM, OFF(pos), "learned", POS_NAMES, 0, 0, 1, "Position information.",
-     "Vaswani et al. 2017 (sinusoidal); Radford et al. 2018 (learned); Su et al. 2021 (RoPE)"},
+    {"pos", "model", KEY_ENUM, OFF(pos), "learned", POS_NAMES, 0, 0, 1,
+     "Position information. alibi: no embedding; each head h of H adds -m_h (i - j) to the score of query i for "
+     "key j, m_h = 2^(-8 (h+1) / H).",
+     "Vaswani et al. 2017 (sinusoidal); Radford et al. 2018 (learned); Su et al. 2021 (RoPE); Press et al. 2022 "
+     "(ALiBi)"},
     {"rope_base", "model", KEY_FLOAT, OFF(rope_base), "10000", NULL, 1, 1e12, 1, "RoPE frequency base theta.",
      "Su et al. 2021"},
     {"act", "model", KEY_ENUM, OFF(act), "gelu", ACT_NAMES, 0, 0, 1, "MLP activation (swiglu/geglu are gated).",

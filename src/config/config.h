@@ -18,7 +18,7 @@ typedef enum { FAMILY_TRANSFORMER = 0, FAMILY_LSTM = 1 } ModelFamily;
 typedef enum { LSTM_STATE_CARRY = 0, LSTM_STATE_RESET = 1 } LstmState;
 typedef enum { NORM_LAYERNORM = 0, NORM_RMSNORM = 1 } NormKind;
 typedef enum { NORMPOS_PRE = 0, NORMPOS_POST = 1 } NormPosition;
-typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3 } PosKind;
+typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3, POS_ALIBI = 4 } PosKind;
 typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GEGLU = 4 } ActKind;
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
 typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3, OPT_LION = 4 } OptimizerKind;

@@ -84,8 +84,20 @@ static void softmax_rows_window(float *s, size_t i0, size_t rows, size_t cols, s
     }
 }
 
+void alibi_slopes(float *slopes, size_t H) {
+    for (size_t h = 0; h < H; h++) slopes[h] = (float)pow(2.0, -8.0 * (double)(h + 1) / (double)H);
+}
+
+/* ALiBi: the visible scores of rows i0.. (keys k0..) get -slope * distance. */
+static void alibi_bias(float *s, float slope, size_t i0, size_t rows, size_t k0, size_t T) {
+    for (size_t r = 0; r < rows; r++) {
+        float *p = s + r * T;
+        for (size_t j = k0; j <= i0 + r; j++) p[j] -= slope * (float)(i0 + r - j);
+    }
+}
+
 static void attention_forward_untimed(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
-                                      size_t H, size_t Hkv, size_t hd, size_t W) {
+                                      size_t H, size_t Hkv, size_t hd, size_t W, const float *slopes) {
     (void)scratch;
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -102,6 +114,7 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
                 /* keys [k0, n): the block's first row sees the earliest */
                 gemm_sgemm(0, 1, m, nk, hd, scale, base + i0 * stride + h * hd, stride, k + k0 * stride, stride, 0.0f,
                            s + k0, T);
+                if (slopes) alibi_bias(s, slopes[h], i0, m, k0, T);
                 if (W)
                     softmax_rows_window(s, i0, m, n, T, W);
                 else
@@ -116,13 +129,14 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
  * (contiguous heads) make one small GEMM, scaled as in the forward, and each row gets the same
  * causal softmax with every key visible. */
 void attention_decode_forward(float *out, float *att, const float *q, const float *kc, const float *vc, size_t T,
-                              size_t H, size_t Hkv, size_t hd, size_t ld) {
+                              size_t H, size_t Hkv, size_t hd, size_t ld, const float *slopes) {
     size_t group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(static) if (H * T * hd >= AP_PAR_MIN)
     for (size_t kh = 0; kh < Hkv; kh++) {
         float *s = att + kh * group * T; /* (group, T) */
         gemm_sgemm(0, 1, group, T, hd, scale, q + kh * group * hd, hd, kc + kh * hd, ld, 0.0f, s, T);
+        for (size_t r = 0; slopes && r < group; r++) alibi_bias(s + r * T, slopes[kh * group + r], T - 1, 1, 0, T);
         for (size_t r = 0; r < group; r++) softmax_rows_causal(s + r * T, T - 1, 1, T, T);
         gemm_sgemm(0, 0, group, hd, T, 1.0f, s, T, vc + kh * hd, ld, 0.0f, out + kh * group * hd, hd);
     }
@@ -185,10 +199,10 @@ static void attention_clock(double t0, double g0) {
 }
 
 void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
-                       size_t Hkv, size_t hd, size_t window) {
+                       size_t Hkv, size_t hd, size_t window, const float *slopes) {
     int timed = section_clock_timed();
     double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
-    attention_forward_untimed(out, att, scratch, qkv, B, T, H, Hkv, hd, window);
+    attention_forward_untimed(out, att, scratch, qkv, B, T, H, Hkv, hd, window, slopes);
     if (timed) attention_clock(t0, g0);
 }
 

@@ -179,9 +179,13 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * scratch holds attention_scratch_floats(T, hd) floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(size_t T, size_t hd);
 /* window > 0: a sliding window, query i sees keys [i - window + 1, i] (Child et al. 2019; Beltagy et
- * al. 2020); key blocks entirely outside it are skipped. 0: every earlier key. */
+ * al. 2020); key blocks entirely outside it are skipped. 0: every earlier key. slopes (H) or NULL:
+ * ALiBi (Press et al. 2022), head h's score of query i for key j gets -slopes[h] * (i - j) before the
+ * softmax; a constant, so the backward needs nothing of it. */
 void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
-                       size_t Hkv, size_t hd, size_t window);
+                       size_t Hkv, size_t hd, size_t window, const float *slopes);
+/* ALiBi's slopes for H heads: 2^(-8 (h+1) / H). */
+void alibi_slopes(float *slopes, size_t H);
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                         size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window);
 
@@ -190,12 +194,12 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
  * out (H*hd); att (H, T) the probabilities. Same head mapping, scale and softmax as
  * attention_forward, of which it computes the last row. Inference only: no backward. */
 void attention_decode_forward(float *out, float *att, const float *q, const float *kc, const float *vc, size_t T,
-                              size_t H, size_t Hkv, size_t hd, size_t ld);
+                              size_t H, size_t Hkv, size_t hd, size_t ld, const float *slopes);
 
 /* Simple references of the attention kernels (reference.c): same arguments, same results up to
  * rounding (the fast kernels use ap_expf and a different summation order). */
 void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
-                           size_t H, size_t Hkv, size_t hd, size_t window);
+                           size_t H, size_t Hkv, size_t hd, size_t window, const float *slopes);
 void attention_backward_ref(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                             size_t B, size_t T, size_t H, size_t Hkv, size_t hd);
 

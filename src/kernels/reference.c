@@ -22,7 +22,7 @@ static inline void axpy(float *y, float a, const float *x, size_t n) {
 }
 
 void attention_forward_ref(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
-                           size_t H, size_t Hkv, size_t hd, size_t window) {
+                           size_t H, size_t Hkv, size_t hd, size_t window, const float *slopes) {
     (void)scratch; /* same arguments as attention_forward */
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
     float scale = 1.0f / sqrtf((float)hd);
@@ -39,7 +39,7 @@ void attention_forward_ref(float *out, float *att, float *scratch, const float *
                 size_t lo = window && t + 1 > window ? t + 1 - window : 0; /* a sliding window's first key */
                 for (size_t t2 = 0; t2 < lo; t2++) p[t2] = 0.0f;
                 for (size_t t2 = lo; t2 <= t; t2++) {
-                    float s = scale * dot(q, kbase + t2 * stride, hd);
+                    float s = scale * dot(q, kbase + t2 * stride, hd) - (slopes ? slopes[h] * (float)(t - t2) : 0.0f);
                     p[t2] = s;
                     if (s > mx) mx = s;
                 }

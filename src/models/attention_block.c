@@ -42,7 +42,7 @@ void attn_block_forward(const Transformer *m, size_t l, float *out, const AttnAc
     size_t N = B * T, C = m->C;
     const float *q = qkv_forward(m, l, s, inp, tokens, B, T, 0);
     attention_forward(s->atty, s->att, m->a.attn_scratch, q, B, T, (size_t)m->H, (size_t)m->Hkv, (size_t)m->hd,
-                      (size_t)m->cfg.window);
+                      (size_t)m->cfg.window, m->alibi);
     linear_forward(out, s->atty, w->wo + l * C * C, cat(w->bo, l, C), N, C, C);
 }
 
@@ -84,6 +84,7 @@ void attn_block_forward_token(const Transformer *m, size_t l, KVCache *kv, float
     memcpy(vc + (size_t)pos * kvd, q + (H + Hkv) * hd, kvd * sizeof(float));
     /* a sliding window attends to its last `window` positions of the cache */
     size_t t0 = m->cfg.window && (size_t)pos + 1 > (size_t)m->cfg.window ? (size_t)pos + 1 - m->cfg.window : 0;
-    attention_decode_forward(s->atty, s->att, q, kc + t0 * kvd, vc + t0 * kvd, (size_t)pos + 1 - t0, H, Hkv, hd, kvd);
+    attention_decode_forward(s->atty, s->att, q, kc + t0 * kvd, vc + t0 * kvd, (size_t)pos + 1 - t0, H, Hkv, hd, kvd,
+                             m->alibi);
     linear_forward(out, s->atty, w->wo + l * C * C, cat(w->bo, l, C), 1, C, C);
 }

@@ -42,7 +42,7 @@ void mla_block_forward(const Transformer *m, size_t l, float *out, const AttnAct
     size_t N = B * T, C = m->C;
     mla_project(m, l, s, inp, B, T, 0, 1);
     attention_forward(s->atty, s->att, m->a.attn_scratch, s->qkv, B, T, (size_t)m->H, (size_t)m->H, (size_t)m->hd,
-                      (size_t)m->cfg.window);
+                      (size_t)m->cfg.window, NULL);
     linear_forward(out, s->atty, m->w.wo + l * C * C, cat(m->w.bo, l, C), N, C, C);
 }
 

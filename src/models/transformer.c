@@ -184,6 +184,13 @@ int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) 
         }
         rope_tables(m->rope_cos, m->rope_sin, (size_t)m->Tmax, rd, (float)cfg->rope_base);
     }
+    if (cfg->pos == POS_ALIBI) {
+        if (!(m->alibi = floats_alloc((size_t)m->H))) {
+            transformer_free(m);
+            return status_fail(st, AP_ENOMEM, "cannot allocate the ALiBi slopes");
+        }
+        alibi_slopes(m->alibi, (size_t)m->H);
+    }
     if (m->E > 0 && !(m->moe_load = floats_alloc((size_t)m->Lm * m->E))) {
         transformer_free(m);
         return status_fail(st, AP_ENOMEM, "cannot allocate the expert loads");
@@ -843,7 +850,8 @@ void transformer_end_step(Transformer *m) {
 void transformer_free(Transformer *m) {
     paramset_free(&m->ps);
     free(m->moe_load);
-    m->moe_load = NULL;
+    free(m->alibi);
+    m->moe_load = m->alibi = NULL;
     free(m->acts_mem);
     free(m->inputs);
     free(m->targets);

@@ -140,6 +140,7 @@ typedef struct {
     size_t acts_numel;
     int B, T;
     float *rope_cos, *rope_sin; /* (Tmax, hd/2) */
+    float *alibi;               /* (H) pos = alibi: each head's slope */
     int *inputs, *targets;      /* (B, T) copies of the last batch */
     float mean_loss;
     float aux_loss;  /* the last forward's MoE balance loss (in the gradient, not in mean_loss) */
