@@ -30,7 +30,7 @@ ALLOWED = {
     "bench": {"core", "config", "kernels", "models", "optim", "data", "train"},
     "fit": {"core"},
     "study": {"core", "config", "kernels", "models", "optim", "data", "dist", "train"},
-    "report": {"core", "config", "fit", "study", "train", "data"},
+    "report": {"core", "config", "models", "fit", "study", "train", "data"},
     "cli": set(ORDER),
 }
 # system headers only certain files may include, and calls only the CLI may make

@@ -78,6 +78,13 @@ int main(int argc, char **argv) {
         lrs[s] = (float)schedule_lr(&cfg, s);
         optim_step(&opt, schedule_lr(&cfg, s));
         model_end_step(m);
+        optim_ema_update(&opt);
+    }
+    float *xw = NULL; /* the weights evaluations use, where they are not the trained ones (x.NAME) */
+    if (opt.eval_swap && (xw = malloc(P * sizeof(float)))) {
+        optim_eval_weights_in(&opt);
+        memcpy(xw, m->ps->data, P * sizeof(float));
+        optim_eval_weights_out(&opt);
     }
     char *conf = config_to_text(&cfg, 0);
     char *text = malloc(strlen(conf) + 128);
@@ -89,6 +96,7 @@ int main(int argc, char **argv) {
     add_params(&l, "p.", m->ps, p0);
     add_params(&l, "g.", m->ps, g0);
     add_params(&l, "q.", m->ps, m->ps->data);
+    if (xw) add_params(&l, "x.", m->ps, xw);
     tensorlist_add(&l, "inputs", TF_I32, inputs, 2, bt);
     tensorlist_add(&l, "targets", TF_I32, targets, 2, bt);
     tensorlist_add(&l, "logits", TF_F32, logits, 3, btv);
@@ -100,7 +108,7 @@ int main(int argc, char **argv) {
     if (rc) fprintf(stderr, "ref_dump: %s\n", st.msg);
     tensorlist_free(&l);
     free(text), free(conf), free(p0), free(g0), free(logits), free(inputs), free(targets), free(losses), free(norms),
-        free(lrs);
+        free(lrs), free(xw);
     optim_free(&opt);
     model_free(m);
     free(m);

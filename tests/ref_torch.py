@@ -51,6 +51,7 @@ VARIANTS = [
     ("llama-2023", ["optimizer=muon", "lr=0.02", "adam_lr=0", "n_kv_heads=1"]),
     ("deepseek-2025", ["moe_d_ff=12", "moe_bias_rate=0.05"]),
     ("llama-2023", ["optimizer=lion", "lr=3e-4", "beta2=0.99", "weight_decay=0.5"]),
+    ("gpt2-2019", ["optimizer=schedulefree", "schedule=constant", "warmup=2", "lr=3e-3", "weight_decay=0.3"]),
     ("gpt2-2019", ["z_loss=0.05", "softcap=4", "parallel_block=true"]),
     ("llama-2023", ["pos=alibi", "n_kv_heads=2", "window=5"]),
     ("llama-2023", ["parallel_block=true", "attention=mla", "mtp_depth=1", "window=5"]),
@@ -58,6 +59,8 @@ VARIANTS = [
     ("llama-2023", ["mtp_depth=2", "mtp_weight=0.5"]),
     ("gpt2-2019", ["mtp_depth=1", "norm_position=post", "softcap=3", "tie_embeddings=false", "bias=false"]),
     ("llama-2023", ["attention=mla"]),
+    ("speedrun-2025", ["unet_skips=true", "n_layers=5", "value_embeds=1"]),
+    ("llama-2023", ["unet_skips=true", "parallel_block=true", "mtp_depth=1"]),
     ("llama-2023", ["attention=mla", "q_lora_rank=8", "kv_lora_rank=6", "rope_head_dim=2", "optimizer=muon",
                     "lr=0.02"]),
     ("llama-2023", ["moe_experts=4", "moe_top_k=2", "moe_shared_experts=1", "moe_d_ff=8", "moe_aux_weight=0.1"]),
@@ -71,7 +74,7 @@ VARIANTS = [
 ]
 NO_DECAY = {"ln1_w", "ln1_b", "ln2_w", "ln2_b", "lnf_w", "lnf_b", "bqkv", "bo", "bfc", "bproj", "q_norm", "k_norm",
             "mla_q_norm", "mla_kv_norm", "mtp_hnorm", "mtp_enorm", "mtp_lnf",
-            "ve_lambda"}
+            "ve_lambda", "skip_w"}
 
 
 def is_no_decay(name):
@@ -378,8 +381,14 @@ def forward(cfg, p, inputs, stats=None):
         x = x + p["wpe"][:T]
     elif cfg["pos"] == "sinusoidal":
         x = x + sinusoidal(T, C)
+    # unet_skips (modded-nanogpt): encoder outputs pushed, popped by the decoder layers with a weight
+    skips, Le = [], L // 2 if cfg_get(cfg, "unet_skips", bool) else 0
     for l in range(L):
+        if Le and l >= Le and skips:
+            x = x + p["skip_w"][l - Le] * skips.pop()
         x = block(cfg, p, x, l, inputs, stats)
+        if l < Le:
+            skips.append(x)
     stats["hidden"] = x
     if cfg["norm_position"] == "pre":
         x = norm(cfg, x, p["lnf_w"], p.get("lnf_b"))
@@ -504,6 +513,42 @@ class Lion(torch.optim.Optimizer):
                 m.mul_(b2).add_((1 - b2) * t.grad)
 
 
+class ScheduleFreeAdamW(torch.optim.Optimizer):
+    """Defazio et al. 2024 (AdamWScheduleFree of their reference code, training mode), written from
+    the paper's update: the parameters hold y; z is the Adam-normalised SGD sequence, x the average
+    of z weighted by lr_max^2, y = (1 - b1) z + b1 x."""
+
+    def __init__(self, groups, lr, betas, eps):
+        super().__init__(groups, dict(lr=lr, betas=betas, eps=eps, weight_decay=0.0))
+        self.k, self.lr_max, self.weight_sum = 0, -1.0, 0.0
+
+    @torch.no_grad()
+    def step(self):
+        self.k += 1
+        b1, b2 = self.param_groups[0]["betas"]
+        lr = self.param_groups[0]["lr"] * math.sqrt(1 - b2 ** self.k)
+        self.lr_max = max(self.lr_max, lr)
+        w = self.lr_max ** 2
+        self.weight_sum += w
+        c = w / self.weight_sum
+        for grp in self.param_groups:
+            for y in grp["params"]:
+                st = self.state[y]
+                if "z" not in st:
+                    st["z"], st["v"] = y.clone(), torch.zeros_like(y)
+                z, v = st["z"], st["v"]
+                v.mul_(b2).add_((1 - b2) * y.grad * y.grad)
+                d = y.grad / (v.sqrt() + grp["eps"]) + grp["weight_decay"] * y
+                y.add_(c * (z - y)).add_(lr * (b1 * (1 - c) - 1) * d)
+                z.sub_(lr * d)
+
+    @torch.no_grad()
+    def eval_weights(self, y):
+        b1 = self.param_groups[0]["betas"][0]
+        z = self.state[y]["z"] if y in self.state else y
+        return (y + (1 - 1 / b1) * (z - y)).detach()
+
+
 def row_blocks(cfg):
     C, H = cfg_get(cfg, "d_model", int), cfg_get(cfg, "n_heads", int)
     hd, Hkv, Fd = C // H, cfg_get(cfg, "n_kv_heads", int), cfg_get(cfg, "d_ff", int)
@@ -544,6 +589,8 @@ def make_optimizer(cfg, params):
     betas = (cfg_get(cfg, "beta1", float), cfg_get(cfg, "beta2", float))
     if kind == "lion":
         return Lion(groups, lr, betas), muon, lr
+    if kind == "schedulefree":
+        return ScheduleFreeAdamW(groups, lr, betas, cfg_get(cfg, "eps", float)), muon, lr
     cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
     return cls(groups, lr=lr, betas=betas, eps=cfg_get(cfg, "eps", float)), muon, lr
 
@@ -603,6 +650,9 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
         bias_update(cfg, params, stats.get("loads", []))
     for n in names:
         worst[f"after {steps} steps {n}"] = rel_err(t["q." + n][live[n]], params[n].detach().numpy()[live[n]])
+        if "x." + n in t and isinstance(opt, ScheduleFreeAdamW):  # the weights evaluations use
+            x = opt.eval_weights(params[n]).numpy()
+            worst[f"eval weights {n}"] = rel_err(t["x." + n][live[n]], x[live[n]])
     label = preset + (" " + " ".join(extra) if extra else "")
     bad = {k: v for k, v in worst.items() if not v <= TOL}
     top = max(worst.items(), key=lambda kv: kv[1])

@@ -38,6 +38,8 @@ static const Variant VARIANTS[] = {
     {"gpt2-2019", {"mtp_depth=1", "norm_position=post", "moe_experts=2", "moe_top_k=1", "moe_every=2", NULL}},
     {"llama-2023", {"attention=mla", "parallel_block=true", "window=3", NULL}},               /* MLA */
     {"llama-2023", {"attention=mla", "q_lora_rank=4", "kv_lora_rank=3", "norm_position=post", NULL}},
+    {"speedrun-2025", {"unet_skips=true", "n_layers=5", "n_heads=4", "zero_init_proj=false", NULL}},                 /* U-net, odd depth */
+    {"llama-2023", {"unet_skips=true", "n_layers=4", "mtp_depth=1", "window=3", NULL}},     /* U-net, MTP */
 };
 
 /* extra (may be NULL) overrides the tiny shape, e.g. a longer context */

@@ -1,4 +1,4 @@
-/* test_optim.c - Muon's Newton-Schulz orthogonalisation and the optimiser FLOP count.
+/* test_optim.c - Muon's Newton-Schulz orthogonalisation, the weights' moving average (ema_decay).
  * (The full update rules of SGD, Adam, AdamW and Muon are compared with PyTorch in ref_torch.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,8 +94,53 @@ static void test_newton_schulz(void **state) {
     for (int i = 0; i < 12; i++) assert_true(z[i] == 0.0f);
 }
 
+/* ema_decay: after each step e = a e + (1 - a) p with a = min(d, (1+t)/(10+t)), from e = p at the
+ * start; swapping the average in and out leaves the training weights bit for bit. */
+static void test_ema(void **state) {
+    (void)state;
+    ParamSet ps = {0};
+    float *w, *gw, *b, *gb;
+    paramset_add(&ps, "w", &w, &gw, PGROUP_MATRIX, PINIT_NORMAL, 0.5f, 4, 3, 0);
+    paramset_add(&ps, "b", &b, &gb, PGROUP_VECTOR, PINIT_ONES, 0, 3, 0, 0);
+    Status st = {0};
+    assert_int_equal(paramset_alloc(&ps, &st), 0);
+    Rng r;
+    rng_seed(&r, 5);
+    paramset_init(&ps, &r);
+    Config cfg;
+    config_defaults(&cfg);
+    cfg.optimizer = OPT_ADAMW, cfg.ema_decay = 0.9;
+    Optimizer o;
+    assert_int_equal(optim_create(&o, &cfg, &ps, &st), 0);
+    size_t n = ps.numel; /* tensors are aligned: there may be padding between them */
+    double *e = malloc(n * sizeof *e);
+    float *trained = malloc(n * sizeof *trained);
+    for (size_t i = 0; i < ps.numel; i++) e[i] = ps.data[i];
+    for (int t = 1; t <= 30; t++) {
+        for (size_t i = 0; i < ps.numel; i++) ps.grad[i] = rng_normal(&r);
+        optim_step(&o, 1e-2);
+        optim_ema_update(&o);
+        double a = fmin(0.9, (1.0 + t) / (10.0 + t));
+        for (size_t i = 0; i < ps.numel; i++) e[i] = a * e[i] + (1 - a) * ps.data[i];
+    }
+    memcpy(trained, ps.data, n * sizeof *trained);
+    double worst = 0;
+    for (size_t i = 0; i < ps.numel; i++) worst = fmax(worst, fabs(o.ema[i] - e[i]));
+    printf("  ema after 30 steps: max |e - reference| = %.2g\n", worst);
+    assert_true(worst < 1e-6);
+    optim_eval_weights_in(&o);
+    for (size_t i = 0; i < ps.numel; i++) assert_true(ps.data[i] == o.ema[i]);
+    assert_true(memcmp(trained, ps.data, n * sizeof *trained) != 0);
+    optim_eval_weights_in(&o); /* twice: still the average, the training weights kept */
+    optim_eval_weights_out(&o);
+    assert_memory_equal(trained, ps.data, n * sizeof *trained);
+    free(e), free(trained);
+    optim_free(&o);
+    paramset_free(&ps);
+}
+
 int main(void) {
     parallel_init(2);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_newton_schulz)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_newton_schulz), cmocka_unit_test(test_ema)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

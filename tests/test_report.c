@@ -24,6 +24,7 @@ typedef struct {
     const char *name, *preset;
     int optimizer;
     double gain; /* planted CEG over the law below */
+    int moe_experts, n_kv_heads, mla; /* switches the claims read (0: the defaults) */
 } PlantedArm;
 
 /* Arms on one law L(C) = E + A (C g)^-alpha: arm i needs g_i times less compute than g = 1. */
@@ -45,6 +46,11 @@ static void plant(Results *r, const PlantedArm *arms, int n) {
         m->row.lr = 1e-3;
         config_defaults(&m->cfg);
         m->cfg.optimizer = arms[a].optimizer;
+        m->cfg.vocab = 256, m->cfg.n_heads = 4;
+        if (arms[a].moe_experts) m->cfg.moe_experts = arms[a].moe_experts, m->cfg.moe_top_k = 2, m->cfg.moe_d_ff = 32;
+        if (arms[a].n_kv_heads) m->cfg.n_kv_heads = arms[a].n_kv_heads;
+        if (arms[a].mla) m->cfg.attention = ATTN_MLA, m->cfg.pos = POS_ROPE;
+        assert_int_equal(config_resolve(&m->cfg, &st), 0);
         m->has_cfg = 1;
         assert_int_equal(points_add_arm(&r->ps, m->row.name, &st), a);
         for (int i = 0; i < 6; i++)
@@ -55,6 +61,7 @@ static void plant(Results *r, const PlantedArm *arms, int n) {
                 x->id = r->n_runs, x->arm_id = a + 1, x->kind = RUN_MAIN, x->status = RUN_DONE, x->seed = seed;
                 snprintf(x->arm, sizeof x->arm, "%s", arms[a].name);
                 x->budget = x->flops = C, x->val_bpb = x->test_bpb = L, x->unigram_bpb = NAN;
+                x->budget_index = i, x->config = config_to_json(&m->cfg);
                 x->params_nonembedding = (long long)sqrt(C / 120);
             }
     }
@@ -84,9 +91,9 @@ static void test_claim_rows(void **state) {
         assert_string_equal(t[i].id, want);
     }
     Results r;
-    const PlantedArm arms[] = {{"gpt2", "gpt2-2019", OPT_ADAMW, 1}, {"llama", "llama-2023", OPT_ADAMW, 2.5},
-                               {"speedrun-adamw", "speedrun-2025", OPT_ADAMW, 1},
-                               {"speedrun", "speedrun-2025", OPT_MUON, 2}};
+    const PlantedArm arms[] = {{"gpt2", "gpt2-2019", OPT_ADAMW, 1, 0, 0, 0}, {"llama", "llama-2023", OPT_ADAMW, 2.5, 0, 0, 0},
+                               {"speedrun-adamw", "speedrun-2025", OPT_ADAMW, 1, 0, 0, 0},
+                               {"speedrun", "speedrun-2025", OPT_MUON, 2, 0, 0, 0}};
     plant(&r, arms, 4);
     ClaimResult c[CLAIMS_MAX];
     int n = claims_evaluate(&r, c, CLAIMS_MAX);
@@ -126,8 +133,8 @@ static void test_about_band(void **state) {
                  {0.8, "contradicts (no gain detected)"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Results r;
-        const PlantedArm arms[] = {{"speedrun-adamw", "speedrun-2025", OPT_ADAMW, 1},
-                                   {"speedrun", "speedrun-2025", OPT_MUON, cases[i].gain}};
+        const PlantedArm arms[] = {{"speedrun-adamw", "speedrun-2025", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"speedrun", "speedrun-2025", OPT_MUON, cases[i].gain, 0, 0, 0}};
         plant(&r, arms, 2);
         ClaimResult c[CLAIMS_MAX];
         int n = claims_evaluate(&r, c, CLAIMS_MAX);
@@ -137,11 +144,88 @@ static void test_about_band(void **state) {
     }
 }
 
+/* C5 reads a dense arm and an MoE arm of the same preset (a gain of 2-3x in the band [1.63, 3.67])
+ * and reports both arms' parameters and memory; an arm of another preset is not its reference. */
+static void test_moe_claim(void **state) {
+    (void)state;
+    const struct {
+        double gain;
+        const char *verdict;
+    } cases[] = {{2.5, "supports (consistent with 2-3x)"},
+                 {1.25, "contradicts (a gain, but less than 2-3x)"},
+                 {0.7, "contradicts (no gain detected at this scale)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"gpt2", "gpt2-2019", OPT_ADAMW, 0.5, 0, 0, 0},
+                                   {"dense", "llama-2023", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"moe", "llama-2023", OPT_ADAMW, cases[i].gain, 8, 0, 0}};
+        plant(&r, arms, 3);
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        const ClaimResult *c5 = claim(c, n, "C5");
+        printf("  planted %.2gx: %s | %.300s\n", cases[i].gain, c5->verdict, c5->result);
+        assert_string_equal(c5->verdict, cases[i].verdict);
+        assert_non_null(strstr(c5->result, "moe over dense"));
+        assert_non_null(strstr(c5->result, "active per token"));
+        results_free(&r);
+    }
+}
+
+/* C7: MQA behind MHA, GQA or MLA ahead of MQA (supports); MQA level with MHA (undecided); MQA ahead
+ * (contradicts); no MQA arm (not tested). The report draws loss against KV bytes. */
+static void test_kv_claim(void **state) {
+    (void)state;
+    const struct {
+        double mqa, gqa, mla;
+        const char *verdict;
+    } cases[] = {{0.6, 0.9, 1.0, "supports"},
+                 {0.6, 0.6, 0.6, "supports in part (MQA loses; no win-back detected)"},
+                 {0.6, 0.4, 0.4, "contradicts in part (MQA loses; GQA and MLA do worse still)"},
+                 {1.0, 1.0, 1.0, "undecided"},
+                 {1.6, 1.0, 1.0, "contradicts (MQA is not behind MHA at this scale)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"mha", "llama-2023", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"mqa", "llama-2023", OPT_ADAMW, cases[i].mqa, 0, 1, 0},
+                                   {"gqa", "llama-2023", OPT_ADAMW, cases[i].gqa, 0, 2, 0},
+                                   {"mla", "llama-2023", OPT_ADAMW, cases[i].mla, 0, 0, 1}};
+        plant(&r, arms, 4);
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        const ClaimResult *c7 = claim(c, n, "C7");
+        printf("  planted %.2g %.2g %.2g: %s | %.400s\n", cases[i].mqa, cases[i].gqa, cases[i].mla, c7->verdict,
+               c7->result);
+        assert_string_equal(c7->verdict, cases[i].verdict);
+        assert_int_equal(c7->kv_arm[KV_MHA], 0);
+        assert_int_equal(c7->kv_arm[KV_MQA], 1);
+        assert_int_equal(c7->kv_arm[KV_GQA], 2);
+        assert_int_equal(c7->kv_arm[KV_MLA], 3);
+        if (i == 0) { /* the KV bytes in the text and the plot in the report */
+            assert_non_null(strstr(c7->result, "KV bytes per token"));
+            StrBuf b = {0};
+            ReportOptions o = {200, 42, 0};
+            html_render(&r, c, n, NULL, &o, &b);
+            assert_false(b.failed);
+            assert_non_null(strstr(b.s, "id=\"plot-kv\""));
+            assert_non_null(strstr(b.s, "id=\"costs-table\""));
+            sb_free(&b);
+        }
+        results_free(&r);
+    }
+    Results r; /* without an MQA arm */
+    const PlantedArm arms[] = {{"mha", "llama-2023", OPT_ADAMW, 1, 0, 0, 0}, {"gqa", "llama-2023", OPT_ADAMW, 1, 0, 2, 0}};
+    plant(&r, arms, 2);
+    ClaimResult c[CLAIMS_MAX];
+    int n = claims_evaluate(&r, c, CLAIMS_MAX);
+    assert_string_equal(claim(c, n, "C7")->verdict, "not tested");
+    results_free(&r);
+}
+
 static void test_escaping(void **state) {
     (void)state;
     Results r;
-    const PlantedArm arms[] = {{"a\"b,c", "gpt2-2019", OPT_ADAMW, 1}, {"<script>x</script>", "llama-2023", OPT_ADAMW, 1.2},
-                               {"back\\slash\ttab", "lstm-2016", OPT_ADAM, 0.7}};
+    const PlantedArm arms[] = {{"a\"b,c", "gpt2-2019", OPT_ADAMW, 1, 0, 0, 0}, {"<script>x</script>", "llama-2023", OPT_ADAMW, 1.2, 0, 0, 0},
+                               {"back\\slash\ttab", "lstm-2016", OPT_ADAM, 0.7, 0, 0, 0}};
     plant(&r, arms, 3);
     ClaimResult c[CLAIMS_MAX];
     int n = claims_evaluate(&r, c, CLAIMS_MAX);
@@ -191,6 +275,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_rows),
         cmocka_unit_test(test_about_band),
+        cmocka_unit_test(test_moe_claim),
+        cmocka_unit_test(test_kv_claim),
         cmocka_unit_test(test_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -397,6 +397,26 @@ def test_files_lock(micro_out):
     check(r.returncode == 0, f"after its holder is killed the lock is not stale ({r.returncode}: {r.stderr.strip()})")
 
 
+def test_shipped_studies(work, data):
+    """Every study file the repository ships (recipes/*.ini with a [study], recipes/claims/*.ini) plans:
+    its keys exist, its arms resolve, every budget sits on every arm's size ladder."""
+    print("shipped study files plan")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes")
+    files = sorted(glob.glob(os.path.join(root, "*.ini")) + glob.glob(os.path.join(root, "claims", "*.ini")))
+    studies = 0
+    for f in files:
+        text = open(f).read()
+        if "[study]" not in text:
+            continue
+        studies += 1
+        path = os.path.join(work, "shipped_" + os.path.basename(f))
+        open(path, "w").write(re.sub(r"(?m)^data = .*$", f"data = {data}", text))
+        r = run(["study", "plan", path])
+        check(r.returncode == 0 and "total" in r.stdout,
+              f"{os.path.relpath(f, os.path.join(root, '..'))} plans ({r.returncode}: {r.stderr.strip()[:200]})")
+    check(studies >= 4, f"{studies} shipped study files found (demo, full, the claim studies)")
+
+
 def test_help():
     print("--help")
     for args in (["train"], ["sample"], ["config"], ["keys"], ["corpus"], ["tokenize"], ["study"], ["study", "run"],
@@ -431,6 +451,7 @@ def main():
     test_hostile_registry(work, spec, micro_out)
     test_data_changed(work, data)
     test_files_lock(micro_out)
+    test_shipped_studies(work, data)
     test_help()
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -178,6 +179,67 @@ def test_moe_resume(data, work):
     check(r.returncode == 0 and metrics(d) == metrics(ref) and same_tensors(params(d), params(ref)),
           f"killed {'mid-run' if killed else 'after the end'} and resumed: metrics and every tensor (biases, "
           f"optimiser state) equal the uninterrupted run's")
+
+
+def test_ema(data, work):
+    print("ema_decay and schedulefree: evaluation on an average; training unchanged; kill -9 and resume")
+    steps = ["steps=60", "checkpoint_every=10", "seed=5"]
+    plain, ema = os.path.join(work, "ema_off"), os.path.join(work, "ema_on")
+    r0 = run(tiny(data, plain, *steps))
+    r1 = run(tiny(data, ema, *steps, "ema_decay=0.9"))
+    check(r0.returncode == 0 and r1.returncode == 0, f"runs with and without ema_decay ({r1.stderr.strip()[-200:]})")
+    a, b = metrics(plain), metrics(ema)
+    check([x["train_loss"] for x in a] == [x["train_loss"] for x in b],
+          "training losses are the same step for step (the average does not train)")
+    check(a[0]["val_loss"] == b[0]["val_loss"] and a[-1]["val_loss"] != b[-1]["val_loss"],
+          f"held-out losses are the average's ({a[-1]['val_loss']:.4f} trained weights, {b[-1]['val_loss']:.4f} "
+          f"average)")
+    pe = params(ema)
+    check(same_tensors({k: v for k, v in pe.items() if not k.startswith("e.")}, params(plain)) and
+          any(k.startswith("e.") for k in pe), "the checkpoint holds the trained weights and the average (e.*)")
+    # kill -9 and resume: the average (e.*), and schedule-free's z and its averaging scalars in [meta]
+    for name, extra in (("ema", ["ema_decay=0.9"]), ("schedulefree", ["optimizer=schedulefree", "schedule=constant"])):
+        ref = ema if name == "ema" else os.path.join(work, "sf_ref")
+        if name != "ema":
+            r = run(tiny(data, ref, *steps, *extra))
+            check(r.returncode == 0 and metrics(ref)[-1]["val_bpb"] < metrics(ref)[0]["val_bpb"] - 1,
+                  f"a schedule-free run learns ({r.stderr.strip()[-200:]})")
+        d = os.path.join(work, name + "_kill")
+        p = subprocess.Popen([BIN] + tiny(data, d, *steps, *extra), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        while not os.path.exists(os.path.join(d, "checkpoint.bin")) and p.poll() is None:
+            time.sleep(0.01)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        r = run(["train", "--resume", d])
+        check(r.returncode == 0 and metrics(d) == metrics(ref) and same_tensors(params(d), params(ref)),
+              f"{name}: killed and resumed, metrics and every tensor equal the uninterrupted run's")
+    r = run(tiny(data, os.path.join(work, "sf_bad"), "optimizer=schedulefree"))
+    check(r.returncode == 2 and "set schedule = constant" in r.stderr, "schedulefree with a decay schedule is refused")
+
+
+def test_window_warmup(data, work):
+    print("window_warmup: the training window grows, evaluations use the model's, FLOPs follow each step's window")
+    full, warm = os.path.join(work, "win_full"), os.path.join(work, "win_warm")
+    steps = ["steps=40", "seed=6", "eval_every=20"]
+    r0 = run(tiny(data, full, *steps))
+    r1 = run(tiny(data, warm, *steps, "window_warmup=1", "window_start=16"))
+    check(r0.returncode == 0 and r1.returncode == 0, f"runs with and without window_warmup ({r1.stderr.strip()[-200:]})")
+    a, b = metrics(full), metrics(warm)
+    check(a[0]["val_loss"] == b[0]["val_loss"], "the step-0 evaluation sees the whole context in both")
+    check(a[1]["train_loss"] != b[1]["train_loss"], "training differs (a narrower window early on)")
+    # windows 16, 32, 48 for steps 0-9, 10-19, 20-29 (ceil to 16 of 16 + 48 s/40), then the whole context
+    per = {}
+    for w in (16, 32, 48, 0):
+        c = run(["config", "llama-2023", "d_model=64", "n_layers=2", "n_heads=4", "context=64", "batch=8", "vocab=257",
+                 f"window={w}"])
+        per[w] = float(re.search(r"per step: \d+ tokens, ([0-9.e+]+) FLOPs exact", c.stdout).group(1))
+    want = sum(per[16 if s < 1 else 32 if s < 14 else 48 if s < 27 else 0] for s in range(40))
+    got = b[-1]["flops"]
+    check(abs(got - want) <= 1e-5 * want and got < a[-1]["flops"],
+          f"FLOPs are each step's window's: {got:.6g} (want {want:.6g}; {a[-1]['flops']:.6g} without the warmup)")
+    r = run(tiny(data, os.path.join(work, "win_bad"), "window_warmup=1", "window_start=64"))
+    check(r.returncode == 2 and "window_start=64" in r.stderr, "a warmup that starts at the full window is refused")
 
 
 def test_lock(data, work):
@@ -374,6 +436,15 @@ def test_corpus_bpe(work):
     r = cli(["tokenize", "train", "licences", "vocab=400"])
     check(r.returncode == 0 and os.path.exists(os.path.join(work, "data", "tokenizers", "bpe400-licences.tok")),
           "tokenize train on the corpus's training split")
+    # four runs on a fresh corpus at once (a study's workers): one encodes each shard, the others wait for it
+    procs = [subprocess.Popen([BIN, "train", "llama-2023", "data=licences", "tokenizer=bytes", f"out={work}/race{i}",
+                               "d_model=32", "n_layers=1", "context=16", "batch=2", "steps=1", "log_every=0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env) for i in range(4)]
+    errs = [p.communicate()[1] for p in procs]
+    encodes = sum(e.count("encoding") for e in errs)
+    check(all(p.returncode == 0 for p in procs) and encodes == 2,
+          f"four runs start together on a fresh corpus: all train, each shard encoded once ({encodes} encodings; "
+          f"{[p.returncode for p in procs]} {[e.strip()[-120:] for e in errs if 'rename' in e]})")
     r = cli(["tokenize", "train", "licences", "vocab=100"])
     check(r.returncode == 2 and "vocab=100" in r.stderr, "a BPE vocabulary below 257 is refused")
     r = cli(["train", "llama-2023", "data=licences", "tokenizer=bpe400-licences", f"out={work}/small_vocab",
@@ -392,7 +463,7 @@ def test_corpus_bpe(work):
     check(s.returncode == 0 and s.stdout.startswith(b"The"), "sampling decodes BPE tokens")
     r = cli(["tokenize", "stats"])
     check(r.returncode == 0 and "bpe400-licences" in r.stdout and "licences" in r.stdout, "tokenize stats table")
-    shards = glob.glob(os.path.join(cdir, "shards", "*.val.bin"))
+    shards = glob.glob(os.path.join(cdir, "shards", "bpe400*.val.bin"))
     check(len(shards) == 1, "held-out shard cached")
     out = os.path.join(work, "val.decoded")
     r = cli(["tokenize", "decode", shards[0], "tokenizer=bpe400-licences", f"out={out}"])
@@ -425,6 +496,8 @@ def main():
     test_config_roundtrip(data, work)
     test_resume(data, work)
     test_moe_resume(data, work)
+    test_ema(data, work)
+    test_window_warmup(data, work)
     test_lock(data, work)
     test_learns(data, work)
     test_presets(data, work)

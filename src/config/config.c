@@ -19,7 +19,7 @@ static const char *const NORMPOS_NAMES[] = {"pre", "post", NULL};
 static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", "alibi", NULL};
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
-static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", "lion", NULL};
+static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", "lion", "schedulefree", NULL};
 static const char *const ATTENTION_NAMES[] = {"mha", "mla", NULL};
 static const char *const MOE_ROUTER_NAMES[] = {"softmax", "sigmoid", NULL};
 static const char *const MOE_BALANCE_NAMES[] = {"none", "aux", "bias", NULL};
@@ -80,6 +80,11 @@ static const ConfigKey KEYS[] = {
      "x = x + attn(norm(x)) + mlp(norm(x)): attention and MLP read the same normed input (one norm per block, "
      "no ln2), instead of the MLP reading the attention's output. Pre-norm only. Same FLOPs.",
      "Wang & Komatsuzaki 2021 (GPT-J); Chowdhery et al. 2022 (PaLM)"},
+    {"unet_skips", "model", KEY_BOOL, OFF(unet_skips), "false", NULL, 0, 0, 1,
+     "U-net skip connections: with Le = n_layers / 2, layer Le + i adds w_i times the output of layer Le - 1 - i to "
+     "its input (w_i learned, from 1), so the late layers see the early ones' features directly. Pre-norm only. "
+     "Adds n_layers / 2 parameters and no matmul FLOPs.",
+     "Ronneberger et al. 2015 (U-Net); Jordan et al. 2024 (modded-nanogpt speedrun)"},
     {"norm_eps", "model", KEY_FLOAT, OFF(norm_eps), "1e-5", NULL, 0, 1, 1, "Epsilon inside norms.", ""},
     {"pos", "model", KEY_ENUM, OFF(pos), "learned", POS_NAMES, 0, 0, 1,
      "Position information. alibi: no embedding; each head h of H adds -m_h (i - j) to the score of query i for "
@@ -166,8 +171,11 @@ static const ConfigKey KEYS[] = {
     {"optimizer", "optim", KEY_ENUM, OFF(optimizer), "adamw", OPT_NAMES, 0, 0, 0,
      "sgd (with momentum), adam (L2 in the gradient), adamw (decoupled decay), muon (Newton-Schulz "
      "orthogonalised momentum for hidden matrices, AdamW at adam_lr for the rest), lion (the sign of an "
-     "interpolated momentum, beta1 and beta2 as its two coefficients, decoupled decay; one moment of state).",
-     "Kingma & Ba 2015; Loshchilov & Hutter 2019; Jordan et al. 2024 (Muon); Chen et al. 2023 (Lion)"},
+     "interpolated momentum, beta1 and beta2 as its two coefficients, decoupled decay; one moment of state), "
+     "schedulefree (schedule-free AdamW: gradients at an interpolation of an Adam-normalised SGD sequence and its "
+     "running average, which evaluations use; warmup only, needs schedule = constant).",
+     "Kingma & Ba 2015; Loshchilov & Hutter 2019; Jordan et al. 2024 (Muon); Chen et al. 2023 (Lion); "
+     "Defazio et al. 2024 (schedule-free)"},
     {"lr", "optim", KEY_FLOAT, OFF(lr), "1e-3", NULL, 0, 100, 0, "Peak learning rate.", ""},
     {"beta1", "optim", KEY_FLOAT, OFF(beta1), "0.9", NULL, 0, 0.999999, 0, "Adam beta1.", ""},
     {"beta2", "optim", KEY_FLOAT, OFF(beta2), "0.95", NULL, 0, 0.9999999, 0, "Adam beta2.", ""},
@@ -177,10 +185,23 @@ static const ConfigKey KEYS[] = {
     {"momentum", "optim", KEY_FLOAT, OFF(momentum), "0.9", NULL, 0, 0.999999, 0, "SGD momentum.", ""},
     {"grad_clip", "optim", KEY_FLOAT, OFF(grad_clip), "1.0", NULL, 0, 1e9, 0,
      "Clip the global gradient norm to this value; 0 is off.", "Pascanu et al. 2013"},
+    {"ema_decay", "optim", KEY_FLOAT, OFF(ema_decay), "0", NULL, 0, 0.99999, 0,
+     "Evaluate on an exponential moving average of the weights (decay per step, warmed up as min(d, (1+t)/(10+t)) "
+     "so the start is not held at the initialisation); training is unchanged. Costs a copy of the parameters; "
+     "checkpoints keep it (e.NAME). 0 is off.",
+     "Polyak & Juditsky 1992 (averaging); Izmailov et al. 2018; Sanyal et al. 2023 (EMA in LM pre-training)"},
     {"schedule", "optim", KEY_ENUM, OFF(schedule), "cosine", SCHED_NAMES, 0, 0, 0,
      "Learning-rate schedule after warmup.",
      "Vaswani et al. 2017 (invsqrt); Loshchilov & Hutter 2017 (cosine); Hu et al. 2024 (WSD)"},
     {"warmup", "optim", KEY_INT, OFF(warmup), "0", NULL, 0, 1 << 30, 0, "Linear warmup steps.", ""},
+    {"window_warmup", "optim", KEY_FLOAT, OFF(window_warmup), "0", NULL, 0, 1, 0,
+     "Attention-window warmup: training attends over a window that grows linearly from window_start to the model's "
+     "own (window, or the whole context) over this fraction of the steps, in multiples of 16 positions; evaluations "
+     "and sampling use the model's own. FLOPs count each step's window. 0 is off; the speedrun grows it over the "
+     "whole run (1).",
+     "Jordan et al. 2024 (modded-nanogpt: attention window warmup)"},
+    {"window_start", "optim", KEY_INT, OFF(window_start), "64", NULL, 1, 1 << 20, 0,
+     "The training window at step 0 under window_warmup.", ""},
     {"min_lr_frac", "optim", KEY_FLOAT, OFF(min_lr_frac), "0.1", NULL, 0, 1, 0,
      "Final learning rate as a fraction of the peak (linear, cosine, wsd).", ""},
     {"decay_frac", "optim", KEY_FLOAT, OFF(decay_frac), "0.2", NULL, 0, 1, 0,
@@ -475,6 +496,11 @@ int config_apply_args(Config *c, int argc, char **argv, Status *st) {
 
 int config_resolve(Config *c, Status *st) {
     if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
+    if (c->optimizer == OPT_SCHEDULEFREE && c->schedule != SCHED_CONSTANT)
+        return status_fail(st, AP_EINVAL, "optimizer=schedulefree replaces the learning-rate schedule (warmup only): "
+                                          "set schedule = constant");
+    if (c->optimizer == OPT_SCHEDULEFREE && c->ema_decay > 0)
+        return status_fail(st, AP_EINVAL, "optimizer=schedulefree evaluates its own average: ema_decay must be 0");
     if (c->family == FAMILY_LSTM) {
         if (c->lstm_hidden == 0) c->lstm_hidden = c->d_model;
         if (c->lstm_proj && c->lstm_hidden <= c->d_model)
@@ -489,6 +515,9 @@ int config_resolve(Config *c, Status *st) {
         if (c->moe_experts) return status_fail(st, AP_EINVAL, "moe_experts is a transformer switch");
         if (c->mtp_depth) return status_fail(st, AP_EINVAL, "mtp_depth is a transformer switch");
         if (c->z_loss > 0) return status_fail(st, AP_EINVAL, "z_loss is a transformer switch");
+        if (c->unet_skips) return status_fail(st, AP_EINVAL, "unet_skips is a transformer switch");
+        if (c->window || c->window_warmup > 0)
+            return status_fail(st, AP_EINVAL, "window and window_warmup are attention switches (transformers)");
         if (c->d_ff == 0) c->d_ff = 4 * c->d_model; /* unused by the LSTM; resolved for uniformity */
         double act = 4.0 * c->batch * c->context * (c->n_layers * 8.0 * c->lstm_hidden + 3.0 * c->d_model);
         if (act > 64e9)
@@ -528,6 +557,13 @@ int config_resolve(Config *c, Status *st) {
                                "carries no position)",
                                c->rope_head_dim, hd);
     }
+    if (c->window_warmup > 0 && c->window_start >= (c->window ? c->window : c->context))
+        return status_fail(st, AP_EINVAL, "window_start=%d: the warmup must start below the model's window (%d)",
+                           c->window_start, c->window ? c->window : c->context);
+    if (c->unet_skips && c->norm_position != NORMPOS_PRE)
+        return status_fail(st, AP_EINVAL, "unet_skips needs norm_position=pre (the skips join the residual stream)");
+    if (c->unet_skips && c->n_layers < 2)
+        return status_fail(st, AP_EINVAL, "unet_skips needs n_layers >= 2 (an encoder half and a decoder half)");
     if (c->parallel_block && c->norm_position != NORMPOS_PRE)
         return status_fail(st, AP_EINVAL, "parallel_block needs norm_position=pre (both branches read one norm)");
     if (c->mtp_depth >= c->context)

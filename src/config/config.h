@@ -21,7 +21,7 @@ typedef enum { NORMPOS_PRE = 0, NORMPOS_POST = 1 } NormPosition;
 typedef enum { POS_LEARNED = 0, POS_SINUSOIDAL = 1, POS_ROPE = 2, POS_NONE = 3, POS_ALIBI = 4 } PosKind;
 typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GEGLU = 4 } ActKind;
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
-typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3, OPT_LION = 4 } OptimizerKind;
+typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3, OPT_LION = 4, OPT_SCHEDULEFREE = 5 } OptimizerKind;
 typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
 typedef enum { GEMMLIB_AUTO = 0, GEMMLIB_ONEDNN = 1, GEMMLIB_OPENBLAS = 2 } GemmLibKey;
 typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } PrecisionKey;
@@ -43,6 +43,8 @@ typedef struct {
     int n_kv_heads; /* 0: same as n_heads */
     int attention;     /* AttentionKind */
     int window;        /* sliding-window attention: keys per query; 0: all earlier ones */
+    double window_warmup; /* training's window grows from window_start over this fraction of the steps */
+    int window_start;
     int kv_lora_rank;  /* mla: the latent keys and values come from; 0: d_model/4 */
     int q_lora_rank;   /* mla: queries through a latent of this width; 0: a direct projection */
     int rope_head_dim; /* mla: the decoupled RoPE part of each query/key head; 0: head dim / 2 */
@@ -50,6 +52,7 @@ typedef struct {
     int norm;
     int norm_position;
     int parallel_block; /* attention and MLP side by side on one norm */
+    int unet_skips;     /* the second half of the layers reads the first half's outputs, mirrored */
     double norm_eps;
     int pos;
     double rope_base;
@@ -85,6 +88,7 @@ typedef struct {
     double weight_decay;
     double momentum;
     double grad_clip; /* 0: off */
+    double ema_decay; /* evaluation on an exponential moving average of the weights; 0: off */
     int schedule;
     int warmup;
     double min_lr_frac;

@@ -247,6 +247,21 @@ int file_lock(const char *lock_path, const char *what, const char *advice, int *
     return 0;
 }
 
+int file_lock_wait(const char *lock_path, const char *what, int *fd, Status *st) {
+    int f = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return status_errno(st, errno, "cannot open the lock of %s", what);
+    int rc;
+    while ((rc = flock(f, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) {
+        int e = errno;
+        close(f);
+        return status_errno(st, e, "cannot lock %s", what);
+    }
+    *fd = f;
+    return 0;
+}
+
 void file_unlock(int fd) {
     if (fd >= 0) close(fd); /* closing drops the flock */
 }

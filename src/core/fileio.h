@@ -49,6 +49,9 @@ void atomic_abort(AtomicFile *af);
  * Held by another process: fails (AP_EINVAL) with "<what> is in use by process <pid><advice>".
  * The kernel drops a flock when its holder dies, so a killed holder's lock is never stale. */
 int file_lock(const char *lock_path, const char *what, const char *advice, int *fd, Status *st);
+/* The same lock, waiting for another holder to release it (work that one process does for all,
+ * such as encoding a corpus's shard). */
+int file_lock_wait(const char *lock_path, const char *what, int *fd, Status *st);
 void file_unlock(int fd);
 
 /* CRC32C (Castagnoli), the checksum of checkpoints and shards. crc32c_update(0, p, n) starts. */

@@ -30,6 +30,11 @@ int dataset_tokenizer_path(const char *name, char *path, size_t size, Status *st
     return 0;
 }
 
+static int open_cached_shard(Dataset *d, int split, const char *path, const char *text_path, uint64_t text_hash,
+                             Status *st);
+static int encode_shard(Dataset *d, int split, const char *path, const char *text_path, uint64_t bytes, uint64_t docs,
+                        uint64_t text_hash, Status *st);
+
 /* Tokens of one split of a corpus, from the shard cache or encoded now and cached. */
 static int corpus_shard(Dataset *d, const Corpus *c, int split, Status *st) {
     static const char *names[2] = {"train", "val"};
@@ -49,15 +54,32 @@ static int corpus_shard(Dataset *d, const Corpus *c, int split, Status *st) {
         digest[i] = (unsigned char)(hi << 4 | lo);
     }
     memcpy(&text_hash, digest, 8);
-    if (file_exists(path)) {
-        if (shard_open(&d->shard[split], path, &d->tok, st)) return -1;
-        if (d->shard[split].text_hash != text_hash) {
-            shard_close(&d->shard[split]);
-            return status_fail(st, AP_EINVAL, "shard '%s' was made from another version of %s (rebuild: delete it)",
-                               path, text_path);
-        }
-        return 0;
+    if (file_exists(path)) return open_cached_shard(d, split, path, text_path, text_hash, st);
+    /* Several processes may want the same shard at once (a study's workers on a fresh corpus): one
+     * encodes it under the lock, the others wait and open what it wrote. */
+    char lock_path[920];
+    int lock_fd = -1;
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    if (dir_create(dir, st) || file_lock_wait(lock_path, "the shard cache", &lock_fd, st)) return -1;
+    int rc = file_exists(path) ? open_cached_shard(d, split, path, text_path, text_hash, st)
+                               : encode_shard(d, split, path, text_path, c->bytes[split], c->docs[split], text_hash, st);
+    file_unlock(lock_fd);
+    return rc;
+}
+
+static int open_cached_shard(Dataset *d, int split, const char *path, const char *text_path, uint64_t text_hash,
+                             Status *st) {
+    if (shard_open(&d->shard[split], path, &d->tok, st)) return -1;
+    if (d->shard[split].text_hash != text_hash) {
+        shard_close(&d->shard[split]);
+        return status_fail(st, AP_EINVAL, "shard '%s' was made from another version of %s (rebuild: delete it)", path,
+                           text_path);
     }
+    return 0;
+}
+
+static int encode_shard(Dataset *d, int split, const char *path, const char *text_path, uint64_t bytes, uint64_t docs,
+                        uint64_t text_hash, Status *st) {
     char *text;
     size_t len;
     if (file_read_all(text_path, &text, &len, (size_t)1 << 36, st)) return -1;
@@ -65,8 +87,7 @@ static int corpus_shard(Dataset *d, const Corpus *c, int split, Status *st) {
     TokenList ids = {0};
     int rc = tokenizer_encode_parallel(&d->tok, (const unsigned char *)text, len, &ids, st);
     free(text);
-    if (!rc) rc = dir_create(dir, st);
-    if (!rc) rc = shard_write(path, &d->tok, ids.ids, ids.n, c->bytes[split], c->docs[split], text_hash, st);
+    if (!rc) rc = shard_write(path, &d->tok, ids.ids, ids.n, bytes, docs, text_hash, st);
     tokenlist_free(&ids);
     if (!rc) rc = shard_open(&d->shard[split], path, &d->tok, st);
     return rc;

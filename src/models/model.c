@@ -70,6 +70,19 @@ void model_free(Model *m) {
     m->ps = NULL;
 }
 
+int model_train_window(const Config *cfg, double f) {
+    if (!(cfg->window_warmup > 0)) return cfg->window;
+    int end = cfg->window ? cfg->window : cfg->context;
+    double g = f / cfg->window_warmup;
+    if (g >= 1.0) return cfg->window;
+    int w = (int)ceil((cfg->window_start + (end - cfg->window_start) * (g > 0 ? g : 0.0)) / 16.0) * 16;
+    return w >= end ? cfg->window : w;
+}
+
+void model_set_window(Model *m, int window) {
+    if (m->tf) m->tf->cfg.window = window;
+}
+
 StepFlops model_step_flops(const Config *cfg, int B, int T) {
     if (cfg->family == FAMILY_LSTM) {
         StepFlops f = {0};
@@ -77,7 +90,17 @@ StepFlops model_step_flops(const Config *cfg, int B, int T) {
         f.backward = 2.0 * f.forward;
         return f;
     }
-    return transformer_step_flops(cfg, B, T);
+    if (!(cfg->window_warmup > 0)) return transformer_step_flops(cfg, B, T);
+    /* the run's mean: 256 midpoints of the run (the trainer counts each step's exactly) */
+    StepFlops mean = {0};
+    Config c = *cfg;
+    c.window_warmup = 0;
+    for (int k = 0; k < 256; k++) {
+        c.window = model_train_window(cfg, (k + 0.5) / 256.0);
+        StepFlops f = transformer_step_flops(&c, B, T);
+        mean.forward += f.forward / 256.0, mean.backward += f.backward / 256.0;
+    }
+    return mean;
 }
 
 void model_end_step(Model *m) {
@@ -155,6 +178,9 @@ MemoryEstimate model_memory_estimate(const Config *cfg, int B, int T) {
     e.params = e.grads = 4.0 * (double)total;
     /* Adam-family: two moments; SGD: momentum; Muon: both, plus a workspace below one matrix */
     e.optimizer = (cfg->optimizer == OPT_SGD || cfg->optimizer == OPT_LION ? 1.0 : 2.0) * e.params;
+    /* the weights evaluations use, and a copy of the training weights while they are in */
+    if (cfg->ema_decay > 0) e.optimizer += 2.0 * e.params;
+    if (cfg->optimizer == OPT_SCHEDULEFREE) e.optimizer += e.params;
     if (cfg->optimizer == OPT_MUON) e.optimizer += 5.0 * 4.0 * (double)nonemb / (cfg->n_layers > 0 ? cfg->n_layers : 1);
     double acts = cfg->family == FAMILY_LSTM ? (double)lstm_activation_floats(cfg, B, T)
                                              : (double)transformer_activation_floats(cfg, B, T);

@@ -122,6 +122,8 @@ static void declare_params(Transformer *m) {
         paramset_add(ps, "ve_lambda", &w->ve_lambda, &g->ve_lambda, PGROUP_VECTOR, PINIT_CONST, 0.5f, (size_t)m->Lve,
                      2, 0);
     }
+    if (m->Us > 0)
+        paramset_add(ps, "skip_w", &w->skip_w, &g->skip_w, PGROUP_VECTOR, PINIT_ONES, 0, (size_t)m->Us, 0, 0);
 #undef XB
 }
 
@@ -138,6 +140,8 @@ static void set_sizes(Transformer *m, const Config *cfg) {
     m->V = cfg->vocab;
     m->Tmax = cfg->context;
     m->Lve = cfg->value_embeds;
+    m->Le = cfg->n_layers / 2;
+    m->Us = cfg->unet_skips ? m->Le : 0;
     m->mla = cfg->attention == ATTN_MLA;
     if (m->mla) {
         m->Hkv = m->H; /* every head has its own up-projected key and value */
@@ -314,6 +318,8 @@ static size_t acts_layout(Transformer *m, size_t B, size_t T, float *mem) {
         {&a->moe_sh, Lm * N * SF1},
         {&a->moe_sg, Lm * N * SF},
         {&a->res3, L * N * C},
+        {&a->skip_in, (size_t)m->Us * N * C},
+        {&a->dskip, (size_t)m->Us * N * C},
         {&a->lnf, pre ? N * C : 0},
         {&a->lnf_mean, pre ? N : 0},
         {&a->lnf_rstd, pre ? N : 0},
@@ -562,6 +568,29 @@ static void head_forward(const Transformer *m, float *logits, float *logits_raw,
     }
 }
 
+/* U-net skips (modded-nanogpt): the first Le = L/2 layers are the encoder; decoder layer Le + i
+ * (i < Le) reads x + skip_w[i] * (the output of encoder layer Le - 1 - i), innermost pairs first. */
+static int skip_index(const Transformer *m, size_t l) {
+    int i = (int)l - m->Le;
+    return m->Us > 0 && i >= 0 && i < m->Us ? i : -1;
+}
+
+static size_t skip_source(const Transformer *m, int i) { return (size_t)(m->Le - 1 - i); }
+
+static void skip_forward(float *out, const float *x, const float *h, float w, size_t n) {
+    for (size_t k = 0; k < n; k++) out[k] = x[k] + w * h[k];
+}
+
+/* d x passes through; d h (into dh, accumulated) = w d out; d w = sum d out * h. */
+static float skip_backward(float *dh, const float *dout, const float *h, float w, size_t n) {
+    double dw = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        dh[k] += w * dout[k];
+        dw += (double)dout[k] * h[k];
+    }
+    return (float)dw;
+}
+
 float transformer_forward(Transformer *m, const int *inputs, const int *targets, int B, int T) {
     TransformerActs *a = &m->a;
     /* Activations are laid out for the prepared shape; a different shape is a caller bug. */
@@ -574,6 +603,12 @@ float transformer_forward(Transformer *m, const int *inputs, const int *targets,
     m->aux_loss = 0.0f;
     for (size_t l = 0; l < (size_t)m->L; l++) {
         LayerActs s = layer_acts(m, l);
+        int i = skip_index(m, l);
+        if (i >= 0) { /* a decoder layer's input: the stream plus its encoder layer's output */
+            float *xin = a->skip_in + (size_t)i * N * m->C;
+            skip_forward(xin, x, a->res3 + skip_source(m, i) * N * m->C, m->w.skip_w[i], N * m->C);
+            x = xin;
+        }
         x = block_forward(m, l, &s, x, inputs, (size_t)B, (size_t)T, NULL, 0, targets != NULL);
     }
     head_forward(m, a->probs, a->logits_raw, a->lnf, a->lnf_mean, a->lnf_rstd, x, N);
@@ -832,10 +867,19 @@ void transformer_backward(Transformer *m) {
     /* the head's logits are consumed: the multi-token modules may use their buffer now */
     if (m->D > 0) mtp_backward(m, bufs[0]);
 
+    if (m->Us > 0) zero(a->dskip, (size_t)m->Us * NC);
     for (size_t l = L; l-- > 0;) {
         LayerActs s = layer_acts(m, l);
+        if (m->Us > 0 && l < (size_t)m->Le) /* an encoder output a skip read (dskip is indexed by source) */
+            residual_forward(bufs[0], bufs[0], a->dskip + l * NC, NC);
+        int i = skip_index(m, l);
         const float *x_in = l == 0 ? a->encoded : (pre ? a->res3 + (l - 1) * NC : a->ln2 + (l - 1) * NC);
+        if (i >= 0) x_in = a->skip_in + (size_t)i * NC;
         block_backward(m, l, &s, x_in, bufs, (size_t)B, (size_t)T);
+        if (i >= 0) {
+            size_t src = skip_source(m, i);
+            g->skip_w[i] += skip_backward(a->dskip + src * NC, bufs[0], a->res3 + src * NC, w->skip_w[i], NC);
+        }
     }
     if (c->pos == POS_LEARNED) posemb_learned_backward(g->wpe, bufs[0], B, T, C);
     embedding_backward(g->wte, bufs[0], m->inputs, N, C, emb_scale(m));
@@ -879,6 +923,7 @@ static size_t kvcache_layout(KVCache *kv, const Transformer *m, float *mem) {
         {&kv->mla_kv_rstd, R ? 1 : 0},
         {&kv->mla_kr, dr},
         {&kv->x, C},
+        {&kv->skip_h, (size_t)m->Us * C},
         {&kv->ln1, C},
         {&kv->ln1_mean, 1},
         {&kv->ln1_rstd, 1},
@@ -947,9 +992,13 @@ void transformer_forward_token(const Transformer *m, KVCache *kv, int token, int
                     kv->moe_sh, kv->moe_sg},
                    kv->res3};
     embed_forward(m, kv->x, &token, 1, 1, (size_t)pos);
+    size_t C = (size_t)m->C;
     for (size_t l = 0; l < (size_t)m->L; l++) {
+        int i = skip_index(m, l);
+        if (i >= 0) skip_forward(kv->x, kv->x, kv->skip_h + skip_source(m, i) * C, m->w.skip_w[i], C);
         const float *y = block_forward(m, l, &s, kv->x, &token, 1, 1, kv, pos, 0);
-        memcpy(kv->x, y, (size_t)m->C * sizeof(float)); /* the next block reuses the same buffers */
+        memcpy(kv->x, y, C * sizeof(float)); /* the next block reuses the same buffers */
+        if (m->Us > 0 && l < (size_t)m->Le) memcpy(kv->skip_h + l * C, kv->x, C * sizeof(float));
     }
     head_forward(m, kv->logits, kv->logits_raw, kv->lnf, kv->lnf_mean, kv->lnf_rstd, kv->x, 1);
 }

@@ -56,6 +56,7 @@ typedef struct {
     float *head;           /* (V, C)         untied only */
     float *ve;             /* (Lve, V, Hkv*hd) value embeddings of the first Lve = value_embeds layers */
     float *ve_lambda;      /* (Lve, 2)       mixing scalars: v = l0 * v + l1 * ve[token] */
+    float *skip_w;         /* (Us)           unet_skips: decoder layer Le + i adds skip_w[i] x (encoder Le-1-i's output) */
 } TransformerWeights;
 
 typedef struct {
@@ -83,6 +84,8 @@ typedef struct {
     float *moe_eh, *moe_eg;       /* (Lm, N*K, Fe1), (Lm, N*K, Fe) */
     float *moe_sh, *moe_sg;       /* (Lm, N, S*Fe1), (Lm, N, S*Fe) */
     float *res3;                  /* (L, B, T, C) residual after MLP */
+    float *skip_in;               /* (Us, B, T, C) unet_skips: decoder layer Le + i's input, skip added */
+    float *dskip;                 /* (Us, B, T, C) d (encoder layer k's output) from its skip, added when reached */
     float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T) x2  pre-norm only */
     float *logits_raw;            /* (B, T, V) before the soft-cap (softcap only) */
     float *probs;                 /* (B, T, V) logits, then probabilities, then their gradient */
@@ -129,6 +132,7 @@ typedef struct {
 typedef struct {
     Config cfg; /* resolved */
     int C, L, H, Hkv, hd, F, F1, QKV, V, Tmax, Lve;
+    int Le, Us; /* unet_skips: encoder layers L/2, and the skips (Le; 0 without) */
     int mla, R, Rq, dr;        /* attention = mla: latent widths and the RoPE part of a head (dn = hd - dr) */
     int D, Lt;                 /* multi-token prediction modules; Lt = L + D layers of block weights */
     int E, K, S, Fe, Fe1, Lm, Ld, moe_every; /* mixture of experts (E = 0: none); Lm MoE and Ld dense layers */
@@ -201,6 +205,7 @@ typedef struct {
     float *mla_cq_raw, *mla_cq, *mla_cq_rstd, *mla_ckv_raw, *mla_ckv, *mla_kv_rstd, *mla_kr; /* one token's */
     /* one token's activations, the TransformerActs slots at N = 1, reused by every layer */
     float *x;                          /* (C) the block input */
+    float *skip_h;                     /* (Le, C) unet_skips: the encoder layers' outputs at this token */
     float *ln1, *ln1_mean, *ln1_rstd;  /* (C), (1), (1) */
     float *qkv, *qkvp, *qk_rstd;       /* (QKV), (QKV), (H + Hkv) */
     float *att;                        /* (H, Tmax) */

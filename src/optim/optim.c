@@ -23,6 +23,15 @@ int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
     o->ps = ps;
     o->m = floats_alloc(ps->numel);
     if (o->kind != OPT_SGD && o->kind != OPT_LION) o->v = floats_alloc(ps->numel);
+    if (o->kind == OPT_SCHEDULEFREE) {
+        o->sf_lr_max = -1.0;
+        if (o->m) memcpy(o->m, ps->data, ps->numel * sizeof(float)); /* z starts at the weights */
+        if (!(o->eval_swap = floats_alloc(ps->numel))) {
+            optim_free(o);
+            return status_fail(st, AP_ENOMEM, "cannot allocate schedule-free's evaluation copy (%zu parameters)",
+                               ps->numel);
+        }
+    }
     if (o->kind == OPT_MUON) { /* workspace for the largest matrix block */
         size_t need = 1;
         for (int i = 0; i < ps->n; i++) {
@@ -40,6 +49,15 @@ int optim_create(Optimizer *o, const Config *cfg, ParamSet *ps, Status *st) {
             return status_fail(st, AP_ENOMEM, "cannot allocate the Muon workspace");
         }
     }
+    o->ema_decay = cfg->ema_decay;
+    if (o->ema_decay > 0) {
+        o->ema = floats_alloc(ps->numel), o->eval_swap = floats_alloc(ps->numel);
+        if (!o->ema || !o->eval_swap) {
+            optim_free(o);
+            return status_fail(st, AP_ENOMEM, "cannot allocate the weights' average (ema_decay, %zu parameters)", ps->numel);
+        }
+        memcpy(o->ema, ps->data, ps->numel * sizeof(float));
+    }
     if (!o->m || (o->kind != OPT_SGD && o->kind != OPT_LION && !o->v)) {
         optim_free(o);
         return status_fail(st, AP_ENOMEM, "cannot allocate optimiser state (%zu parameters)", ps->numel);
@@ -51,7 +69,9 @@ void optim_free(Optimizer *o) {
     free(o->m);
     free(o->v);
     free(o->ns);
-    o->m = o->v = o->ns = NULL;
+    free(o->ema);
+    free(o->eval_swap);
+    o->m = o->v = o->ns = o->ema = o->eval_swap = NULL;
 }
 
 void muon_orthogonalize(float *out, const float *G, int rows, int cols, int steps, float *ws) {
@@ -127,8 +147,39 @@ double optim_clip(ParamSet *ps, double max_norm) {
     return norm;
 }
 
+/* Schedule-free AdamW (optim.h): one step of every tensor but the state ones. */
+static void schedulefree_step(Optimizer *o, double lr) {
+    ParamSet *ps = o->ps;
+    double lr_t = lr * sqrt(1.0 - pow(o->beta2, (double)o->t));
+    if (lr_t > o->sf_lr_max) o->sf_lr_max = lr_t;
+    double w = o->sf_lr_max * o->sf_lr_max;
+    o->sf_weight_sum += w;
+    double c = o->sf_weight_sum > 0 ? w / o->sf_weight_sum : 0.0;
+    float cf = (float)c, ay = (float)(lr_t * (o->beta1 * (1.0 - c) - 1.0)), lz = (float)lr_t;
+    float b2 = (float)o->beta2, eps = (float)o->eps;
+    for (int ti = 0; ti < ps->n; ti++) {
+        const ParamTensor *t = &ps->t[ti];
+        if (t->group == PGROUP_STATE) continue;
+        float *y = ps->data + t->offset, *g = ps->grad + t->offset, *z = o->m + t->offset, *v = o->v + t->offset;
+        float wd = optim_group_decays(t->group) ? (float)o->weight_decay : 0.0f;
+        size_t n = t->numel;
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            v[i] = v[i] * b2 + g[i] * g[i] * (1.0f - b2);
+            float d = g[i] / (sqrtf(v[i]) + eps) + wd * y[i];
+            y[i] += cf * (z[i] - y[i]);
+            y[i] += ay * d;
+            z[i] -= lz * d;
+        }
+    }
+}
+
 void optim_step(Optimizer *o, double lr) {
     o->t++;
+    if (o->kind == OPT_SCHEDULEFREE) {
+        schedulefree_step(o, lr);
+        return;
+    }
     ParamSet *ps = o->ps;
     double bc1 = 1.0 - pow(o->beta1, (double)o->t), bc2 = 1.0 - pow(o->beta2, (double)o->t);
     float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps, bc2_sqrt = (float)sqrt(bc2);
@@ -204,6 +255,45 @@ void optim_step(Optimizer *o, double lr) {
         }
         }
     }
+}
+
+/* The average follows every parameter (state tensors too: an evaluation sees a consistent model). */
+void optim_ema_update(Optimizer *o) {
+    if (!o->ema) return;
+    double d = (1.0 + (double)o->t) / (10.0 + (double)o->t);
+    float a = (float)(d < o->ema_decay ? d : o->ema_decay), b = 1.0f - a;
+    float *e = o->ema;
+    const float *p = o->ps->data;
+    size_t n = o->ps->numel;
+#pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
+    for (size_t i = 0; i < n; i++) e[i] = a * e[i] + b * p[i];
+}
+
+void optim_eval_weights_in(Optimizer *o) {
+    if (!o->eval_swap || o->eval_in) return;
+    size_t n = o->ps->numel;
+    float *p = o->ps->data;
+    memcpy(o->eval_swap, p, n * sizeof(float));
+    if (o->ema) memcpy(p, o->ema, n * sizeof(float));
+    else { /* schedulefree: x = y + (1 - 1/beta1)(z - y); y = z before the first step */
+        float w = (float)(1.0 - 1.0 / o->beta1);
+        for (int ti = 0; ti < o->ps->n; ti++) {
+            const ParamTensor *t = &o->ps->t[ti];
+            if (t->group == PGROUP_STATE) continue; /* moved by the model, not averaged */
+            float *q = p + t->offset;
+            const float *z = o->m + t->offset;
+            size_t k = t->numel;
+#pragma omp parallel for schedule(static) if (k >= AP_PAR_MIN)
+            for (size_t i = 0; i < k; i++) q[i] += w * (z[i] - q[i]);
+        }
+    }
+    o->eval_in = 1;
+}
+
+void optim_eval_weights_out(Optimizer *o) {
+    if (!o->eval_swap || !o->eval_in) return;
+    memcpy(o->ps->data, o->eval_swap, o->ps->numel * sizeof(float));
+    o->eval_in = 0;
 }
 
 double optim_step_flops(const Config *cfg, const ParamSet *ps) {

@@ -11,7 +11,14 @@
  * applied to each layer's matrix and, within it, to each row block that is a separate linear
  * map (q, k, v; gate, up). The sqrt(rows/cols) factor keeps the update's RMS per entry about the
  * same across shapes, so one lr transfers across widths. Every other parameter gets AdamW at
- * adam_lr (or lr when adam_lr is 0). */
+ * adam_lr (or lr when adam_lr is 0).
+ *
+ * Schedule-free AdamW (Defazio et al. 2024, as in their reference code): the model holds y, where
+ * gradients are taken; z is an SGD sequence on Adam-normalised gradients, x the average of z
+ * weighted by lr_max^2 (c = w_t / sum w), and y = (1 - beta1) z + beta1 x. Per step, with
+ * lr_t = lr sqrt(1 - beta2^t) and d = g / (sqrt(v) + eps) + wd y:
+ *   y = y + c (z - y) + lr_t (beta1 (1 - c) - 1) d;   z = z - lr_t d
+ * Evaluations use x = y + (1 - 1/beta1)(z - y). State: z in m, v. */
 #ifndef AP_OPTIM_H
 #define AP_OPTIM_H
 
@@ -29,7 +36,18 @@ typedef struct {
     float *v; /* Adam second moment (numel), NULL for SGD */
     int64_t t; /* steps taken */
     float *ns; /* Newton-Schulz workspace (Muon) */
+    double ema_decay;
+    float *ema;      /* the weights' moving average (ema_decay > 0; numel), starts at the weights */
+    float *eval_swap; /* the training weights while evaluation weights are swapped in */
+    int eval_in;      /* 1 while they are in the model */
+    double sf_lr_max, sf_weight_sum; /* schedulefree: the largest lr so far, the sum of averaging weights */
 } Optimizer;
+
+/* What a checkpoint keeps of an optimiser beside its state tensors. */
+typedef struct {
+    int64_t t;
+    double sf_lr_max, sf_weight_sum;
+} OptimMeta;
 
 /* Muon's orthogonalisation: Newton-Schulz with the quintic coefficients (3.4445, -4.7750, 2.0315)
  * of Jordan et al. (2024), `steps` iterations on G (rows x cols, row-major), written to out.
@@ -46,6 +64,13 @@ double optim_grad_norm(const ParamSet *ps);
 double optim_clip(ParamSet *ps, double max_norm);
 /* One update with learning rate lr. */
 void optim_step(Optimizer *o, double lr);
+/* Moves the weights' average towards the weights (after the step and model_end_step). */
+void optim_ema_update(Optimizer *o);
+/* Puts the weights evaluations use into the model (optim_eval_weights_in: the moving average of
+ * ema_decay, schedulefree's x) and the training weights back (optim_eval_weights_out); no-ops when
+ * evaluations use the training weights. */
+void optim_eval_weights_in(Optimizer *o);
+void optim_eval_weights_out(Optimizer *o);
 /* Learning rate for 0-based step `step` of cfg->steps under cfg's schedule and warmup. */
 double schedule_lr(const Config *cfg, int step);
 /* FLOPs of one optimiser step beyond elementwise work: Muon's Newton-Schulz matrix products

@@ -10,50 +10,58 @@
 #define ANY_ALLOC 0
 #define NOT_KAPLAN 0
 
+/* Designated fields: what a row leaves out is zero (no selector, no wording). */
 static const ClaimSpec CLAIMS[] = {
-    {"C1", "Transformer beats LSTM, and the gap grows with scale", "arms lstm-2016 and gpt2-2019 (recipes/demo.ini, recipes/full.ini)",
-     RULE_BEATS_AND_GROWS, 0, {"lstm-2016", NULL, NULL, NOT_KAPLAN, 0}, {"gpt2-2019", NULL, NULL, NOT_KAPLAN, 0},
-     {"llama-2023", NULL, NULL, NOT_KAPLAN, 0}, NULL, "supports in part (beats; growth not detected at this scale)",
-     "contradicts at this scale (the LSTM is ahead)", NULL},
-    {"C2", "SwiGLU + RoPE + pre-RMSNorm + cosine + tokenizer together give < 1.5x", "arms gpt2-2019 and llama-2023 (recipes/demo.ini, recipes/full.ini)",
-     RULE_BELOW, 1.5, {"gpt2-2019", NULL, NULL, NOT_KAPLAN, 0}, {"llama-2023", NULL, NULL, NOT_KAPLAN, 0}, {0}, NULL,
-     NULL, NULL, "contradicts (more than 1.5x)"},
-    {"C3", "Reverting one switch at a time hurts more than reverting the whole package",
-     "an ablation study (one-at-a-time and leave-one-out arms)", RULE_ABLATION, 0, {0}, {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C4", "Chinchilla allocation beats Kaplan's, by a factor that grows with scale",
-     "one preset with allocation = chinchilla and one with allocation = kaplan (recipes/full.ini: llama vs llama-kaplan)", RULE_BEATS_AND_GROWS, 0,
-     {NULL, NULL, NULL, 1, 0}, {NULL, NULL, NULL, NOT_KAPLAN, 1}, {0}, NULL,
-     "supports in part (better; growth not detected)", "contradicts at this scale", NULL},
-    {"C5", "MoE gives 2-3x at equal active compute",
-     "dense vs MoE arms (moe_experts, the deepseek-2025 preset); studies cannot size MoE arms by active parameters yet",
-     RULE_ELSEWHERE,
-     0, {0}, {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C6", "Muon gives about 2x over AdamW", "arms speedrun-2025 and a tuned AdamW speedrun-2025 (recipes/demo.ini, recipes/full.ini)",
-     RULE_ABOUT, 2, {"speedrun-2025", "optimizer", "adamw", ANY_ALLOC, 0},
-     {"speedrun-2025", "optimizer", "muon", ANY_ALLOC, 0}, {0}, "supports (consistent with about 2x)", NULL,
-     "contradicts (no gain detected)",
-     "contradicts (far more than 2x)"},
-    {"C7", "MQA/GQA/MLA trade KV bytes per token against loss",
-     "arms with n_kv_heads = 1, 2, ... and attention = mla; `algoprog config` gives each one's KV bytes per token",
-     RULE_ELSEWHERE, 0, {0}, {0}, {0}, NULL, NULL,
-     NULL, NULL},
-    {"C8", "RoPE scaling / YaRN keeps quality beyond the training length",
-     "evaluation at 2-8x the training context, not implemented yet", RULE_ELSEWHERE, 0, {0}, {0}, {0}, NULL, NULL,
-     NULL, NULL},
-    {"C9", "Optimisations have a ceiling (MFU)", "`algoprog bench` (not part of a study)", RULE_ELSEWHERE, 0, {0},
-     {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C10", "Data quality is a compute multiplier", "one preset on the brown (high) and fortunes (low) corpora",
-     RULE_ELSEWHERE, 0, {0}, {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C11", "Repetition: ~4 epochs are about as good as fresh data, ~16 diminish",
-     "arms with max_unique_tokens at fixed compute", RULE_ELSEWHERE, 0, {0}, {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C12", "Distillation reaches a loss sooner", "teacher logits, not implemented yet", RULE_ELSEWHERE, 0, {0}, {0},
-     {0}, NULL, NULL, NULL, NULL},
-    {"C13", "An \"8-month halving\" can be an artifact of scale-dependent gains", "`algoprog account simulate` (below)",
-     RULE_SIMULATION, 0, {0}, {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C14", "600x in 7 years is a 9-month halving; 0.5 OOM/yr; 4x/yr compounds", "`algoprog account` (below)",
-     RULE_RATES, 0, {0}, {0}, {0}, NULL, NULL, NULL, NULL},
-    {"C15", "Tokenizer flavours differ by 0-15% in compression", "`algoprog tokenize stats`", RULE_ELSEWHERE, 0, {0},
-     {0}, {0}, NULL, NULL, NULL, NULL},
+    {.id = "C1", .text = "Transformer beats LSTM, and the gap grows with scale",
+     .how = "arms lstm-2016 and gpt2-2019 (recipes/demo.ini, recipes/full.ini)", .rule = RULE_BEATS_AND_GROWS,
+     .ref = {"lstm-2016", NULL, NULL, NOT_KAPLAN, 0}, .cand = {"gpt2-2019", NULL, NULL, NOT_KAPLAN, 0},
+     .cand_alt = {"llama-2023", NULL, NULL, NOT_KAPLAN, 0},
+     .v_partial = "supports in part (beats; growth not detected at this scale)",
+     .v_low = "contradicts at this scale (the LSTM is ahead)"},
+    {.id = "C2", .text = "SwiGLU + RoPE + pre-RMSNorm + cosine + tokenizer together give < 1.5x",
+     .how = "arms gpt2-2019 and llama-2023 (recipes/demo.ini, recipes/full.ini)", .rule = RULE_BELOW, .x = 1.5,
+     .ref = {"gpt2-2019", NULL, NULL, NOT_KAPLAN, 0}, .cand = {"llama-2023", NULL, NULL, NOT_KAPLAN, 0},
+     .v_high = "contradicts (more than 1.5x)"},
+    {.id = "C3", .text = "Reverting one switch at a time hurts more than reverting the whole package",
+     .how = "an ablation study (one-at-a-time and leave-one-out arms)", .rule = RULE_ABLATION},
+    {.id = "C4", .text = "Chinchilla allocation beats Kaplan's, by a factor that grows with scale",
+     .how = "one preset with allocation = chinchilla and one with allocation = kaplan (recipes/full.ini: llama vs "
+            "llama-kaplan)",
+     .rule = RULE_BEATS_AND_GROWS, .ref = {NULL, NULL, NULL, 1, 0}, .cand = {NULL, NULL, NULL, NOT_KAPLAN, 1},
+     .v_partial = "supports in part (better; growth not detected)", .v_low = "contradicts at this scale"},
+    {.id = "C5", .text = "MoE gives 2-3x at equal active compute",
+     .how = "a dense arm and an arm of the same preset with moe_experts > 0, sized by active parameters "
+            "(recipes/claims/c5-moe.ini)",
+     .rule = RULE_ABOUT, .x = 2.449, /* the band [1.63, 3.67] around the geometric middle of 2-3x */
+     .ref = {NULL, "moe_experts", "0", NOT_KAPLAN, 0}, .cand = {NULL, "moe_experts", "!0", NOT_KAPLAN, 1},
+     .cand_alt = {"deepseek-2025", NULL, NULL, NOT_KAPLAN, 0}, .v_supports = "supports (consistent with 2-3x)",
+     .v_low = "contradicts (no gain detected at this scale)", .v_high = "contradicts (far more than 2-3x)",
+     .x_text = "2-3x"},
+    {.id = "C6", .text = "Muon gives about 2x over AdamW",
+     .how = "arms speedrun-2025 and a tuned AdamW speedrun-2025 (recipes/demo.ini, recipes/full.ini)",
+     .rule = RULE_ABOUT, .x = 2, .ref = {"speedrun-2025", "optimizer", "adamw", ANY_ALLOC, 0},
+     .cand = {"speedrun-2025", "optimizer", "muon", ANY_ALLOC, 0}, .v_supports = "supports (consistent with about 2x)",
+     .v_low = "contradicts (no gain detected)", .v_high = "contradicts (far more than 2x)", .x_text = "about 2x"},
+    {.id = "C7", .text = "MQA loses to MHA; GQA and MLA win it back with a small KV cache",
+     .how = "arms of one preset with multi-head, multi-query (n_kv_heads = 1), grouped-query and latent "
+            "(attention = mla) attention (recipes/claims/c7-kv.ini)",
+     .rule = RULE_KV_TRADE},
+    {.id = "C8", .text = "RoPE scaling / YaRN keeps quality beyond the training length",
+     .how = "evaluation at 2-8x the training context, not implemented yet", .rule = RULE_ELSEWHERE},
+    {.id = "C9", .text = "Optimisations have a ceiling (MFU)", .how = "`algoprog bench` (not part of a study)",
+     .rule = RULE_ELSEWHERE},
+    {.id = "C10", .text = "Data quality is a compute multiplier",
+     .how = "one preset on the brown (high) and fortunes (low) corpora", .rule = RULE_ELSEWHERE},
+    {.id = "C11", .text = "Repetition: ~4 epochs are about as good as fresh data, ~16 diminish",
+     .how = "arms with max_unique_tokens at fixed compute", .rule = RULE_ELSEWHERE},
+    {.id = "C12", .text = "Distillation reaches a loss sooner", .how = "teacher logits, not implemented yet",
+     .rule = RULE_ELSEWHERE},
+    {.id = "C13", .text = "An \"8-month halving\" can be an artifact of scale-dependent gains",
+     .how = "`algoprog account simulate` (below)", .rule = RULE_SIMULATION},
+    {.id = "C14", .text = "600x in 7 years is a 9-month halving; 0.5 OOM/yr; 4x/yr compounds",
+     .how = "`algoprog account` (below)", .rule = RULE_RATES},
+    {.id = "C15", .text = "Tokenizer flavours differ by 0-15% in compression", .how = "`algoprog tokenize stats`",
+     .rule = RULE_ELSEWHERE},
 };
 
 const ClaimSpec *claims_table(int *n) {
@@ -70,7 +78,7 @@ static int arm_matches(const ResultArm *a, const ArmSelector *s, const ResultArm
         char v[CONFIG_PATH_MAX];
         if (!k || !a->has_cfg) return 0;
         config_get(&a->cfg, k, v, sizeof v);
-        if (strcmp(v, s->value)) return 0;
+        if (s->value[0] == '!' ? !strcmp(v, s->value + 1) : !!strcmp(v, s->value)) return 0;
     }
     return 1;
 }
@@ -93,11 +101,41 @@ static const CegLevel *middle_measured(const CegCurve *c) {
     return m ? &c->lv[idx[m / 2]] : NULL;
 }
 
+/* The claim's two arms: the first reference arm with a matching candidate, else the first with a
+ * matching alternative candidate. */
+static void select_pair(const Results *r, const ClaimSpec *s, int *ref, int *cand) {
+    for (int alt = 0; alt < 2; alt++)
+        for (int i = 0; i < r->n_arms; i++) {
+            if (!arm_matches(&r->arms[i], &s->ref, NULL)) continue;
+            int j = claims_select(r, alt ? &s->cand_alt : &s->cand, i);
+            if (j >= 0) {
+                *ref = i, *cand = j;
+                return;
+            }
+        }
+    *ref = *cand = -1;
+}
+
+/* Where an arm holds experts, what a token does not use: parameters and training memory of both arms'
+ * best sizes at the largest budget both reached (C5's memory side). */
+static void append_expert_costs(const Results *r, int ref, int cand, ClaimResult *c) {
+    ArmCost a, b;
+    int k = results_n_budgets(r) - 1; /* the largest budget both arms finished a run of */
+    while (k >= 0 && (results_arm_cost(r, ref, k, &a) || results_arm_cost(r, cand, k, &b))) k--;
+    if (k < 0) return;
+    if (!(b.params > b.active) && !(a.params > a.active)) return;
+    size_t len = strlen(c->result);
+    snprintf(c->result + len, sizeof c->result - len,
+             "; at %.3g FLOPs the best sizes hold %.3g (%s) and %.3g (%s) parameters, %.3g and %.3g of them active per "
+             "token, and train in %.3g and %.3g MB",
+             b.flops, a.params, r->arms[ref].row.name, b.params, r->arms[cand].row.name, a.active, b.active,
+             a.memory / 1e6, b.memory / 1e6);
+}
+
 /* A comparison of two arms: the measured CEG and the rule's verdict (docs/CLAIMS.md, "Verdict rules"). */
 static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
-    int ref = claims_select(r, &s->ref, -1);
-    int cand = ref < 0 ? -1 : claims_select(r, &s->cand, ref);
-    if (ref >= 0 && cand < 0) cand = claims_select(r, &s->cand_alt, ref);
+    int ref, cand;
+    select_pair(r, s, &ref, &cand);
     if (ref < 0 || cand < 0) {
         snprintf(c->result, sizeof c->result, "not tested by this study: %s", s->how);
         c->verdict = "not tested";
@@ -134,6 +172,7 @@ static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
              B, A, m->ceg, m->lo, m->hi, m->loss, A, m->c_ref, ceg_method_name(m->method), cv->lv[0].ceg,
              cv->lv[cv->n - 1].ceg, cv->slope, cv->slope_lo, cv->slope_hi, cv->trend, beats, measured,
              cv->determined ? "" : "; a frontier rests on fewer than 4 budgets, so this is illustrative");
+    append_expert_costs(r, ref, cand, c);
     double lo = m->lo, hi = m->hi, x = s->x;
     c->verdict = "undecided";
     if (!cv->determined) return;
@@ -153,11 +192,99 @@ static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
         if (!finite_interval(m)) break;
         if (lo >= x / 1.5 && hi <= 1.5 * x) c->verdict = s->v_supports;
         else if (hi < x / 1.5 && hi < 1) c->verdict = s->v_low;
-        else if (hi < x / 1.5) c->verdict = "contradicts (a gain, but less than about 2x)";
+        else if (hi < x / 1.5) snprintf(c->verdict_buf, sizeof c->verdict_buf, "contradicts (a gain, but less than %s)", s->x_text);
         else if (lo > 1.5 * x) c->verdict = s->v_high;
-        else if (lo > 1) c->verdict = "undecided (a gain, its size not pinned to about 2x)";
+        else if (lo > 1) snprintf(c->verdict_buf, sizeof c->verdict_buf, "undecided (a gain, its size not pinned to %s)", s->x_text);
+        if (c->verdict_buf[0]) c->verdict = c->verdict_buf;
         break;
     default: break;
+    }
+}
+
+int claims_attention_kind(const Config *c) {
+    if (c->family != FAMILY_TRANSFORMER) return -1;
+    if (c->attention == ATTN_MLA) return KV_MLA;
+    int kv = c->n_kv_heads ? c->n_kv_heads : c->n_heads;
+    return kv == c->n_heads ? KV_MHA : kv == 1 ? KV_MQA : KV_GQA;
+}
+
+/* One attention arm over another at the middle measured level: its CEG text and interval. */
+static const CegLevel *kv_compare(Results *r, int ref, int cand, char *buf, size_t size) {
+    int k = results_pair(r, ref, cand);
+    const ResultPair *p = k < 0 ? NULL : &r->pairs[k];
+    const CegLevel *m = p && p->ok ? middle_measured(&p->c) : NULL;
+    if (!m) {
+        snprintf(buf, size, "%.48s over %.48s: not comparable", r->arms[cand].row.name, r->arms[ref].row.name);
+        return NULL;
+    }
+    snprintf(buf, size, "%.48s over %.48s %.3gx [%.3g, %.3g] at %.3f bits/byte%s", r->arms[cand].row.name,
+             r->arms[ref].row.name, m->ceg, m->lo, m->hi, m->loss, p->c.determined ? "" : " (illustrative)");
+    return p->c.determined && finite_interval(m) ? m : NULL;
+}
+
+/* C7 (docs/CLAIMS.md): MQA costs loss against MHA (CEG interval below 1), and GQA or MLA, whose KV
+ * caches are smaller than MHA's, win some back (their CEG over MQA has an interval above 1). */
+static void judge_kv(Results *r, const ClaimSpec *s, ClaimResult *c) {
+    for (int k = 0; k < KV_KINDS; k++) c->kv_arm[k] = -1;
+    for (int i = 0; i < r->n_arms && c->kv_arm[KV_MQA] < 0; i++) { /* an MHA arm with an MQA arm of its preset */
+        if (!r->arms[i].has_cfg || claims_attention_kind(&r->arms[i].cfg) != KV_MHA) continue;
+        for (int k = 0; k < KV_KINDS; k++) c->kv_arm[k] = -1;
+        c->kv_arm[KV_MHA] = i;
+        for (int j = 0; j < r->n_arms; j++) {
+            int kind = r->arms[j].has_cfg ? claims_attention_kind(&r->arms[j].cfg) : -1;
+            if (j != i && kind > KV_MHA && c->kv_arm[kind] < 0 && !strcmp(r->arms[j].row.preset, r->arms[i].row.preset))
+                c->kv_arm[kind] = j;
+        }
+    }
+    int mha = c->kv_arm[KV_MHA], mqa = c->kv_arm[KV_MQA];
+    if (mha < 0 || mqa < 0) {
+        for (int k = 0; k < KV_KINDS; k++) c->kv_arm[k] = -1;
+        snprintf(c->result, sizeof c->result, "not tested by this study: %s", s->how);
+        c->verdict = "not tested";
+        return;
+    }
+    /* KV bytes at the largest budget every arm finished a run of (sizes grow with the budget) */
+    double kv[KV_KINDS], flops = NAN;
+    for (int b = results_n_budgets(r) - 1; b >= 0 && isnan(flops); b--) {
+        int all = 1;
+        for (int k = 0; k < KV_KINDS && all; k++) {
+            ArmCost a;
+            kv[k] = NAN;
+            if (c->kv_arm[k] < 0) continue;
+            all = !results_arm_cost(r, c->kv_arm[k], b, &a);
+            kv[k] = a.kv_bytes, flops = a.flops;
+        }
+        if (!all) flops = NAN;
+    }
+    size_t len = (size_t)snprintf(c->result, sizeof c->result, "KV bytes per token of the best size at %.3g FLOPs:",
+                                  flops);
+    for (int k = 0; k < KV_KINDS; k++)
+        if (c->kv_arm[k] >= 0)
+            len += (size_t)snprintf(c->result + len, sizeof c->result - len, "%s %s %.0f", k ? "," : "",
+                                    r->arms[c->kv_arm[k]].row.name, isnan(flops) ? NAN : kv[k]);
+    char buf[256];
+    const CegLevel *cost = kv_compare(r, mha, mqa, buf, sizeof buf);
+    len += (size_t)snprintf(c->result + len, sizeof c->result - len, "; %s", buf);
+    int recovered = 0, behind = 0, others = 0;
+    for (int k = KV_GQA; k < KV_KINDS; k++) {
+        int a = c->kv_arm[k];
+        if (a < 0 || k == KV_MQA) continue;
+        others++;
+        kv_compare(r, mha, a, buf, sizeof buf);
+        len += (size_t)snprintf(c->result + len, sizeof c->result - len, "; %s", buf);
+        const CegLevel *m = kv_compare(r, mqa, a, buf, sizeof buf);
+        len += (size_t)snprintf(c->result + len, sizeof c->result - len, "; %s", buf);
+        if (len >= sizeof c->result) len = sizeof c->result - 1;
+        recovered += m && m->lo > 1; /* GQA's and MLA's caches are smaller than MHA's by construction */
+        behind += m && m->hi < 1;
+    }
+    c->verdict = "undecided";
+    if (cost && cost->lo > 1) c->verdict = "contradicts (MQA is not behind MHA at this scale)";
+    else if (cost && cost->hi < 1) {
+        if (recovered) c->verdict = "supports";
+        else if (others && behind == others) c->verdict = "contradicts in part (MQA loses; GQA and MLA do worse still)";
+        else c->verdict = others ? "supports in part (MQA loses; no win-back detected)"
+                                 : "supports in part (MQA loses; no GQA or MLA arm)";
     }
 }
 
@@ -216,6 +343,7 @@ int claims_evaluate(Results *r, ClaimResult *out, int max) {
         memset(c, 0, sizeof *c);
         c->spec = &t[i];
         c->pair = -1;
+        for (int k = 0; k < KV_KINDS; k++) c->kv_arm[k] = -1;
         switch (t[i].rule) {
         case RULE_BEATS_AND_GROWS:
         case RULE_BELOW:
@@ -223,6 +351,7 @@ int claims_evaluate(Results *r, ClaimResult *out, int max) {
         case RULE_ABLATION: judge_ablation(r, &t[i], c); break;
         case RULE_RATES: judge_rates(c); break;
         case RULE_SIMULATION: judge_simulation(c); break;
+        case RULE_KV_TRADE: judge_kv(r, &t[i], c); break;
         case RULE_ELSEWHERE:
             snprintf(c->result, sizeof c->result, "tested by: %s", t[i].how);
             c->verdict = "not tested by this study";

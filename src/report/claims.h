@@ -3,7 +3,8 @@
  * Each claim is one row: its text, how a study tests it (a comparison of two arms picked by
  * selectors, an ablation package, arithmetic, or another tool), and the verdict rule applied to
  * the measured CEG at the middle loss level (docs/CLAIMS.md writes the rules out). A selector
- * matches an arm by its preset, a key of its resolved recipe, and its allocation rule; a claim
+ * matches an arm by its preset, a key of its resolved recipe (equal to a value, or with "!v" any
+ * other), and its allocation rule; a pair is the first reference arm with a matching candidate; a claim
  * whose arms the study lacks is "not tested" and names the study that would test it. A verdict
  * needs both frontiers determined (>= 4 budgets, noise estimated) and reads only loss levels both
  * arms reached; an interval with an infinite bound decides nothing. */
@@ -14,7 +15,8 @@
 
 typedef struct {
     const char *preset;     /* the arm's preset; NULL: any */
-    const char *key, *value; /* a key of the arm's resolved recipe must have this value; NULL: any */
+    const char *key, *value; /* a key of the arm's resolved recipe must have this value ("!v": any but v);
+                              * NULL: any */
     int kaplan;             /* 1: allocation = kaplan; 0: any other rule */
     int same_preset;        /* 1: the same preset as the claim's reference arm */
 } ArmSelector;
@@ -26,6 +28,7 @@ typedef enum {
     RULE_ABLATION,        /* reverting one at a time costs more than reverting the package (C3) */
     RULE_RATES,           /* the seeds' rate arithmetic (C14) */
     RULE_SIMULATION,      /* a simulated world with one scale-dependent gain (C13) */
+    RULE_KV_TRADE,        /* MQA loses to MHA and GQA or MLA win it back with a smaller KV cache (C7) */
     RULE_ELSEWHERE        /* tested by another tool or a study with other arms */
 } VerdictRule;
 
@@ -38,13 +41,19 @@ typedef struct {
     const char *v_partial;  /* RULE_BEATS_AND_GROWS: beats, growth not detected */
     const char *v_low;      /* contradicts: no gain, or ref ahead */
     const char *v_high;     /* contradicts: more than the claim says */
+    const char *x_text;     /* RULE_ABOUT: the claimed size in words ("about 2x", "2-3x") */
 } ClaimSpec;
+
+/* The attention arms C7 compares, MHA first (-1: absent). */
+enum { KV_MHA, KV_GQA, KV_MQA, KV_MLA, KV_KINDS };
 
 typedef struct {
     const ClaimSpec *spec;
     char result[1024];
     const char *verdict;
     int pair; /* index into Results.pairs, or -1 */
+    int kv_arm[KV_KINDS]; /* C7: the arm of each attention kind, -1: absent */
+    char verdict_buf[128];
 } ClaimResult;
 
 #define CLAIMS_MAX 16
@@ -55,6 +64,8 @@ const ClaimSpec *claims_table(int *n);
 int claims_select(const Results *r, const ArmSelector *sel, int ref);
 /* Every claim's verdict on results r (fitted, ablations measured); returns the count. */
 int claims_evaluate(Results *r, ClaimResult *out, int max);
+/* The attention kind of an arm's resolved recipe (KV_MHA...), -1 for a model without attention. */
+int claims_attention_kind(const Config *c);
 /* Verdict class for styling: supports, contradicts, undecided, not tested. */
 const char *claims_verdict_class(const char *verdict);
 

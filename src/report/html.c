@@ -131,6 +131,43 @@ static void section_ceg(const Results *r, StrBuf *b) {
     sb_puts(b, "</table>\n");
 }
 
+/* Costs beyond training FLOPs, where a study has arms that differ in them: parameters a token does
+ * not use (experts) and the KV cache decoding keeps (attention kinds). */
+static void section_costs(const Results *r, const ClaimResult *claims, int n_claims, StrBuf *b) {
+    int nb = results_n_budgets(r), experts = 0;
+    double kv_min = INFINITY, kv_max = 0;
+    for (int a = 0; a < r->n_arms && nb > 0; a++) {
+        ArmCost c;
+        if (results_arm_cost(r, a, nb - 1, &c)) continue;
+        experts |= c.params > c.active;
+        if (c.kv_bytes > 0) kv_min = fmin(kv_min, c.kv_bytes), kv_max = fmax(kv_max, c.kv_bytes);
+    }
+    if (!experts && !(kv_max > kv_min)) return;
+    sb_puts(b, "<h2 id=\"costs\">Parameters, memory and KV cache</h2>\n<p>CEGs count training FLOPs; these are the "
+               "other costs, for each arm's best measured size (lowest mean test loss over seeds) at the largest "
+               "budget. <i>Active</i>: parameters one token goes through (a mixture of experts holds more than it "
+               "uses). <i>KV cache</i>: bytes a decoded token leaves for the later ones (fp32, all layers). "
+               "<i>Training memory</i>: parameters, gradients, optimiser state and activations at the study's batch "
+               "and context.</p>\n<table id=\"costs-table\"><tr><th>arm</th><th>FLOPs</th><th>test bits/byte</th>"
+               "<th>parameters</th><th>active</th><th>KV cache bytes/token</th><th>training memory (MB)</th></tr>\n");
+    for (int a = 0; a < r->n_arms; a++) {
+        ArmCost c;
+        if (results_arm_cost(r, a, nb - 1, &c)) continue;
+        sb_puts(b, "<tr>");
+        td(b, r->arms[a].row.name);
+        sb_printf(b, "<td class=\"num\">%.3g</td><td class=\"num\">%.4f</td><td class=\"num\">%.0f</td>"
+                     "<td class=\"num\">%.0f</td><td class=\"num\">%.0f</td><td class=\"num\">%.1f</td></tr>\n",
+                  c.flops, c.loss, c.params, c.active, c.kv_bytes, c.memory / 1e6);
+    }
+    sb_puts(b, "</table>\n");
+    for (int i = 0; i < n_claims; i++)
+        if (claims[i].spec->rule == RULE_KV_TRADE && claims[i].kv_arm[KV_MHA] >= 0) {
+            sb_puts(b, "<p>Claim C7's arms: test loss against the KV cache per token at each budget (dashed: one "
+                       "budget's arms). Lower and further left is better.</p>\n");
+            plot_loss_vs_kv(r, b, claims[i].kv_arm, KV_KINDS);
+        }
+}
+
 static void section_ablation(const ResultAblation *ab, StrBuf *b) {
     const AblationStats *s = &ab->s;
     sb_puts(b, "<h3>");
@@ -388,6 +425,7 @@ void html_render(const Results *r, const ClaimResult *claims, int n_claims, cons
                "L(C) = E + A C<sup>-&alpha;</sup> through them; dashed where a parameter is not identified.</p>\n");
     plot_loss_vs_compute(r, b);
     section_ceg(r, b);
+    section_costs(r, claims, n_claims, b);
     if (r->n_ablations) {
         sb_puts(b, "<h2 id=\"ablations\">Ablations</h2>\n");
         for (int i = 0; i < r->n_ablations; i++) section_ablation(&r->abl[i], b);

@@ -103,6 +103,57 @@ void plot_ceg_vs_compute(const Results *r, StrBuf *b) {
     plot_end(&p);
 }
 
+void plot_loss_vs_kv(const Results *r, StrBuf *b, const int *arms, int n) {
+    enum { MAXA = 8 };
+    int nb = results_n_budgets(r), a_idx[MAXA], na = 0;
+    for (int i = 0; i < n && na < MAXA; i++)
+        if (arms[i] >= 0) a_idx[na++] = arms[i];
+    if (nb < 1 || na < 2) return;
+    double x0 = INFINITY, x1 = 0, y0 = INFINITY, y1 = 0;
+    ArmCost *cost = calloc((size_t)(nb * na), sizeof *cost);
+    if (!cost) return;
+    for (int k = 0; k < nb; k++)
+        for (int j = 0; j < na; j++) {
+            ArmCost *c = &cost[k * na + j];
+            if (results_arm_cost(r, a_idx[j], k, c) || !(c->kv_bytes > 0)) {
+                c->run = -1;
+                continue;
+            }
+            x0 = fmin(x0, c->kv_bytes), x1 = fmax(x1, c->kv_bytes), y0 = fmin(y0, c->loss), y1 = fmax(y1, c->loss);
+        }
+    if (isfinite(x0)) {
+        Plot p;
+        double pad = 0.08 * (y1 - y0 + 0.02);
+        plot_begin(&p, b, "plot-kv", "Loss against KV cache per token, at each budget",
+                   "KV cache bytes per token at inference (fp32, all layers)", "test bits per byte (best size)",
+                   x0 / 1.5, x1 * 1.5, y0 - pad, y1 + pad, 1, 0);
+        for (int k = 0; k < nb; k++) { /* one budget's arms, ordered by their cache */
+            double xs[MAXA], ys[MAXA];
+            int m = 0;
+            for (int j = 0; j < na; j++)
+                if (cost[k * na + j].run >= 0) xs[m] = cost[k * na + j].kv_bytes, ys[m++] = cost[k * na + j].loss;
+            for (int i = 1; i < m; i++)
+                for (int q = i; q > 0 && xs[q - 1] > xs[q]; q--) {
+                    double t = xs[q]; xs[q] = xs[q - 1], xs[q - 1] = t;
+                    t = ys[q]; ys[q] = ys[q - 1], ys[q - 1] = t;
+                }
+            plot_line(&p, xs, ys, m, "#999", 1);
+        }
+        const char *names[MAXA], *colors[MAXA];
+        for (int j = 0; j < na; j++) {
+            double xs[FIT_MAX_GROUPS], ys[FIT_MAX_GROUPS];
+            int m = 0;
+            for (int k = 0; k < nb && m < FIT_MAX_GROUPS; k++)
+                if (cost[k * na + j].run >= 0) xs[m] = cost[k * na + j].kv_bytes, ys[m++] = cost[k * na + j].loss;
+            names[j] = r->arms[a_idx[j]].row.name, colors[j] = plot_color(a_idx[j]);
+            plot_points(&p, xs, ys, m, colors[j], names[j]);
+        }
+        plot_legend(&p, names, colors, na);
+        plot_end(&p);
+    }
+    free(cost);
+}
+
 void plot_isoflop(const Results *r, StrBuf *b, int a) {
     const ResultArm *arm = &r->arms[a];
     double x0 = INFINITY, x1 = 0, y0 = INFINITY, y1 = 0;

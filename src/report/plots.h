@@ -11,6 +11,9 @@ void plot_loss_vs_compute(const Results *r, StrBuf *b);
 void plot_ceg_vs_compute(const Results *r, StrBuf *b);
 /* IsoFLOP profiles of an isoflop arm: loss against N per budget, with each budget's parabola. */
 void plot_isoflop(const Results *r, StrBuf *b, int arm);
+/* Loss against KV-cache bytes per token for the arms arms[0..n) (a negative index is skipped):
+ * at each budget, each arm's best measured size, the arms of one budget joined by a line. */
+void plot_loss_vs_kv(const Results *r, StrBuf *b, const int *arms, int n);
 /* One package's one-at-a-time, leave-one-out and whole-package gains as bars. */
 void plot_ablation(const ResultAblation *ab, StrBuf *b);
 

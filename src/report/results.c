@@ -1,6 +1,8 @@
 /* results.c - loading and fitting a study's results (see results.h). */
 #include "report/results.h"
 
+#include "models/model.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +123,48 @@ int results_pair(Results *r, int ref, int cand) {
     p->ok = ceg_pair(&r->arms[ref].fr, &r->arms[cand].fr, 6, &r->fit, &p->c, &st) == 0;
     if (!p->ok) snprintf(p->why, sizeof p->why, "%.250s", st.msg);
     return r->n_pairs++;
+}
+
+int results_n_budgets(const Results *r) {
+    int n = 0;
+    for (int i = 0; i < r->n_runs; i++)
+        if (r->runs[i].kind == RUN_MAIN && r->runs[i].budget_index >= n) n = r->runs[i].budget_index + 1;
+    return n;
+}
+
+int results_arm_cost(const Results *r, int arm, int budget_index, ArmCost *out) {
+    out->run = -1;
+    out->flops = out->loss = out->params = out->active = out->kv_bytes = out->memory = NAN;
+    double best = INFINITY;
+    for (int i = 0; i < r->n_runs; i++) { /* each size (point) once: the mean over its seeds */
+        const RunRow *x = &r->runs[i];
+        if (x->arm_id != r->arms[arm].row.id || x->kind != RUN_MAIN || x->status != RUN_DONE ||
+            x->budget_index != budget_index || isnan(x->test_bpb))
+            continue;
+        double sum = 0, fl = 0;
+        int n = 0, first = 1;
+        for (int j = 0; j < r->n_runs && first; j++) {
+            const RunRow *y = &r->runs[j];
+            if (y->arm_id != x->arm_id || y->kind != RUN_MAIN || y->status != RUN_DONE ||
+                y->budget_index != budget_index || y->point != x->point || isnan(y->test_bpb))
+                continue;
+            if (j < i) first = 0; /* this size was measured at an earlier run */
+            sum += y->test_bpb, fl += y->flops, n++;
+        }
+        if (first && sum / n < best) best = sum / n, out->run = i, out->loss = best, out->flops = fl / n;
+    }
+    if (out->run < 0) return -1;
+    Config c;
+    Status ignore;
+    config_defaults(&c);
+    if (config_from_json(&c, r->runs[out->run].config, &ignore)) return 0; /* the loss without the costs */
+    size_t total, ne;
+    model_count_params(&c, &total, &ne);
+    out->params = (double)total;
+    out->active = (double)model_active_params(&c);
+    if (c.family == FAMILY_TRANSFORMER) out->kv_bytes = transformer_kv_bytes_per_token(&c);
+    out->memory = model_memory_estimate(&c, c.batch, c.context).total;
+    return 0;
 }
 
 /* N*(C)'s exponent with N counted another way: the same profiles, another x axis (no resamples). */

@@ -71,6 +71,22 @@ int results_fit(Results *r, const FitOptions *o, int verbose, Status *st);
 /* Index of the CEG of arm cand over arm ref (computed on first use), or -1 without memory. */
 int results_pair(Results *r, int ref, int cand);
 int results_arm_named(const Results *r, const char *name);
+
+/* What an arm's model costs beyond training FLOPs at one budget, read from the budget's best
+ * measured size (the lowest mean test loss over seeds among its finished main runs): C5 asks what
+ * memory a mixture of experts pays, C7 what KV cache each attention kind leaves per token. */
+typedef struct {
+    int run;         /* index into Results.runs of one seed's run of that size; -1: no finished run */
+    double flops;    /* the budget (mean exact FLOPs of those runs) */
+    double loss;     /* their mean test bits per byte */
+    double params;   /* every parameter */
+    double active;   /* parameters one token goes through (= params without experts) */
+    double kv_bytes; /* KV cache per token at inference, fp32, all layers; NaN for the LSTM */
+    double memory;   /* training bytes at the study's batch and context (model_memory_estimate) */
+} ArmCost;
+int results_arm_cost(const Results *r, int arm, int budget_index, ArmCost *out);
+/* Budgets of the study (1 + the largest budget index of a main run). */
+int results_n_budgets(const Results *r);
 /* Finds NAME.base / NAME.full / NAME+S / NAME-S arm sets and measures each package. */
 void results_ablations(Results *r);
 void results_free(Results *r);

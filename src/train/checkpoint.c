@@ -33,10 +33,12 @@ int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, con
     /* %.17g round-trips doubles exactly; RNG words in hex. */
     snprintf(text, cap,
              "[meta]\nkind = checkpoint\nstep = %" PRId64 "\ntokens = %.17g\nflops = %.17g\nloss_sum = %.17g\n"
-             "loss_count = %" PRId64 "\nelapsed_s = %.17g\noptim_t = %" PRId64 "\n"
+             "loss_count = %" PRId64 "\nelapsed_s = %.17g\noptim_t = %" PRId64 "\nsf_lr_max = %.17g\n"
+             "sf_weight_sum = %.17g\n"
              "data_epoch = %" PRIu64 "\ndata_pos = %" PRIu64 "\nlr_scale = %.17g\nrollbacks = %" PRId64
              "\n[config]\n%s",
              ts->step, ts->tokens, ts->flops, ts->loss_sum, ts->loss_count, ts->elapsed_s, opt ? opt->t : 0,
+             opt ? opt->sf_lr_max : 0.0, opt ? opt->sf_weight_sum : 0.0,
              ts->cursor.epoch, ts->cursor.pos, ts->lr_scale, ts->rollbacks, conf);
     free(conf);
     TensorList l = {0};
@@ -44,6 +46,7 @@ int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, con
     if (opt) {
         add_tensors(&l, "m.", ps, opt->m);
         if (opt->v) add_tensors(&l, "v.", ps, opt->v);
+        if (opt->ema) add_tensors(&l, "e.", ps, opt->ema);
     }
     for (int i = 0; extra && i < extra->n; i++)
         tensorlist_add(&l, extra->t[i].name, extra->t[i].dtype, extra->t[i].data, extra->t[i].ndim, extra->t[i].shape);
@@ -71,7 +74,7 @@ static int parse_f64(const char *s, double *out) {
     return 0;
 }
 
-int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, int64_t *optim_t, Status *st) {
+int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, OptimMeta *om, Status *st) {
     if (tensorfile_read(tf, path, st)) return -1;
     if (tf->kind != TF_KIND_CHECKPOINT) {
         tensorfile_free(tf);
@@ -84,7 +87,8 @@ int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *t
     }
     memset(ts, 0, sizeof *ts);
     ts->lr_scale = 1.0;
-    *optim_t = 0;
+    memset(om, 0, sizeof *om);
+    om->sf_lr_max = -1.0;
     config_defaults(cfg);
     int rc = 0, seen = 0;
     for (int i = 0; i < ini.n && !rc; i++) {
@@ -102,7 +106,14 @@ int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *t
         else if (!strcmp(e->key, "loss_sum")) bad = parse_f64(e->value, &ts->loss_sum);
         else if (!strcmp(e->key, "loss_count")) bad = parse_i64(e->value, &ts->loss_count);
         else if (!strcmp(e->key, "elapsed_s")) bad = parse_f64(e->value, &ts->elapsed_s);
-        else if (!strcmp(e->key, "optim_t")) bad = parse_i64(e->value, optim_t);
+        else if (!strcmp(e->key, "optim_t")) bad = parse_i64(e->value, &om->t);
+        else if (!strcmp(e->key, "sf_lr_max")) { /* optional: not in checkpoints before schedulefree existed */
+            bad = parse_f64(e->value, &om->sf_lr_max);
+            seen--;
+        } else if (!strcmp(e->key, "sf_weight_sum")) {
+            bad = parse_f64(e->value, &om->sf_weight_sum) || !(om->sf_weight_sum >= 0);
+            seen--;
+        }
         else if (!strcmp(e->key, "data_epoch")) bad = sscanf(e->value, "%" SCNu64, &ts->cursor.epoch) != 1;
         else if (!strcmp(e->key, "data_pos")) bad = sscanf(e->value, "%" SCNu64, &ts->cursor.pos) != 1;
         else if (!strcmp(e->key, "lr_scale")) { /* optional: not in checkpoints before rollbacks existed */
@@ -140,18 +151,20 @@ int checkpoint_restore_params(const TensorFile *tf, ParamSet *ps, Status *st) {
     return restore(tf, "p.", ps, ps->data, st);
 }
 
-int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, int64_t optim_t, Status *st) {
+int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, const OptimMeta *om, Status *st) {
     if (restore(tf, "m.", opt->ps, opt->m, st)) return -1;
     if (opt->v && restore(tf, "v.", opt->ps, opt->v, st)) return -1;
-    opt->t = optim_t;
+    if (opt->ema && restore(tf, "e.", opt->ps, opt->ema, st)) return -1;
+    opt->t = om->t;
+    opt->sf_lr_max = om->sf_lr_max, opt->sf_weight_sum = om->sf_weight_sum;
     return 0;
 }
 
 int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st) {
     TensorFile tf;
     TrainState ts;
-    int64_t optim_t;
-    if (checkpoint_open(path, &tf, cfg, &ts, &optim_t, st)) return -1;
+    OptimMeta om;
+    if (checkpoint_open(path, &tf, cfg, &ts, &om, st)) return -1;
     Rng rng;
     rng_seed(&rng, cfg->seed);
     int rc = config_resolve(cfg, st);

@@ -2,7 +2,8 @@
  *
  * A checkpoint is a tensor file (core/tensorfile.h) whose text holds [meta] (step, counters,
  * the data sampler's RNG state, optimiser step) and [config] (the full resolved recipe), and
- * whose tensors are the parameters "p.NAME" and optimiser state "m.NAME" / "v.NAME". Restoring
+ * whose tensors are the parameters "p.NAME", optimiser state "m.NAME" / "v.NAME" and the weights'
+ * average "e.NAME" (ema_decay). Restoring
  * checks names and shapes against the model built from the stored config, so a checkpoint
  * from another shape or build is rejected with the tensor that differs. */
 #ifndef AP_CHECKPOINT_H
@@ -35,9 +36,9 @@ typedef struct {
 int checkpoint_save(const char *path, const Config *cfg, const ParamSet *ps, const Optimizer *opt,
                     const TrainState *ts, const TensorList *extra, Status *st);
 /* Opens a checkpoint and parses its config and meta; tensors stay in *tf for the restores. */
-int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, int64_t *optim_t, Status *st);
+int checkpoint_open(const char *path, TensorFile *tf, Config *cfg, TrainState *ts, OptimMeta *om, Status *st);
 int checkpoint_restore_params(const TensorFile *tf, ParamSet *ps, Status *st);
-int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, int64_t optim_t, Status *st);
+int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, const OptimMeta *om, Status *st);
 /* Builds a model from a checkpoint file (config + parameters), for sampling and inspection. */
 int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st);
 

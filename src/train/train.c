@@ -151,8 +151,8 @@ static int setup_resume(Trainer *tr, const char *dir, int argc, char **argv, Sta
         tr->locked = 1;
     }
     TensorFile tf;
-    int64_t optim_t;
-    if (checkpoint_open(ck, &tf, &tr->cfg, &tr->ts, &optim_t, st)) return -1;
+    OptimMeta om;
+    if (checkpoint_open(ck, &tf, &tr->cfg, &tr->ts, &om, st)) return -1;
     for (int i = 0; i < argc; i++) {
         char key[128];
         const char *eq = strchr(argv[i], '=');
@@ -185,7 +185,7 @@ static int setup_resume(Trainer *tr, const char *dir, int argc, char **argv, Sta
     rng_seed(&init_rng, c->seed);
     if (!rc) rc = setup_common(tr, &init_rng, st);
     if (!rc) rc = checkpoint_restore_params(&tf, tr->model.ps, st);
-    if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, optim_t, st);
+    if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, &om, st);
     if (!rc && model_is_stateful(c)) rc = model_restore_state(&tr->model, &tf, st);
     tensorfile_free(&tf);
     if (rc) return status_wrap(st, "resuming '%s'", dir);
@@ -218,6 +218,8 @@ void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, dou
     double sums[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
     uint64_t bytes = 0, *row_bytes = malloc((size_t)B * sizeof *row_bytes);
     size_t first = (size_t)tr->dp_rank * Bl * T;
+    optim_eval_weights_in(&tr->opt); /* ema_decay, schedulefree: held-out losses are the average's */
+    model_set_window(&tr->model, c->window); /* and the model's own window (window_warmup trains with less) */
     for (int k = 0; k < nb; k++) {
         dataset_eval_batch(&tr->data, part, k, B, tr->inputs, tr->targets, &bytes, row_bytes);
         model_forward(&tr->model, tr->inputs + first, tr->targets + first, Bl, T, 0);
@@ -235,6 +237,7 @@ void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, dou
         }
     }
     free(row_bytes);
+    optim_eval_weights_out(&tr->opt);
     if (tr->dp_size > 1) dist_allreduce_sum_f64(sums, 5);
     double nats = sums[0], count = sums[1];
     *loss = count > 0 ? nats / count : NAN;
@@ -374,10 +377,10 @@ static int handle_nonfinite(Trainer *tr, const char *what, double value, int ste
     TensorFile tf;
     Config saved;
     TrainState ts;
-    int64_t optim_t;
-    if (checkpoint_open(ck, &tf, &saved, &ts, &optim_t, st)) return status_wrap(st, "rolling back after %s at step %d", what, step);
+    OptimMeta om;
+    if (checkpoint_open(ck, &tf, &saved, &ts, &om, st)) return status_wrap(st, "rolling back after %s at step %d", what, step);
     int rc = checkpoint_restore_params(&tf, tr->model.ps, st);
-    if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, optim_t, st);
+    if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, &om, st);
     if (!rc && model_is_stateful(c)) rc = model_restore_state(&tr->model, &tf, st);
     tensorfile_free(&tf);
     if (rc) return status_wrap(st, "rolling back after %s at step %d", what, step);
@@ -419,6 +422,16 @@ int trainer_run(Trainer *tr, Status *st) {
         if (dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets) && stateful)
             model_reset_state(&tr->model); /* the streams start over: so does the carried state */
         size_t first = (size_t)tr->dp_rank * tr->local_batch * T;
+        int window = model_train_window(c, (double)step / c->steps);
+        if (c->window_warmup > 0) { /* this step's window and its FLOPs (tr->step_flops is the run's mean) */
+            Config cw = *c;
+            cw.window_warmup = 0, cw.window = window;
+            StepFlops f = model_step_flops(&cw, B, T);
+            step_flops = f.forward + f.backward + tr->step_flops.optimizer;
+        } else {
+            step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
+        }
+        model_set_window(&tr->model, window);
         double t_fwd = time_now(), sections0[SECTION_COUNT];
         for (int k = 0; k < SECTION_COUNT; k++) sections0[k] = section_clock_read((Section)k);
         float loss = model_forward(&tr->model, tr->inputs + first, tr->targets + first, tr->local_batch, T, stateful);
@@ -452,6 +465,7 @@ int trainer_run(Trainer *tr, Status *st) {
         if (loads && tr->dp_size > 1) dist_allreduce_sum_f32(loads, n_loads);
         model_moe_stats(&tr->model, &tr->last_moe_aux, &tr->last_moe_load_max);
         model_end_step(&tr->model);
+        optim_ema_update(&tr->opt);
         double now = time_now();
         tr->times.data += t_fwd - t0, tr->times.forward += t_bwd - t_fwd, tr->times.backward += t_opt - t_bwd;
         tr->times.optimizer += now - t_opt;

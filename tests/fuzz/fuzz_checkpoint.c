@@ -10,9 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     TensorFile tf;
     Config cfg;
     TrainState ts;
-    int64_t optim_t;
+    OptimMeta om;
     Status st = {0};
-    if (checkpoint_open(path, &tf, &cfg, &ts, &optim_t, &st) == 0) {
+    if (checkpoint_open(path, &tf, &cfg, &ts, &om, &st) == 0) {
         size_t total = 0, nonemb = 0;
         int ok = config_resolve(&cfg, &st) == 0 && cfg.vocab >= 2; /* as trainer_resume and sampling do */
         if (ok) model_count_params(&cfg, &total, &nonemb);
