@@ -4,6 +4,7 @@
 #include "fit/account.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,6 +117,15 @@ static void select_pair(const Results *r, const ClaimSpec *s, int *ref, int *can
     *ref = *cand = -1;
 }
 
+/* Appends to a claim's result text, truncating at its end. */
+__attribute__((format(printf, 2, 3))) static void result_append(ClaimResult *c, const char *fmt, ...) {
+    size_t len = strlen(c->result);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->result + len, sizeof c->result - len, fmt, ap);
+    va_end(ap);
+}
+
 /* Where an arm holds experts, what a token does not use: parameters and training memory of both arms'
  * best sizes at the largest budget both reached (C5's memory side). */
 static void append_expert_costs(const Results *r, int ref, int cand, ClaimResult *c) {
@@ -124,12 +134,10 @@ static void append_expert_costs(const Results *r, int ref, int cand, ClaimResult
     while (k >= 0 && (results_arm_cost(r, ref, k, &a) || results_arm_cost(r, cand, k, &b))) k--;
     if (k < 0) return;
     if (!(b.params > b.active) && !(a.params > a.active)) return;
-    size_t len = strlen(c->result);
-    snprintf(c->result + len, sizeof c->result - len,
-             "; at %.3g FLOPs the best sizes hold %.3g (%s) and %.3g (%s) parameters, %.3g and %.3g of them active per "
-             "token, and train in %.3g and %.3g MB",
-             b.flops, a.params, r->arms[ref].row.name, b.params, r->arms[cand].row.name, a.active, b.active,
-             a.memory / 1e6, b.memory / 1e6);
+    result_append(c, "; at %.3g FLOPs the best sizes hold %.3g (%s) and %.3g (%s) parameters, %.3g and %.3g of them active per "
+                     "token, and train in %.3g and %.3g MB",
+                  b.flops, a.params, r->arms[ref].row.name, b.params, r->arms[cand].row.name, a.active, b.active,
+                  a.memory / 1e6, b.memory / 1e6);
 }
 
 /* A comparison of two arms: the measured CEG and the rule's verdict (docs/CLAIMS.md, "Verdict rules"). */
@@ -256,25 +264,22 @@ static void judge_kv(Results *r, const ClaimSpec *s, ClaimResult *c) {
         }
         if (!all) flops = NAN;
     }
-    size_t len = (size_t)snprintf(c->result, sizeof c->result, "KV bytes per token of the best size at %.3g FLOPs:",
-                                  flops);
+    snprintf(c->result, sizeof c->result, "KV bytes per token of the best size at %.3g FLOPs:", flops);
     for (int k = 0; k < KV_KINDS; k++)
         if (c->kv_arm[k] >= 0)
-            len += (size_t)snprintf(c->result + len, sizeof c->result - len, "%s %s %.0f", k ? "," : "",
-                                    r->arms[c->kv_arm[k]].row.name, isnan(flops) ? NAN : kv[k]);
+            result_append(c, "%s %s %.0f", k ? "," : "", r->arms[c->kv_arm[k]].row.name, isnan(flops) ? NAN : kv[k]);
     char buf[256];
     const CegLevel *cost = kv_compare(r, mha, mqa, buf, sizeof buf);
-    len += (size_t)snprintf(c->result + len, sizeof c->result - len, "; %s", buf);
+    result_append(c, "; %s", buf);
     int recovered = 0, behind = 0, others = 0;
     for (int k = KV_GQA; k < KV_KINDS; k++) {
         int a = c->kv_arm[k];
         if (a < 0 || k == KV_MQA) continue;
         others++;
         kv_compare(r, mha, a, buf, sizeof buf);
-        len += (size_t)snprintf(c->result + len, sizeof c->result - len, "; %s", buf);
+        result_append(c, "; %s", buf);
         const CegLevel *m = kv_compare(r, mqa, a, buf, sizeof buf);
-        len += (size_t)snprintf(c->result + len, sizeof c->result - len, "; %s", buf);
-        if (len >= sizeof c->result) len = sizeof c->result - 1;
+        result_append(c, "; %s", buf);
         recovered += m && m->lo > 1; /* GQA's and MLA's caches are smaller than MHA's by construction */
         behind += m && m->hi < 1;
     }
