@@ -68,6 +68,11 @@ VARIANTS = [
                    "moe_every=2", "act=relu2"]),
     ("llama-2023", ["moe_experts=4", "moe_top_k=1", "moe_d_ff=12", "optimizer=muon", "lr=0.02",
                     "moe_aux_weight=0.05"]),
+    ("llama-2023", ["mup_base_width=8", "weight_decay=0.1"]),  # muP at twice the base width, tied head
+    ("gpt2-2019", ["mup_base_width=32", "tie_embeddings=false", "pos=rope", "attention=mla", "kv_lora_rank=4", "mtp_depth=1",
+                   "moe_experts=3", "moe_top_k=1", "softcap=4", "optimizer=lion", "lr=3e-4", "weight_decay=0.3"]),
+    ("llama-2023", ["mup_base_width=4", "optimizer=schedulefree", "schedule=constant", "lr=3e-3",
+                    "weight_decay=0.2"]),
     ("lstm-2016", []),
     ("lstm-2016", ["lstm_proj=true", "lstm_hidden=24", "softcap=5", "optimizer=adamw", "weight_decay=0.1"]),
     ("lstm-2016", ["lstm_state=reset", "tie_embeddings=false", "lstm_hidden=20", "n_layers=3"]),
@@ -366,8 +371,22 @@ def block(cfg, p, x, l, inputs, stats):
     return res3 if pre else norm(cfg, res3, g("ln2_w", l), g("ln2_b", l))
 
 
+def mup_ratio(cfg):
+    """muP's base/d_model (1 without muP): the logit multiplier and the hidden steps' scale."""
+    base = cfg_get(cfg, "mup_base_width", int) if "mup_base_width" in cfg else 0
+    return base / cfg_get(cfg, "d_model", int) if base else 1.0
+
+
+def mup_lr_mult(cfg, name):
+    """Tensor Programs V, Table 3 (Adam): every width-scaled matrix but the input-like ones (out of
+    a fixed-size latent) steps at lr * base/d; Muon's matrices keep their own scaling."""
+    if not is_matrix(name) or name == "mla_wukv" or cfg["optimizer"] == "muon":
+        return 1.0
+    return mup_ratio(cfg)
+
+
 def head_logits(cfg, p, x):
-    logits = x @ (p["wte"] if cfg_get(cfg, "tie_embeddings", bool) else p["head"]).T
+    logits = mup_ratio(cfg) * (x @ (p["wte"] if cfg_get(cfg, "tie_embeddings", bool) else p["head"]).T)
     cap = cfg_get(cfg, "softcap", float)
     return cap * torch.tanh(logits / cap) if cap > 0 else logits
 
@@ -428,8 +447,9 @@ def loss_of(cfg, p, inputs, targets, state=None, stats=None):
     else:
         stats = {} if stats is None else stats
         logits = forward(cfg, p, inputs, stats)
-        if cfg_get(cfg, "mtp_depth", int) > 0:
-            stats["aux"] = stats.get("aux", 0.0) + mtp_loss(cfg, p, inputs, targets, stats)
+        if cfg_get(cfg, "mtp_depth", int) > 0:  # first: the modules' MoE layers add their balance loss
+            mtp = mtp_loss(cfg, p, inputs, targets, stats)
+            stats["aux"] = stats.get("aux", 0.0) + mtp
         z = cfg_get(cfg, "z_loss", float)
         if z > 0:  # PaLM's z-loss: z * mean over positions with a target of logsumexp(logits)^2
             keep = targets.reshape(-1) >= 0
@@ -525,8 +545,9 @@ class ScheduleFreeAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self):
         self.k += 1
-        b1, b2 = self.param_groups[0]["betas"]
-        lr = self.param_groups[0]["lr"] * math.sqrt(1 - b2 ** self.k)
+        g0 = self.param_groups[0]
+        b1, b2 = g0["betas"]
+        lr = g0["lr"] / g0.get("mult", 1.0) * math.sqrt(1 - b2 ** self.k)
         self.lr_max = max(self.lr_max, lr)
         w = self.lr_max ** 2
         self.weight_sum += w
@@ -539,8 +560,9 @@ class ScheduleFreeAdamW(torch.optim.Optimizer):
                 z, v = st["z"], st["v"]
                 v.mul_(b2).add_((1 - b2) * y.grad * y.grad)
                 d = y.grad / (v.sqrt() + grp["eps"]) + grp["weight_decay"] * y
-                y.add_(c * (z - y)).add_(lr * (b1 * (1 - c) - 1) * d)
-                z.sub_(lr * d)
+                lr_g = lr * grp.get("mult", 1.0)
+                y.add_(c * (z - y)).add_(lr_g * (b1 * (1 - c) - 1) * d)
+                z.sub_(lr_g * d)
 
     @torch.no_grad()
     def eval_weights(self, y):
@@ -580,10 +602,14 @@ def make_optimizer(cfg, params):
         params = {n: t for n, t in params.items() if not is_matrix(n)}
         adam_lr = cfg_get(cfg, "adam_lr", float)
         kind, lr = "adamw", (adam_lr if adam_lr > 0 else lr)
-    decay = [t for n, t in params.items() if not is_no_decay(n)]
-    no_decay = [t for n, t in params.items() if is_no_decay(n)]
     wd = cfg_get(cfg, "weight_decay", float)
-    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = {}  # by (decays, muP multiplier); a decoupled decay stays lr * wd under muP
+    for n, t in params.items():
+        mult, dec = mup_lr_mult(cfg, n), not is_no_decay(n)
+        g = groups.setdefault((dec, mult), {"params": [], "mult": mult,
+                                            "weight_decay": (wd if kind == "adam" else wd / mult) if dec else 0.0})
+        g["params"].append(t)
+    groups = list(groups.values())
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg_get(cfg, "momentum", float)), muon, lr
     betas = (cfg_get(cfg, "beta1", float), cfg_get(cfg, "beta2", float))
@@ -643,7 +669,7 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
         worst[f"step{s} loss"] = rel_err(t["step_losses"][s:s + 1], loss.detach().reshape(1))
         worst[f"step{s} grad norm"] = rel_err(t["step_grad_norms"][s:s + 1], norm_.detach().reshape(1))
         for grp in opt.param_groups:  # the schedule scales every learning rate alike
-            grp["lr"] = other_lr * float(lrs[s]) / peak
+            grp["lr"] = other_lr * float(lrs[s]) / peak * grp.get("mult", 1.0)
         opt.step()
         if muon:
             muon.step(float(lrs[s]))

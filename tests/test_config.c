@@ -85,6 +85,10 @@ static void test_switches(void **state) {
         {{"attention=mla", "pos=learned"}, "set pos=rope"},
         {{"mtp_depth=16", "context=8"}, "mtp_depth=16 needs a context"},
         {{"parallel_block=true", "norm_position=post"}, "parallel_block needs norm_position=pre"},
+        {{"mup_base_width=32", "init=xavier"}, "use init=normal or gpt2"},
+        {{"mup_base_width=32", "optimizer=sgd"}, "not sgd"},
+        {{"batch_warmup=0.1", "batch_start=999"}, "batch_start=999: the ramp must start below batch"},
+        {{"seq_warmup=0.1", "seq_start=4096"}, "seq_start=4096: the warmup must start below context"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         Config c;

@@ -40,6 +40,9 @@ static const Variant VARIANTS[] = {
     {"llama-2023", {"attention=mla", "q_lora_rank=4", "kv_lora_rank=3", "norm_position=post", NULL}},
     {"speedrun-2025", {"unet_skips=true", "n_layers=5", "n_heads=4", "zero_init_proj=false", NULL}},                 /* U-net, odd depth */
     {"llama-2023", {"unet_skips=true", "n_layers=4", "mtp_depth=1", "window=3", NULL}},     /* U-net, MTP */
+    {"llama-2023", {"mup_base_width=4", "tie_embeddings=false", "softcap=3", NULL}},        /* muP, r = 1/2 */
+    {"gpt2-2019", {"mup_base_width=16", "attention=mla", "pos=rope", "moe_experts=2", "moe_top_k=1", "mtp_depth=1",
+                   NULL}}, /* muP, r = 2, tied head */
 };
 
 /* extra (may be NULL) overrides the tiny shape, e.g. a longer context */
@@ -160,6 +163,63 @@ static void test_moe_one_expert_is_dense(void **state) {
     }
     transformer_free(d), transformer_free(e);
     free(d), free(e);
+}
+
+static double tensor_std(const ParamSet *ps, const char *name) {
+    const ParamTensor *t = paramset_find(ps, name);
+    assert_non_null(t);
+    double ss = 0;
+    for (size_t j = 0; j < t->numel; j++) ss += (double)ps->data[t->offset + j] * ps->data[t->offset + j];
+    return sqrt(ss / (double)t->numel);
+}
+
+/* muP: at its base width it is the standard model bit for bit; at 4x the width each role's
+ * initialisation and learning-rate multiplier follow Table 3 (Adam) of Tensor Programs V. */
+static void test_mup(void **state) {
+    (void)state;
+    const Variant sp = {"llama-2023", {"d_model=16", NULL}}, at_base = {"llama-2023", {"d_model=16", "mup_base_width=16", NULL}};
+    Config c0, c1;
+    make_config(&c0, &sp, NULL);
+    make_config(&c1, &at_base, NULL);
+    Transformer *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    Rng r0, r1;
+    Status st = {0};
+    rng_seed(&r0, 9), rng_seed(&r1, 9);
+    assert_int_equal(transformer_create(a, &c0, &r0, &st), 0);
+    assert_int_equal(transformer_create(b, &c1, &r1, &st), 0);
+    assert_memory_equal(a->ps.data, b->ps.data, a->ps.numel * sizeof(float));
+    int B = 2, T = c0.context, inputs[12], targets[12];
+    for (int i = 0; i < B * T; i++) inputs[i] = (int)rng_below(&r0, 11), targets[i] = (int)rng_below(&r0, 11);
+    assert_int_equal(transformer_prepare(a, B, T, &st), 0);
+    assert_int_equal(transformer_prepare(b, B, T, &st), 0);
+    float la = transformer_forward(a, inputs, targets, B, T), lb = transformer_forward(b, inputs, targets, B, T);
+    assert_true(la == lb);
+    transformer_free(a), transformer_free(b);
+
+    /* 4x the base width: r = 1/4 */
+    const Variant wide = {"llama-2023", {"d_model=64", "n_heads=4", "mup_base_width=16", "attention=mla",
+                                         "moe_experts=4", "moe_top_k=2", "init_std=0.1", NULL}};
+    Config cw;
+    make_config(&cw, &wide, NULL);
+    assert_int_equal(transformer_create(a, &cw, &r0, &st), 0);
+    struct { const char *name; double std, lr; } roles[] = {
+        {"wte", 0.1, 1},              /* input: as the base model */
+        {"moe_w1", 0.1 * 0.5, 0.25},  /* hidden: std / sqrt(m), lr / m */
+        {"mla_wq", 0.1 * 0.5, 0.25},
+        {"router", 0.1 * 0.25, 0.25}, /* output-like: std / m, lr / m */
+        {"mla_wdkv", 0.1 * 0.25, 0.25},
+        {"mla_wukv", 0.1, 1},         /* input-like: out of the fixed-size latent */
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof *roles; i++) {
+        double s = tensor_std(&a->ps, roles[i].name);
+        printf("muP %-9s std %.4f (want %.4f), lr x %.3g\n", roles[i].name, s, roles[i].std,
+               paramset_find(&a->ps, roles[i].name)->lr_mult);
+        assert_true(fabs(s / roles[i].std - 1) < 0.15);
+        assert_float_equal(paramset_find(&a->ps, roles[i].name)->lr_mult, roles[i].lr, 1e-7);
+    }
+    assert_float_equal(transformer_mup_ratio(&cw), 0.25, 1e-12);
+    transformer_free(a);
+    free(a), free(b);
 }
 
 /* Largest difference between decoded and batched logits at one position, relative to the
@@ -337,6 +397,7 @@ int main(void) {
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_cached_decoding),
         cmocka_unit_test(test_moe_one_expert_is_dense),
+        cmocka_unit_test(test_mup),
         cmocka_unit_test(test_flops),
         cmocka_unit_test(test_lstm_gradients),
     };

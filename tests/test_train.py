@@ -169,7 +169,13 @@ def test_moe_resume(data, work):
     bias = params(ref).get("p.moe_bias")
     check(bias is not None and abs(bias).max() > 0, "its router biases moved and are checkpointed")
     d = os.path.join(work, "moe_kill")
-    p = subprocess.Popen([BIN] + tiny(data, d, *steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_and_resume(tiny(data, d, *steps), d, ref, "MoE (router biases, optimiser state)")
+
+
+def kill_and_resume(args, d, ref, what):
+    """Starts `train args` into d, kill -9s it once it has a checkpoint, resumes it, and checks that
+    its metrics and every tensor equal those of the uninterrupted run in ref."""
+    p = subprocess.Popen([BIN] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not os.path.exists(os.path.join(d, "checkpoint.bin")) and p.poll() is None:
         time.sleep(0.01)
     killed = p.poll() is None
@@ -177,8 +183,8 @@ def test_moe_resume(data, work):
     p.wait()
     r = run(["train", "--resume", d])
     check(r.returncode == 0 and metrics(d) == metrics(ref) and same_tensors(params(d), params(ref)),
-          f"killed {'mid-run' if killed else 'after the end'} and resumed: metrics and every tensor (biases, "
-          f"optimiser state) equal the uninterrupted run's")
+          f"{what}: killed {'mid-run' if killed else 'after the end'} and resumed, metrics and every tensor equal "
+          f"the uninterrupted run's")
 
 
 def test_ema(data, work):
@@ -205,15 +211,7 @@ def test_ema(data, work):
             check(r.returncode == 0 and metrics(ref)[-1]["val_bpb"] < metrics(ref)[0]["val_bpb"] - 1,
                   f"a schedule-free run learns ({r.stderr.strip()[-200:]})")
         d = os.path.join(work, name + "_kill")
-        p = subprocess.Popen([BIN] + tiny(data, d, *steps, *extra), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        while not os.path.exists(os.path.join(d, "checkpoint.bin")) and p.poll() is None:
-            time.sleep(0.01)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        r = run(["train", "--resume", d])
-        check(r.returncode == 0 and metrics(d) == metrics(ref) and same_tensors(params(d), params(ref)),
-              f"{name}: killed and resumed, metrics and every tensor equal the uninterrupted run's")
+        kill_and_resume(tiny(data, d, *steps, *extra), d, ref, name)
     r = run(tiny(data, os.path.join(work, "sf_bad"), "optimizer=schedulefree"))
     check(r.returncode == 2 and "set schedule = constant" in r.stderr, "schedulefree with a decay schedule is refused")
 
@@ -240,6 +238,43 @@ def test_window_warmup(data, work):
           f"FLOPs are each step's window's: {got:.6g} (want {want:.6g}; {a[-1]['flops']:.6g} without the warmup)")
     r = run(tiny(data, os.path.join(work, "win_bad"), "window_warmup=1", "window_start=64"))
     check(r.returncode == 2 and "window_start=64" in r.stderr, "a warmup that starts at the full window is refused")
+
+
+def test_curricula(data, work):
+    print("batch_warmup and seq_warmup: each step's rows and length, its tokens and FLOPs; kill -9 and resume")
+    steps = ["steps=40", "seed=7", "checkpoint_every=5"]
+    ramp = ["batch_warmup=0.5", "batch_start=2", "seq_warmup=0.5", "seq_start=16"]
+    plain, ref = os.path.join(work, "cur_plain"), os.path.join(work, "cur_ref")
+    r0 = run(tiny(data, plain, *steps))
+    r1 = run(tiny(data, ref, *steps, *ramp))
+    check(r0.returncode == 0 and r1.returncode == 0, f"runs with and without the curricula ({r1.stderr.strip()[-200:]})")
+    a, b = metrics(plain), metrics(ref)
+    check(a[0]["val_loss"] == b[0]["val_loss"], "the step-0 evaluation is the same (whole batch and context)")
+    # steps 0..19 ramp: rows ceil to 2 of 2 + 6 s/20, length ceil to 8 of 16 + 48 s/20; then 8 x 64
+    shapes = []
+    for s in range(40):
+        g = s / 20
+        rows = 8 if g >= 1 else min(8, math.ceil((2 + 6 * g) / 2) * 2)
+        length = 64 if g >= 1 else min(64, math.ceil((16 + 48 * g) / 8) * 8)
+        shapes.append((rows, length))
+    per = {}
+    for shape in set(shapes):
+        c = run(["config", "llama-2023", "d_model=64", "n_layers=2", "n_heads=4", f"context={shape[1]}",
+                 f"batch={shape[0]}", "vocab=257"])
+        per[shape] = float(re.search(r"per step: \d+ tokens, ([0-9.e+]+) FLOPs exact", c.stdout).group(1))
+    want_tokens, want_flops = sum(r * t for r, t in shapes), sum(per[x] for x in shapes)
+    check(b[-1]["tokens"] == want_tokens and a[-1]["tokens"] == 40 * 8 * 64,
+          f"tokens count each step's rows x length: {b[-1]['tokens']:.0f} (want {want_tokens}; {a[-1]['tokens']:.0f} "
+          f"without)")
+    check(abs(b[-1]["flops"] - want_flops) <= 1e-6 * want_flops,
+          f"FLOPs are each step's shape's: {b[-1]['flops']:.6g} (want {want_flops:.6g})")
+    c = run(["config", "llama-2023", "d_model=64", "n_layers=2", "n_heads=4", "context=64", "batch=8", "vocab=257",
+             *ramp])
+    check("per step (the mean over the curriculum)" in c.stdout, "`algoprog config` gives a curriculum's mean step")
+    d = os.path.join(work, "cur_kill")
+    kill_and_resume(tiny(data, d, *steps, *ramp), d, ref, "inside the ramp")
+    r = run(tiny(data, os.path.join(work, "cur_bad"), "batch_warmup=0.5", "batch_start=8"))
+    check(r.returncode == 2 and "batch_start=8" in r.stderr, "a ramp that starts at the full batch is refused")
 
 
 def test_lock(data, work):
@@ -498,6 +533,7 @@ def main():
     test_moe_resume(data, work)
     test_ema(data, work)
     test_window_warmup(data, work)
+    test_curricula(data, work)
     test_lock(data, work)
     test_learns(data, work)
     test_presets(data, work)

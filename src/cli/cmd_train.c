@@ -1,5 +1,6 @@
 /* cmd_train.c - `algoprog train | sample | config | keys`: one run, its text, its recipe. */
 #include "cli/cli.h"
+#include "train/curriculum.h"
 
 #include "core/parallel.h"
 #include "core/status.h"
@@ -166,13 +167,15 @@ int cmd_config(int argc, char **argv) {
         free(m);
         return cli_fail(&st);
     }
-    StepFlops f = model_step_flops(&cfg, cfg.batch, cfg.context);
+    StepFlops f;
+    double tokens;
+    curriculum_mean(&cfg, &tokens, &f);
     f.optimizer = optim_step_flops(&cfg, m->ps);
-    double N = (double)model_total_params(m), tokens = (double)cfg.batch * cfg.context;
-    printf("# params %.0f (%zu without embeddings); per step: %.0f tokens, %.6g FLOPs exact (%.6g forward, %.6g "
+    double N = (double)model_total_params(m);
+    printf("# params %.0f (%zu without embeddings); per step%s: %.0f tokens, %.6g FLOPs exact (%.6g forward, %.6g "
            "optimiser), %.6g by 6ND\n",
-           N, model_nonembedding_params(m), tokens, f.forward + f.backward + f.optimizer, f.forward, f.optimizer,
-           6.0 * N * tokens);
+           N, model_nonembedding_params(m), curriculum_active(&cfg) ? " (the mean over the curriculum)" : "", tokens,
+           f.forward + f.backward + f.optimizer, f.forward, f.optimizer, 6.0 * N * tokens);
     if (cfg.family == FAMILY_TRANSFORMER)
         printf("# KV cache: %.0f bytes per token at inference (fp32, all %d layers; %s)\n",
                transformer_kv_bytes_per_token(&cfg), cfg.n_layers,

@@ -114,6 +114,15 @@ static const ConfigKey KEYS[] = {
      "xavier: uniform Glorot for matrices, N(0, d^-1/2) embeddings.",
      "Radford et al. 2019; Glorot & Bengio 2010"},
     {"init_std", "model", KEY_FLOAT, OFF(init_std), "0.02", NULL, 0, 10, 1, "Std of normal initialisation.", ""},
+    {"mup_base_width", "model", KEY_INT, OFF(mup_base_width), "0", NULL, 0, 1 << 16, 1,
+     "muP: parametrise relative to a base model of this d_model (m = d_model / base), so a learning rate tuned at "
+     "one width holds at others. Hidden matrices start at init_std/sqrt(m) and take Adam-family steps of lr/m; "
+     "matrices into a fixed-size output (the router, MLA's down-projections to kv_lora_rank and rope_head_dim) start "
+     "at init_std/m with steps of lr/m; embeddings, norms, biases and the head keep theirs, and the logits are "
+     "multiplied by 1/m. Decoupled weight decay stays lr*weight_decay per step. Equals the standard model at the "
+     "base width. Transformers; init normal or gpt2; not with optimizer=sgd (Muon's own scaling updates its "
+     "matrices). 0 is off.",
+     "Yang et al. 2022 (Tensor Programs V, muP)"},
     {"zero_init_proj", "model", KEY_BOOL, OFF(zero_init_proj), "false", NULL, 0, 0, 1,
      "Start the attention output and MLP output projections (and an untied head) at zero, so every block begins "
      "as the identity. No FLOP cost.",
@@ -202,6 +211,21 @@ static const ConfigKey KEYS[] = {
      "Jordan et al. 2024 (modded-nanogpt: attention window warmup)"},
     {"window_start", "optim", KEY_INT, OFF(window_start), "64", NULL, 1, 1 << 20, 0,
      "The training window at step 0 under window_warmup.", ""},
+    {"batch_warmup", "optim", KEY_FLOAT, OFF(batch_warmup), "0", NULL, 0, 1, 0,
+     "Batch-size ramp: the batch grows linearly from batch_start rows to batch over this fraction of the steps, "
+     "in multiples of batch_start; tokens, FLOPs and data are counted per step, and a study plans the run's steps "
+     "from the mean. The learning-rate schedule stays by step. Transformers. 0 is off.",
+     "Brown et al. 2020 (GPT-3); DeepSeek-AI 2024 (DeepSeek-V3)"},
+    {"batch_start", "optim", KEY_INT, OFF(batch_start), "0", NULL, 0, 1 << 20, 0,
+     "Rows at step 0 under batch_warmup; 0 means batch/4 (at least 1).", ""},
+    {"seq_warmup", "optim", KEY_FLOAT, OFF(seq_warmup), "0", NULL, 0, 1, 0,
+     "Sequence-length warmup: training rows are the first L tokens of each window, L growing linearly from "
+     "seq_start to context over this fraction of the steps in multiples of 8 (the rest of each window is skipped, "
+     "as in the paper's truncation); evaluations use the whole context. Tokens and FLOPs are counted per step. "
+     "Transformers. 0 is off.",
+     "Li et al. 2022 (sequence length warmup)"},
+    {"seq_start", "optim", KEY_INT, OFF(seq_start), "0", NULL, 0, 1 << 20, 0,
+     "Row length at step 0 under seq_warmup; 0 means context/8 (at least 8).", ""},
     {"min_lr_frac", "optim", KEY_FLOAT, OFF(min_lr_frac), "0.1", NULL, 0, 1, 0,
      "Final learning rate as a fraction of the peak (linear, cosine, wsd).", ""},
     {"decay_frac", "optim", KEY_FLOAT, OFF(decay_frac), "0.2", NULL, 0, 1, 0,
@@ -220,6 +244,11 @@ static const ConfigKey KEYS[] = {
     {"max_unique_tokens", "train", KEY_U64, OFF(max_unique_tokens), "0", NULL, 0, 0, 0,
      "Train on only this many unique tokens, repeating them for as many epochs as the run needs; 0 = all.",
      "Muennighoff et al. 2023"},
+    {"data_epochs", "train", KEY_FLOAT, OFF(data_epochs), "0", NULL, 0, 1e6, 0,
+     "Train on the first tokens/data_epochs unique tokens, so the run sees them this many times whatever its "
+     "length (a study's arms at every budget and size); a fresh run sets max_unique_tokens from it. 0 is off; "
+     "1 refuses a corpus too small to give every token once.",
+     "Muennighoff et al. 2023 (data-constrained scaling)"},
     {"steps", "train", KEY_INT, OFF(steps), "1000", NULL, 0, 1 << 30, 0, "Optimiser steps.", ""},
     {"batch", "train", KEY_INT, OFF(batch), "16", NULL, 1, 1 << 20, 0, "Sequences per step.", ""},
     {"seed", "train", KEY_U64, OFF(seed), "1", NULL, 0, 0, 0, "Seed of initialisation and data order.", ""},
@@ -518,6 +547,10 @@ int config_resolve(Config *c, Status *st) {
         if (c->unet_skips) return status_fail(st, AP_EINVAL, "unet_skips is a transformer switch");
         if (c->window || c->window_warmup > 0)
             return status_fail(st, AP_EINVAL, "window and window_warmup are attention switches (transformers)");
+        if (c->mup_base_width) return status_fail(st, AP_EINVAL, "mup_base_width is a transformer switch");
+        if (c->batch_warmup > 0 || c->seq_warmup > 0)
+            return status_fail(st, AP_EINVAL,
+                               "batch_warmup and seq_warmup are transformer switches (an LSTM's streams keep one shape)");
         if (c->d_ff == 0) c->d_ff = 4 * c->d_model; /* unused by the LSTM; resolved for uniformity */
         double act = 4.0 * c->batch * c->context * (c->n_layers * 8.0 * c->lstm_hidden + 3.0 * c->d_model);
         if (act > 64e9)
@@ -556,6 +589,25 @@ int config_resolve(Config *c, Status *st) {
                                "rope_head_dim=%d: it must be even, at least 2 and less than the head dim %d (the rest "
                                "carries no position)",
                                c->rope_head_dim, hd);
+    }
+    if (c->mup_base_width) {
+        if (c->init == INIT_XAVIER)
+            return status_fail(st, AP_EINVAL, "mup_base_width scales the initialisation itself: use init=normal or gpt2");
+        if (c->optimizer == OPT_SGD)
+            return status_fail(st, AP_EINVAL,
+                               "mup_base_width has learning-rate rules for Adam-family optimisers and Muon, not sgd");
+    }
+    if (c->batch_warmup > 0) {
+        if (c->batch_start == 0) c->batch_start = c->batch / 4 > 0 ? c->batch / 4 : 1;
+        if (c->batch_start >= c->batch)
+            return status_fail(st, AP_EINVAL, "batch_start=%d: the ramp must start below batch=%d", c->batch_start,
+                               c->batch);
+    }
+    if (c->seq_warmup > 0) {
+        if (c->seq_start == 0) c->seq_start = c->context / 8 > 8 ? c->context / 8 : 8;
+        if (c->seq_start >= c->context)
+            return status_fail(st, AP_EINVAL, "seq_start=%d: the warmup must start below context=%d", c->seq_start,
+                               c->context);
     }
     if (c->window_warmup > 0 && c->window_start >= (c->window ? c->window : c->context))
         return status_fail(st, AP_EINVAL, "window_start=%d: the warmup must start below the model's window (%d)",

@@ -45,6 +45,10 @@ typedef struct {
     int window;        /* sliding-window attention: keys per query; 0: all earlier ones */
     double window_warmup; /* training's window grows from window_start over this fraction of the steps */
     int window_start;
+    double batch_warmup; /* the batch grows from batch_start rows over this fraction of the steps */
+    int batch_start;
+    double seq_warmup; /* training rows grow from seq_start tokens to context over this fraction */
+    int seq_start;
     int kv_lora_rank;  /* mla: the latent keys and values come from; 0: d_model/4 */
     int q_lora_rank;   /* mla: queries through a latent of this width; 0: a direct projection */
     int rope_head_dim; /* mla: the decoupled RoPE part of each query/key head; 0: head dim / 2 */
@@ -65,6 +69,7 @@ typedef struct {
     int emb_scale;
     int init;
     double init_std;
+    int mup_base_width; /* muP relative to a base model of this width; 0: standard parametrisation */
     int zero_init_proj;
     int value_embeds;
     int moe_experts;        /* routed experts per MoE layer; 0: dense MLPs */
@@ -100,6 +105,7 @@ typedef struct {
     char tokenizer[CONFIG_PATH_MAX];
     double val_frac;
     uint64_t max_unique_tokens;
+    double data_epochs; /* > 0: max_unique_tokens is set so the run sees its data this many times */
     int steps;
     int batch;
     uint64_t seed;

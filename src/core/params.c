@@ -28,6 +28,7 @@ void paramset_add(ParamSet *ps, const char *name, float **slot, float **grad_slo
     t->group = group;
     t->init = init;
     t->init_scale = init_scale;
+    t->lr_mult = 1.0f;
     t->slot = slot;
     t->grad_slot = grad_slot;
     t->n_blocks = 1;

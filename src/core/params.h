@@ -43,6 +43,7 @@ typedef struct {
     int group;
     int init;
     float init_scale;
+    float lr_mult;     /* this tensor's learning rate as a multiple of the group's (muP); 1 by default */
     int n_blocks;      /* row blocks of each matrix that are separate linear maps (fused q|k|v, gate|up) */
     size_t block_rows[4];
     float **slot;      /* where the model keeps its value pointer */

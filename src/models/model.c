@@ -70,15 +70,6 @@ void model_free(Model *m) {
     m->ps = NULL;
 }
 
-int model_train_window(const Config *cfg, double f) {
-    if (!(cfg->window_warmup > 0)) return cfg->window;
-    int end = cfg->window ? cfg->window : cfg->context;
-    double g = f / cfg->window_warmup;
-    if (g >= 1.0) return cfg->window;
-    int w = (int)ceil((cfg->window_start + (end - cfg->window_start) * (g > 0 ? g : 0.0)) / 16.0) * 16;
-    return w >= end ? cfg->window : w;
-}
-
 void model_set_window(Model *m, int window) {
     if (m->tf) m->tf->cfg.window = window;
 }
@@ -90,17 +81,7 @@ StepFlops model_step_flops(const Config *cfg, int B, int T) {
         f.backward = 2.0 * f.forward;
         return f;
     }
-    if (!(cfg->window_warmup > 0)) return transformer_step_flops(cfg, B, T);
-    /* the run's mean: 256 midpoints of the run (the trainer counts each step's exactly) */
-    StepFlops mean = {0};
-    Config c = *cfg;
-    c.window_warmup = 0;
-    for (int k = 0; k < 256; k++) {
-        c.window = model_train_window(cfg, (k + 0.5) / 256.0);
-        StepFlops f = transformer_step_flops(&c, B, T);
-        mean.forward += f.forward / 256.0, mean.backward += f.backward / 256.0;
-    }
-    return mean;
+    return transformer_step_flops(cfg, B, T);
 }
 
 void model_end_step(Model *m) {

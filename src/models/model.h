@@ -42,12 +42,10 @@ size_t model_active_params(const Config *cfg);
 const float *model_losses(const Model *m);
 const float *model_logits(const Model *m);
 void model_free(Model *m);
-/* Forward and backward FLOPs of one step (exact, matmul-class; see docs/ARCHITECTURE.md); under
- * window_warmup, the mean over the run of each step's (model_train_window). */
+/* Forward and backward FLOPs of one step of B rows of T tokens with cfg->window (exact,
+ * matmul-class; see docs/ARCHITECTURE.md). A run whose shape changes with time counts its steps
+ * through train/curriculum.h. */
 StepFlops model_step_flops(const Config *cfg, int B, int T);
-/* The attention window training uses at fraction f = step / steps of the run: the model's own
- * (cfg->window, 0 = all keys) without window_warmup, else the warmup's, a multiple of 16. */
-int model_train_window(const Config *cfg, double f);
 /* Sets the window the next forwards use (transformers; 0 = all keys). */
 void model_set_window(Model *m, int window);
 size_t model_total_params(const Model *m);

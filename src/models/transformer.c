@@ -16,6 +16,8 @@
 
 /* ---------------------------------------------------------------- parameters */
 
+static void mup_scale_params(ParamSet *ps, double r);
+
 static void declare_params(Transformer *m) {
     const Config *c = &m->cfg;
     ParamSet *ps = &m->ps;
@@ -125,6 +127,33 @@ static void declare_params(Transformer *m) {
     if (m->Us > 0)
         paramset_add(ps, "skip_w", &w->skip_w, &g->skip_w, PGROUP_VECTOR, PINIT_ONES, 0, (size_t)m->Us, 0, 0);
 #undef XB
+    if (c->mup_base_width) mup_scale_params(ps, transformer_mup_ratio(c));
+}
+
+double transformer_mup_ratio(const Config *c) {
+    return c->mup_base_width ? (double)c->mup_base_width / c->d_model : 1.0;
+}
+
+/* muP (Tensor Programs V, Table 3, Adam column) with r = base/d_model. A matrix's role follows from
+ * which of its dimensions grow with width: both (hidden), only the input (output-like: a fixed-size
+ * output such as the router's scores), only the output (input-like: out of a fixed-size latent).
+ * The head is output-like too, but it is scaled by the logit multiplier instead (the mup library's
+ * readout), which also serves a head tied to the input embedding. */
+static void mup_scale_params(ParamSet *ps, double r) {
+    static const char *output_like[] = {"router", "mla_wdkv", "mla_wkr"};
+    static const char *input_like[] = {"mla_wukv"};
+    for (int i = 0; i < ps->n; i++) {
+        ParamTensor *t = &ps->t[i];
+        if (t->group != PGROUP_MATRIX) continue; /* embeddings, head, vectors: as in the base model */
+        int role = 0; /* 0 hidden, 1 output-like, 2 input-like */
+        for (size_t k = 0; k < sizeof output_like / sizeof *output_like; k++)
+            if (!strcmp(t->name, output_like[k])) role = 1;
+        for (size_t k = 0; k < sizeof input_like / sizeof *input_like; k++)
+            if (!strcmp(t->name, input_like[k])) role = 2;
+        if (role == 2) continue;
+        t->init_scale *= (float)(role == 1 ? r : sqrt(r));
+        t->lr_mult = (float)r;
+    }
 }
 
 static void set_sizes(Transformer *m, const Config *cfg) {
@@ -387,6 +416,16 @@ int transformer_prepare(Transformer *m, int B, int T, Status *st) {
     if (B < 1 || T < 1 || T > m->Tmax)
         return status_fail(st, AP_EINVAL, "batch shape %dx%d: need B >= 1 and 1 <= T <= context %d", B, T, m->Tmax);
     if (m->acts_mem && B == m->B && T == m->T) return 0;
+    size_t n_tok = (size_t)B * T, need = acts_layout(m, (size_t)B, (size_t)T, NULL);
+    if (m->acts_mem && need <= m->acts_cap && n_tok <= m->tokens_cap) {
+        /* a smaller shape (a curriculum's step, or back to evaluation's) in the same memory, zeroed as
+         * a fresh allocation would be, so results never depend on the shapes that came before */
+        memset(m->acts_mem, 0, need * sizeof(float));
+        acts_layout(m, (size_t)B, (size_t)T, m->acts_mem);
+        m->acts_numel = need;
+        m->B = B, m->T = T;
+        return 0;
+    }
     free(m->acts_mem);
     free(m->inputs);
     free(m->targets);
@@ -404,7 +443,8 @@ int transformer_prepare(Transformer *m, int B, int T, Status *st) {
                            total * 4.0 / 1e6);
     }
     acts_layout(m, (size_t)B, (size_t)T, m->acts_mem);
-    m->acts_numel = total;
+    m->acts_numel = m->acts_cap = total;
+    m->tokens_cap = N;
     m->B = B;
     m->T = T;
     return 0;
@@ -549,6 +589,25 @@ static const float *block_forward(const Transformer *m, size_t l, const LayerAct
 
 /* logits (N, V) from the last block's output x: final norm (pre-norm), LM head, soft-cap (from
  * logits_raw). */
+/* Logits of N rows of h through the head, times muP's readout multiplier (1 without muP). */
+static void head_logits(const Transformer *m, float *logits, const float *h, const float *head, size_t N) {
+    size_t V = m->V;
+    linear_forward(logits, h, head, NULL, N, m->C, V);
+    float r = (float)transformer_mup_ratio(&m->cfg);
+    if (r != 1.0f)
+        for (size_t i = 0; i < N * V; i++) logits[i] *= r;
+}
+
+/* The head's backward from dlogits, which it scales in place by the readout multiplier first. */
+static void head_backward(const Transformer *m, float *dh, GradWrite dh_mode, float *dhead, float *dlogits, const float *h,
+                          const float *head, size_t N) {
+    size_t V = m->V;
+    float r = (float)transformer_mup_ratio(&m->cfg);
+    if (r != 1.0f)
+        for (size_t i = 0; i < N * V; i++) dlogits[i] *= r;
+    linear_backward(dh, dh_mode, dhead, NULL, dlogits, h, head, N, m->C, V);
+}
+
 static void head_forward(const Transformer *m, float *logits, float *logits_raw, float *lnf, float *lnf_mean,
                          float *lnf_rstd, const float *x, size_t N) {
     const Config *c = &m->cfg;
@@ -561,10 +620,10 @@ static void head_forward(const Transformer *m, float *logits, float *logits_raw,
     }
     const float *head = c->tie_embeddings ? w->wte : w->head;
     if (c->softcap > 0) {
-        linear_forward(logits_raw, h, head, NULL, N, C, V);
+        head_logits(m, logits_raw, h, head, N);
         softcap_forward(logits, logits_raw, N * V, (float)c->softcap);
     } else {
-        linear_forward(logits, h, head, NULL, N, C, V);
+        head_logits(m, logits, h, head, N);
     }
 }
 
@@ -746,10 +805,10 @@ static float mtp_forward(Transformer *m, int backward) {
         const float *h = block_forward(m, l, &ls, s.x, s.tokens, B, Tk, NULL, 0, 1);
         norm_forward(c, s.fo, s.fo_mean, s.fo_rstd, h, w->mtp_lnf + (k - 1) * C, NULL, Nk, C);
         if (c->softcap > 0) {
-            linear_forward(a->logits_raw, s.fo, head, NULL, Nk, C, V);
+            head_logits(m, a->logits_raw, s.fo, head, Nk);
             softcap_forward(a->probs, a->logits_raw, Nk * V, (float)c->softcap);
         } else {
-            linear_forward(a->probs, s.fo, head, NULL, Nk, C, V);
+            head_logits(m, a->probs, s.fo, head, Nk);
         }
         crossentropy_softmax_forward(a->mtp_losses, a->probs, a->probs, s.targets, Nk, V);
         double sum = 0.0;
@@ -760,14 +819,14 @@ static float mtp_forward(Transformer *m, int backward) {
         total += count ? weight * sum / (double)count : 0.0;
         if (backward) {
             crossentropy_softmax_backward(a->probs, a->probs, s.targets, count ? weight / (float)count : 0.0f, Nk, V);
-            const float *dlogits = a->probs;
+            float *dlogits = a->probs;
             if (c->softcap > 0) {
                 zero(a->dlogits_raw, Nk * V);
                 softcap_backward(a->dlogits_raw, a->probs, a->logits_raw, Nk * V, (float)c->softcap);
                 dlogits = a->dlogits_raw;
             }
             float *dfo = a->mtp_scratch;
-            linear_backward(dfo, GRAD_SET, dhead, NULL, dlogits, s.fo, head, Nk, C, V);
+            head_backward(m, dfo, GRAD_SET, dhead, dlogits, s.fo, head, Nk);
             zero(s.dhead, Nk * C);
             norm_backward(c, s.dhead, g->mtp_lnf + (k - 1) * C, NULL, dfo, h, w->mtp_lnf + (k - 1) * C, s.fo_mean,
                           s.fo_rstd, Nk, C);
@@ -846,7 +905,7 @@ void transformer_backward(Transformer *m) {
     /* loss: probs become dlogits in place, the z-loss's gradient folded in first */
     if (c->z_loss > 0) zloss_backward(a->probs, a->logz, m->targets, (float)c->z_loss, N, V);
     crossentropy_softmax_backward(a->probs, a->probs, m->targets, dloss, N, V);
-    const float *dlogits = a->probs;
+    float *dlogits = a->probs;
     if (c->softcap > 0) {
         zero(a->dlogits_raw, N * V);
         softcap_backward(a->dlogits_raw, a->probs, a->logits_raw, N * V, (float)c->softcap);
@@ -859,10 +918,10 @@ void transformer_backward(Transformer *m) {
     zero(bufs[0], NC);
     if (pre) {
         const float *xL = a->res3 + (L - 1) * NC;
-        linear_backward(bufs[1], GRAD_SET, dhead, NULL, dlogits, a->lnf, head, N, C, V);
+        head_backward(m, bufs[1], GRAD_SET, dhead, dlogits, a->lnf, head, N);
         norm_backward(c, bufs[0], g->lnf_w, g->lnf_b, bufs[1], xL, w->lnf_w, a->lnf_mean, a->lnf_rstd, N, C);
     } else {
-        linear_backward(bufs[0], GRAD_ADD, dhead, NULL, dlogits, a->ln2 + (L - 1) * NC, head, N, C, V);
+        head_backward(m, bufs[0], GRAD_ADD, dhead, dlogits, a->ln2 + (L - 1) * NC, head, N);
     }
     /* the head's logits are consumed: the multi-token modules may use their buffer now */
     if (m->D > 0) mtp_backward(m, bufs[0]);

@@ -142,6 +142,7 @@ typedef struct {
     TransformerActs a;
     float *acts_mem;
     size_t acts_numel;
+    size_t acts_cap, tokens_cap; /* what acts_mem and inputs/targets hold: smaller shapes reuse them */
     int B, T;
     float *rope_cos, *rope_sin; /* (Tmax, hd/2) */
     float *alibi;               /* (H) pos = alibi: each head's slope */
@@ -191,6 +192,9 @@ double transformer_kv_bytes_per_token(const Config *cfg);
 size_t transformer_active_params(const Config *cfg);
 void transformer_free(Transformer *m);
 StepFlops transformer_step_flops(const Config *cfg, int B, int T);
+/* muP's width ratio base/d_model (mup_base_width), 1 without muP: the logit multiplier and the
+ * scale of hidden matrices' learning rates. */
+double transformer_mup_ratio(const Config *cfg);
 /* The parameter table of a (resolved) config, without allocating values (slots are not usable). */
 void transformer_param_table(const Config *cfg, ParamSet *out);
 /* Parameters excluding token/position embeddings (the head counts when untied). */

@@ -155,13 +155,15 @@ static void schedulefree_step(Optimizer *o, double lr) {
     double w = o->sf_lr_max * o->sf_lr_max;
     o->sf_weight_sum += w;
     double c = o->sf_weight_sum > 0 ? w / o->sf_weight_sum : 0.0;
-    float cf = (float)c, ay = (float)(lr_t * (o->beta1 * (1.0 - c) - 1.0)), lz = (float)lr_t;
-    float b2 = (float)o->beta2, eps = (float)o->eps;
+    float cf = (float)c, b2 = (float)o->beta2, eps = (float)o->eps;
     for (int ti = 0; ti < ps->n; ti++) {
         const ParamTensor *t = &ps->t[ti];
         if (t->group == PGROUP_STATE) continue;
         float *y = ps->data + t->offset, *g = ps->grad + t->offset, *z = o->m + t->offset, *v = o->v + t->offset;
-        float wd = optim_group_decays(t->group) ? (float)o->weight_decay : 0.0f;
+        /* muP (lr_mult) scales the steps; the decay, inside d, is divided back so lr * wd stays */
+        double mult = t->lr_mult;
+        float ay = (float)(lr_t * mult * (o->beta1 * (1.0 - c) - 1.0)), lz = (float)(lr_t * mult);
+        float wd = optim_group_decays(t->group) ? (float)(o->weight_decay / mult) : 0.0f;
         size_t n = t->numel;
 #pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
@@ -210,9 +212,11 @@ void optim_step(Optimizer *o, double lr) {
             kind = OPT_ADAMW;
             if (o->adam_lr > 0 && o->lr_peak > 0) step_lr = o->adam_lr * lr / o->lr_peak;
         }
+        /* muP scales a tensor's steps (lr_mult) but not its decoupled decay, which stays lr * wd */
+        double rate = step_lr * t->lr_mult;
         switch (kind) {
         case OPT_SGD: {
-            float mom = (float)o->momentum, lrf = (float)step_lr;
+            float mom = (float)o->momentum, lrf = (float)rate;
             int first = o->t == 1;
 #pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
             for (size_t i = 0; i < n; i++) {
@@ -226,7 +230,7 @@ void optim_step(Optimizer *o, double lr) {
             break;
         }
         case OPT_LION: { /* Chen et al. 2023: p -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g */
-            float shrink = (float)(1.0 - step_lr * (double)wd), lrf = (float)step_lr, b2l = (float)o->beta2;
+            float shrink = (float)(1.0 - step_lr * (double)wd), lrf = (float)rate, b2l = (float)o->beta2;
 #pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
             for (size_t i = 0; i < n; i++) {
                 float u = b1 * m[i] + (1.0f - b1) * g[i];
@@ -238,7 +242,7 @@ void optim_step(Optimizer *o, double lr) {
         case OPT_ADAM:
         case OPT_ADAMW: {
             int decoupled = kind == OPT_ADAMW;
-            float shrink = (float)(1.0 - step_lr * (double)wd), step_size = (float)(step_lr / bc1);
+            float shrink = (float)(1.0 - step_lr * (double)wd), step_size = (float)(rate / bc1);
 #pragma omp parallel for schedule(static) if (n >= AP_PAR_MIN)
             for (size_t i = 0; i < n; i++) {
                 float gi = g[i];

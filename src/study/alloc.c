@@ -1,5 +1,6 @@
 /* alloc.c - size ladder and allocation rules (see alloc.h). */
 #include "study/alloc.h"
+#include "train/curriculum.h"
 #include "study/spec.h"
 
 #include "models/model.h"
@@ -47,11 +48,13 @@ static int lstm_shape(const Config *arm, int d, Config *c) {
 }
 
 double alloc_flops_per_token(const Config *cfg) {
-    StepFlops f = model_step_flops(cfg, cfg->batch, cfg->context);
+    StepFlops f;
+    double tokens;
+    curriculum_mean(cfg, &tokens, &f); /* a batch ramp or sequence warmup: the run's means */
     ParamSet ps;
     model_param_table(cfg, &ps);
     double opt = optim_step_flops(cfg, &ps);
-    return (f.forward + f.backward + opt) / ((double)cfg->batch * cfg->context);
+    return (f.forward + f.backward + opt) / tokens;
 }
 
 static int rung_order(const void *a, const void *b) {
@@ -158,7 +161,8 @@ int ladder_shape(const Config *arm, double target, Config *out, Status *st) {
 static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, double tokens, Status *st) {
     Config *c = &r->cfg;
     *c = *shape;
-    double per_step = (double)s->batch * s->context;
+    double per_step;
+    curriculum_mean(c, &per_step, NULL); /* batch * context, or a curriculum's mean */
     long steps = lround(tokens / per_step);
     if (steps < s->min_steps) {
         size_t total, ne;
@@ -178,8 +182,16 @@ static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, do
     c->eval_every = (int)((steps + s->evals_per_run - 1) / s->evals_per_run);
     c->lr = s->arms[r->arm].cfg.lr * r->lr_mult;
     c->adam_lr = s->arms[r->arm].cfg.adam_lr * r->lr_mult;
-    r->tokens = (double)steps * per_step;
-    r->flops = r->tokens * alloc_flops_per_token(c);
+    if (curriculum_active(c)) { /* each step's own shape, as the trainer will count them */
+        double model_flops;
+        ParamSet ps;
+        model_param_table(c, &ps);
+        curriculum_totals(c, &r->tokens, &model_flops);
+        r->flops = model_flops + (double)steps * optim_step_flops(c, &ps);
+    } else {
+        r->tokens = (double)steps * per_step;
+        r->flops = r->tokens * alloc_flops_per_token(c);
+    }
     /* A checkpoint per ALLOC_CHECKPOINT_FLOPS of training (about 10 s of a one-thread worker), at most
      * 20 a run: a crash loses little, and small runs do not spend more time saving than a crash
      * could cost them (at 20 a run, checkpoints took 1.3% of a study's time; `bench --study`). */

@@ -1,5 +1,6 @@
 /* train.c - the training loop (see train.h). */
 #include "train/train.h"
+#include "train/curriculum.h"
 
 #include "core/fileio.h"
 #include "core/parallel.h"
@@ -60,6 +61,11 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     if (c->gemm == GEMMLIB_AUTO && !gemm_have_onednn()) c->gemm = GEMMLIB_OPENBLAS;
     if (dataset_open(&tr->data, c->data, c->tokenizer, c->val_frac, c->max_unique_tokens, c->context, c->seed, st))
         return -1;
+    if (c->data_epochs > 0 && tr->data.unique < c->max_unique_tokens)
+        return status_fail(st, AP_EINVAL,
+                           "data_epochs=%g needs %llu unique training tokens and '%s' has %zu: use more text, fewer "
+                           "steps or more epochs",
+                           c->data_epochs, (unsigned long long)c->max_unique_tokens, c->data, tr->data.unique);
     int n_tok = tr->data.tok.n_tokens;
     if (c->vocab == 0) c->vocab = n_tok;
     if (c->vocab < n_tok)
@@ -69,6 +75,9 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     if (c->batch % tr->dp_size)
         return status_fail(st, AP_EINVAL, "batch=%d does not split over %d ranks: use a multiple of %d", c->batch,
                            tr->dp_size, tr->dp_size);
+    if (c->batch_warmup > 0 && c->batch_start % tr->dp_size)
+        return status_fail(st, AP_EINVAL, "batch_start=%d does not split over %d ranks: use a multiple of %d",
+                           c->batch_start, tr->dp_size, tr->dp_size);
     tr->local_batch = c->batch / tr->dp_size;
     if (train_check_memory(c, tr->local_batch, st)) return -1;
     if (model_create(&tr->model, c, init_rng, st)) return -1;
@@ -78,7 +87,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     tr->inputs = malloc(N * sizeof(int));
     tr->targets = malloc(N * sizeof(int));
     if (!tr->inputs || !tr->targets) return status_fail(st, AP_ENOMEM, "out of memory for batch buffers");
-    tr->step_flops = model_step_flops(c, c->batch, c->context);
+    curriculum_mean(c, &tr->step_tokens, &tr->step_flops);
     tr->step_flops.optimizer = optim_step_flops(c, tr->model.ps);
     return 0;
 }
@@ -102,6 +111,12 @@ static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
     Config *c = &tr->cfg;
     if (!c->out[0]) return status_fail(st, AP_EINVAL, "no run directory: set out=DIR");
     if (config_resolve(c, st)) return -1;
+    if (c->data_epochs > 0) { /* the unique tokens that many epochs of this run's tokens take */
+        double tokens;
+        curriculum_mean(c, &tokens, NULL);
+        c->max_unique_tokens = (uint64_t)ceil((double)c->steps * tokens / c->data_epochs);
+        if (c->max_unique_tokens < (uint64_t)c->context + 1) c->max_unique_tokens = (uint64_t)c->context + 1;
+    }
     char ck[CONFIG_PATH_MAX + 32];
     join(ck, sizeof ck, c->out, RUNDIR_CHECKPOINT);
     if (file_exists(ck))
@@ -219,7 +234,9 @@ void trainer_evaluate(Trainer *tr, EvalPart part, long tokens, double *loss, dou
     uint64_t bytes = 0, *row_bytes = malloc((size_t)B * sizeof *row_bytes);
     size_t first = (size_t)tr->dp_rank * Bl * T;
     optim_eval_weights_in(&tr->opt); /* ema_decay, schedulefree: held-out losses are the average's */
-    model_set_window(&tr->model, c->window); /* and the model's own window (window_warmup trains with less) */
+    model_set_window(&tr->model, c->window); /* and the model's own window and shape (a curriculum trains less) */
+    Status pst;
+    if (model_prepare(&tr->model, Bl, T, &pst)) abort(); /* the setup's shape: its memory is there */
     for (int k = 0; k < nb; k++) {
         dataset_eval_batch(&tr->data, part, k, B, tr->inputs, tr->targets, &bytes, row_bytes);
         model_forward(&tr->model, tr->inputs + first, tr->targets + first, Bl, T, 0);
@@ -324,7 +341,7 @@ static void print_header(const Trainer *tr) {
     const Model *m = &tr->model;
     double N = (double)model_total_params(m), Nne = (double)model_nonembedding_params(m);
     double step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
-    double tokens = (double)c->batch * c->context;
+    double tokens = tr->step_tokens;
     double mem = 4.0 * (2.0 * (double)m->ps->numel + (tr->opt.v ? 2.0 : 1.0) * (double)m->ps->numel +
                         (double)model_activation_numel(m));
     if (c->family == FAMILY_LSTM)
@@ -344,7 +361,7 @@ static void print_header(const Trainer *tr) {
            d->desc, d->tok.name, d->n[0], d->n[0] ? (double)d->bytes[0] / (double)d->n[0] : 0.0,
            d->unique < d->n[0] ? " (limited by max_unique_tokens)" : "", d->n[1], d->val_unigram_bpb,
            parallel_threads());
-    double epochs = dataset_epochs(d, (double)c->steps * c->batch * c->context);
+    double epochs = dataset_epochs(d, (double)c->steps * tr->step_tokens);
     if (epochs > 1.0) printf("data: %d steps will see the training tokens %.2f times\n", c->steps, epochs);
     fflush(stdout);
 }
@@ -403,7 +420,6 @@ static int handle_nonfinite(Trainer *tr, const char *what, double value, int ste
 int trainer_run(Trainer *tr, Status *st) {
     Config *c = &tr->cfg;
     TrainState *ts = &tr->ts;
-    int B = c->batch, T = c->context;
     double step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
     if (!tr->quiet) print_header(tr);
     int rc = 0;
@@ -419,22 +435,26 @@ int trainer_run(Trainer *tr, Status *st) {
         double t0 = time_now();
         int step = (int)ts->step;
         int stateful = model_is_stateful(c);
+        /* this step's shape (curriculum.h): rows, their length, the attention window, and its FLOPs */
+        StepShape sh = curriculum_step(c, step);
+        int B = sh.batch, T = sh.context, Bl = B / tr->dp_size;
         if (dataset_train_batch(&tr->data, &ts->cursor, B, tr->inputs, tr->targets) && stateful)
             model_reset_state(&tr->model); /* the streams start over: so does the carried state */
-        size_t first = (size_t)tr->dp_rank * tr->local_batch * T;
-        int window = model_train_window(c, (double)step / c->steps);
-        if (c->window_warmup > 0) { /* this step's window and its FLOPs (tr->step_flops is the run's mean) */
-            Config cw = *c;
-            cw.window_warmup = 0, cw.window = window;
-            StepFlops f = model_step_flops(&cw, B, T);
+        if (T < c->context) /* sequence-length warmup: each row is the start of its window */
+            for (int r = 1; r < B; r++) {
+                memmove(tr->inputs + (size_t)r * T, tr->inputs + (size_t)r * c->context, (size_t)T * sizeof(int));
+                memmove(tr->targets + (size_t)r * T, tr->targets + (size_t)r * c->context, (size_t)T * sizeof(int));
+            }
+        size_t first = (size_t)tr->dp_rank * Bl * T;
+        if (curriculum_active(c)) {
+            StepFlops f = curriculum_step_flops(c, sh);
             step_flops = f.forward + f.backward + tr->step_flops.optimizer;
-        } else {
-            step_flops = tr->step_flops.forward + tr->step_flops.backward + tr->step_flops.optimizer;
         }
-        model_set_window(&tr->model, window);
+        model_set_window(&tr->model, sh.window);
+        if ((rc = model_prepare(&tr->model, Bl, T, st))) break;
         double t_fwd = time_now(), sections0[SECTION_COUNT];
         for (int k = 0; k < SECTION_COUNT; k++) sections0[k] = section_clock_read((Section)k);
-        float loss = model_forward(&tr->model, tr->inputs + first, tr->targets + first, tr->local_batch, T, stateful);
+        float loss = model_forward(&tr->model, tr->inputs + first, tr->targets + first, Bl, T, stateful);
         double t_bwd = time_now();
         if (c->fault_nan_step == step + 1 && ts->rollbacks == 0) loss = NAN; /* testing aid (docs/RECIPES.md) */
         if (tr->dp_size > 1) { /* the global batch's mean loss: every rank takes the same branch below */
@@ -486,7 +506,7 @@ int trainer_run(Trainer *tr, Status *st) {
             tok_s = (ts->tokens - tok_mark) / (now - t_mark);
             char left[32], spent[32];
             fmt_duration(spent, sizeof spent, ts->elapsed_s);
-            fmt_duration(left, sizeof left, (c->steps - ts->step) * (double)B * T / tok_s);
+            fmt_duration(left, sizeof left, (c->steps - ts->step) * tr->step_tokens / tok_s);
             printf("step %6" PRId64 "/%d | loss %.4f | lr %.2e | grad norm %6.3f | %7.0f tok/s | %5.1f GFLOP/s | "
                    "%s elapsed, %s left\n",
                    ts->step, c->steps, loss, lr, gnorm, tok_s, tok_s * step_flops / ((double)B * T) / 1e9, spent, left);

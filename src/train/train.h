@@ -25,7 +25,8 @@ struct Trainer {
     Dataset data;
     TrainState ts;
     int *inputs, *targets;
-    StepFlops step_flops;
+    StepFlops step_flops; /* per step; under a curriculum (curriculum.h), the run's mean */
+    double step_tokens;   /* likewise */
     int quiet; /* no terminal output */
     /* Data parallel over MPI ranks (dist.h): set dp_size before trainer_setup/resume (0 or 1: one
      * process). Each rank trains batch/dp_size rows of every global batch; gradients are summed
