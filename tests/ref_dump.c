@@ -10,7 +10,9 @@
 #include "core/parallel.h"
 #include "core/tensorfile.h"
 #include "optim/optim.h"
+#include "kernels/ops.h"
 #include "models/model.h"
+#include "models/transformer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +66,24 @@ int main(int argc, char **argv) {
     model_forward(m, inputs, NULL, B, T, 0);
     memcpy(logits, model_logits(m), N * V * sizeof(float));
     paramset_zero_grad(m->ps);
+    /* teacher = anything: distillation against fixed random soft targets (the teacher's tempered
+     * softmax of random logits), which every backward consumes, so each gets a fresh copy */
+    float *soft = NULL, *soft_work = NULL;
+    if (cfg.teacher[0] && m->tf) {
+        soft = malloc(N * V * sizeof(float)), soft_work = malloc(N * V * sizeof(float));
+        float *tl = malloc(N * V * sizeof(float)), *tloss = malloc(N * sizeof(float));
+        for (size_t i = 0; i < N * V; i++) tl[i] = 2.0f * rng_normal(&rng);
+        crossentropy_softmax_forward(tloss, tl, tl, targets, N, (size_t)V);
+        distill_targets(soft, tl, N, (size_t)V, (float)cfg.distill_temperature);
+        free(tl), free(tloss);
+    }
+#define DISTILL()                                                                                                  \
+    if (soft) {                                                                                                    \
+        memcpy(soft_work, soft, N * V * sizeof(float));                                                            \
+        transformer_set_distill(m->tf, soft_work, (float)cfg.distill_weight, (float)cfg.distill_temperature);      \
+    }
     float loss = model_forward(m, inputs, targets, B, T, 0);
+    DISTILL();
     model_backward(m);
     memcpy(g0, m->ps->grad, P * sizeof(float));
     float *losses = calloc(steps + 1, sizeof(float)), *norms = calloc(steps + 1, sizeof(float)),
@@ -73,6 +92,7 @@ int main(int argc, char **argv) {
         paramset_zero_grad(m->ps);
         /* a stateful LSTM carries its state from one step to the next, as in training */
         losses[s] = model_forward(m, inputs, targets, B, T, stateful);
+        DISTILL();
         model_backward(m);
         norms[s] = (float)optim_clip(m->ps, cfg.grad_clip);
         lrs[s] = (float)schedule_lr(&cfg, s);
@@ -97,6 +117,7 @@ int main(int argc, char **argv) {
     add_params(&l, "g.", m->ps, g0);
     add_params(&l, "q.", m->ps, m->ps->data);
     if (xw) add_params(&l, "x.", m->ps, xw);
+    if (soft) tensorlist_add(&l, "distill_q", TF_F32, soft, 3, btv);
     tensorlist_add(&l, "inputs", TF_I32, inputs, 2, bt);
     tensorlist_add(&l, "targets", TF_I32, targets, 2, bt);
     tensorlist_add(&l, "logits", TF_F32, logits, 3, btv);
@@ -105,6 +126,7 @@ int main(int argc, char **argv) {
     tensorlist_add(&l, "step_grad_norms", TF_F32, norms, 1, &ns);
     tensorlist_add(&l, "step_lrs", TF_F32, lrs, 1, &ns);
     int rc = tensorfile_write(argv[1], TF_KIND_DUMP, text, &l, &st);
+    free(soft), free(soft_work);
     if (rc) fprintf(stderr, "ref_dump: %s\n", st.msg);
     tensorlist_free(&l);
     free(text), free(conf), free(p0), free(g0), free(logits), free(inputs), free(targets), free(losses), free(norms),

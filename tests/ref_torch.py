@@ -73,6 +73,9 @@ VARIANTS = [
                    "moe_experts=3", "moe_top_k=1", "softcap=4", "optimizer=lion", "lr=3e-4", "weight_decay=0.3"]),
     ("llama-2023", ["mup_base_width=4", "optimizer=schedulefree", "schedule=constant", "lr=3e-3",
                     "weight_decay=0.2"]),
+    # distillation against fixed soft targets (ref_dump's test mode for teacher=)
+    ("llama-2023", ["teacher=random", "distill_weight=0.7", "distill_temperature=2", "softcap=4"]),
+    ("gpt2-2019", ["teacher=random", "distill_weight=1", "mtp_depth=1", "tie_embeddings=false"]),
     ("lstm-2016", []),
     ("lstm-2016", ["lstm_proj=true", "lstm_hidden=24", "softcap=5", "optimizer=adamw", "weight_decay=0.1"]),
     ("lstm-2016", ["lstm_state=reset", "tie_embeddings=false", "lstm_hidden=20", "n_layers=3"]),
@@ -621,6 +624,21 @@ def make_optimizer(cfg, params):
     return cls(groups, lr=lr, betas=betas, eps=cfg_get(cfg, "eps", float)), muon, lr
 
 
+def objective(cfg, t, loss, logits, targets, stats):
+    """What the backward minimises: the cross-entropy, or with soft targets q (a teacher's tempered
+    softmax, "distill_q") (1 - w) CE + w T^2 KL(q || softmax(z/T)) over the positions with a target;
+    plus the balance, z-loss and multi-token terms."""
+    obj = loss
+    if "distill_q" in t:
+        w, T = cfg_get(cfg, "distill_weight", float), cfg_get(cfg, "distill_temperature", float)
+        q = torch.tensor(t["distill_q"], dtype=torch.float64).reshape(-1, logits.shape[-1])
+        keep = targets.reshape(-1) >= 0
+        logs = F.log_softmax(logits.reshape(-1, logits.shape[-1]) / T, dim=-1)
+        kl = (q * (torch.log(q.clamp_min(1e-300)) - logs)).sum(-1)[keep].mean()
+        obj = (1 - w) * loss + w * T * T * kl
+    return obj + stats.get("aux", 0.0)
+
+
 def check_variant(dump_bin, workdir, idx, preset, extra):
     out = os.path.join(workdir, f"ref{idx}.bin")
     subprocess.run([dump_bin, out, preset] + TINY + extra, check=True)
@@ -632,7 +650,7 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
     targets = torch.tensor(t["targets"], dtype=torch.long)
     stats = {}
     loss, logits, _ = loss_of(cfg, params, inputs, targets, stats=stats)
-    (loss + stats.get("aux", 0.0)).backward()
+    objective(cfg, t, loss, logits, targets, stats).backward()
     worst = {"logits": rel_err(t["logits"], logits.detach()), "loss": rel_err(t["loss"], loss.detach().reshape(1))}
     # the trainer's N and d_ff against the documented definitions (docs/RECIPES.md, "Model definitions")
     n_ref = params_nonembedding({n: t["p." + n].shape for n in names})
@@ -661,10 +679,10 @@ def check_variant(dump_bin, workdir, idx, preset, extra):
         for q in params.values():
             q.grad = None
         stats = {}
-        loss, _, new_state = loss_of(cfg, params, inputs, targets, state, stats)
+        loss, logits, new_state = loss_of(cfg, params, inputs, targets, state, stats)
         if carry:  # the next chunk starts from this one's final state, with no gradient across
             state = tuple(x.detach() for x in new_state)
-        (loss + stats.get("aux", 0.0)).backward()
+        objective(cfg, t, loss, logits, targets, stats).backward()
         norm_ = torch.nn.utils.clip_grad_norm_(list(params.values()), clip if clip > 0 else float("inf"))
         worst[f"step{s} loss"] = rel_err(t["step_losses"][s:s + 1], loss.detach().reshape(1))
         worst[f"step{s} grad norm"] = rel_err(t["step_grad_norms"][s:s + 1], norm_.detach().reshape(1))

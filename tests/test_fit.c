@@ -71,7 +71,7 @@ static void test_approach3_recovery(void **state) {
         for (int j = 0; j < 8; j++) {
             double N = 1e6 * pow(1e3, i / 7.0), D = 1e8 * pow(1e3, j / 7.0);
             double L = truth[0] + truth[1] / pow(N, truth[3]) + truth[2] / pow(D, truth[4]);
-            p[n++] = (FitPoint){N, D, 6 * N * D, L * exp(0.005 * rng_normal(&r)), 0, -1, 0};
+            p[n++] = (FitPoint){N, D, 6 * N * D, L * exp(0.005 * rng_normal(&r)), 0, -1, 0, 1};
         }
     LawFit f;
     Status st = {0};
@@ -193,7 +193,7 @@ static void test_approach2(void **state) {
         double nopt = G * pow(C / 6, a_true);
         for (int i = 0; i < 7; i++) {
             double N = nopt * pow(16.0, (i - 3) / 3.0), D = C / (6 * N);
-            p[n++] = (FitPoint){N, D, C, t[0] + t[1] / pow(N, t[3]) + t[2] / pow(D, t[4]), 0, g, 0};
+            p[n++] = (FitPoint){N, D, C, t[0] + t[1] / pow(N, t[3]) + t[2] / pow(D, t[4]), 0, g, 0, 1};
         }
     }
     Approach2Fit f;
@@ -208,6 +208,49 @@ static void test_approach2(void **state) {
     assert_true(fabs(f.a.value - a_true) < 0.03);
     assert_true(fabs(f.b.value - (1 - a_true)) < 0.03);
     assert_true(f.identified);
+}
+
+/* The data-constrained law (Muennighoff et al. 2023, their fitted values, R* = 15.4) planted on
+ * 7 sizes x 3 token counts x 6 repetition levels with 0.5% noise: R* comes back inside a stated
+ * tolerance with an interval that covers it; without repeated runs, R* is reported unidentified. */
+static void test_muennighoff(void **state) {
+    (void)state;
+    const double E = 1.87, A = 521, B = 1488, al = 0.35, be = 0.353, Rs = 15.4;
+    const double ep[] = {1, 2, 4, 8, 16, 32};
+    FitPoint p[256];
+    int n = 0;
+    Rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < 7; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 6; k++) {
+                double N = 1e7 * pow(10, i / 3.0), D = 20 * N * pow(4.0, j - 1);
+                double Dp = D * muennighoff_effective_fraction(ep[k], Rs);
+                double L = E + A / pow(N, al) + B / pow(Dp, be);
+                p[n++] = (FitPoint){N, D, 6 * N * D, L * exp(0.005 * rng_normal(&r)), 0, -1, 0, ep[k]};
+            }
+    assert_float_equal(muennighoff_effective_fraction(1, Rs), 1, 1e-15);
+    assert_float_equal(muennighoff_effective_fraction(4, Rs), (1 + Rs * (1 - exp(-3 / Rs))) / 4, 1e-12);
+    LawFit f;
+    Status st = {0};
+    FitOptions o;
+    fit_options_default(&o);
+    o.n_boot = 200;
+    assert_int_equal(fit_muennighoff(p, n, &o, &f, &st), 0);
+    printf("  muennighoff: R* %.2f [%.2f, %.2f] (truth %.1f), alpha %.3f, beta %.3f; %s\n", f.p[5].value, f.p[5].lo,
+           f.p[5].hi, Rs, f.p[3].value, f.p[4].value, f.notes[0] ? f.notes : "all identified");
+    assert_true(fabs(log(f.p[5].value / Rs)) < log(1.3));
+    assert_true(f.p[5].lo <= Rs && Rs <= f.p[5].hi);
+    assert_true(f.p[5].identified);
+    law_fit_free(&f);
+    /* fresh data only: the law cannot see R* */
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i].epochs == 1) p[m++] = p[i];
+    assert_int_equal(fit_muennighoff(p, m, &o, &f, &st), 0);
+    printf("  muennighoff on fresh data only: R* %.3g [%.3g, %.3g]; %s\n", f.p[5].value, f.p[5].lo, f.p[5].hi, f.notes);
+    assert_false(f.p[5].identified);
+    law_fit_free(&f);
 }
 
 static void test_accounting(void **state) {
@@ -311,7 +354,7 @@ static int study_points(const Design *d, Rng *r, FitPoint *p) {
                     double N = sizes == 1 ? world_nopt(C, k) : sqrt(C / 120) * pow(2, (i - 1) / 2.0) * snap;
                     double D = C / (6 * N), z = rng_normal(r);
                     if (d->rho > 0) z = sqrt(d->rho) * shared[i] + sqrt(1 - d->rho) * z;
-                    p[n++] = (FitPoint){N, D, 6 * N * D, world_loss(N, D, k) * exp(d->noise * z), arm, g, s};
+                    p[n++] = (FitPoint){N, D, 6 * N * D, world_loss(N, D, k) * exp(d->noise * z), arm, g, s, 1};
                 }
             }
         }
@@ -453,7 +496,7 @@ static void test_coverage_correlated(void **state) {
 /* ---------------------------------------------------------------- frontier pieces */
 
 static FitPoint run_at(double N, double C, double loss, int arm, int group, int seed) {
-    return (FitPoint){N, C / (6 * N), C, loss, arm, group, seed};
+    return (FitPoint){N, C / (6 * N), C, loss, arm, group, seed, 1};
 }
 
 static void test_frontier_points(void **state) {
@@ -506,7 +549,7 @@ static int world_runs(FitPoint *p, int arm, double k, int budgets, int seeds, do
         for (int s = 1; s <= (seeds ? seeds : 1); s++) /* seeds 0: one unlabelled seed */
             for (int i = 0; i < 3; i++) {
                 double N = sqrt(C / 120) * pow(2, (i - 1) / 2.0), D = C / (6 * N);
-                p[n++] = (FitPoint){N, D, C, world_loss(N, D, k) * exp(noise * rng_normal(r)), arm, g, seeds ? s : 0};
+                p[n++] = (FitPoint){N, D, C, world_loss(N, D, k) * exp(noise * rng_normal(r)), arm, g, seeds ? s : 0, 1};
             }
     }
     return n;
@@ -696,7 +739,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frontier_recovery), cmocka_unit_test(test_approach3_recovery),
         cmocka_unit_test(test_huber_outliers),    cmocka_unit_test(test_coverage),
-        cmocka_unit_test(test_ceg_identical_arms), cmocka_unit_test(test_approach2),
+        cmocka_unit_test(test_ceg_identical_arms), cmocka_unit_test(test_approach2), cmocka_unit_test(test_muennighoff),
         cmocka_unit_test(test_accounting),        cmocka_unit_test(test_coverage_default),
         cmocka_unit_test(test_coverage_thin),     cmocka_unit_test(test_coverage_one_size),
         cmocka_unit_test(test_coverage_correlated), cmocka_unit_test(test_frontier_points),

@@ -1188,6 +1188,64 @@ static void test_crossentropy(void **state) {
     free(c.logits), free(c.probs), free(c.losses), free(big), free(d);
 }
 
+/* ------------------------------------------------------------ distillation */
+typedef struct {
+    XentCtx x;
+    float *q, *dl; /* soft targets; per-position distillation losses */
+    float weight, T;
+} DistillCtx;
+
+/* (1 - w) cross-entropy + w T^2 KL(q || softmax(z / T)), mean over all positions */
+static double distill_loss(void *p) {
+    DistillCtx *c = p;
+    crossentropy_softmax_forward(c->x.losses, c->x.probs, c->x.logits, c->x.targets, c->x.N, c->x.V);
+    distill_forward(c->dl, c->x.probs, c->q, c->x.targets, c->x.N, c->x.V, c->T);
+    double s = 0;
+    for (size_t n = 0; n < c->x.N; n++) s += (1 - c->weight) * c->x.losses[n] + c->weight * c->dl[n];
+    return s / (double)c->x.N;
+}
+
+static void test_distillation(void **state) {
+    (void)state;
+    int targets[5] = {3, -1, 0, 7, 7};
+    const float temps[] = {1.0f, 2.5f};
+    int bad = 0;
+    for (int k = 0; k < 2; k++) {
+        DistillCtx c = {0};
+        c.x.N = 5, c.x.V = 8, c.x.targets = targets, c.weight = 0.7f, c.T = temps[k];
+        size_t NV = c.x.N * c.x.V;
+        c.x.logits = vec(NV, 17, 2), c.x.probs = vec(NV, 0, 0), c.x.losses = vec(c.x.N, 0, 0);
+        c.dl = vec(c.x.N, 0, 0);
+        /* the teacher: its own logits' softmax, tempered */
+        float *tl = vec(NV, 29, 2), *tp = vec(NV, 0, 0), *tloss = vec(c.x.N, 0, 0);
+        crossentropy_softmax_forward(tloss, tp, tl, targets, c.x.N, c.x.V);
+        c.q = vec(NV, 0, 0);
+        distill_targets(c.q, tp, c.x.N, c.x.V, c.T);
+        for (size_t n = 0; n < c.x.N; n++) { /* q = softmax(teacher logits / T), exactly */
+            double m = -INFINITY, sum = 0;
+            for (size_t v = 0; v < c.x.V; v++) m = fmax(m, tl[n * c.x.V + v] / c.T);
+            for (size_t v = 0; v < c.x.V; v++) sum += exp(tl[n * c.x.V + v] / c.T - m);
+            for (size_t v = 0; v < c.x.V; v++)
+                assert_float_equal(c.q[n * c.x.V + v], exp(tl[n * c.x.V + v] / c.T - m) / sum, 1e-6);
+        }
+        /* a student equal to the teacher at T has zero divergence */
+        distill_forward(c.dl, c.q, c.q, targets, c.x.N, c.x.V, 1.0f);
+        for (size_t n = 0; n < c.x.N; n++) assert_float_equal(c.dl[n], 0, 1e-6);
+        distill_loss(&c);
+        float *g = vec(NV, 0, 0), *qg = vec(NV, 0, 0);
+        memcpy(qg, c.q, NV * sizeof *qg);
+        distill_backward(qg, c.x.probs, targets, c.weight, 1.0f / (float)c.x.N, c.x.N, c.x.V, c.T);
+        crossentropy_softmax_backward(g, c.x.probs, targets, (1 - c.weight) / (float)c.x.N, c.x.N, c.x.V);
+        for (size_t i = 0; i < NV; i++) g[i] += qg[i];
+        char name[32];
+        snprintf(name, sizeof name, "distill T=%.1f", c.T);
+        bad += gradcheck_tensor(name, c.x.logits, g, NV, distill_loss, &c, (GradcheckOpts){1e-2, 1e-4, 2e-2, 0});
+        free(c.x.logits), free(c.x.probs), free(c.x.losses), free(c.dl), free(tl), free(tp), free(tloss), free(c.q);
+        free(g), free(qg);
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     parallel_init(2);
     const struct CMUnitTest tests[] = {
@@ -1196,7 +1254,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_bf16_matches_reference),
         cmocka_unit_test_teardown(test_gemm_bf16_precision, precision_reset),
         cmocka_unit_test_teardown(test_precision_bf16_unavailable, precision_reset),
-        cmocka_unit_test(test_linear),         cmocka_unit_test_teardown(test_linear_bf16, precision_reset),
+        cmocka_unit_test(test_distillation), cmocka_unit_test(test_linear),         cmocka_unit_test_teardown(test_linear_bf16, precision_reset),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_qknorm),
         cmocka_unit_test(test_activations),    cmocka_unit_test(test_gated),

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/rng.h"
 #include "report/claims.h"
 #include "report/html.h"
 #include "report/results.h"
@@ -171,6 +173,88 @@ static void test_moe_claim(void **state) {
     }
 }
 
+/* C11: arms of one preset seeing their data 1, 4 and 16 times, on Muennighoff et al.'s law with a
+ * planted R*: their 15.4 (4 epochs worth 0.93 of fresh data, 16 worth 0.66) supports; R* = 1 (4
+ * epochs already cost) and R* = 1000 (16 epochs as good as fresh) contradict. */
+static void test_repetition_claim(void **state) {
+    (void)state;
+    const struct {
+        double rstar;
+        const char *verdict;
+    } cases[] = {{15.4, "supports"}, {1, "contradicts (4 epochs already cost)"},
+                 {1000, "contradicts (16 epochs do not diminish)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"fresh", "llama-2023", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"x4", "llama-2023", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"x16", "llama-2023", OPT_ADAMW, 1, 0, 0, 0}};
+        plant(&r, arms, 3);
+        const double epochs[] = {1, 4, 16};
+        Status st = {0};
+        Rng rng;
+        rng_seed(&rng, 3);
+        points_free(&r.ps);
+        for (int a = 0; a < 3; a++) {
+            r.arms[a].cfg.data_epochs = epochs[a];
+            assert_int_equal(points_add_arm(&r.ps, r.arms[a].row.name, &st), a);
+            for (int k = 0; k < 5; k++)
+                for (int j = 0; j < 3; j++) {
+                    double N = 1e7 * pow(10, k / 2.0), D = 20 * N * pow(3.0, j - 1);
+                    double Dp = D * muennighoff_effective_fraction(epochs[a], cases[i].rstar);
+                    double L = (1.87 + 521 / pow(N, 0.35) + 1488 / pow(Dp, 0.353)) * exp(0.003 * rng_normal(&rng));
+                    assert_int_equal(points_add_run(&r.ps, a, N, D, 6 * N * D, L, 6 * N * D, 1, &st), 0);
+                    r.ps.p[r.ps.n - 1].epochs = epochs[a];
+                }
+        }
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        const ClaimResult *c11 = claim(c, n, "C11");
+        printf("  planted R* = %g: %s | %.300s\n", cases[i].rstar, c11->verdict, c11->result);
+        assert_string_equal(c11->verdict, cases[i].verdict);
+        assert_non_null(strstr(c11->result, "R* = "));
+        results_free(&r);
+    }
+}
+
+/* C12: a distilled arm ahead of its plain twin at every level (supports) or behind (contradicts);
+ * the text counts the teacher's forward FLOPs too, from the teacher's recipe in its run directory. */
+static void test_distill_claim(void **state) {
+    (void)state;
+    char teacher[300], path[340];
+    snprintf(teacher, sizeof teacher, "%s/teacher", g_tmp);
+    snprintf(path, sizeof path, "%s/config.ini", teacher);
+    assert_int_equal(mkdir(teacher, 0755), 0);
+    Config t;
+    Status st = {0};
+    config_defaults(&t);
+    assert_int_equal(config_load_recipe(&t, "llama-2023", &st), 0);
+    t.vocab = 256, t.d_model = 64, t.n_layers = 2, t.n_heads = 4;
+    assert_int_equal(config_resolve(&t, &st), 0);
+    char *text = config_to_recipe(&t);
+    assert_int_equal(file_write_atomic(path, text, strlen(text), &st), 0);
+    free(text);
+    const struct {
+        double gain;
+        const char *verdict;
+    } cases[] = {{2, "supports"}, {0.5, "contradicts (the distilled arm is behind)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"plain", "llama-2023", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"distilled", "llama-2023", OPT_ADAMW, cases[i].gain, 0, 0, 0}};
+        plant(&r, arms, 2);
+        snprintf(r.arms[1].cfg.teacher, sizeof r.arms[1].cfg.teacher, "%s", teacher);
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        const ClaimResult *c12 = claim(c, n, "C12");
+        printf("  planted %.2gx: %s | %.400s\n", cases[i].gain, c12->verdict, c12->result);
+        assert_string_equal(c12->verdict, cases[i].verdict);
+        assert_non_null(strstr(c12->result, "distilled over plain"));
+        assert_non_null(strstr(c12->result, "counting the teacher's forward FLOPs too"));
+        assert_null(strstr(c12->result, "not comparable"));
+        results_free(&r);
+    }
+}
+
 /* C7: MQA behind MHA, GQA or MLA ahead of MQA (supports); MQA level with MHA (undecided); MQA ahead
  * (contradicts); no MQA arm (not tested). The report draws loss against KV bytes. */
 static void test_kv_claim(void **state) {
@@ -276,7 +360,7 @@ int main(void) {
         cmocka_unit_test(test_claim_rows),
         cmocka_unit_test(test_about_band),
         cmocka_unit_test(test_moe_claim),
-        cmocka_unit_test(test_kv_claim),
+        cmocka_unit_test(test_kv_claim), cmocka_unit_test(test_repetition_claim), cmocka_unit_test(test_distill_claim),
         cmocka_unit_test(test_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

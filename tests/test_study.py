@@ -397,6 +397,17 @@ def test_files_lock(micro_out):
     check(r.returncode == 0, f"after its holder is killed the lock is not stale ({r.returncode}: {r.stderr.strip()})")
 
 
+def tiny_teacher(work, data):
+    """A finished tiny run to stand in for a claim study's teacher (context 256, bytes)."""
+    d = os.path.join(work, "tiny_teacher")
+    if not os.path.exists(os.path.join(d, "final.json")):
+        r = run(["train", "llama-2023", f"data={data}", f"out={d}", "d_model=32", "n_layers=2", "n_heads=2",
+                 "context=256", "batch=2", "steps=4", "eval_every=4", "eval_tokens=512", "final_eval_tokens=512",
+                 "log_every=0"])
+        check(r.returncode == 0, f"a tiny teacher trains ({r.stderr.strip()[-200:]})")
+    return d
+
+
 def test_shipped_studies(work, data):
     """Every study file the repository ships (recipes/*.ini with a [study], recipes/claims/*.ini) plans:
     its keys exist, its arms resolve, every budget sits on every arm's size ladder."""
@@ -404,17 +415,42 @@ def test_shipped_studies(work, data):
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes")
     files = sorted(glob.glob(os.path.join(root, "*.ini")) + glob.glob(os.path.join(root, "claims", "*.ini")))
     studies = 0
+    teacher = tiny_teacher(work, data)
     for f in files:
         text = open(f).read()
         if "[study]" not in text:
             continue
         studies += 1
         path = os.path.join(work, "shipped_" + os.path.basename(f))
+        text = re.sub(r"(?m)^teacher = .*$", f"teacher = {teacher}", text)
         open(path, "w").write(re.sub(r"(?m)^data = .*$", f"data = {data}", text))
         r = run(["study", "plan", path])
         check(r.returncode == 0 and "total" in r.stdout,
               f"{os.path.relpath(f, os.path.join(root, '..'))} plans ({r.returncode}: {r.stderr.strip()[:200]})")
     check(studies >= 4, f"{studies} shipped study files found (demo, full, the claim studies)")
+
+
+def test_claim_studies(work, data):
+    """The claim studies with study settings of the micro study (every arm, switch and ablation kept,
+    no sweeps, two tiny budgets) run end to end, and the report gives their claims a verdict."""
+    print("claim studies, micro versions: C3, C11 and C12")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "claims")
+    teacher = tiny_teacher(work, data)
+    for name, claim in (("c3-ablation.ini", "C3"), ("c11-epochs.ini", "C11"), ("c12-distill.ini", "C12")):
+        text = open(os.path.join(root, name)).read()
+        body = text[text.index("\n[", text.index("[study]")):]  # the arms and ablations
+        body = re.sub(r"(?m)^teacher = .*$", f"teacher = {teacher}", body)
+        spec = os.path.join(work, "micro_" + name)
+        write_study(spec, data, arms=body, budgets="6e9, 1.2e10, 2.4e10, 4.8e10")
+        out = os.path.join(work, "micro_" + name[:-4])
+        r = run(["study", "run", spec, f"out={out}", "workers=2", "threads=1"])
+        check(r.returncode == 0, f"{name}, micro: runs ({r.stderr.strip()[-300:]})")
+        r = run(["report", out, "--boot", "100"])
+        rows_ = list(csv.DictReader(open(os.path.join(out, "report", "claims.csv")))) if r.returncode == 0 else []
+        row = next((x for x in rows_ if x.get("id") == claim), None)
+        check(row is not None and not row["verdict"].startswith("not tested"),
+              f"{name}, micro: the report judges {claim}: {row['verdict'] if row else r.stderr.strip()[-200:]}"
+              f" | {row['result'][:160] if row else ''}")
 
 
 def test_help():
@@ -452,6 +488,7 @@ def main():
     test_data_changed(work, data)
     test_files_lock(micro_out)
     test_shipped_studies(work, data)
+    test_claim_studies(work, data)
     test_help()
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0

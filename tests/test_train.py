@@ -277,6 +277,34 @@ def test_curricula(data, work):
     check(r.returncode == 2 and "batch_start=8" in r.stderr, "a ramp that starts at the full batch is refused")
 
 
+def test_distillation(data, work):
+    print("teacher: distillation from a finished run; its FLOPs apart; refusals; kill -9 and resume")
+    teacher, plain, student = (os.path.join(work, n) for n in ("dist_teacher", "dist_plain", "dist_student"))
+    r = run(tiny(data, teacher, "steps=60", "seed=2", "d_model=96"))
+    check(r.returncode == 0, f"a teacher trains ({r.stderr.strip()[-200:]})")
+    steps = ["steps=40", "seed=8", "checkpoint_every=5", "d_model=32", "n_heads=2"]
+    distil = [f"teacher={teacher}", "distill_weight=0.5", "distill_temperature=2"]
+    r0 = run(tiny(data, plain, *steps))
+    r1 = run(tiny(data, student, *steps, *distil))
+    check(r0.returncode == 0 and r1.returncode == 0, f"a student trains with and without it ({r1.stderr.strip()[-200:]})")
+    a, b = metrics(plain), metrics(student)
+    check(a[0]["val_loss"] == b[0]["val_loss"] and a[-1]["train_loss"] != b[-1]["train_loss"],
+          "same start, different training (the soft targets move the student)")
+    check(a[-1]["flops"] == b[-1]["flops"], "the student's FLOPs do not include the teacher's")
+    c = run(["config", "llama-2023", "d_model=96", "n_layers=2", "n_heads=4", "context=64", "batch=8", "vocab=257"])
+    fwd = float(re.search(r"FLOPs exact \(([0-9.e+]+) forward", c.stdout).group(1))
+    tf = json.load(open(os.path.join(student, "final.json")))["teacher_flops"]
+    check(abs(tf - 40 * fwd) <= 1e-5 * tf, f"final.json counts the teacher's forwards: {tf:.6g} (want 40 x {fwd:.6g})")
+    d = os.path.join(work, "dist_kill")
+    kill_and_resume(tiny(data, d, *steps, *distil), d, student, "distilled")
+    for args, msg in ((["teacher=" + os.path.join(work, "empty")], "holds no checkpoint.bin"),
+                      ([f"teacher={teacher}", "context=128"], "shorter than this run's 128"),
+                      ([f"teacher={teacher}", "z_loss=0.1"], "teacher and z_loss")):
+        r = run(tiny(data, os.path.join(work, "dist_bad"), "steps=5", *args))
+        check(r.returncode == 2 and msg in r.stderr, f"refused: {msg} ({r.stderr.strip()[-160:]})")
+        shutil.rmtree(os.path.join(work, "dist_bad"), ignore_errors=True)
+
+
 def test_lock(data, work):
     print("one trainer a run directory (lock)")
     # two fresh runs started together (no checkpoint yet, so only the lock can tell), then a resume
@@ -534,6 +562,7 @@ def main():
     test_ema(data, work)
     test_window_warmup(data, work)
     test_curricula(data, work)
+    test_distillation(data, work)
     test_lock(data, work)
     test_learns(data, work)
     test_presets(data, work)

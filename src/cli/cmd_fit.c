@@ -16,13 +16,17 @@
 #include <string.h>
 
 const char *const cli_usage_fit =
-    "usage: algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3] [--json] [--boot N] [--seed S]\n"
-    "  POINTS.csv: columns among arm, params, tokens, flops, loss, budget, seed (a study's runs.csv works as is)\n"
+    "usage: algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3|muennighoff] [--json] [--boot N]\n"
+    "         [--seed S]\n"
+    "  POINTS.csv: columns among arm, params, tokens, flops, loss, budget, seed, epochs (a study's runs.csv works "
+    "as is)\n"
     "  frontier (default): per arm and budget the IsoFLOP minimum (else the best run), averaged over seeds;\n"
     "    L(C) = E + A C^-alpha through those points, noise from seed replicates, parametric-bootstrap\n"
     "    intervals; CEG of every arm over the first (docs/FITTING.md)\n"
     "  approach2: IsoFLOP parabolas per budget, N*(C) and D*(C) exponents\n"
-    "  approach3: L(N, D) = E + A/N^alpha + B/D^beta per arm (Huber, L-BFGS, grid of starts)\n";
+    "  approach3: L(N, D) = E + A/N^alpha + B/D^beta per arm (Huber, L-BFGS, grid of starts)\n"
+    "  muennighoff: approach 3 over every point with D replaced by the effective data of repeated tokens,\n"
+    "    D' = U + U R* (1 - exp(-R/R*)), U = D/epochs, R = epochs - 1 (Muennighoff et al. 2023; claim C11)\n";
 
 /* NAME, NAME_lo, NAME_hi (0 when unbounded) and NAME_identified as members of the open object. */
 static void json_param(JsonWriter *w, const char *name, const FitParam *p) {
@@ -165,6 +169,38 @@ static void print_ceg(const char *ref, const char *cand, const CegCurve *c, int 
         printf("  not determined: a frontier above rests on too few budgets, so these numbers only illustrate\n");
 }
 
+/* `--law muennighoff`: one data-constrained law over every point (the arms differ in repetition). */
+static int fit_repetition(const PointSet *ps, const FitOptions *o, int json, JsonWriter *w, Status *st) {
+    LawFit f;
+    if (fit_muennighoff(ps->p, ps->n, o, &f, st)) return -1;
+    static const char *names[] = {"E", "A", "B", "alpha", "beta", "R*"}, *keys[] = {"E", "A", "B", "alpha", "beta",
+                                                                                   "rstar"};
+    const double at[] = {4, 16};
+    double frac[2][3];
+    for (int k = 0; k < 2; k++) muennighoff_fraction(&f, at[k], o->level, frac[k]);
+    if (json) {
+        for (int k = 0; k < f.n_params; k++) json_param(w, keys[k], &f.p[k]);
+        for (int k = 0; k < 2; k++) {
+            jw_key(w, k ? "fresh_fraction_16" : "fresh_fraction_4"), jw_array_begin(w);
+            for (int j = 0; j < 3; j++) jw_number(w, "%.6g", frac[k][j]);
+            jw_array_end(w);
+        }
+        jw_key(w, "rmse_log"), jw_number(w, "%.6g", f.rmse_log);
+        jw_key(w, "identified"), jw_bool(w, f.identified);
+        jw_key(w, "fit_notes"), jw_string(w, f.notes);
+    } else {
+        printf("\ndata-constrained law over %d points: L = E + A/N^alpha + B/D'^beta, D' = U + U R* (1 - e^(-R/R*)); "
+               "rmse of log loss %.4f\n", f.n_points, f.rmse_log);
+        for (int k = 0; k < f.n_params; k++) print_param(names[k], &f.p[k]);
+        for (int k = 0; k < 2; k++)
+            printf("  %2.0f epochs are worth %.2f [%.2f, %.2f] of as many fresh tokens\n", at[k], frac[k][0], frac[k][1],
+                   frac[k][2]);
+        if (f.notes[0]) printf("  note: %s\n", f.notes);
+    }
+    law_fit_free(&f);
+    return 0;
+}
+
 /* `--law frontier`: every arm's frontier, then the CEG of every arm over the first. */
 static int fit_frontiers(const PointSet *ps, const FitOptions *o, int json, JsonWriter *w, Status *st) {
     Frontier *fr = calloc((size_t)(ps->n_arms ? ps->n_arms : 1), sizeof *fr);
@@ -222,8 +258,9 @@ int cmd_fit(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) o.seed = strtoull(argv[++i], NULL, 10);
         else return fprintf(stderr, "algoprog: error: unknown argument '%s'\n%s", argv[i], cli_usage_fit), 2;
     }
-    if (strcmp(law, "frontier") && strcmp(law, "approach2") && strcmp(law, "approach3"))
-        return fprintf(stderr, "algoprog: error: --law %s: choose frontier, approach2 or approach3\n", law), 2;
+    if (strcmp(law, "frontier") && strcmp(law, "approach2") && strcmp(law, "approach3") && strcmp(law, "muennighoff"))
+        return fprintf(stderr, "algoprog: error: --law %s: choose frontier, approach2, approach3 or muennighoff\n",
+                       law), 2;
     if (o.n_boot < 0 || o.n_boot > 1000000) return fputs("algoprog: error: --boot must be 0..1000000\n", stderr), 2;
     Status st = {0};
     PointSet ps;
@@ -285,6 +322,15 @@ int cmd_fit(int argc, char **argv) {
     }
     if (!strcmp(law, "frontier")) {
         rc = fit_frontiers(&ps, &o, json, w, &st);
+        if (json && !rc) {
+            jw_object_end(w);
+            json_print(&jb);
+        } else sb_free(&jb);
+        points_free(&ps);
+        return rc ? cli_fail(&st) : 0;
+    }
+    if (!strcmp(law, "muennighoff")) {
+        rc = fit_repetition(&ps, &o, json, w, &st);
         if (json && !rc) {
             jw_object_end(w);
             json_print(&jb);

@@ -249,6 +249,17 @@ static const ConfigKey KEYS[] = {
      "length (a study's arms at every budget and size); a fresh run sets max_unique_tokens from it. 0 is off; "
      "1 refuses a corpus too small to give every token once.",
      "Muennighoff et al. 2023 (data-constrained scaling)"},
+    {"teacher", "train", KEY_STRING, OFF(teacher), "", NULL, 0, 0, 0,
+     "Knowledge distillation: a finished run's directory (its checkpoint.bin) whose model, run on every batch, "
+     "gives soft targets; the training loss becomes (1 - distill_weight) x cross-entropy + distill_weight x T^2 "
+     "KL(teacher || student) at temperature T = distill_temperature. Same tokenizer and vocabulary, a context at "
+     "least as long; the teacher's forward FLOPs are counted apart (final.json teacher_flops). Transformer students; "
+     "not with z_loss. Reported losses stay the cross-entropy.",
+     "Hinton et al. 2015; Busbridge et al. 2025 (distillation scaling laws)"},
+    {"distill_weight", "train", KEY_FLOAT, OFF(distill_weight), "0.5", NULL, 0, 1, 0,
+     "With a teacher: the distillation term's weight (1: soft targets only).", ""},
+    {"distill_temperature", "train", KEY_FLOAT, OFF(distill_temperature), "1", NULL, 0.05, 100, 0,
+     "With a teacher: the softmax temperature of both models' distributions in the distillation term.", ""},
     {"steps", "train", KEY_INT, OFF(steps), "1000", NULL, 0, 1 << 30, 0, "Optimiser steps.", ""},
     {"batch", "train", KEY_INT, OFF(batch), "16", NULL, 1, 1 << 20, 0, "Sequences per step.", ""},
     {"seed", "train", KEY_U64, OFF(seed), "1", NULL, 0, 0, 0, "Seed of initialisation and data order.", ""},
@@ -548,6 +559,9 @@ int config_resolve(Config *c, Status *st) {
         if (c->window || c->window_warmup > 0)
             return status_fail(st, AP_EINVAL, "window and window_warmup are attention switches (transformers)");
         if (c->mup_base_width) return status_fail(st, AP_EINVAL, "mup_base_width is a transformer switch");
+        if (c->teacher[0])
+            return status_fail(st, AP_EINVAL, "teacher: distillation trains transformer students (the teacher may be "
+                                              "any run)");
         if (c->batch_warmup > 0 || c->seq_warmup > 0)
             return status_fail(st, AP_EINVAL,
                                "batch_warmup and seq_warmup are transformer switches (an LSTM's streams keep one shape)");
@@ -590,6 +604,8 @@ int config_resolve(Config *c, Status *st) {
                                "carries no position)",
                                c->rope_head_dim, hd);
     }
+    if (c->teacher[0] && c->z_loss > 0)
+        return status_fail(st, AP_EINVAL, "teacher and z_loss do not combine yet (both fold into the head's gradient)");
     if (c->mup_base_width) {
         if (c->init == INIT_XAVIER)
             return status_fail(st, AP_EINVAL, "mup_base_width scales the initialisation itself: use init=normal or gpt2");

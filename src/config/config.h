@@ -105,6 +105,9 @@ typedef struct {
     char tokenizer[CONFIG_PATH_MAX];
     double val_frac;
     uint64_t max_unique_tokens;
+    char teacher[CONFIG_PATH_MAX]; /* a run directory whose model distils into this one; "": none */
+    double distill_weight;         /* the distillation term's share of the training loss */
+    double distill_temperature;
     double data_epochs; /* > 0: max_unique_tokens is set so the run sees its data this many times */
     int steps;
     int batch;

@@ -20,6 +20,7 @@ typedef struct {
     int law, n;
     const int *idx; /* which points (bootstrap resample); NULL: all */
     const double *lx, *ly, *ll; /* log compute (or log N), log D, log loss */
+    const double *rep;          /* Muennighoff: repetitions R = epochs - 1 per point */
     const double *w;            /* weights (NULL: 1): a point that is a mean of w seeds */
     double delta;
     double emin;                /* frontier: ln E below this counts as this (flat), -INFINITY: none */
@@ -35,22 +36,39 @@ static inline double huber(double r, double d, double *dr) {
 }
 
 /* Huber objective of log residuals and its gradient, for either law. */
+static int law_n_params(int law) { return law == FIT_FRONTIER ? 3 : law == FIT_APPROACH3 ? 5 : 6; }
+
+double muennighoff_effective_fraction(double epochs, double rstar) {
+    double R = epochs > 1 ? epochs - 1 : 0;
+    return R > 0 ? (1 + rstar * -expm1(-R / rstar)) / (R + 1) : 1.0;
+}
+
+/* ln D' and its derivative in ln R*, for ln D, R repetitions and r = ln R* */
+static double effective_log_data(double ly, double R, double r, double *dr) {
+    *dr = 0;
+    if (!(R > 0)) return ly;
+    double Rs = exp(r), x = R / Rs, e = exp(-x), g = 1 + Rs * -expm1(-x);
+    *dr = Rs * (-expm1(-x) - x * e) / g;
+    return ly - log1p(R) + log(g);
+}
+
 static double objective(const double *t, double *g, void *ctx) {
     const Objective *o = ctx;
-    int np = o->law == FIT_FRONTIER ? 3 : 5;
+    int np = law_n_params(o->law);
     for (int k = 0; k < np; k++) g[k] = 0;
     double f = 0;
     for (int j = 0; j < o->n; j++) {
         int i = o->idx ? o->idx[j] : j;
-        double terms[3], w[3];
+        double terms[3], w[3], ld = o->ly ? o->ly[i] : 0, dld = 0;
         int nt;
         if (o->law == FIT_FRONTIER) { /* t = (log A, alpha, e) */
             terms[0] = t[0] - t[1] * o->lx[i];
             terms[1] = fmax(t[2], o->emin);
             nt = 2;
-        } else { /* t = (a, b, e, alpha, beta) */
+        } else { /* t = (a, b, e, alpha, beta[, ln R*]) */
+            if (o->law == FIT_MUENNIGHOFF) ld = effective_log_data(ld, o->rep[i], t[5], &dld);
             terms[0] = t[0] - t[3] * o->lx[i];
-            terms[1] = t[1] - t[4] * o->ly[i];
+            terms[1] = t[1] - t[4] * ld;
             terms[2] = t[2];
             nt = 3;
         }
@@ -72,7 +90,8 @@ static double objective(const double *t, double *g, void *ctx) {
             g[1] += dr * w[1];
             g[2] += dr * w[2];
             g[3] -= dr * w[0] * o->lx[i];
-            g[4] -= dr * w[1] * o->ly[i];
+            g[4] -= dr * w[1] * ld;
+            if (o->law == FIT_MUENNIGHOFF) g[5] -= dr * w[1] * t[4] * dld;
         }
     }
     return f;
@@ -103,7 +122,7 @@ double law_fit_logs(const double *x, const double *y, const double *w, int n, do
     for (int i = 0; i < n; i++) lmin = fmin(lmin, exp(y[i]));
     /* a floor under a thousandth of the lowest loss is no floor: below it the objective is flat in
      * ln E, so a fit without one converges there instead of crawling toward E = 0 */
-    Objective ob = {FIT_FRONTIER, n, NULL, xc, NULL, y, w, delta, log(1e-3 * lmin)};
+    Objective ob = {FIT_FRONTIER, n, NULL, xc, NULL, y, NULL, w, delta, log(1e-3 * lmin)};
     /* the objective is a sum of squared log residuals (~1e-4 each): stop once 5 iterations gain less
      * than 1e-10, which moves the parameters by ~1e-5, far inside any interval */
     LbfgsOptions lo = {500, 1e-9, 1e-10};
@@ -136,6 +155,7 @@ static void to_public(int law, const double *t, double *p) {
         p[0] = exp(t[2]), p[1] = exp(t[0]), p[2] = t[1];
     } else {
         p[0] = exp(t[2]), p[1] = exp(t[0]), p[2] = exp(t[1]), p[3] = t[3], p[4] = t[4];
+        if (law == FIT_MUENNIGHOFF) p[5] = exp(t[5]);
     }
 }
 
@@ -173,58 +193,62 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
     if (opt) o = *opt;
     else fit_options_default(&o);
     memset(out, 0, sizeof *out);
-    int np = law == FIT_FRONTIER ? 3 : 5;
+    int np = law_n_params(law);
     out->law = law;
     out->n_points = n;
     out->n_params = np;
     if (n < 2) return status_fail(st, AP_EINVAL, "a fit needs points: got %d", n);
     double *lx = malloc((size_t)n * sizeof *lx), *ly = malloc((size_t)n * sizeof *ly), *ll = malloc((size_t)n * sizeof *ll);
-    if (!lx || !ly || !ll) {
-        free(lx), free(ly), free(ll);
+    double *rep = calloc((size_t)n, sizeof *rep);
+    if (!lx || !ly || !ll || !rep) {
+        free(lx), free(ly), free(ll), free(rep);
         return status_fail(st, AP_ENOMEM, "out of memory");
     }
+    for (int i = 0; i < n; i++) rep[i] = pts[i].epochs > 1 ? pts[i].epochs - 1 : 0;
     out->loss_min = INFINITY, out->loss_max = -INFINITY, out->x_min = INFINITY, out->x_max = -INFINITY;
     for (int i = 0; i < n; i++) {
         double x = law == FIT_FRONTIER ? pts[i].flops : pts[i].params, y = pts[i].tokens, L = pts[i].loss;
-        if (!(x > 0) || !(L > 0) || (law == FIT_APPROACH3 && !(y > 0))) {
-            free(lx), free(ly), free(ll);
+        if (!(x > 0) || !(L > 0) || (law != FIT_FRONTIER && !(y > 0))) {
+            free(lx), free(ly), free(ll), free(rep);
             return status_fail(st, AP_EINVAL, "point %d: %s and loss must be positive", i + 1,
                                law == FIT_FRONTIER ? "flops" : "params, tokens");
         }
-        lx[i] = log(x), ly[i] = law == FIT_APPROACH3 ? log(y) : 0, ll[i] = log(L);
+        lx[i] = log(x), ly[i] = law != FIT_FRONTIER ? log(y) : 0, ll[i] = log(L);
         out->loss_min = fmin(out->loss_min, L), out->loss_max = fmax(out->loss_max, L);
         out->x_min = fmin(out->x_min, x), out->x_max = fmax(out->x_max, x);
     }
-    Objective ob = {law, n, NULL, lx, ly, ll, NULL, o.delta, -INFINITY};
-    double best[5], bestf = INFINITY;
+    Objective ob = {law, n, NULL, lx, ly, ll, rep, NULL, o.delta, -INFINITY};
+    double best[FIT_MAX_PARAMS], bestf = INFINITY;
     /* grid of starting points */
     if (law == FIT_FRONTIER) {
         bestf = law_fit_logs(lx, ll, NULL, n, o.delta, 1, best);
-    } else { /* Hoffmann et al.'s grid, 4500 starts on any number of threads; the best (first on ties) wins */
-        enum { STARTS = 6 * 6 * 5 * 5 * 5 };
-        double *ts = malloc((size_t)STARTS * 6 * sizeof *ts);
+    } else { /* Hoffmann et al.'s grid, 4500 starts on any number of threads (R* cycling through 2, 8, 32);
+              * the best (first on ties) wins */
+        int starts = 6 * 6 * 5 * 5 * 5, w = np + 1;
+        double *ts = malloc((size_t)starts * w * sizeof *ts);
         if (!ts) {
-            free(lx), free(ly), free(ll);
+            free(lx), free(ly), free(ll), free(rep);
             return status_fail(st, AP_ENOMEM, "out of memory");
         }
 #pragma omp parallel for schedule(dynamic, 16)
-        for (int g = 0; g < STARTS; g++) {
-            double *t = ts + (size_t)g * 6;
-            int ia = g / 750, ib = g / 125 % 6, ie = g / 25 % 5, ial = g / 5 % 5, ibe = g % 5;
+        for (int gs = 0; gs < starts; gs++) {
+            double *t = ts + (size_t)gs * w;
+            int g = gs, ia = g / 750, ib = g / 125 % 6, ie = g / 25 % 5, ial = g / 5 % 5, ibe = g % 5;
             t[0] = 5.0 * ia, t[1] = 5.0 * ib, t[2] = -1 + 0.5 * ie, t[3] = 0.5 * ial, t[4] = 0.5 * ibe;
-            t[5] = lbfgs_minimize(5, t, objective, &ob, NULL).f;
+            if (law == FIT_MUENNIGHOFF) t[5] = log(2.0) + log(4.0) * (g % 3); /* R* = 2, 8, 32 */
+            t[np] = lbfgs_minimize(np, t, objective, &ob, NULL).f;
         }
-        for (int g = 0; g < STARTS; g++)
-            if (isfinite(ts[g * 6 + 5]) && ts[g * 6 + 5] < bestf)
-                bestf = ts[g * 6 + 5], memcpy(best, ts + g * 6, 5 * sizeof *best);
+        for (int g = 0; g < starts; g++)
+            if (isfinite(ts[(size_t)g * w + np]) && ts[(size_t)g * w + np] < bestf)
+                bestf = ts[(size_t)g * w + np], memcpy(best, ts + (size_t)g * w, (size_t)np * sizeof *best);
         free(ts);
     }
     if (!isfinite(bestf)) {
-        free(lx), free(ly), free(ll);
+        free(lx), free(ly), free(ll), free(rep);
         return status_fail(st, AP_EINVAL, "the fit did not converge from any starting point");
     }
     out->objective = bestf;
-    double p[5], g[5];
+    double p[FIT_MAX_PARAMS], g[FIT_MAX_PARAMS];
     to_public(law, best, p);
     double ss = 0;
     {
@@ -239,7 +263,7 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
     out->boot = malloc((size_t)(o.n_boot ? o.n_boot : 1) * np * sizeof *out->boot);
     int *idx = malloc((size_t)(o.n_boot ? o.n_boot : 1) * n * sizeof *idx);
     if (!out->boot || !idx) {
-        free(idx), free(lx), free(ly), free(ll);
+        free(idx), free(lx), free(ly), free(ll), free(rep);
         law_fit_free(out);
         return status_fail(st, AP_ENOMEM, "out of memory");
     }
@@ -249,7 +273,7 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
 #pragma omp parallel for schedule(dynamic, 8)
     for (int b = 0; b < o.n_boot; b++) {
         const int *ib = idx + (size_t)b * n;
-        double t[5], q[5], f = INFINITY;
+        double t[FIT_MAX_PARAMS], q[FIT_MAX_PARAMS], f = INFINITY;
         memcpy(t, best, sizeof t);
         if (law == FIT_FRONTIER) {
             double *bx = malloc((size_t)n * sizeof *bx), *by = malloc((size_t)n * sizeof *by);
@@ -268,8 +292,8 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
     }
     free(idx);
     free(lx), free(ly), free(ll);
-    static const char *names3[] = {"E", "A", "alpha"}, *names5[] = {"E", "A", "B", "alpha", "beta"};
-    const char *const *names = law == FIT_FRONTIER ? names3 : names5;
+    static const char *names3[] = {"E", "A", "alpha"}, *names6[] = {"E", "A", "B", "alpha", "beta", "R*"};
+    const char *const *names = law == FIT_FRONTIER ? names3 : names6;
     out->identified = 1;
     for (int k = 0; k < np; k++) {
         out->p[k].value = p[k];
@@ -282,7 +306,8 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) {
             double xi = law == FIT_FRONTIER ? pts[i].flops : pts[i].params, xj = law == FIT_FRONTIER ? pts[j].flops : pts[j].params;
-            seen = fabs(xi / xj - 1) < 1e-6 && (law == FIT_FRONTIER || fabs(pts[i].tokens / pts[j].tokens - 1) < 1e-6);
+            seen = fabs(xi / xj - 1) < 1e-6 && (law == FIT_FRONTIER || fabs(pts[i].tokens / pts[j].tokens - 1) < 1e-6) &&
+                   (law != FIT_MUENNIGHOFF || fabs(rep[i] - rep[j]) < 1e-6);
         }
         distinct += !seen;
     }
@@ -295,7 +320,7 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
     } else {
         for (int k = 0; k < np; k++) {
             FitParam *q = &out->p[k];
-            int exponent = (law == FIT_FRONTIER && k == 2) || (law == FIT_APPROACH3 && k >= 3);
+            int exponent = (law == FIT_FRONTIER && k == 2) || (law != FIT_FRONTIER && (k == 3 || k == 4));
             int bad = 0;
             if (exponent && (q->value < 0.005 || q->value > 5)) bad = 1;
             if (exponent && q->hi - q->lo > fmax(1.0, 2 * fabs(q->value))) bad = 1;
@@ -312,12 +337,23 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
             }
         }
     }
+    if (law == FIT_MUENNIGHOFF) { /* R* shows only in runs that repeat their data */
+        int repeated = 0;
+        for (int i = 0; i < n; i++) repeated += rep[i] > 0;
+        if (!repeated && out->p[5].identified) {
+            out->p[5].identified = 0;
+            out->identified = 0;
+            size_t l = strlen(out->notes);
+            snprintf(out->notes + l, sizeof out->notes - l, "%sR* not identified (no run repeats its data)",
+                     l ? "; " : "");
+        }
+    }
     if (distinct <= np) out->identified = 0;
-    if (law == FIT_APPROACH3) {
+    if (law != FIT_FRONTIER) {
         /* N_opt ~ C^(beta/(alpha+beta)), D_opt ~ C^(alpha/(alpha+beta)) */
         double *ab = malloc((size_t)(o.n_boot ? o.n_boot : 1) * 2 * sizeof *ab);
         for (int b = 0; ab && b < o.n_boot; b++) {
-            double al = out->boot[(size_t)b * 5 + 3], be = out->boot[(size_t)b * 5 + 4];
+            double al = out->boot[(size_t)b * np + 3], be = out->boot[(size_t)b * np + 4];
             ab[2 * b] = be / (al + be), ab[2 * b + 1] = al / (al + be);
         }
         out->a_exp.value = p[4] / (p[3] + p[4]);
@@ -329,6 +365,7 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
         out->a_exp.identified = out->b_exp.identified = out->p[3].identified && out->p[4].identified;
         free(ab);
     }
+    free(rep);
     return 0;
 }
 
@@ -338,6 +375,23 @@ int fit_frontier(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, S
 
 int fit_chinchilla_approach3(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st) {
     return fit_law(FIT_APPROACH3, pts, n, o, out, st);
+}
+
+void muennighoff_fraction(const LawFit *f, double epochs, double level, double out[3]) {
+    out[0] = muennighoff_effective_fraction(epochs, f->p[5].value);
+    out[1] = out[2] = NAN;
+    double *col = malloc((size_t)(f->n_boot ? f->n_boot : 1) * sizeof *col);
+    if (!col) return;
+    for (int b = 0; b < f->n_boot; b++) {
+        double r = f->boot[(size_t)b * f->n_params + 5];
+        col[b] = isfinite(r) ? muennighoff_effective_fraction(epochs, r) : NAN;
+    }
+    fit_interval(col, f->n_boot, 1, 0, level, &out[1], &out[2]);
+    free(col);
+}
+
+int fit_muennighoff(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st) {
+    return fit_law(FIT_MUENNIGHOFF, pts, n, o, out, st);
 }
 
 void law_fit_free(LawFit *f) {

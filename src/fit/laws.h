@@ -24,6 +24,7 @@ typedef struct {
     int arm;   /* index into the caller's arm names */
     int group; /* budget group (-1: none; frontier.c then groups by flops rounded to 2 digits) */
     int seed;  /* training seed (0: unknown, taken as one seed) */
+    double epochs; /* times the run saw its unique tokens (U = tokens / epochs); <= 1: fresh data */
 } FitPoint;
 
 typedef struct {
@@ -31,13 +32,13 @@ typedef struct {
     int identified;
 } FitParam;
 
-#define FIT_MAX_PARAMS 5
+#define FIT_MAX_PARAMS 6
 
 typedef struct {
     int law;           /* FIT_FRONTIER, FIT_APPROACH3 */
     int n_points;
     int n_params;
-    FitParam p[FIT_MAX_PARAMS]; /* frontier: E, A, alpha; approach 3: E, A, B, alpha, beta */
+    FitParam p[FIT_MAX_PARAMS]; /* frontier: E, A, alpha; approach 3: E, A, B, alpha, beta; Muennighoff: then R* */
     double objective;  /* Huber objective at the optimum */
     double rmse_log;   /* root mean square of log-loss residuals */
     int identified;    /* all parameters identified */
@@ -50,7 +51,7 @@ typedef struct {
     FitParam a_exp, b_exp;
 } LawFit;
 
-enum { FIT_FRONTIER = 0, FIT_APPROACH3 = 1 };
+enum { FIT_FRONTIER = 0, FIT_APPROACH3 = 1, FIT_MUENNIGHOFF = 2 };
 
 typedef struct {
     int n_boot;      /* resamples, default 1000 */
@@ -64,6 +65,16 @@ void fit_options_default(FitOptions *o);
 int fit_frontier(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st);
 /* L(N, D) = E + A/N^alpha + B/D^beta on the points (params, tokens, loss). */
 int fit_chinchilla_approach3(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st);
+/* The data-constrained law of Muennighoff et al. 2023 on the points (params, tokens, epochs, loss):
+ * approach 3 with D replaced by the effective data D' = U + U R* (1 - exp(-R / R*)), U = D / epochs
+ * unique tokens seen R = epochs - 1 more times; R* (the sixth parameter) is how many repetitions
+ * data is worth before it decays to nothing new. Fitted like approach 3 (Huber on log loss, L-BFGS
+ * from a grid that includes R*, bootstrap over points). */
+int fit_muennighoff(const FitPoint *pts, int n, const FitOptions *o, LawFit *out, Status *st);
+/* D' / D: what `epochs` passes over U unique tokens are worth as a fraction of as many fresh ones. */
+double muennighoff_effective_fraction(double epochs, double rstar);
+/* D' / D at `epochs` under a Muennighoff fit: [estimate, lo, hi] over its bootstrap at `level`. */
+void muennighoff_fraction(const LawFit *f, double epochs, double level, double out[3]);
 void law_fit_free(LawFit *f);
 /* Predicted loss of a frontier at compute C, and the compute at which it reaches loss L
  * (INFINITY when L <= E), for parameters (E, A, alpha). */

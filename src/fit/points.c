@@ -84,9 +84,9 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         free(text);
         return status_fail(st, AP_EINVAL, "%s: no header row", path);
     }
-    enum { ARM, PARAMS, PARAMS_NE, TOKENS, FLOPS, LOSS, BPB, VLOSS, BUDGET, KIND, STATUS, SEED, NCOL };
+    enum { ARM, PARAMS, PARAMS_NE, TOKENS, FLOPS, LOSS, BPB, VLOSS, BUDGET, KIND, STATUS, SEED, EPOCHS, NCOL };
     static const char *names[NCOL] = {"arm", "params", "params_nonembedding", "tokens", "flops", "loss",
-                                      "val_bpb", "val_loss", "budget", "kind", "status", "seed"};
+                                      "val_bpb", "val_loss", "budget", "kind", "status", "seed", "epochs"};
     int col[NCOL];
     for (int k = 0; k < NCOL; k++) col[k] = -1;
     for (int i = 0; i < nf; i++) {
@@ -119,7 +119,7 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         }
         if (col[KIND] >= 0 && col[KIND] < nf && strcmp(f[col[KIND]], "main")) continue;
         if (col[STATUS] >= 0 && col[STATUS] < nf && strcmp(f[col[STATUS]], "done")) continue;
-        FitPoint p = {NAN, NAN, NAN, NAN, 0, -1, 0};
+        FitPoint p = {NAN, NAN, NAN, NAN, 0, -1, 0, 1};
         double *dst[4] = {&p.params, &p.tokens, &p.flops, &p.loss};
         int cols[4] = {ncol, col[TOKENS], col[FLOPS], lcol};
         for (int k = 0; k < 4; k++) {
@@ -154,6 +154,16 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
             }
             p.seed = (int)v;
         }
+        if (col[EPOCHS] >= 0 && col[EPOCHS] < nf && f[col[EPOCHS]][0]) {
+            char *end;
+            double v = strtod(f[col[EPOCHS]], &end);
+            while (isspace((unsigned char)*end)) end++;
+            if (end == f[col[EPOCHS]] || *end || !(v >= 1) || !isfinite(v)) {
+                rc = status_fail(st, AP_EINVAL, "%s:%d: epochs '%s' is not a number >= 1", path, line, f[col[EPOCHS]]);
+                break;
+            }
+            p.epochs = v;
+        }
         if (p.arm < 0 || p.group < 0) {
             rc = status_fail(st, AP_EINVAL, "%s: more than %d arms or %d budgets", path, POINTS_MAX_ARMS, FIT_MAX_GROUPS);
             break;
@@ -185,7 +195,7 @@ int points_add(PointSet *ps, int arm, double params, double tokens, double flops
 int points_add_run(PointSet *ps, int arm, double params, double tokens, double flops, double loss, double budget,
                    int seed, Status *st) {
     FitPoint p = {params, tokens, flops, loss, arm, group_index(ps, budget > 0 ? budget : flops_budget(flops)),
-                  seed < 0 ? 0 : seed};
+                  seed < 0 ? 0 : seed, 1};
     if (p.group < 0) return status_fail(st, AP_EINVAL, "more than %d budgets", FIT_MAX_GROUPS);
     if (push(ps, &p)) return status_fail(st, AP_ENOMEM, "out of memory");
     return 0;

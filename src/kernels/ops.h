@@ -231,4 +231,19 @@ void crossentropy_softmax_forward(float *losses, float *probs, const float *logi
 void crossentropy_softmax_backward(float *dlogits, const float *probs, const int *targets, float dloss, size_t N,
                                    size_t V);
 
+/* ---- knowledge distillation (Hinton et al. 2015) ----
+ * Soft targets q (N,V): a teacher's softmax at temperature T, q ∝ p_teacher^(1/T) from its
+ * probabilities (distill_targets, in place allowed). The student's term per position is
+ * T^2 KL(q || s), s = softmax(z/T) ∝ p^(1/T) from its probabilities p = softmax(z), so that its
+ * gradient, T (s - q), stays at the cross-entropy's scale for any T.
+ * Forward: losses (N) = T^2 KL(q || s), 0 where target < 0.
+ * Backward: turns q IN PLACE into its gradient, q = weight * dloss * T * (s - q) (0 where
+ * target < 0), to be added to the cross-entropy's dlogits (it must run while probs are still
+ * the softmax). */
+void distill_targets(float *q, const float *p, size_t N, size_t V, float T);
+void distill_forward(float *losses, const float *probs, const float *q, const int *targets, size_t N, size_t V,
+                     float T);
+void distill_backward(float *q, const float *probs, const int *targets, float weight, float dloss, size_t N, size_t V,
+                      float T);
+
 #endif

@@ -130,6 +130,10 @@ static void declare_params(Transformer *m) {
     if (c->mup_base_width) mup_scale_params(ps, transformer_mup_ratio(c));
 }
 
+void transformer_set_distill(Transformer *m, float *q, float weight, float T) {
+    m->distill_q = q, m->distill_weight = weight, m->distill_T = T;
+}
+
 double transformer_mup_ratio(const Config *c) {
     return c->mup_base_width ? (double)c->mup_base_width / c->d_model : 1.0;
 }
@@ -902,9 +906,19 @@ void transformer_backward(Transformer *m) {
     for (size_t n = 0; n < N; n++) count += m->targets[n] >= 0;
     float dloss = count ? 1.0f / (float)count : 0.0f;
 
-    /* loss: probs become dlogits in place, the z-loss's gradient folded in first */
+    /* loss: probs become dlogits in place, the z-loss's gradient folded in first; distillation's is
+     * taken while probs are still the softmax, and added after (the config refuses it with z_loss) */
+    float ce_weight = 1.0f;
+    if (m->distill_q) {
+        distill_backward(m->distill_q, a->probs, m->targets, m->distill_weight, dloss, N, V, m->distill_T);
+        ce_weight = 1.0f - m->distill_weight;
+    }
     if (c->z_loss > 0) zloss_backward(a->probs, a->logz, m->targets, (float)c->z_loss, N, V);
-    crossentropy_softmax_backward(a->probs, a->probs, m->targets, dloss, N, V);
+    crossentropy_softmax_backward(a->probs, a->probs, m->targets, dloss * ce_weight, N, V);
+    if (m->distill_q) {
+        for (size_t i = 0; i < N * V; i++) a->probs[i] += m->distill_q[i];
+        m->distill_q = NULL;
+    }
     float *dlogits = a->probs;
     if (c->softcap > 0) {
         zero(a->dlogits_raw, N * V);

@@ -148,6 +148,10 @@ typedef struct {
     float *alibi;               /* (H) pos = alibi: each head's slope */
     int *inputs, *targets;      /* (B, T) copies of the last batch */
     float mean_loss;
+    /* knowledge distillation for the next backward (transformer_set_distill): soft targets (N, V),
+     * consumed (turned into their gradient) by it; NULL: none */
+    float *distill_q;
+    float distill_weight, distill_T;
     float aux_loss;  /* the last forward's MoE balance loss (in the gradient, not in mean_loss) */
     float zloss;     /* the last forward's z_loss term (likewise) */
     float mtp_loss;  /* the last backward's mtp_weight x mean multi-token loss (in the gradient) */
@@ -195,6 +199,10 @@ StepFlops transformer_step_flops(const Config *cfg, int B, int T);
 /* muP's width ratio base/d_model (mup_base_width), 1 without muP: the logit multiplier and the
  * scale of hidden matrices' learning rates. */
 double transformer_mup_ratio(const Config *cfg);
+/* The next backward trains on (1 - weight) cross-entropy + weight T^2 KL(q || softmax(z/T)) at
+ * the main head (ops.h, distillation); q (B*T, V) is the teacher's tempered softmax, which the
+ * backward overwrites. */
+void transformer_set_distill(Transformer *m, float *q, float weight, float T);
 /* The parameter table of a (resolved) config, without allocating values (slots are not usable). */
 void transformer_param_table(const Config *cfg, ParamSet *out);
 /* Parameters excluding token/position embeddings (the head counts when untied). */

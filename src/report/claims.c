@@ -2,10 +2,13 @@
 #include "report/claims.h"
 
 #include "fit/account.h"
+#include "models/model.h"
+#include "train/rundir.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ANY_ALLOC 0
@@ -54,9 +57,12 @@ static const ClaimSpec CLAIMS[] = {
     {.id = "C10", .text = "Data quality is a compute multiplier",
      .how = "one preset on the brown (high) and fortunes (low) corpora", .rule = RULE_ELSEWHERE},
     {.id = "C11", .text = "Repetition: ~4 epochs are about as good as fresh data, ~16 diminish",
-     .how = "arms with max_unique_tokens at fixed compute", .rule = RULE_ELSEWHERE},
-    {.id = "C12", .text = "Distillation reaches a loss sooner", .how = "teacher logits, not implemented yet",
-     .rule = RULE_ELSEWHERE},
+     .how = "arms of one preset with data_epochs = 1 (fresh) and more (recipes/claims/c11-epochs.ini)",
+     .rule = RULE_REPETITION},
+    {.id = "C12", .text = "Distillation reaches a loss sooner",
+     .how = "an arm without and an arm of the same preset with a teacher (recipes/claims/c12-distill.ini)",
+     .rule = RULE_BEATS, .ref = {NULL, "teacher", "", NOT_KAPLAN, 0}, .cand = {NULL, "teacher", "!", NOT_KAPLAN, 1},
+     .v_low = "contradicts (the distilled arm is behind)"},
     {.id = "C13", .text = "An \"8-month halving\" can be an artifact of scale-dependent gains",
      .how = "`algoprog account simulate` (below)", .rule = RULE_SIMULATION},
     {.id = "C14", .text = "600x in 7 years is a 9-month halving; 0.5 OOM/yr; 4x/yr compounds",
@@ -140,6 +146,46 @@ static void append_expert_costs(const Results *r, int ref, int cand, ClaimResult
                   a.memory / 1e6, b.memory / 1e6);
 }
 
+/* C12 counted both ways (Busbridge et al. 2025): the distilled arm's runs again with the teacher's
+ * forward FLOPs added, tokens x the teacher's forward FLOPs per token at the student's batch
+ * shape (the teacher's recipe from its run directory), fitted beside the reference arm. */
+static void append_teacher_cost(Results *r, int ref, int cand, ClaimResult *c) {
+    const Config *sc = &r->arms[cand].cfg;
+    Config t;
+    config_defaults(&t);
+    char path[CONFIG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", sc->teacher, RUNDIR_CONFIG);
+    Status st = {0};
+    if (config_load_recipe(&t, path, &st) || config_resolve(&t, &st)) {
+        result_append(c, "; the teacher's cost is unknown (%.200s)", st.msg);
+        return;
+    }
+    double fpt = model_step_flops(&t, sc->batch, sc->context).forward / ((double)sc->batch * sc->context);
+    FitPoint *p = malloc((size_t)(r->ps.n ? r->ps.n : 1) * sizeof *p);
+    int n = 0;
+    for (int i = 0; p && i < r->ps.n; i++) {
+        if (r->ps.p[i].arm != ref && r->ps.p[i].arm != cand) continue;
+        p[n] = r->ps.p[i];
+        p[n].arm = r->ps.p[i].arm == cand;
+        if (p[n].arm) p[n].flops += p[n].tokens * fpt;
+        n++;
+    }
+    Frontier fr[2];
+    memset(fr, 0, sizeof fr);
+    CegCurve cv;
+    const CegLevel *m = NULL;
+    if (p && !frontier_fit_arms(p, n, 2, &r->fit, fr, &st) && !ceg_pair(&fr[0], &fr[1], 6, &r->fit, &cv, &st))
+        m = middle_measured(&cv);
+    if (m)
+        result_append(c, "; counting the teacher's forward FLOPs too (%.3g per token): %.3gx [%.3g, %.3g] at %.3f "
+                         "bits/byte", fpt, m->ceg, m->lo, m->hi, m->loss);
+    else
+        result_append(c, "; counting the teacher's forward FLOPs too (%.3g per token): not comparable (%.150s)", fpt,
+                      st.msg[0] ? st.msg : "no common loss level");
+    frontier_free(&fr[0]), frontier_free(&fr[1]);
+    free(p);
+}
+
 /* A comparison of two arms: the measured CEG and the rule's verdict (docs/CLAIMS.md, "Verdict rules"). */
 static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
     int ref, cand;
@@ -181,6 +227,7 @@ static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
              cv->lv[cv->n - 1].ceg, cv->slope, cv->slope_lo, cv->slope_hi, cv->trend, beats, measured,
              cv->determined ? "" : "; a frontier rests on fewer than 4 budgets, so this is illustrative");
     append_expert_costs(r, ref, cand, c);
+    if (r->arms[cand].has_cfg && r->arms[cand].cfg.teacher[0]) append_teacher_cost(r, ref, cand, c);
     double lo = m->lo, hi = m->hi, x = s->x;
     c->verdict = "undecided";
     if (!cv->determined) return;
@@ -189,6 +236,10 @@ static void judge_pair(Results *r, const ClaimSpec *s, ClaimResult *c) {
         if (beats >= 2 && !strcmp(cv->trend, "grows")) c->verdict = "supports";
         else if (beats >= 2 && !strcmp(cv->trend, "shrinks")) c->verdict = "contradicts in part (ahead, but the gap shrinks)";
         else if (beats >= 2) c->verdict = s->v_partial;
+        else if (behind >= 2) c->verdict = s->v_low;
+        break;
+    case RULE_BEATS:
+        if (beats >= 2) c->verdict = "supports";
         else if (behind >= 2) c->verdict = s->v_low;
         break;
     case RULE_BELOW:
@@ -295,8 +346,9 @@ static void judge_kv(Results *r, const ClaimSpec *s, ClaimResult *c) {
 
 static void judge_ablation(const Results *r, const ClaimSpec *s, ClaimResult *c) {
     if (!r->n_ablations) {
-        snprintf(c->result, sizeof c->result, "tested by: %s", s->how);
-        c->verdict = "not tested by this study";
+        snprintf(c->result, sizeof c->result, "%s", r->ablation_note[0] ? r->ablation_note : "tested by: ");
+        if (!r->ablation_note[0]) result_append(c, "%s", s->how);
+        c->verdict = r->ablation_note[0] ? "undecided" : "not tested by this study";
         return;
     }
     const ResultAblation *ab = &r->abl[0];
@@ -307,6 +359,53 @@ static void judge_ablation(const Results *r, const ClaimSpec *s, ClaimResult *c)
              ab->name, x->L, x->prod_loo[0], x->prod_loo[1], x->prod_loo[2], x->package[0], x->package[1],
              x->package[2], x->c3[0], x->c3[1], x->c3[2], x->prod_single[0]);
     c->verdict = x->c3[1] > 1 ? "supports" : x->c3[2] < 1 ? "contradicts" : "undecided";
+}
+
+/* C11: Muennighoff et al.'s law over every run of the arms that share a preset with an arm that
+ * repeats its data; the verdict reads what 4 and 16 epochs are worth as fresh data (their law:
+ * 0.93 and 0.66 at R* = 15.4). */
+static void judge_repetition(const Results *r, const ClaimSpec *s, ClaimResult *c) {
+    const char *preset = NULL;
+    for (int a = 0; a < r->n_arms && !preset; a++)
+        if (r->arms[a].has_cfg && r->arms[a].cfg.data_epochs > 1) preset = r->arms[a].row.preset;
+    FitPoint *p = preset ? malloc((size_t)(r->ps.n ? r->ps.n : 1) * sizeof *p) : NULL;
+    int n = 0, fresh = 0;
+    for (int i = 0; p && i < r->ps.n; i++) {
+        const ResultArm *a = &r->arms[r->ps.p[i].arm];
+        if (strcmp(a->row.preset, preset)) continue;
+        p[n++] = r->ps.p[i];
+        fresh += r->ps.p[i].epochs <= 1;
+    }
+    if (!preset || !fresh) {
+        snprintf(c->result, sizeof c->result, "tested by: %s", s->how);
+        c->verdict = "not tested by this study";
+        free(p);
+        return;
+    }
+    LawFit f;
+    Status st = {0};
+    if (fit_muennighoff(p, n, &r->fit, &f, &st)) {
+        snprintf(c->result, sizeof c->result, "the data-constrained law could not be fitted: %.400s", st.msg);
+        c->verdict = "undecided";
+        free(p);
+        return;
+    }
+    double f4[3], f16[3];
+    muennighoff_fraction(&f, 4, r->fit.level, f4);
+    muennighoff_fraction(&f, 16, r->fit.level, f16);
+    snprintf(c->result, sizeof c->result,
+             "%d runs of %.40s: R* = %.3g [%.3g, %.3g] (Muennighoff et al.: 15.4); 4 epochs are worth %.2f [%.2f, "
+             "%.2f] of fresh tokens, 16 epochs %.2f [%.2f, %.2f]%s%.200s",
+             n, preset, f.p[5].value, f.p[5].lo, f.p[5].hi, f4[0], f4[1], f4[2], f16[0], f16[1], f16[2],
+             f.notes[0] ? "; " : "", f.notes);
+    /* the fractions, not R*, carry the verdict: an R* without an upper bound still says "no decay" */
+    if (!isfinite(f4[1]) || !isfinite(f16[2])) c->verdict = "undecided (no interval)";
+    else if (f4[2] < 0.75 || f16[1] > 0.95)
+        c->verdict = f4[2] < 0.75 ? "contradicts (4 epochs already cost)" : "contradicts (16 epochs do not diminish)";
+    else if (f4[1] >= 0.75 && f16[2] <= 0.85) c->verdict = "supports";
+    else c->verdict = "undecided";
+    law_fit_free(&f);
+    free(p);
 }
 
 static void judge_rates(ClaimResult *c) {
@@ -351,12 +450,14 @@ int claims_evaluate(Results *r, ClaimResult *out, int max) {
         for (int k = 0; k < KV_KINDS; k++) c->kv_arm[k] = -1;
         switch (t[i].rule) {
         case RULE_BEATS_AND_GROWS:
+        case RULE_BEATS:
         case RULE_BELOW:
         case RULE_ABOUT: judge_pair(r, &t[i], c); break;
         case RULE_ABLATION: judge_ablation(r, &t[i], c); break;
         case RULE_RATES: judge_rates(c); break;
         case RULE_SIMULATION: judge_simulation(c); break;
         case RULE_KV_TRADE: judge_kv(r, &t[i], c); break;
+        case RULE_REPETITION: judge_repetition(r, &t[i], c); break;
         case RULE_ELSEWHERE:
             snprintf(c->result, sizeof c->result, "tested by: %s", t[i].how);
             c->verdict = "not tested by this study";

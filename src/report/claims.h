@@ -23,12 +23,14 @@ typedef struct {
 
 typedef enum {
     RULE_BEATS_AND_GROWS, /* cand beats ref (lower bound > 1) and the gain grows with scale */
+    RULE_BEATS,           /* cand beats ref (lower bound > 1 at 2 or more levels), whatever the trend */
     RULE_BELOW,           /* the gain is below x (upper bound < x) */
     RULE_ABOUT,           /* the gain is about x: the interval inside [x / 1.5, 1.5 x] */
     RULE_ABLATION,        /* reverting one at a time costs more than reverting the package (C3) */
     RULE_RATES,           /* the seeds' rate arithmetic (C14) */
     RULE_SIMULATION,      /* a simulated world with one scale-dependent gain (C13) */
     RULE_KV_TRADE,        /* MQA loses to MHA and GQA or MLA win it back with a smaller KV cache (C7) */
+    RULE_REPETITION,      /* the data-constrained law: 4 epochs near fresh, 16 clearly less (C11) */
     RULE_ELSEWHERE        /* tested by another tool or a study with other arms */
 } VerdictRule;
 

@@ -63,6 +63,7 @@ typedef struct {
     PointSet ps_kaplan, ps_chinchilla; /* the same points with N counted as Kaplan and Chinchilla did */
     ResultAblation abl[RESULTS_MAX_ABLATIONS];
     int n_ablations;
+    char ablation_note[256]; /* a package whose arms are all there but not all fitted: which, and why */
 } Results;
 
 int results_load(Results *r, const char *dir, Status *st);

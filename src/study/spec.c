@@ -1,4 +1,5 @@
 /* spec.c - read and validate study files (see spec.h). */
+#define _DEFAULT_SOURCE /* realpath */
 #include "study/spec.h"
 
 #include "core/fileio.h"
@@ -6,6 +7,7 @@
 #include "core/sha256.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +189,13 @@ static int arm_finish(StudySpec *s, StudyArm *a, const char *where, Status *st) 
                                    "budgets and [study] keys)",
                                    where, a->name, key);
         if (config_set(c, key, val, st)) return status_wrap(st, "%s: arm '%s'", where, a->name);
+    }
+    if (c->teacher[0]) { /* a distilled arm: its teacher must exist now, named so any worker or report finds it */
+        char abs[PATH_MAX];
+        if (!realpath(c->teacher, abs) || strlen(abs) >= sizeof c->teacher)
+            return status_fail(st, AP_EINVAL, "%s: arm '%s': teacher '%s' not found: train the teacher first", where,
+                               a->name, c->teacher);
+        snprintf(c->teacher, sizeof c->teacher, "%s", abs);
     }
     snprintf(c->data, sizeof c->data, "%s", s->data);
     snprintf(c->tokenizer, sizeof c->tokenizer, "%s", s->tokenizer);

@@ -224,6 +224,7 @@ int rundir_write_final(const char *dir, const RunFinal *f, Status *st) {
     jw_key(&w, "tokens"), jw_number(&w, "%.17g", f->tokens);
     jw_key(&w, "flops"), jw_number(&w, "%.17g", f->flops);
     jw_key(&w, "flops_6nd"), jw_number(&w, "%.17g", f->flops_6nd);
+    jw_key(&w, "teacher_flops"), jw_number(&w, "%.17g", f->teacher_flops);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)f->seed); /* all 64 bits, as an integer */
     jw_key(&w, "seed"), jw_raw(&w, seed);
     jw_key(&w, "elapsed_s"), jw_number(&w, "%.3f", f->elapsed_s);
@@ -269,6 +270,7 @@ int rundir_read_final(const char *dir, RunFinal *f, Status *st) {
     f->tokens = json_get_number(v, "tokens", NAN);
     f->flops = json_get_number(v, "flops", NAN);
     f->flops_6nd = json_get_number(v, "flops_6nd", NAN);
+    f->teacher_flops = json_get_number(v, "teacher_flops", 0); /* absent before distillation existed */
     const JsonValue *seed = json_get(v, "seed"); /* all 64 bits: from the number's text, not a double */
     f->seed = seed && seed->type == JSON_NUMBER && seed->string ? strtoull(seed->string, NULL, 10) : 0;
     f->elapsed_s = json_get_number(v, "elapsed_s", NAN);

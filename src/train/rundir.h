@@ -72,6 +72,7 @@ typedef struct {
     double params;
     size_t params_nonembedding;
     double tokens, flops, flops_6nd;
+    double teacher_flops;       /* a distilled run's teacher forwards (not in flops); 0 without a teacher */
     uint64_t seed;
     double elapsed_s, tokens_per_s;
     RunTimes time; /* NaN fields in a final.json written before they were recorded */

@@ -1,4 +1,5 @@
 /* train.c - the training loop (see train.h). */
+#define _DEFAULT_SOURCE /* realpath */
 #include "train/train.h"
 #include "train/curriculum.h"
 
@@ -6,10 +7,12 @@
 #include "core/parallel.h"
 #include "dist/dist.h"
 #include "kernels/gemm.h"
+#include "kernels/ops.h"
 #include "train/rundir.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +56,55 @@ static int init_parallel(Trainer *tr, int dp_size, Status *st) {
     return 0;
 }
 
+/* Loads the teacher of a distilled run (cfg.teacher): a finished run's model with the student's
+ * tokenizer and vocabulary and at least its context, prepared for the student's batches. */
+static int load_teacher(Trainer *tr, Status *st) {
+    const Config *c = &tr->cfg;
+    char path[CONFIG_PATH_MAX + 32];
+    if (rundir_path(path, sizeof path, c->teacher, RUNDIR_CHECKPOINT, st)) return -1;
+    if (!file_exists(path))
+        return status_fail(st, AP_EINVAL, "teacher '%s' holds no checkpoint.bin: train the teacher there first",
+                           c->teacher);
+    if (!(tr->teacher = calloc(1, sizeof *tr->teacher))) return status_fail(st, AP_ENOMEM, "out of memory");
+    Config *t = &tr->teacher_cfg;
+    if (checkpoint_load_model(tr->teacher, t, path, st)) return status_wrap(st, "teacher '%s'", c->teacher);
+    Tokenizer tok = {0};
+    if (rundir_load_tokenizer(&tok, c->teacher, st)) return status_wrap(st, "teacher '%s'", c->teacher);
+    int same = tok.hash == tr->data.tok.hash && tok.n_tokens == tr->data.tok.n_tokens;
+    char tname[sizeof tok.name];
+    snprintf(tname, sizeof tname, "%s", tok.name);
+    tokenizer_free(&tok);
+    if (!same)
+        return status_fail(st, AP_EINVAL,
+                           "teacher '%s' was trained with tokenizer '%s', this run uses '%s': distillation compares "
+                           "distributions over the same tokens",
+                           c->teacher, tname, tr->data.tok.name);
+    if (t->vocab != c->vocab)
+        return status_fail(st, AP_EINVAL, "teacher '%s' has vocab=%d, this run %d: set vocab=%d", c->teacher, t->vocab,
+                           c->vocab, t->vocab);
+    if (t->context < c->context)
+        return status_fail(st, AP_EINVAL, "teacher '%s' was trained at context=%d, shorter than this run's %d",
+                           c->teacher, t->context, c->context);
+    if (model_prepare(tr->teacher, tr->local_batch, c->context, st)) return status_wrap(st, "teacher");
+    size_t n = (size_t)tr->local_batch * c->context * (size_t)c->vocab;
+    if (!(tr->soft = floats_alloc(n)))
+        return status_fail(st, AP_ENOMEM, "cannot allocate the teacher's soft targets (%.1f MB)", n * 4.0 / 1e6);
+    return 0;
+}
+
+/* The teacher's forward FLOPs over the first `steps` steps (each step's shape; curriculum.h). */
+static double teacher_flops(const Trainer *tr, int64_t steps) {
+    if (!tr->teacher) return 0;
+    double total = 0;
+    for (int64_t k = 0; k < steps; k++) {
+        StepShape s = curriculum_step(&tr->cfg, (long)k);
+        Config t = tr->teacher_cfg;
+        t.window_warmup = t.batch_warmup = t.seq_warmup = 0;
+        total += model_step_flops(&t, s.batch, s.context).forward;
+    }
+    return total;
+}
+
 /* Everything after the config is known: data and tokenizer (which fix the vocabulary), model,
  * optimiser, buffers. */
 static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
@@ -83,6 +135,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     if (model_create(&tr->model, c, init_rng, st)) return -1;
     if (optim_create(&tr->opt, c, tr->model.ps, st)) return -1;
     if (model_prepare(&tr->model, tr->local_batch, c->context, st)) return -1;
+    if (c->teacher[0] && load_teacher(tr, st)) return -1;
     size_t N = (size_t)c->batch * (size_t)c->context;
     tr->inputs = malloc(N * sizeof(int));
     tr->targets = malloc(N * sizeof(int));
@@ -111,6 +164,12 @@ static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
     Config *c = &tr->cfg;
     if (!c->out[0]) return status_fail(st, AP_EINVAL, "no run directory: set out=DIR");
     if (config_resolve(c, st)) return -1;
+    if (c->teacher[0]) { /* recorded as an absolute path: a resume from elsewhere finds it */
+        char abs[PATH_MAX];
+        if (!realpath(c->teacher, abs) || strlen(abs) >= sizeof c->teacher)
+            return status_fail(st, AP_EINVAL, "teacher '%s' not found: train the teacher there first", c->teacher);
+        snprintf(c->teacher, sizeof c->teacher, "%s", abs);
+    }
     if (c->data_epochs > 0) { /* the unique tokens that many epochs of this run's tokens take */
         double tokens;
         curriculum_mean(c, &tokens, NULL);
@@ -326,6 +385,7 @@ static int write_final(Trainer *tr, Status *st) {
     f.tokens = tr->ts.tokens;
     f.flops = tr->ts.flops;
     f.flops_6nd = 6.0 * N * tr->ts.tokens;
+    f.teacher_flops = teacher_flops(tr, tr->ts.step);
     f.seed = c->seed;
     f.elapsed_s = tr->ts.elapsed_s;
     f.tokens_per_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
@@ -464,6 +524,14 @@ int trainer_run(Trainer *tr, Status *st) {
         }
         double gnorm = 0.0;
         if (isfinite(loss)) {
+            if (tr->teacher) { /* the teacher's view of the same rows: soft targets for this backward */
+                if ((rc = model_prepare(tr->teacher, Bl, T, st))) break;
+                model_forward(tr->teacher, tr->inputs + first, tr->targets + first, Bl, T, 0);
+                distill_targets(tr->soft, model_logits(tr->teacher), (size_t)Bl * T, (size_t)c->vocab,
+                                (float)c->distill_temperature);
+                transformer_set_distill(tr->model.tf, tr->soft, (float)c->distill_weight,
+                                        (float)c->distill_temperature);
+            }
             paramset_zero_grad(tr->model.ps);
             model_backward(&tr->model);
             if (tr->dp_size > 1) average_gradients(tr);
@@ -564,4 +632,8 @@ void trainer_free(Trainer *tr) {
     free(tr->inputs);
     free(tr->targets);
     tr->inputs = tr->targets = NULL;
+    if (tr->teacher) model_free(tr->teacher);
+    free(tr->teacher);
+    free(tr->soft);
+    tr->teacher = NULL, tr->soft = NULL;
 }

@@ -33,6 +33,11 @@ struct Trainer {
      * over ranks and divided by dp_size, so every rank holds the same model and optimiser state.
      * Only rank 0 writes files. */
     int dp_size, dp_rank, local_batch;
+    /* distillation (cfg.teacher): the teacher's model and recipe, and its tempered softmax of the
+     * current batch (local_batch x context x vocab) */
+    Model *teacher;
+    Config teacher_cfg;
+    float *soft;
     double last_lr, last_grad_norm;
     double last_moe_aux, last_moe_load_max; /* the last step's (NaN without experts) */
     RunTimes times; /* this process's share of the run (final.json "time") */
