@@ -844,7 +844,7 @@ static void test_mla_parts(void **state) {
     size_t dr = c.hd - c.dn, N = c.B * c.T, QKV = 3 * c.H * c.hd, n = N * QKV, U = c.H * (c.dn + c.hd);
     c.x = vec(n, 81, 1), c.work = vec(n, 0, 0), c.r = vec(n, 82, 1);
     c.cosb = vec(c.T * dr / 2, 0, 0), c.sinb = vec(c.T * dr / 2, 0, 0);
-    rope_tables(c.cosb, c.sinb, c.T, dr, 50.0f);
+    rope_tables(c.cosb, c.sinb, c.T, dr, 50.0f, NULL);
     float *d = vec(n, 0, 0);
     memcpy(d, c.r, n * sizeof(float));
     rope_part_backward(d, c.cosb, c.sinb, c.B, c.T, QKV, c.H, c.hd, c.dn, dr, 0);
@@ -875,7 +875,7 @@ static void test_rope(void **state) {
     c.r = vec(n, 72, 1);
     c.cosb = vec(c.T * c.hd / 2, 0, 0);
     c.sinb = vec(c.T * c.hd / 2, 0, 0);
-    rope_tables(c.cosb, c.sinb, c.T, c.hd, 100.0f);
+    rope_tables(c.cosb, c.sinb, c.T, c.hd, 100.0f, NULL);
     float *d = vec(n, 0, 0);
     memcpy(d, c.r, n * sizeof(float));
     rope_backward(d, c.cosb, c.sinb, c.B, c.T, c.stride, c.nrot, c.hd, 0);
@@ -1188,6 +1188,40 @@ static void test_crossentropy(void **state) {
     free(c.logits), free(c.probs), free(c.losses), free(big), free(d);
 }
 
+/* ------------------------------------------------------------ RoPE context extension */
+/* The scaled tables against the formulas (ops.h) and their defining properties: linear at s t is
+ * the unscaled table at t; yarn keeps the high frequencies (r > 32 turns per original context),
+ * interpolates the low ones (r < 1) like linear, and scales both by 0.1 ln s + 1. */
+static void test_rope_scaling(void **state) {
+    (void)state;
+    enum { T = 256, HD = 16, H2 = HD / 2 };
+    const double base = 10000, s = 4, L = 512;
+    float c0[T * H2], s0[T * H2], c1[T * H2], s1[T * H2];
+    rope_tables(c0, s0, T, HD, (float)base, NULL);
+    for (int kind = ROPE_SCALE_LINEAR; kind <= ROPE_SCALE_YARN; kind++) {
+        RopeScaling rs = {kind, s, L};
+        rope_tables(c1, s1, T, HD, (float)base, &rs);
+        double m = kind == ROPE_SCALE_YARN ? 0.1 * log(s) + 1 : 1, b = kind == ROPE_SCALE_NTK ? base * pow(s, HD / (HD - 2.0)) : base;
+        int kept = 0, interpolated = 0;
+        for (int i = 0; i < H2; i++) {
+            double f = pow(b, -2.0 * i / HD), r = L * f / (2 * 3.141592653589793), g = fmin(1, fmax(0, (r - 1) / 31));
+            double want = kind == ROPE_SCALE_LINEAR ? f / s : kind == ROPE_SCALE_YARN ? (1 - g) * f / s + g * f : f;
+            for (int t = 0; t < T; t += 7) {
+                assert_float_equal(c1[t * H2 + i], m * cos(t * want), 2e-6);
+                assert_float_equal(s1[t * H2 + i], m * sin(t * want), 2e-6);
+            }
+            if (kind == ROPE_SCALE_LINEAR)
+                for (int t = 0; t * s < T; t++) assert_float_equal(c1[(int)(t * s) * H2 + i], c0[t * H2 + i], 2e-6);
+            if (kind == ROPE_SCALE_YARN && r > 32) kept++, assert_float_equal(c1[100 * H2 + i], m * c0[100 * H2 + i], 2e-6);
+            if (kind == ROPE_SCALE_YARN && r < 1) interpolated++, assert_float_equal(c1[4 * 25 * H2 + i], m * c0[25 * H2 + i], 2e-6);
+        }
+        if (kind == ROPE_SCALE_YARN) assert_true(kept > 0 && interpolated > 0);
+    }
+    RopeScaling one = {ROPE_SCALE_YARN, 1, L}; /* s = 1 is no scaling, whatever the kind */
+    rope_tables(c1, s1, T, HD, (float)base, &one);
+    assert_memory_equal(c0, c1, sizeof c0);
+}
+
 /* ------------------------------------------------------------ distillation */
 typedef struct {
     XentCtx x;
@@ -1254,7 +1288,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_bf16_matches_reference),
         cmocka_unit_test_teardown(test_gemm_bf16_precision, precision_reset),
         cmocka_unit_test_teardown(test_precision_bf16_unavailable, precision_reset),
-        cmocka_unit_test(test_distillation), cmocka_unit_test(test_linear),         cmocka_unit_test_teardown(test_linear_bf16, precision_reset),
+        cmocka_unit_test(test_distillation), cmocka_unit_test(test_rope_scaling), cmocka_unit_test(test_linear),         cmocka_unit_test_teardown(test_linear_bf16, precision_reset),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_rmsnorm),        cmocka_unit_test(test_qknorm),
         cmocka_unit_test(test_activations),    cmocka_unit_test(test_gated),

@@ -455,7 +455,7 @@ def test_claim_studies(work, data):
 
 def test_help():
     print("--help")
-    for args in (["train"], ["sample"], ["config"], ["keys"], ["corpus"], ["tokenize"], ["study"], ["study", "run"],
+    for args in (["train"], ["sample"], ["eval"], ["config"], ["keys"], ["corpus"], ["tokenize"], ["study"], ["study", "run"],
                  ["fit"], ["account"], ["report"], ["bench"], []):
         for flag in ("--help", "-h"):
             r = run(args + [flag])

@@ -305,6 +305,36 @@ def test_distillation(data, work):
         shutil.rmtree(os.path.join(work, "dist_bad"), ignore_errors=True)
 
 
+def test_eval_context(data, work):
+    print("eval: held-out loss by position at the training context and beyond (rope scalings, alibi, learned)")
+    rope, alibi, learned = (os.path.join(work, n) for n in ("ctx_rope", "ctx_alibi", "ctx_learned"))
+    for d, extra in ((rope, []), (alibi, ["pos=alibi"]), (learned, ["pos=learned"])):
+        r = run(tiny(data, d, "steps=30", "final_eval_tokens=4096", *extra))
+        check(r.returncode == 0, f"{os.path.basename(d)} trains ({r.stderr.strip()[-200:]})")
+    final = json.load(open(os.path.join(rope, "final.json")))
+    r = run(["eval", rope, "tokens=4096", "--json"])
+    doc = json.loads(r.stdout) if r.returncode == 0 else {}
+    check(doc and abs(doc["bpb"] - final["test_bpb"]) < 1e-4 * final["test_bpb"] and len(doc["buckets"]) == 1,
+          f"at its own context, eval repeats the run's final test loss ({doc.get('bpb')} vs {final['test_bpb']})")
+    unscaled = None
+    for sc in ("none", "linear", "ntk", "yarn"):
+        r = run(["eval", rope, "eval_context=256", f"rope_scaling={sc}", "tokens=4096", "--json"])
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+        unscaled = unscaled or doc.get("bpb")
+        check(sc == "none" or doc.get("bpb") != unscaled, f"rope_scaling={sc} changes the tables the model uses")
+        ok = doc and [b["from"] for b in doc["buckets"]] == [0, 64, 128] and doc["rope_factor"] == (1 if sc == "none" else 4)
+        check(ok and all(math.isfinite(b["bpb"]) for b in doc["buckets"]),
+              f"rope, 4x the context, rope_scaling={sc}: buckets [0, 64), [64, 128), [128, 256) "
+              f"({', '.join(f'{b[chr(98) + chr(112) + chr(98)]:.3f}' for b in doc.get('buckets', []))})")
+    r = run(["eval", alibi, "eval_context=256", "tokens=4096"])
+    check(r.returncode == 0 and "[   128,    256)" in r.stdout, "alibi runs beyond its context as it is")
+    r = run(["eval", alibi, "eval_context=256", "rope_scaling=yarn"])
+    check(r.returncode == 2 and "needs pos=rope" in r.stderr, f"rope_scaling on alibi is refused ({r.stderr.strip()})")
+    r = run(["eval", learned, "eval_context=256"])
+    check(r.returncode == 2 and "learned positions" in r.stderr, f"learned positions beyond the context are refused "
+          f"({r.stderr.strip()[-120:]})")
+
+
 def test_lock(data, work):
     print("one trainer a run directory (lock)")
     # two fresh runs started together (no checkpoint yet, so only the lock can tell), then a resume
@@ -563,6 +593,7 @@ def main():
     test_window_warmup(data, work)
     test_curricula(data, work)
     test_distillation(data, work)
+    test_eval_context(data, work)
     test_lock(data, work)
     test_learns(data, work)
     test_presets(data, work)

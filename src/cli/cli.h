@@ -23,6 +23,7 @@ int cli_is_help(const char *arg);
 
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
@@ -36,7 +37,7 @@ int bench_tokenizers(int argc, char **argv);
 int bench_study(int argc, char **argv);
 
 /* Each subcommand's usage text (printed on --help to stdout, on misuse to stderr). */
-extern const char *const cli_usage_train, *const cli_usage_sample, *const cli_usage_config, *const cli_usage_keys,
+extern const char *const cli_usage_train, *const cli_usage_sample, *const cli_usage_eval, *const cli_usage_config, *const cli_usage_keys,
     *const cli_usage_corpus, *const cli_usage_tokenize, *const cli_usage_study, *const cli_usage_fit,
     *const cli_usage_account, *const cli_usage_report, *const cli_usage_bench;
 

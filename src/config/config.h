@@ -60,6 +60,9 @@ typedef struct {
     double norm_eps;
     int pos;
     double rope_base;
+    int rope_scaling;          /* RopeScaleKind (kernels/ops.h): context extension of the RoPE tables */
+    double rope_factor;        /* its scale s (1: none) */
+    int rope_original_context; /* the context the model was trained at (yarn); 0: context / rope_factor */
     int act;
     int qk_norm;
     double softcap; /* 0: off */

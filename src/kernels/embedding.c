@@ -65,16 +65,27 @@ void posemb_sinusoidal_forward(float *x, size_t B, size_t T, size_t C, size_t po
     }
 }
 
-void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base) {
+void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base, const RopeScaling *scaling) {
     size_t half = hd / 2;
-    for (size_t t = 0; t < T; t++)
-        for (size_t i = 0; i < half; i++) {
-            /* double precision: at long contexts t*freq is large and float angles drift */
-            double freq = pow((double)base, -2.0 * (double)i / (double)hd);
-            double a = (double)t * freq;
-            cos_tab[t * half + i] = (float)cos(a);
-            sin_tab[t * half + i] = (float)sin(a);
+    int kind = scaling && scaling->factor > 1 ? scaling->kind : ROPE_SCALE_NONE;
+    double s = kind ? scaling->factor : 1.0, b = base, m = 1.0;
+    if (kind == ROPE_SCALE_NTK) b = base * pow(s, (double)hd / ((double)hd - 2.0));
+    if (kind == ROPE_SCALE_YARN) m = 0.1 * log(s) + 1.0;
+    for (size_t i = 0; i < half; i++) {
+        /* double precision: at long contexts t*freq is large and float angles drift */
+        double freq = pow(b, -2.0 * (double)i / (double)hd);
+        if (kind == ROPE_SCALE_LINEAR) freq /= s;
+        if (kind == ROPE_SCALE_YARN) {
+            double r = scaling->orig_context * freq / 6.283185307179586, g = (r - 1.0) / 31.0;
+            g = g < 0 ? 0 : g > 1 ? 1 : g;
+            freq = (1.0 - g) * freq / s + g * freq;
         }
+        for (size_t t = 0; t < T; t++) {
+            double a = (double)t * freq;
+            cos_tab[t * half + i] = (float)(m * cos(a));
+            sin_tab[t * half + i] = (float)(m * sin(a));
+        }
+    }
 }
 
 /* Rotates, in each row, n_rot vectors of rd floats starting at off, off + head_stride, ... */

@@ -45,7 +45,21 @@ void posemb_sinusoidal_forward(float *x, size_t B, size_t T, size_t C, size_t po
  * cos/sin of t * base^(-2i/hd). Rotates the first n_rot head vectors of each row of x, rows of
  * `stride` floats, in place. Backward rotates the gradient by the opposite angle, also in place
  * (the map is orthogonal, so its transpose is its inverse). */
-void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base);
+/* Context extension: the tables for positions beyond a model's original context L, by scale s:
+ *   linear (position interpolation, Chen et al. 2023): angle t/s * freq_i;
+ *   ntk (NTK-aware, bloc97 2023): base' = base * s^(hd/(hd-2));
+ *   yarn (Peng et al. 2023): per frequency, r = L freq_i / 2pi, g = clamp((r - 1) / 31, 0, 1),
+ *        freq'_i = (1 - g) freq_i / s + g freq_i (interpolate long wavelengths, keep short ones),
+ *        and cos and sin scaled by m = 0.1 ln s + 1, so that attention logits of rotated heads
+ *        are multiplied by m^2 (YaRN's temperature). */
+typedef enum { ROPE_SCALE_NONE = 0, ROPE_SCALE_LINEAR = 1, ROPE_SCALE_NTK = 2, ROPE_SCALE_YARN = 3 } RopeScaleKind;
+typedef struct {
+    int kind;           /* RopeScaleKind */
+    double factor;      /* s >= 1 (1: unscaled) */
+    double orig_context; /* L (yarn) */
+} RopeScaling;
+/* scaling may be NULL (none). */
+void rope_tables(float *cos_tab, float *sin_tab, size_t T, size_t hd, float base, const RopeScaling *scaling);
 void rope_forward(float *x, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,
                   size_t n_rot, size_t hd, size_t pos0);
 void rope_backward(float *dx, const float *cos_tab, const float *sin_tab, size_t B, size_t T, size_t stride,

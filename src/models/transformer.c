@@ -219,7 +219,9 @@ int transformer_create(Transformer *m, const Config *cfg, Rng *rng, Status *st) 
             transformer_free(m);
             return status_fail(st, AP_ENOMEM, "cannot allocate RoPE tables");
         }
-        rope_tables(m->rope_cos, m->rope_sin, (size_t)m->Tmax, rd, (float)cfg->rope_base);
+        RopeScaling rs = {cfg->rope_scaling, cfg->rope_factor,
+                          cfg->rope_original_context ? cfg->rope_original_context : cfg->context / cfg->rope_factor};
+        rope_tables(m->rope_cos, m->rope_sin, (size_t)m->Tmax, rd, (float)cfg->rope_base, &rs);
     }
     if (cfg->pos == POS_ALIBI) {
         if (!(m->alibi = floats_alloc((size_t)m->H))) {

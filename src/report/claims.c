@@ -51,7 +51,8 @@ static const ClaimSpec CLAIMS[] = {
             "(attention = mla) attention (recipes/claims/c7-kv.ini)",
      .rule = RULE_KV_TRADE},
     {.id = "C8", .text = "RoPE scaling / YaRN keeps quality beyond the training length",
-     .how = "evaluation at 2-8x the training context, not implemented yet", .rule = RULE_ELSEWHERE},
+     .how = "`algoprog eval RUN eval_context=N rope_scaling=none|linear|ntk|yarn` (not a study yet)",
+     .rule = RULE_ELSEWHERE},
     {.id = "C9", .text = "Optimisations have a ceiling (MFU)", .how = "`algoprog bench` (not part of a study)",
      .rule = RULE_ELSEWHERE},
     {.id = "C10", .text = "Data quality is a compute multiplier",
@@ -390,16 +391,30 @@ static void judge_repetition(const Results *r, const ClaimSpec *s, ClaimResult *
         free(p);
         return;
     }
+    /* the seeds' own spread of ln loss: same arm, size and tokens, another seed */
+    double ss = 0;
+    int pairs = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (p[i].arm == p[j].arm && p[i].seed != p[j].seed && p[i].params == p[j].params &&
+                p[i].tokens == p[j].tokens) {
+                double d = log(p[i].loss / p[j].loss);
+                ss += d * d / 2, pairs++;
+            }
+    double sigma = pairs ? sqrt(ss / pairs) : NAN;
     double f4[3], f16[3];
     muennighoff_fraction(&f, 4, r->fit.level, f4);
     muennighoff_fraction(&f, 16, r->fit.level, f16);
     snprintf(c->result, sizeof c->result,
              "%d runs of %.40s: R* = %.3g [%.3g, %.3g] (Muennighoff et al.: 15.4); 4 epochs are worth %.2f [%.2f, "
-             "%.2f] of fresh tokens, 16 epochs %.2f [%.2f, %.2f]%s%.200s",
-             n, preset, f.p[5].value, f.p[5].lo, f.p[5].hi, f4[0], f4[1], f4[2], f16[0], f16[1], f16[2],
-             f.notes[0] ? "; " : "", f.notes);
-    /* the fractions, not R*, carry the verdict: an R* without an upper bound still says "no decay" */
+             "%.2f] of fresh tokens, 16 epochs %.2f [%.2f, %.2f]; rmse of ln loss %.3f against a seed-to-seed sd "
+             "of %.3f%s%.200s",
+             n, preset, f.p[5].value, f.p[5].lo, f.p[5].hi, f4[0], f4[1], f4[2], f16[0], f16[1], f16[2], f.rmse_log,
+             sigma, f.notes[0] ? "; " : "", f.notes);
+    /* the fractions, not R*, carry the verdict: an R* without an upper bound still says "no decay";
+     * a law that misses the runs by more than twice the seeds' own spread carries none */
     if (!isfinite(f4[1]) || !isfinite(f16[2])) c->verdict = "undecided (no interval)";
+    else if (isfinite(sigma) && f.rmse_log > 2 * sigma) c->verdict = "undecided (the law does not fit these runs)";
     else if (f4[2] < 0.75 || f16[1] > 0.95)
         c->verdict = f4[2] < 0.75 ? "contradicts (4 epochs already cost)" : "contradicts (16 epochs do not diminish)";
     else if (f4[1] >= 0.75 && f16[2] <= 0.85) c->verdict = "supports";

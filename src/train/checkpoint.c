@@ -161,13 +161,18 @@ int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, const OptimMe
 }
 
 int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st) {
+    return checkpoint_load_model_as(m, cfg, path, 0, NULL, st);
+}
+
+int checkpoint_load_model_as(Model *m, Config *cfg, const char *path, int argc, char **argv, Status *st) {
     TensorFile tf;
     TrainState ts;
     OptimMeta om;
     if (checkpoint_open(path, &tf, cfg, &ts, &om, st)) return -1;
     Rng rng;
     rng_seed(&rng, cfg->seed);
-    int rc = config_resolve(cfg, st);
+    int rc = config_apply_args(cfg, argc, argv, st);
+    if (!rc) rc = config_resolve(cfg, st);
     if (!rc && cfg->vocab == 0) rc = status_fail(st, AP_ECORRUPT, "checkpoint '%s' has no vocab", path);
     /* sampling and reports run in fp32 (the weights are fp32), so a bf16 run's checkpoint loads on
      * any machine */

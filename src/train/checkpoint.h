@@ -41,5 +41,9 @@ int checkpoint_restore_params(const TensorFile *tf, ParamSet *ps, Status *st);
 int checkpoint_restore_optim(const TensorFile *tf, Optimizer *opt, const OptimMeta *om, Status *st);
 /* Builds a model from a checkpoint file (config + parameters), for sampling and inspection. */
 int checkpoint_load_model(Model *m, Config *cfg, const char *path, Status *st);
+/* The same with key=value overrides applied to the stored recipe before the model is built: keys
+ * that change no parameter's shape (a longer context for rope/alibi/none positions, rope_scaling);
+ * a shape that no longer matches is an error from the restore. */
+int checkpoint_load_model_as(Model *m, Config *cfg, const char *path, int argc, char **argv, Status *st);
 
 #endif
