@@ -61,17 +61,14 @@ int cmd_eval(int argc, char **argv) {
     char path[1200];
     if (rundir_path(path, sizeof path, dir, RUNDIR_CHECKPOINT, &st)) return cli_fail(&st);
     /* the trained recipe first, for its context and positions */
-    Model *m = calloc(1, sizeof *m);
     Config cfg;
-    if (!m) return 1;
-    if (checkpoint_load_model(m, &cfg, path, &st)) {
-        free(m);
-        return cli_fail(&st);
-    }
+    TensorFile tf;
+    TrainState ts;
+    OptimMeta om;
+    if (checkpoint_open(path, &tf, &cfg, &ts, &om, &st)) return cli_fail(&st);
+    tensorfile_free(&tf);
     size_t C = (size_t)cfg.context, T = eval_context ? (size_t)eval_context : C;
-    model_free(m);
     if (T > C && cfg.family == FAMILY_TRANSFORMER && cfg.pos == POS_LEARNED) {
-        free(m);
         return fprintf(stderr, "algoprog: error: run '%s' has learned positions (pos=learned): it has none beyond its "
                                "training context %zu\n", dir, C), 2;
     }
@@ -90,6 +87,8 @@ int cmd_eval(int argc, char **argv) {
     if (scaled && !factored) args[n_args++] = factor;
     for (int i = 0; i < n_over; i++) args[n_args++] = over[i];
     Config ecfg;
+    Model *m = calloc(1, sizeof *m);
+    if (!m) return 1;
     int rc = checkpoint_load_model_as(m, &ecfg, path, n_args, args, &st);
     Dataset d = {0};
     Tokenizer *tok = &d.tok;

@@ -918,7 +918,9 @@ void transformer_backward(Transformer *m) {
     if (c->z_loss > 0) zloss_backward(a->probs, a->logz, m->targets, (float)c->z_loss, N, V);
     crossentropy_softmax_backward(a->probs, a->probs, m->targets, dloss * ce_weight, N, V);
     if (m->distill_q) {
-        for (size_t i = 0; i < N * V; i++) a->probs[i] += m->distill_q[i];
+        float *q = m->distill_q;
+#pragma omp parallel for schedule(static) if (N * V >= AP_PAR_MIN)
+        for (size_t i = 0; i < N * V; i++) a->probs[i] += q[i];
         m->distill_q = NULL;
     }
     float *dlogits = a->probs;

@@ -95,12 +95,15 @@ static int load_teacher(Trainer *tr, Status *st) {
 /* The teacher's forward FLOPs over the first `steps` steps (each step's shape; curriculum.h). */
 static double teacher_flops(const Trainer *tr, int64_t steps) {
     if (!tr->teacher) return 0;
-    double total = 0;
+    double total = 0, per = 0;
+    StepShape last = {0, 0, 0};
+    Config t = tr->teacher_cfg;
+    t.window_warmup = t.batch_warmup = t.seq_warmup = 0;
     for (int64_t k = 0; k < steps; k++) {
         StepShape s = curriculum_step(&tr->cfg, (long)k);
-        Config t = tr->teacher_cfg;
-        t.window_warmup = t.batch_warmup = t.seq_warmup = 0;
-        total += model_step_flops(&t, s.batch, s.context).forward;
+        if (s.batch != last.batch || s.context != last.context) /* shapes change rarely: count each once */
+            per = model_step_flops(&t, s.batch, s.context).forward, last = s;
+        total += per;
     }
     return total;
 }
