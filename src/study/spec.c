@@ -195,7 +195,7 @@ static int arm_finish(StudySpec *s, StudyArm *a, const char *where, Status *st) 
         if (!realpath(c->teacher, abs) || strlen(abs) >= sizeof c->teacher)
             return status_fail(st, AP_EINVAL, "%s: arm '%s': teacher '%s' not found: train the teacher first", where,
                                a->name, c->teacher);
-        snprintf(c->teacher, sizeof c->teacher, "%s", abs);
+        memcpy(c->teacher, abs, strlen(abs) + 1); /* it fits: checked above */
     }
     snprintf(c->data, sizeof c->data, "%s", s->data);
     snprintf(c->tokenizer, sizeof c->tokenizer, "%s", s->tokenizer);

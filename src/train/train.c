@@ -171,7 +171,7 @@ static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
         char abs[PATH_MAX];
         if (!realpath(c->teacher, abs) || strlen(abs) >= sizeof c->teacher)
             return status_fail(st, AP_EINVAL, "teacher '%s' not found: train the teacher there first", c->teacher);
-        snprintf(c->teacher, sizeof c->teacher, "%s", abs);
+        memcpy(c->teacher, abs, strlen(abs) + 1); /* it fits: checked above */
     }
     if (c->data_epochs > 0) { /* the unique tokens that many epochs of this run's tokens take */
         double tokens;
