@@ -19,6 +19,7 @@
 #include "report/html.h"
 #include "report/results.h"
 #include "report/tables.h"
+#include "train/rundir.h"
 
 static char g_tmp[256];
 
@@ -358,6 +359,135 @@ static void test_escaping(void **state) {
     results_free(&r);
 }
 
+/* A corpus manifest as `corpus build` (derived_from NULL) or `corpus filter` would write it. */
+static void write_manifest(const char *dir, const char *name, const char *derived_from, double noise,
+                           const char *score, double keep) {
+    char path[400], text[1024];
+    Status st = {0};
+    assert_int_equal(dir_create(dir, &st), 0);
+    int n = snprintf(text, sizeof text,
+                     "{\"name\": \"%s\", \"docs_train\": 10, \"docs_val\": 2, \"bytes_train\": 100, \"bytes_val\": 20, "
+                     "\"sha256_train\": \"%s\", \"sha256_val\": \"ab\"",
+                     name, name);
+    if (derived_from)
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      ", \"derived\": {\"source\": \"%s\", \"noise\": %g, \"score\": \"%s\", \"keep\": %g}", derived_from,
+                      noise, score, keep);
+    snprintf(text + n, sizeof text - (size_t)n, "}");
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    assert_int_equal(file_write_atomic(path, text, strlen(text), &st), 0);
+}
+
+/* C10: a noised corpus behind its source and a filtered one ahead (supports); one of the two
+ * (supports in part, naming which); noise ahead (contradicts); nothing decided (undecided). */
+static void test_quality_claim(void **state) {
+    (void)state;
+    char raw[300], noisy[300], ppl[300], rnd[300];
+    snprintf(raw, sizeof raw, "%s/q", g_tmp);
+    snprintf(noisy, sizeof noisy, "%s/q-noisy", g_tmp);
+    snprintf(ppl, sizeof ppl, "%s/q-ppl", g_tmp);
+    snprintf(rnd, sizeof rnd, "%s/q-rand", g_tmp);
+    write_manifest(raw, "q", NULL, 0, "", 1);
+    write_manifest(noisy, "q-noisy", "q", 0.5, "none", 1);
+    write_manifest(ppl, "q-ppl", "q", 0, "perplexity", 0.5);
+    write_manifest(rnd, "q-rand", "q", 0, "random", 0.5);
+    const struct {
+        double noisy, ppl, rnd;
+        const char *verdict;
+    } cases[] = {{0.5, 2, 0.5, "supports"},
+                 {0.5, 1, 2, "supports in part (worse data costs compute; no gain from filtering detected)"},
+                 {1, 2, 1, "supports in part (filtering saves compute; no cost of noise detected)"},
+                 {2, 2, 1, "contradicts (a change of data quality moved the loss the other way)"},
+                 {1, 1, 0.5, "undecided"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"raw", "llama-2023", OPT_ADAMW, 1, 0, 0, 0},
+                                   {"noisy", "llama-2023", OPT_ADAMW, cases[i].noisy, 0, 0, 0},
+                                   {"ppl", "llama-2023", OPT_ADAMW, cases[i].ppl, 0, 0, 0},
+                                   {"rand", "llama-2023", OPT_ADAMW, cases[i].rnd, 0, 0, 0}};
+        plant(&r, arms, 4);
+        const char *data[] = {raw, noisy, ppl, rnd};
+        for (int a = 0; a < 4; a++) snprintf(r.arms[a].cfg.data, sizeof r.arms[a].cfg.data, "%s", data[a]);
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        const ClaimResult *c10 = claim(c, n, "C10");
+        printf("  planted %.2g %.2g %.2g: %s | %.400s\n", cases[i].noisy, cases[i].ppl, cases[i].rnd, c10->verdict,
+               c10->result);
+        assert_string_equal(c10->verdict, cases[i].verdict);
+        assert_non_null(strstr(c10->result, "noisy over raw"));
+        assert_non_null(strstr(c10->result, "rand over raw"));
+        assert_non_null(strstr(c10->result, "(random control)"));
+        results_free(&r);
+    }
+    Results r; /* arms on corpora not derived from one another */
+    const PlantedArm arms[] = {{"raw", "llama-2023", OPT_ADAMW, 1, 0, 0, 0}, {"other", "llama-2023", OPT_ADAMW, 2, 0, 0, 0}};
+    plant(&r, arms, 2);
+    snprintf(r.arms[0].cfg.data, sizeof r.arms[0].cfg.data, "%s", raw);
+    ClaimResult c[CLAIMS_MAX];
+    int n = claims_evaluate(&r, c, CLAIMS_MAX);
+    assert_string_equal(claim(c, n, "C10")->verdict, "not tested");
+    results_free(&r);
+}
+
+/* C8: each planted run's final.json holds its test loss at 2x and 4x its context under the four
+ * scalings, rise[multiple][scaling] above its own, with a little run-to-run spread. */
+static void plant_context(Results *r, const char *dir, const double rise[2][4]) {
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    for (int a = 0; a < r->n_arms; a++) {
+        snprintf(r->arms[a].cfg.eval_contexts, sizeof r->arms[a].cfg.eval_contexts, "2,4");
+        r->arms[a].cfg.pos = POS_ROPE;
+    }
+    Status st = {0};
+    for (int i = 0; i < r->n_runs; i++) {
+        const RunRow *x = &r->runs[i];
+        char run[2048];
+        snprintf(run, sizeof run, "%s/runs/%d-%s", dir, x->id, x->arm);
+        assert_int_equal(dir_create(run, &st), 0);
+        RunFinal f = {0};
+        f.test_bpb = x->test_bpb, f.seed = (uint64_t)x->seed;
+        double spread = 0.004 * (x->seed == 1 ? 1 : -1) + 0.002 * (x->budget_index % 3 - 1);
+        for (int m = 0; m < 2; m++)
+            for (int k = 0; k < 4; k++)
+                f.ctx[f.n_ctx++] = (RunContextEval){2 << m, k, 2 << m, x->test_bpb * (1 + rise[m][k] + spread), NAN};
+        assert_int_equal(rundir_write_final(run, &f, &st), 0);
+    }
+}
+
+/* C8: YaRN within 5% at 2x and 4x and ahead of no scaling (supports); within at 2x only (in part);
+ * 10% up at 2x, or behind no scaling (contradicts); no eval_contexts (not tested). */
+static void test_context_claim(void **state) {
+    (void)state;
+    const struct {
+        double rise[2][4]; /* [2x, 4x][none, linear, ntk, yarn] */
+        const char *verdict;
+    } cases[] = {{{{0.3, 0.2, 0.05, 0.01}, {0.8, 0.5, 0.2, 0.02}}, "supports"},
+                 {{{0.3, 0.2, 0.05, 0.01}, {0.8, 0.5, 0.2, 0.10}}, "supports in part (at 2x; YaRN loses more than 5% at 4x)"},
+                 {{{0.3, 0.2, 0.05, 0.10}, {0.8, 0.5, 0.2, 0.20}}, "contradicts (YaRN loses more than 5% at 2x)"},
+                 {{{0.01, 0.2, 0.05, 0.03}, {0.02, 0.5, 0.2, 0.04}}, "contradicts (YaRN does worse than no scaling at 2x)"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Results r;
+        const PlantedArm arms[] = {{"rope", "llama-2023", OPT_ADAMW, 1, 0, 0, 0}};
+        plant(&r, arms, 1);
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/c8-%zu", g_tmp, i);
+        plant_context(&r, dir, cases[i].rise);
+        ClaimResult c[CLAIMS_MAX];
+        int n = claims_evaluate(&r, c, CLAIMS_MAX);
+        const ClaimResult *c8 = claim(c, n, "C8");
+        printf("  case %zu: %s | %.400s\n", i, c8->verdict, c8->result);
+        assert_string_equal(c8->verdict, cases[i].verdict);
+        assert_non_null(strstr(c8->result, "rope (pos=rope, 12 runs): at 2x none"));
+        results_free(&r);
+    }
+    Results r; /* no run evaluated past its context */
+    const PlantedArm arms[] = {{"rope", "llama-2023", OPT_ADAMW, 1, 0, 0, 0}};
+    plant(&r, arms, 1);
+    ClaimResult c[CLAIMS_MAX];
+    int n = claims_evaluate(&r, c, CLAIMS_MAX);
+    assert_string_equal(claim(c, n, "C8")->verdict, "not tested");
+    results_free(&r);
+}
+
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/algoprog_test_report_XXXXXX");
     if (!mkdtemp(g_tmp)) return 1;
@@ -366,6 +496,7 @@ int main(void) {
         cmocka_unit_test(test_about_band),
         cmocka_unit_test(test_moe_claim),
         cmocka_unit_test(test_kv_claim), cmocka_unit_test(test_repetition_claim), cmocka_unit_test(test_distill_claim),
+        cmocka_unit_test(test_quality_claim), cmocka_unit_test(test_context_claim),
         cmocka_unit_test(test_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,8 @@ usage: test_study.py ALGOPROG_BINARY WORKDIR
 - a registry.db that is not SQLite, cut short, or another program's database, and an output
   directory that cannot be written: a one-line error from run, status and report
 - a study whose data changed on disk since it began is refused with both checksums
+- `corpus filter` derives corpora deterministically, held-out text untouched; arms may train on them
+  (claim C10), not on corpora with other held-out text
 - every subcommand answers --help with its usage
 """
 import csv
@@ -433,10 +435,11 @@ def test_shipped_studies(work, data):
 def test_claim_studies(work, data):
     """The claim studies with study settings of the micro study (every arm, switch and ablation kept,
     no sweeps, two tiny budgets) run end to end, and the report gives their claims a verdict."""
-    print("claim studies, micro versions: C3, C11 and C12")
+    print("claim studies, micro versions: C3, C8, C11 and C12")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "claims")
     teacher = tiny_teacher(work, data)
-    for name, claim in (("c3-ablation.ini", "C3"), ("c11-epochs.ini", "C11"), ("c12-distill.ini", "C12")):
+    for name, claim in (("c3-ablation.ini", "C3"), ("c8-context.ini", "C8"), ("c11-epochs.ini", "C11"),
+                        ("c12-distill.ini", "C12")):
         text = open(os.path.join(root, name)).read()
         body = text[text.index("\n[", text.index("[study]")):]  # the arms and ablations
         body = re.sub(r"(?m)^teacher = .*$", f"teacher = {teacher}", body)
@@ -451,6 +454,118 @@ def test_claim_studies(work, data):
         check(row is not None and not row["verdict"].startswith("not tested"),
               f"{name}, micro: the report judges {claim}: {row['verdict'] if row else r.stderr.strip()[-200:]}"
               f" | {row['result'][:160] if row else ''}")
+
+
+def make_corpus(root, name, docs, val_every=8):
+    """A corpus directory written by hand (as `corpus build` would): every val_every-th document held out."""
+    import hashlib
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    parts = [[], []]
+    for i, doc in enumerate(docs):
+        parts[i % val_every == 0].append(doc)
+    blobs = [b"".join(x + b"\x1e\n" for x in p) for p in parts]
+    for blob, f in zip(blobs, ("train.txt", "val.txt")):
+        open(os.path.join(d, f), "wb").write(blob)
+    json.dump({"name": name, "val_frac": 1 / val_every, "docs_train": len(parts[0]), "docs_val": len(parts[1]),
+               "bytes_train": sum(map(len, parts[0])), "bytes_val": sum(map(len, parts[1])),
+               "sha256_train": hashlib.sha256(blobs[0]).hexdigest(), "sha256_val": hashlib.sha256(blobs[1]).hexdigest()},
+              open(os.path.join(d, "manifest.json"), "w"))
+    return d
+
+
+def test_quality(work, data):
+    """C10: `corpus filter` derives corpora (noise, perplexity, random) deterministically with the held-out
+    text untouched; bad options are refused; a study whose arms train on them runs, and one whose arm corpus
+    has other held-out text is refused; the report judges C10 on the micro version of c10-quality.ini."""
+    print("data quality (C10): corpus filter and per-arm data")
+    root = os.path.join(work, "data")
+    text = open(data, "rb").read()
+    paras = [p.strip() for p in re.split(rb"\n\s*\n", text) if len(p.strip()) > 200]
+    docs, cur = [], b""
+    for p in paras:  # documents of about 3 KB
+        cur += p + b"\n\n"
+        if len(cur) > 3000:
+            docs.append(cur)
+            cur = b""
+    make_corpus(root, "lic", docs)
+    env = dict(os.environ, ALGOPROG_DATA=root)
+
+    def go(args):
+        r = subprocess.run([BIN] + args, capture_output=True, env=env)
+        r.stdout, r.stderr = r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+        return r
+
+    ref = os.path.join(work, "c10_ref")
+    r = go(["train", "llama-2023", "data=lic", f"out={ref}", "d_model=64", "n_layers=2", "n_heads=2", "context=64",
+            "batch=16", "steps=150", "eval_every=150", "eval_tokens=2048", "final_eval_tokens=2048", "log_every=0"])
+    check(r.returncode == 0, f"a reference model trains on the corpus ({r.stderr.strip()[-200:]})")
+    cmds = {"lic-noisy": ["lic", "--noise", "0.5"],
+            "lic-noisy-ppl": ["lic-noisy", "--score", "perplexity", "--model", ref, "--keep", "0.5"],
+            "lic-noisy-rand": ["lic-noisy", "--score=random", "--keep=0.5"],
+            "lic-ppl": ["lic", "score=perplexity", f"model={ref}", "keep=0.5"]}
+    for name, args in cmds.items():
+        r = go(["corpus", "filter"] + args + [f"out={name}"])
+        check(r.returncode == 0 and "held out: unchanged" in r.stdout, f"corpus filter -> {name} ({r.stderr.strip()[-200:]})")
+    rd = lambda n, f: open(os.path.join(root, n, f), "rb").read()
+    check(all(rd(n, "val.txt") == rd("lic", "val.txt") for n in cmds), "every derived corpus keeps the held-out text byte for byte")
+    noisy = list(csv.DictReader(open(os.path.join(root, "lic-noisy", "scores.tsv")), delimiter="\t"))
+    n_docs = len(noisy)
+    check(sum(int(x["noised"]) for x in noisy) == round(0.5 * n_docs), f"--noise 0.5 shuffles half of {n_docs} documents")
+    train, noised_train = rd("lic", "train.txt"), rd("lic-noisy", "train.txt")
+    check(len(train) == len(noised_train) and sorted(train) == sorted(noised_train) and train != noised_train,
+          "shuffled words keep the bytes and the length, not the order")
+    ppl = list(csv.DictReader(open(os.path.join(root, "lic-noisy-ppl", "scores.tsv")), delimiter="\t"))
+    kept = [x for x in ppl if x["kept"] == "1"]
+    check(len(kept) == round(0.5 * n_docs), f"--keep 0.5 keeps {len(kept)} of {n_docs} documents")
+    mean = lambda xs: sum(xs) / max(len(xs), 1)
+    s_noisy = mean([float(p["score"]) for p, q in zip(ppl, noisy) if q["noised"] == "1"])
+    s_clean = mean([float(p["score"]) for p, q in zip(ppl, noisy) if q["noised"] == "0"])
+    kept_noisy = sum(1 for p, q in zip(ppl, noisy) if q["noised"] == "1" and p["kept"] == "1")
+    check(s_noisy > s_clean and kept_noisy < len(kept) / 2,
+          f"the reference model scores shuffled documents worse ({s_noisy:.3f} vs {s_clean:.3f} bits/byte) and the "
+          f"filter keeps fewer of them ({kept_noisy} of {len(kept)})")
+    again = go(["corpus", "filter"] + cmds["lic-noisy-ppl"] + ["out=lic-again"])
+    check(again.returncode == 0 and rd("lic-again", "train.txt") == rd("lic-noisy-ppl", "train.txt"),
+          "the same command makes the same corpus")
+    m = json.load(open(os.path.join(root, "lic-noisy-ppl", "manifest.json")))
+    check(m.get("derived", {}).get("source") == "lic-noisy" and m["derived"]["keep"] == 0.5, "the manifest names the derivation")
+    for args, fragment in ((["lic", "--keep", "0.5", "out=x"], "--keep needs --score"),
+                           (["lic", "--score", "perplexity", "--keep", "0.5", "out=x"], "go together"),
+                           (["lic", "--score", "loud", "--keep", "0.5", "out=x"], "use perplexity or random"),
+                           (["lic", "--noise", "1.5", "out=x"], "noise=1.5"),
+                           (["lic", "--noise", "0.5"], "needs out=NAME"),
+                           (["lic", "--noise", "0.5", "out=lic"], "a name of its own"),
+                           (["lic", "--noise", "0.5", "out=Bad/Name"], "lower-case letters"),
+                           (["nosuch", "--noise", "0.5", "out=x"], "no corpus 'nosuch'"),
+                           (["lic", "--score", "perplexity", "--model", os.path.join(work, "nothing"), "--keep", "0.5",
+                             "out=x"], "nothing")):
+        r = go(["corpus", "filter"] + args)
+        check(r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr,
+              f"corpus filter {' '.join(args)[:60]} -> '{fragment}' ({r.returncode}: {r.stderr.strip()[:160]})")
+    # a study whose arm trains on a corpus with other held-out text is refused
+    make_corpus(root, "other", docs, val_every=5)
+    spec = os.path.join(work, "c10_bad.ini")
+    write_study(spec, "lic", arms="[arm a]\npreset = llama-2023\n[arm b]\npreset = llama-2023\ndata = other\n")
+    r = go(["study", "run", spec, f"out={os.path.join(work, 'c10_bad')}"])
+    check(r.returncode == 2 and "held-out text differs" in r.stderr, f"an arm corpus with other held-out text is refused "
+          f"({r.returncode}: {r.stderr.strip()[:200]})")
+    # the claim study, micro
+    body = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes", "claims",
+                             "c10-quality.ini")).read()
+    body = body[body.index("\n[", body.index("[study]")):].replace("austen", "lic")
+    spec = os.path.join(work, "micro_c10-quality.ini")
+    write_study(spec, "lic", arms=body, budgets="6e9, 1.2e10, 2.4e10, 4.8e10")
+    out = os.path.join(work, "micro_c10-quality")
+    r = go(["study", "run", spec, f"out={out}", "workers=2", "threads=1"])
+    check(r.returncode == 0, f"c10-quality.ini, micro: runs ({r.stderr.strip()[-300:]})")
+    r = go(["report", out, "--boot", "100"])
+    rows_ = list(csv.DictReader(open(os.path.join(out, "report", "claims.csv")))) if r.returncode == 0 else []
+    row = next((x for x in rows_ if x.get("id") == "C10"), None)
+    check(row is not None and not row["verdict"].startswith("not tested") and "noisy over raw" in row["result"]
+          and "random control" in row["result"],
+          f"c10-quality.ini, micro: the report judges C10: {row['verdict'] if row else r.stderr.strip()[-200:]}"
+          f" | {row['result'][:200] if row else ''}")
 
 
 def test_help():
@@ -489,6 +604,7 @@ def main():
     test_files_lock(micro_out)
     test_shipped_studies(work, data)
     test_claim_studies(work, data)
+    test_quality(work, data)
     test_help()
     print(f"{len(FAILURES)} failures")
     return 1 if FAILURES else 0

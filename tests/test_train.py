@@ -308,7 +308,7 @@ def test_distillation(data, work):
 def test_eval_context(data, work):
     print("eval: held-out loss by position at the training context and beyond (rope scalings, alibi, learned)")
     rope, alibi, learned = (os.path.join(work, n) for n in ("ctx_rope", "ctx_alibi", "ctx_learned"))
-    for d, extra in ((rope, []), (alibi, ["pos=alibi"]), (learned, ["pos=learned"])):
+    for d, extra in ((rope, ["eval_contexts=2,4"]), (alibi, ["pos=alibi", "eval_contexts=4"]), (learned, ["pos=learned"])):
         r = run(tiny(data, d, "steps=30", "final_eval_tokens=4096", *extra))
         check(r.returncode == 0, f"{os.path.basename(d)} trains ({r.stderr.strip()[-200:]})")
     final = json.load(open(os.path.join(rope, "final.json")))
@@ -328,6 +328,54 @@ def test_eval_context(data, work):
               f"({', '.join(f'{b[chr(98) + chr(112) + chr(98)]:.3f}' for b in doc.get('buckets', []))})")
     r = run(["eval", alibi, "eval_context=256", "tokens=4096"])
     check(r.returncode == 0 and "[   128,    256)" in r.stdout, "alibi runs beyond its context as it is")
+    # eval_contexts: the run evaluates itself beyond its context at the end, as `eval` does
+    ce = final.get("context_eval", [])
+    check([(e["multiple"], e["rope_scaling"]) for e in ce] == [(m, s) for m in (2, 4) for s in ("none", "linear", "ntk", "yarn")],
+          f"eval_contexts=2,4 on rope: final.json holds 2 x 4 scalings ({[(e['multiple'], e['rope_scaling']) for e in ce]})")
+    for e in ce:
+        r = run(["eval", rope, f"eval_context={64 * e['multiple']}", f"rope_scaling={e['rope_scaling']}", "tokens=4096",
+                 "--json"])
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+        check(abs(doc.get("bpb", 0) - e["test_bpb"]) <= 1e-5 * e["test_bpb"] and
+              abs(doc.get("bpb_beyond", 0) - e["test_bpb_beyond"]) <= 1e-5 * e["test_bpb_beyond"],
+              f"context_eval {e['multiple']}x {e['rope_scaling']} = `algoprog eval` ({e['test_bpb']:.5f}, "
+              f"{doc.get('bpb', float('nan')):.5f})")
+    ce = json.load(open(os.path.join(alibi, "final.json"))).get("context_eval", [])
+    check(len(ce) == 1 and ce[0]["rope_scaling"] == "none" and math.isfinite(ce[0]["test_bpb_beyond"]),
+          "eval_contexts=4 on alibi: one evaluation, as it is")
+    for args, msg in ((["pos=learned", "eval_contexts=2"], "learned positions"),
+                      (["eval_contexts=4,2"], "increasing whole multiples"),
+                      (["eval_contexts=1"], "increasing whole multiples"),
+                      (["eval_contexts=2,x"], "increasing whole multiples"),
+                      (["context=1024", "eval_contexts=64"], "fewer than one window")):
+        r = run(tiny(data, os.path.join(work, "ctx_bad"), "steps=2", *args))
+        check(r.returncode == 2 and msg in r.stderr, f"refused: {' '.join(args)} -> '{msg}' ({r.stderr.strip()[-160:]})")
+        shutil.rmtree(os.path.join(work, "ctx_bad"), ignore_errors=True)
+    # a context-extension fine-tune: init_from loads the run's parameters exactly (0 steps = `eval` with YaRN), and
+    # a short fine-tune at 4x the context with YaRN lowers the loss past the training context
+    yarn = ["context=256", "rope_scaling=yarn", "rope_factor=4", "rope_original_context=64", "final_eval_tokens=4096"]
+    ft0, ft = os.path.join(work, "ctx_ft0"), os.path.join(work, "ctx_ft")
+    r = run(tiny(data, ft0, f"init_from={rope}", "steps=0", *yarn))
+    r2 = run(["eval", rope, "eval_context=256", "rope_scaling=yarn", "tokens=4096", "--json"])
+    f0 = json.load(open(os.path.join(ft0, "final.json"))) if r.returncode == 0 else {}
+    y = json.loads(r2.stdout) if r2.returncode == 0 else {}
+    check(f0 and y and abs(f0["test_bpb"] - y["bpb"]) <= 1e-5 * y["bpb"],
+          f"init_from with 0 steps at 4x with YaRN = `eval` of the run with YaRN ({f0.get('test_bpb')} vs {y.get('bpb')}; "
+          f"{r.stderr.strip()[-160:]})")
+    r = run(tiny(data, ft, f"init_from={rope}", "steps=20", "lr=1e-3", "eval_contexts=2", *yarn))
+    f1 = json.load(open(os.path.join(ft, "final.json"))) if r.returncode == 0 else {}
+    r3 = run(["eval", ft, "tokens=4096", "--json"])
+    e3 = json.loads(r3.stdout) if r3.returncode == 0 else {}
+    check(f1 and e3 and e3.get("rope_scaling") == "yarn" and e3.get("bpb", 9) < y.get("bpb", 0),
+          f"20 fine-tune steps at 4x with YaRN lower the loss at 4x ({y.get('bpb')} -> {e3.get('bpb')}); eval keeps "
+          f"the run's own scaling ({e3.get('rope_scaling')})")
+    check(f1 and [e["multiple"] for e in f1.get("context_eval", [])] == [2] * 4,
+          "a fine-tuned run evaluates itself at 2x its own context too")
+    for args, msg in (([f"init_from={rope}", "d_model=32", "steps=1"], "must have this run's shapes"),
+                      ([f"init_from={os.path.join(work, 'nothing')}", "steps=1"], "not found")):
+        r = run(tiny(data, os.path.join(work, "ctx_bad"), *args))
+        check(r.returncode == 2 and msg in r.stderr, f"refused: init_from -> '{msg}' ({r.stderr.strip()[-160:]})")
+        shutil.rmtree(os.path.join(work, "ctx_bad"), ignore_errors=True)
     r = run(["eval", alibi, "eval_context=256", "rope_scaling=yarn"])
     check(r.returncode == 2 and "needs pos=rope" in r.stderr, f"rope_scaling on alibi is refused ({r.stderr.strip()})")
     r = run(["eval", learned, "eval_context=256"])

@@ -4,14 +4,19 @@
 #include "core/fileio.h"
 #include "core/parallel.h"
 #include "core/sha256.h"
+#include "core/rng.h"
+#include "core/strbuf.h"
 #include "data/corpus.h"
+#include "data/quality.h"
 #include "data/dataset.h"
 #include "data/shard.h"
 #include "data/tiktoken.h"
 #include "data/tokenizer.h"
+#include "train/score.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +77,161 @@ static void print_corpus(const Corpus *c) {
            "  held out: %10llu bytes, %7llu documents, sha256 %s (val_frac %.3g, split by document hash)\n",
            c->name, c->dir, (unsigned long long)c->bytes[0], (unsigned long long)c->docs[0], c->sha256[0],
            (unsigned long long)c->bytes[1], (unsigned long long)c->docs[1], c->sha256[1], c->val_frac);
+    if (c->derived_from[0])
+        printf("  derived from %s: noise %.3g, score %s, keep %.3g (manifest.json has the details)\n", c->derived_from,
+               c->noise, c->score, c->keep);
 }
 
-const char *const cli_usage_corpus = "usage: algoprog corpus build NAME [val_frac=0.05]\n"
-                                     "       algoprog corpus list\n"
-                                     "       algoprog corpus info NAME\n";
+const char *const cli_usage_corpus =
+    "usage: algoprog corpus build NAME [val_frac=0.05]\n"
+    "       algoprog corpus list\n"
+    "       algoprog corpus info NAME\n"
+    "       algoprog corpus filter CORPUS out=NAME [--noise P] [--score perplexity|random --keep F]\n"
+    "                              [--model RUN_DIR] [seed=S] [threads=N]\n"
+    "  filter: a corpus derived along a quality axis (claim C10). --noise P replaces a fraction P of the\n"
+    "  training documents by shuffled-word versions of themselves (a controlled degradation); --score\n"
+    "  perplexity keeps the fraction F of documents on which the reference run RUN_DIR has the lowest\n"
+    "  bits per byte (random: a seeded random fraction F, the control). Noise comes first, so a degraded\n"
+    "  corpus can be filtered in one command. The held-out text is copied unchanged: every corpus derived\n"
+    "  from one source is evaluated on the same text. Per-document scores go to NAME/scores.tsv.\n";
+
+/* `--key value` and `--key=value` as key=value, so both spellings work for filter. */
+static int normalise_flags(int argc, char **argv, char **out, char *store, size_t store_size) {
+    int n = 0;
+    size_t used = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2)) {
+            out[n++] = argv[i];
+            continue;
+        }
+        const char *v = strchr(a, '=') ? "" : i + 1 < argc ? argv[++i] : "";
+        int w = snprintf(store + used, store_size - used, "%s%s%s", a + 2, strchr(a, '=') ? "" : "=", v);
+        if (w < 0 || (size_t)w >= store_size - used) return -1;
+        out[n++] = store + used;
+        used += (size_t)w + 1;
+    }
+    return n;
+}
+
+static int corpus_filter(int argc, char **argv) {
+    Status st = {0};
+    char *args[32], store[4096];
+    int n_args = argc <= 32 ? normalise_flags(argc, argv, args, store, sizeof store) : -1;
+    if (n_args < 1) return fputs(cli_usage_corpus, stderr), 2;
+    static const char *const allowed[] = {"out", "noise", "score", "keep", "model", "seed", "threads", NULL};
+    Opt opts[16];
+    int n;
+    double noise, keep, seed, threads;
+    if (n_args - 1 > 16 || parse_opts(n_args - 1, args + 1, allowed, opts, &n, &st) ||
+        opt_double(opts, n, "noise", 0, 0, 1, &noise, &st) || opt_double(opts, n, "keep", 1, 1e-6, 1, &keep, &st) ||
+        opt_double(opts, n, "seed", 1, 0, 9007199254740992.0, &seed, &st) ||
+        opt_double(opts, n, "threads", 0, 0, 4096, &threads, &st))
+        return cli_fail(&st);
+    const char *out = opt(opts, n, "out", NULL), *score = opt(opts, n, "score", "none"),
+               *model = opt(opts, n, "model", NULL);
+    if (!out) return fputs("algoprog: error: corpus filter needs out=NAME (the derived corpus)\n", stderr), 2;
+    if (strcmp(score, "none") && strcmp(score, "perplexity") && strcmp(score, "random"))
+        return fprintf(stderr, "algoprog: error: --score %s: use perplexity or random\n", score), 2;
+    if (!strcmp(score, "perplexity") != !!model)
+        return fputs("algoprog: error: --score perplexity and --model RUN_DIR go together (the run scores the "
+                     "documents)\n", stderr), 2;
+    if (!strcmp(score, "none") && keep < 1)
+        return fputs("algoprog: error: --keep needs --score perplexity or random (what to keep by)\n", stderr), 2;
+    if (!strcmp(score, "none") && noise == 0)
+        return fputs("algoprog: error: nothing to do: give --noise P, or --score with --keep F\n", stderr), 2;
+    if (model) {
+        char ck[800];
+        snprintf(ck, sizeof ck, "%s/checkpoint.bin", model);
+        if (!file_exists(ck))
+            return fprintf(stderr, "algoprog: error: --model %s: no trained run there (no checkpoint.bin)\n", model), 2;
+    }
+    parallel_init((int)threads);
+    Corpus src, dst;
+    if (corpus_open(&src, args[0], dataset_data_dir(), &st)) return cli_fail(&st);
+    char path[700];
+    snprintf(path, sizeof path, "%s/train.txt", src.dir);
+    char *text;
+    size_t len;
+    if (file_read_all(path, &text, &len, (size_t)1 << 36, &st)) return cli_fail(&st);
+    Derivation how = {.noise = noise, .keep = keep, .seed = (uint64_t)seed, .threshold = NAN};
+    snprintf(how.source, sizeof how.source, "%s", src.name);
+    sha256_hex(text, len, how.source_sha256);
+    if (strcmp(how.source_sha256, src.sha256[0])) {
+        free(text);
+        status_fail(&st, AP_ECORRUPT, "%s no longer matches its manifest: rebuild corpus '%s'", path, src.name);
+        return cli_fail(&st);
+    }
+    snprintf(how.score, sizeof how.score, "%s", strcmp(score, "none") ? score : "");
+    DocSpan *spans = NULL;
+    size_t nd = 0;
+    unsigned char *noised = NULL, *keep_mark = NULL;
+    size_t *bytes = NULL;
+    double *scores = NULL;
+    int rc = quality_docs((const unsigned char *)text, len, &spans, &nd, &st);
+    if (!rc) {
+        noised = calloc(nd ? nd : 1, 1), keep_mark = malloc(nd ? nd : 1);
+        bytes = malloc((nd ? nd : 1) * sizeof *bytes), scores = malloc((nd ? nd : 1) * sizeof *scores);
+        if (!noised || !keep_mark || !bytes || !scores) rc = status_fail(&st, AP_ENOMEM, "out of memory");
+    }
+    how.docs_in = nd;
+    /* noise first: the chosen documents shuffled in place (same bytes, so the spans hold) */
+    if (!rc && noise > 0) {
+        quality_choose(nd, noise, how.seed, noised);
+        unsigned char *tmp = malloc(CORPUS_MAX_DOC + 1);
+        for (size_t i = 0; i < nd && !rc; i++) {
+            if (!noised[i]) continue;
+            unsigned char *doc = (unsigned char *)text + spans[i].off, *buf = tmp;
+            if (spans[i].len > CORPUS_MAX_DOC) buf = malloc(spans[i].len);
+            if (!buf) {
+                rc = status_fail(&st, AP_ENOMEM, "out of memory");
+                break;
+            }
+            quality_shuffle_words(doc, spans[i].len, how.seed * 0x9e3779b97f4a7c15ull + i, buf);
+            memcpy(doc, buf, spans[i].len);
+            if (buf != tmp) free(buf);
+            how.docs_noised++;
+        }
+        free(tmp);
+    }
+    for (size_t i = 0; i < nd; i++) bytes[i] = spans[i].len, keep_mark[i] = 1;
+    if (!rc && !strcmp(score, "perplexity")) {
+        ScoreInfo info;
+        snprintf(how.model, sizeof how.model, "%s", model);
+        rc = score_documents(model, (const unsigned char *)text, len, nd, bytes, scores, &info, 1, &st);
+        if (!rc) printf("scored %zu documents (%zu tokens) with %s (%s) in %.1f s\n", nd, info.tokens, model,
+                        info.model, info.seconds);
+    } else if (!rc && !strcmp(score, "random")) {
+        Rng r;
+        rng_seed(&r, how.seed ^ 0x5c0e5c0e5c0eull);
+        for (size_t i = 0; i < nd; i++) scores[i] = rng_uniform_double(&r);
+    }
+    if (!rc && how.score[0]) how.threshold = quality_keep_lowest(scores, nd, keep, keep_mark);
+    for (size_t i = 0; i < nd; i++) how.docs_kept += keep_mark[i];
+    if (!rc)
+        rc = quality_write_corpus(&dst, &src, out, dataset_data_dir(), (const unsigned char *)text, spans, nd,
+                                  keep_mark, &how, &st);
+    if (!rc) { /* the scores beside the corpus, for inspection: which documents went, and why */
+        StrBuf sb = {0};
+        sb_printf(&sb, "document\tbytes\tnoised\tscore\tkept\n");
+        for (size_t i = 0; i < nd; i++)
+            sb_printf(&sb, "%zu\t%zu\t%d\t%.6g\t%d\n", i, bytes[i], noised[i], how.score[0] ? scores[i] : NAN,
+                      keep_mark[i]);
+        snprintf(path, sizeof path, "%s/scores.tsv", dst.dir);
+        rc = sb.failed ? status_fail(&st, AP_ENOMEM, "out of memory") : file_write_atomic(path, sb.s, sb.len, &st);
+        sb_free(&sb);
+    }
+    if (!rc) {
+        printf("corpus %s from %s: %llu of %zu documents kept (%llu noised), %llu of %llu bytes", dst.name, src.name,
+               (unsigned long long)how.docs_kept, nd, (unsigned long long)how.docs_noised,
+               (unsigned long long)dst.bytes[0], (unsigned long long)src.bytes[0]);
+        if (how.score[0]) printf("; %s score threshold %.4g", how.score, how.threshold);
+        printf("\n  held out: unchanged (%llu documents, sha256 %s)\n  in %s\n", (unsigned long long)dst.docs[1],
+               dst.sha256[1], dst.dir);
+    }
+    free(text), free(spans), free(noised), free(keep_mark), free(bytes), free(scores);
+    return rc ? cli_fail(&st) : 0;
+}
 
 int cmd_corpus(int argc, char **argv) {
     Status st = {0};
@@ -99,6 +254,7 @@ int cmd_corpus(int argc, char **argv) {
         return 0;
     }
     if (argc < 2) return fputs(usage, stderr), 2;
+    if (!strcmp(argv[0], "filter")) return corpus_filter(argc - 1, argv + 1);
     Corpus c;
     if (!strcmp(argv[0], "info")) {
         if (corpus_open(&c, argv[1], data_dir, &st)) return cli_fail(&st);

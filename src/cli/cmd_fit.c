@@ -232,8 +232,16 @@ static int fit_frontiers(const PointSet *ps, const FitOptions *o, int json, Json
         for (int a = 1; a < ps->n_arms; a++) {
             CegCurve c;
             Status cs = {0};
-            if (ceg_pair(&fr[0], &fr[a], 5, o, &c, &cs)) {
+            if (ceg_pair(&fr[0], &fr[a], CEG_REPORT_LEVELS, o, &c, &cs)) {
                 if (!json) printf("\nCEG of %s over %s: %s\n", ps->arms[a], ps->arms[0], cs.msg);
+                else { /* the pair stays in the JSON, with why it has no levels */
+                    jw_object_begin(w);
+                    jw_key(w, "arm"), jw_string(w, ps->arms[a]);
+                    jw_key(w, "reference"), jw_string(w, ps->arms[0]);
+                    jw_key(w, "levels"), jw_array_begin(w), jw_array_end(w);
+                    jw_key(w, "error"), jw_string(w, cs.msg);
+                    jw_object_end(w);
+                }
                 continue;
             }
             print_ceg(ps->arms[0], ps->arms[a], &c, json, w);

@@ -260,6 +260,10 @@ static const ConfigKey KEYS[] = {
      "length (a study's arms at every budget and size); a fresh run sets max_unique_tokens from it. 0 is off; "
      "1 refuses a corpus too small to give every token once.",
      "Muennighoff et al. 2023 (data-constrained scaling)"},
+    {"init_from", "train", KEY_STRING, OFF(init_from), "", NULL, 0, 0, 0,
+     "Start from a finished run's parameters (its directory; same tokenizer and shapes) with a fresh optimiser and "
+     "schedule: a fine-tune, e.g. at a longer context with rope_scaling. This run's FLOPs count its own steps only.",
+     "Chen et al. 2023 (position interpolation fine-tune); Peng et al. 2023 (YaRN)"},
     {"teacher", "train", KEY_STRING, OFF(teacher), "", NULL, 0, 0, 0,
      "Knowledge distillation: a finished run's directory (its checkpoint.bin) whose model, run on every batch, "
      "gives soft targets; the training loss becomes (1 - distill_weight) x cross-entropy + distill_weight x T^2 "
@@ -271,6 +275,12 @@ static const ConfigKey KEYS[] = {
      "With a teacher: the distillation term's weight (1: soft targets only).", ""},
     {"distill_temperature", "train", KEY_FLOAT, OFF(distill_temperature), "1", NULL, 0.05, 100, 0,
      "With a teacher: the softmax temperature of both models' distributions in the distillation term.", ""},
+    {"eval_contexts", "train", KEY_STRING, OFF(eval_contexts), "", NULL, 0, 0, 0,
+     "Multiples of the context (e.g. 2,4,8) at which the final evaluation also reads the test half, in windows "
+     "that long: RoPE runs with each rope_scaling (none, linear, ntk, yarn at factor = the multiple), other "
+     "positions as they are; final.json context_eval holds the loss overall and past the training context. "
+     "Learned positions have none past it and are refused. \"\" is off.",
+     "Press et al. 2022 (ALiBi); Peng et al. 2023 (YaRN); claim C8"},
     {"steps", "train", KEY_INT, OFF(steps), "1000", NULL, 0, 1 << 30, 0, "Optimiser steps.", ""},
     {"batch", "train", KEY_INT, OFF(batch), "16", NULL, 1, 1 << 20, 0, "Sequences per step.", ""},
     {"seed", "train", KEY_U64, OFF(seed), "1", NULL, 0, 0, 0, "Seed of initialisation and data order.", ""},
@@ -435,6 +445,23 @@ static int set_value(Config *c, const ConfigKey *k, const char *value, Status *s
         return 0;
     }
     return status_fail(st, AP_EINTERNAL, "key '%s' has no type", k->key);
+}
+
+int config_eval_contexts(const Config *c, int *out, int max, Status *st) {
+    int n = 0;
+    const char *p = c->eval_contexts;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long m = strtol(p, &end, 10);
+        if (errno || end == p || m < 2 || m > 64 || (n && m <= out[n - 1]) || n == max ||
+            (*end && *end != ',') || (long)c->context * m > (1L << 20))
+            return status_fail(st, AP_EINVAL, "eval_contexts=%s: expected up to %d increasing whole multiples of the "
+                               "context from 2 to 64, comma-separated (e.g. 2,4,8)", c->eval_contexts, max);
+        out[n++] = (int)m;
+        p = *end ? end + 1 : end;
+    }
+    return n;
 }
 
 int config_set(Config *c, const char *key, const char *value, Status *st) {
@@ -617,6 +644,12 @@ int config_resolve(Config *c, Status *st) {
     }
     if (c->teacher[0] && c->z_loss > 0)
         return status_fail(st, AP_EINVAL, "teacher and z_loss do not combine yet (both fold into the head's gradient)");
+    int multiples[CONFIG_MAX_EVAL_CONTEXTS];
+    int n_multiples = config_eval_contexts(c, multiples, CONFIG_MAX_EVAL_CONTEXTS, st);
+    if (n_multiples < 0) return -1;
+    if (n_multiples && c->family == FAMILY_TRANSFORMER && c->pos == POS_LEARNED)
+        return status_fail(st, AP_EINVAL, "eval_contexts=%s: learned positions (pos=learned) have none beyond the "
+                           "training context", c->eval_contexts);
     if (c->rope_scaling && c->pos != POS_ROPE && c->attention != ATTN_MLA)
         return status_fail(st, AP_EINVAL, "rope_scaling=%s scales RoPE: it needs pos=rope (or attention=mla)",
                            config_enum_name("rope_scaling", c->rope_scaling));

@@ -31,6 +31,7 @@ typedef enum { MOE_BALANCE_NONE = 0, MOE_BALANCE_AUX = 1, MOE_BALANCE_BIAS = 2 }
 typedef enum { SCHED_CONSTANT = 0, SCHED_LINEAR = 1, SCHED_COSINE = 2, SCHED_INVSQRT = 3, SCHED_WSD = 4 } ScheduleKind;
 
 #define CONFIG_PATH_MAX 512
+#define CONFIG_MAX_EVAL_CONTEXTS 8
 
 typedef struct {
     /* [model] */
@@ -108,10 +109,12 @@ typedef struct {
     char tokenizer[CONFIG_PATH_MAX];
     double val_frac;
     uint64_t max_unique_tokens;
+    char init_from[CONFIG_PATH_MAX]; /* a run directory whose parameters this run starts from; "": none */
     char teacher[CONFIG_PATH_MAX]; /* a run directory whose model distils into this one; "": none */
     double distill_weight;         /* the distillation term's share of the training loss */
     double distill_temperature;
     double data_epochs; /* > 0: max_unique_tokens is set so the run sees its data this many times */
+    char eval_contexts[CONFIG_PATH_MAX]; /* "2,4,8": the final evaluation also reads these multiples of the context */
     int steps;
     int batch;
     uint64_t seed;
@@ -160,6 +163,9 @@ int config_load_recipe(Config *c, const char *name_or_path, Status *st);
 int config_apply_args(Config *c, int argc, char **argv, Status *st);
 /* Resolves derived values (n_kv_heads, d_ff) and checks every cross-key constraint. */
 int config_resolve(Config *c, Status *st);
+/* The multiples of the context listed in eval_contexts, increasing, into out (at most max); their count,
+ * or -1 with a message when the list is malformed. */
+int config_eval_contexts(const Config *c, int *out, int max, Status *st);
 /* All keys as "key = value" lines (malloc'ed). model_only restricts to model keys. */
 char *config_to_text(const Config *c, int model_only);
 /* All keys as a recipe file (malloc'ed): the same lines under [model], [optim] and [train], which

@@ -306,6 +306,15 @@ int corpus_open(Corpus *c, const char *name_or_dir, const char *data_dir, Status
                       : manifest_str(m, "sha256_val", c->sha256[1], sizeof c->sha256[1])   ? "\"sha256_val\""
                                                                                            : NULL;
     c->val_frac = json_get_number(m, "val_frac", 0);
+    const JsonValue *d = json_get(m, "derived");
+    c->keep = 1;
+    if (d && d->type == JSON_OBJECT) {
+        if (manifest_str(d, "source", c->derived_from, sizeof c->derived_from) ||
+            manifest_str(d, "score", c->score, sizeof c->score))
+            bad = "\"derived\" with \"source\" and \"score\"";
+        c->noise = json_get_number(d, "noise", 0);
+        c->keep = json_get_number(d, "keep", 1);
+    }
     json_free(&doc);
     if (bad) return status_fail(st, AP_ECORRUPT, "corpus manifest %s is incomplete: expected %s", manifest, bad);
     return 0;

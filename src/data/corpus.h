@@ -25,6 +25,9 @@ typedef struct {
     uint64_t docs[2], bytes[2]; /* [0] train, [1] held-out */
     char sha256[2][65];
     double val_frac;
+    /* a corpus derived along a quality axis (data/quality.h); derived_from is empty otherwise */
+    char derived_from[128], score[16];
+    double noise, keep;
 } Corpus;
 
 /* Builds DATA_DIR/NAME from its recipe. Returns 0 with the corpus filled in. */

@@ -20,6 +20,8 @@
 #include "fit/laws.h"
 
 #define CEG_MAX_LEVELS 16
+/* The loss levels the report and `algoprog fit` read a CEG at (the same in both). */
+#define CEG_REPORT_LEVELS 6
 
 enum { CEG_LAW = 0, CEG_LOCAL = 1 };
 

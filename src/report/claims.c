@@ -1,8 +1,11 @@
 /* claims.c - the claim table and its verdict rules (see claims.h). */
 #include "report/claims.h"
 
+#include "data/corpus.h"
+#include "data/dataset.h"
 #include "fit/account.h"
 #include "models/model.h"
+#include "study/worker.h"
 #include "train/rundir.h"
 
 #include <math.h>
@@ -51,12 +54,16 @@ static const ClaimSpec CLAIMS[] = {
             "(attention = mla) attention (recipes/claims/c7-kv.ini)",
      .rule = RULE_KV_TRADE},
     {.id = "C8", .text = "RoPE scaling / YaRN keeps quality beyond the training length",
-     .how = "`algoprog eval RUN eval_context=N rope_scaling=none|linear|ntk|yarn` (not a study yet)",
-     .rule = RULE_ELSEWHERE},
+     .how = "arms with eval_contexts = 2,4,8 and RoPE, ALiBi or no positions; each run's test loss past its "
+            "training context with no scaling, linear, NTK and YaRN (recipes/claims/c8-context.ini)",
+     .rule = RULE_CONTEXT},
     {.id = "C9", .text = "Optimisations have a ceiling (MFU)", .how = "`algoprog bench` (not part of a study)",
      .rule = RULE_ELSEWHERE},
     {.id = "C10", .text = "Data quality is a compute multiplier",
-     .how = "one preset on the brown (high) and fortunes (low) corpora", .rule = RULE_ELSEWHERE},
+     .how = "arms of one preset on a corpus and on corpora derived from it by `algoprog corpus filter` (shuffled-word "
+            "noise, perplexity filtering, a random control), all evaluated on its held-out text "
+            "(recipes/claims/c10-quality.ini)",
+     .rule = RULE_QUALITY},
     {.id = "C11", .text = "Repetition: ~4 epochs are about as good as fresh data, ~16 diminish",
      .how = "arms of one preset with data_epochs = 1 (fresh) and more (recipes/claims/c11-epochs.ini)",
      .rule = RULE_REPETITION},
@@ -175,7 +182,7 @@ static void append_teacher_cost(Results *r, int ref, int cand, ClaimResult *c) {
     memset(fr, 0, sizeof fr);
     CegCurve cv;
     const CegLevel *m = NULL;
-    if (p && !frontier_fit_arms(p, n, 2, &r->fit, fr, &st) && !ceg_pair(&fr[0], &fr[1], 6, &r->fit, &cv, &st))
+    if (p && !frontier_fit_arms(p, n, 2, &r->fit, fr, &st) && !ceg_pair(&fr[0], &fr[1], CEG_REPORT_LEVELS, &r->fit, &cv, &st))
         m = middle_measured(&cv);
     if (m)
         result_append(c, "; counting the teacher's forward FLOPs too (%.3g per token): %.3gx [%.3g, %.3g] at %.3f "
@@ -269,7 +276,7 @@ int claims_attention_kind(const Config *c) {
 }
 
 /* One attention arm over another at the middle measured level: its CEG text and interval. */
-static const CegLevel *kv_compare(Results *r, int ref, int cand, char *buf, size_t size) {
+static const CegLevel *arm_compare(Results *r, int ref, int cand, char *buf, size_t size) {
     int k = results_pair(r, ref, cand);
     const ResultPair *p = k < 0 ? NULL : &r->pairs[k];
     const CegLevel *m = p && p->ok ? middle_measured(&p->c) : NULL;
@@ -321,16 +328,16 @@ static void judge_kv(Results *r, const ClaimSpec *s, ClaimResult *c) {
         if (c->kv_arm[k] >= 0)
             result_append(c, "%s %s %.0f", k ? "," : "", r->arms[c->kv_arm[k]].row.name, isnan(flops) ? NAN : kv[k]);
     char buf[256];
-    const CegLevel *cost = kv_compare(r, mha, mqa, buf, sizeof buf);
+    const CegLevel *cost = arm_compare(r, mha, mqa, buf, sizeof buf);
     result_append(c, "; %s", buf);
     int recovered = 0, behind = 0, others = 0;
     for (int k = KV_GQA; k < KV_KINDS; k++) {
         int a = c->kv_arm[k];
         if (a < 0 || k == KV_MQA) continue;
         others++;
-        kv_compare(r, mha, a, buf, sizeof buf);
+        arm_compare(r, mha, a, buf, sizeof buf);
         result_append(c, "; %s", buf);
-        const CegLevel *m = kv_compare(r, mqa, a, buf, sizeof buf);
+        const CegLevel *m = arm_compare(r, mqa, a, buf, sizeof buf);
         result_append(c, "; %s", buf);
         recovered += m && m->lo > 1; /* GQA's and MLA's caches are smaller than MHA's by construction */
         behind += m && m->hi < 1;
@@ -343,6 +350,174 @@ static void judge_kv(Results *r, const ClaimSpec *s, ClaimResult *c) {
         else c->verdict = others ? "supports in part (MQA loses; no win-back detected)"
                                  : "supports in part (MQA loses; no GQA or MLA arm)";
     }
+}
+
+/* C10 (docs/CLAIMS.md): each arm whose corpus was derived from another arm's corpus is compared
+ * with that arm. Noise should cost compute (CEG interval below 1), perplexity filtering should
+ * save it (above 1); a random subset of the same size is the control and decides nothing. The
+ * claim holds when both directions are seen and none goes against it; one direction alone holds
+ * it in part. */
+static void judge_quality(Results *r, const ClaimSpec *s, ClaimResult *c) {
+    Corpus *corpus = calloc(r->n_arms ? (size_t)r->n_arms : 1, sizeof *corpus);
+    int *is_corpus = calloc(r->n_arms ? (size_t)r->n_arms : 1, sizeof *is_corpus);
+    if (!corpus || !is_corpus) {
+        free(corpus), free(is_corpus);
+        snprintf(c->result, sizeof c->result, "out of memory");
+        c->verdict = "undecided";
+        return;
+    }
+    for (int i = 0; i < r->n_arms; i++) {
+        Status ignore;
+        is_corpus[i] = r->arms[i].has_cfg && !corpus_open(&corpus[i], r->arms[i].cfg.data, dataset_data_dir(), &ignore);
+    }
+    int pairs = 0, right[2] = {0, 0}, wrong = 0; /* right[0]: a degradation cost, right[1]: a filter saved */
+    c->result[0] = '\0';
+    for (int i = 0; i < r->n_arms; i++) {
+        if (!is_corpus[i] || !corpus[i].derived_from[0]) continue;
+        for (int j = 0; j < r->n_arms; j++) {
+            if (j == i || !is_corpus[j] || strcmp(corpus[j].name, corpus[i].derived_from)) continue;
+            const Corpus *d = &corpus[i];
+            int filtered = !strcmp(d->score, "perplexity") && d->keep < 1, control = !strcmp(d->score, "random");
+            int expect = d->noise > 0 && !filtered ? -1 : filtered && d->noise == 0 ? 1 : 0;
+            char buf[256];
+            const CegLevel *m = arm_compare(r, j, i, buf, sizeof buf);
+            result_append(c, "%s%s (%s%s)", pairs ? "; " : "", buf,
+                          d->noise > 0 ? "noise" : control ? "random control" : filtered ? "perplexity filter" : "derived",
+                          d->noise > 0 && filtered ? " and filter" : "");
+            pairs++;
+            if (!m || !expect) continue;
+            right[expect > 0] += expect > 0 ? m->lo > 1 : m->hi < 1;
+            wrong += expect > 0 ? m->hi < 1 : m->lo > 1;
+            break;
+        }
+    }
+    free(corpus), free(is_corpus);
+    if (!pairs) {
+        snprintf(c->result, sizeof c->result, "not tested by this study: %s", s->how);
+        c->verdict = "not tested";
+        return;
+    }
+    c->verdict = wrong                    ? "contradicts (a change of data quality moved the loss the other way)"
+                 : right[0] && right[1] ? "supports"
+                 : right[0]             ? "supports in part (worse data costs compute; no gain from filtering detected)"
+                 : right[1]             ? "supports in part (filtering saves compute; no cost of noise detected)"
+                                        : "undecided";
+}
+
+/* C8 (docs/CLAIMS.md): each arm's runs evaluated past their training context (eval_contexts).
+ * A run's rise is its bits per byte over windows of m x the context against its own test loss at
+ * the context; the runs read are the best size of every budget, every seed. YaRN keeps quality
+ * when its mean rise stays under CONTEXT_KEEP at 2x and 4x and it beats no scaling at 2x (a
+ * paired difference over the same runs); other scalings, ALiBi and NoPE arms are reported. */
+#define CONTEXT_KEEP 0.05
+#define CONTEXT_MAX_RUNS 64
+
+typedef struct {
+    int multiple[CONFIG_MAX_EVAL_CONTEXTS], n_mult;
+    double rise[CONFIG_MAX_EVAL_CONTEXTS][4][CONTEXT_MAX_RUNS]; /* [multiple][scaling][run] */
+    int n[CONFIG_MAX_EVAL_CONTEXTS][4];
+} ContextRises;
+
+/* Mean and 95% t-interval of x[0..n). */
+static void mean_interval(const double *x, int n, double out[3]) {
+    double m = 0, ss = 0;
+    for (int i = 0; i < n; i++) m += x[i];
+    m /= n > 0 ? n : 1;
+    for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+    double h = n > 1 ? fit_t_quantile(0.975, n - 1) * sqrt(ss / (n - 1) / n) : INFINITY;
+    out[0] = n ? m : NAN, out[1] = m - h, out[2] = m + h;
+}
+
+/* The rises of one arm's frontier runs; the number of runs read. */
+static int context_rises(const Results *r, int arm, ContextRises *cr) {
+    memset(cr, 0, sizeof *cr);
+    int runs = 0, nb = results_n_budgets(r);
+    for (int b = 0; b < nb; b++) {
+        ArmCost best;
+        if (results_arm_cost(r, arm, b, &best) || best.run < 0) continue;
+        const RunRow *x0 = &r->runs[best.run];
+        for (int i = 0; i < r->n_runs && runs < CONTEXT_MAX_RUNS; i++) {
+            const RunRow *x = &r->runs[i];
+            if (x->arm_id != x0->arm_id || x->kind != RUN_MAIN || x->status != RUN_DONE ||
+                x->budget_index != b || x->point != x0->point)
+                continue;
+            char dir[2048];
+            RunFinal f;
+            Status ignore;
+            int id = x->copied_from ? x->copied_from : x->id;
+            if (worker_run_dir(dir, sizeof dir, r->dir, id, r->arms[arm].row.name, &ignore) ||
+                rundir_read_final(dir, &f, &ignore) || !f.n_ctx || !(f.test_bpb > 0))
+                continue;
+            for (int k = 0; k < f.n_ctx; k++) {
+                const RunContextEval *e = &f.ctx[k];
+                int m = 0;
+                while (m < cr->n_mult && cr->multiple[m] != e->multiple) m++;
+                if (m == CONFIG_MAX_EVAL_CONTEXTS || e->scaling < 0 || e->scaling > 3) continue;
+                if (m == cr->n_mult) cr->multiple[cr->n_mult++] = e->multiple;
+                if (cr->n[m][e->scaling] == runs) cr->rise[m][e->scaling][cr->n[m][e->scaling]++] = e->bpb / f.test_bpb - 1;
+            }
+            runs++;
+        }
+    }
+    return runs;
+}
+
+/* The value of a rope_scaling name (the enum lives in kernels/, which the report does not use). */
+static int scaling_value(const char *name) {
+    for (int k = 0; k < 4; k++)
+        if (!strcmp(config_enum_name("rope_scaling", k), name)) return k;
+    abort(); /* the key table lost a scaling the claim rule reads */
+}
+
+static void judge_context(Results *r, const ClaimSpec *s, ClaimResult *c) {
+    const int none = scaling_value("none"), yarn = scaling_value("yarn");
+    ContextRises *cr = malloc(sizeof *cr);
+    int arms = 0, decided = 0;
+    c->result[0] = '\0';
+    c->verdict = "undecided";
+    for (int a = 0; cr && a < r->n_arms; a++) {
+        if (!r->arms[a].has_cfg || !r->arms[a].cfg.eval_contexts[0]) continue;
+        int runs = context_rises(r, a, cr);
+        if (!runs) continue;
+        char pos[32];
+        config_get(&r->arms[a].cfg, config_key_find("pos"), pos, sizeof pos);
+        result_append(c, "%s%.40s (pos=%s, %d runs):", arms ? "; " : "", r->arms[a].row.name, pos, runs);
+        arms++;
+        for (int m = 0; m < cr->n_mult; m++) {
+            result_append(c, "%s at %dx", m ? "," : "", cr->multiple[m]);
+            for (int k = 0; k < 4; k++) {
+                if (cr->n[m][k] != runs) continue;
+                double v[3];
+                mean_interval(cr->rise[m][k], runs, v);
+                result_append(c, " %s%s%+.1f%% [%+.1f, %+.1f]", pos[0] == 'r' || !strcmp(pos, "mla") ? config_enum_name("rope_scaling", k) : "",
+                              pos[0] == 'r' || !strcmp(pos, "mla") ? " " : "", 100 * v[0], 100 * v[1], 100 * v[2]);
+            }
+        }
+        /* the verdict reads the first arm that has YaRN and no scaling at 2x */
+        int m2 = -1, m4 = -1;
+        for (int m = 0; m < cr->n_mult; m++) m2 = cr->multiple[m] == 2 ? m : m2, m4 = cr->multiple[m] == 4 ? m : m4;
+        if (decided || m2 < 0 || cr->n[m2][yarn] != runs || cr->n[m2][none] != runs || runs < 2)
+            continue;
+        double y2[3], y4[3] = {NAN, NAN, NAN}, d[CONTEXT_MAX_RUNS], dv[3];
+        mean_interval(cr->rise[m2][yarn], runs, y2);
+        if (m4 >= 0 && cr->n[m4][yarn] == runs) mean_interval(cr->rise[m4][yarn], runs, y4);
+        for (int i = 0; i < runs; i++) d[i] = cr->rise[m2][yarn][i] - cr->rise[m2][none][i];
+        mean_interval(d, runs, dv);
+        decided = 1;
+        if (y2[1] > CONTEXT_KEEP || dv[1] > 0)
+            c->verdict = dv[1] > 0 ? "contradicts (YaRN does worse than no scaling at 2x)"
+                                   : "contradicts (YaRN loses more than 5% at 2x)";
+        else if (y2[2] < CONTEXT_KEEP && dv[2] < 0)
+            c->verdict = !(y4[2] < CONTEXT_KEEP) && y4[1] > CONTEXT_KEEP ? "supports in part (at 2x; YaRN loses more than 5% at 4x)"
+                         : y4[2] < CONTEXT_KEEP                         ? "supports"
+                                                                        : "supports in part (at 2x; undecided at 4x)";
+    }
+    free(cr);
+    if (!arms) {
+        snprintf(c->result, sizeof c->result, "not tested by this study: %s", s->how);
+        c->verdict = "not tested";
+    } else if (!decided)
+        result_append(c, "; no RoPE arm with YaRN and no scaling at 2x over 2 or more runs");
 }
 
 static void judge_ablation(const Results *r, const ClaimSpec *s, ClaimResult *c) {
@@ -473,6 +648,8 @@ int claims_evaluate(Results *r, ClaimResult *out, int max) {
         case RULE_SIMULATION: judge_simulation(c); break;
         case RULE_KV_TRADE: judge_kv(r, &t[i], c); break;
         case RULE_REPETITION: judge_repetition(r, &t[i], c); break;
+        case RULE_QUALITY: judge_quality(r, &t[i], c); break;
+        case RULE_CONTEXT: judge_context(r, &t[i], c); break;
         case RULE_ELSEWHERE:
             snprintf(c->result, sizeof c->result, "tested by: %s", t[i].how);
             c->verdict = "not tested by this study";

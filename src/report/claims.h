@@ -31,6 +31,8 @@ typedef enum {
     RULE_SIMULATION,      /* a simulated world with one scale-dependent gain (C13) */
     RULE_KV_TRADE,        /* MQA loses to MHA and GQA or MLA win it back with a smaller KV cache (C7) */
     RULE_REPETITION,      /* the data-constrained law: 4 epochs near fresh, 16 clearly less (C11) */
+    RULE_QUALITY,         /* derived corpora: noise costs compute, perplexity filtering saves it (C10) */
+    RULE_CONTEXT,         /* YaRN keeps the loss past the training context, and beats no scaling (C8) */
     RULE_ELSEWHERE        /* tested by another tool or a study with other arms */
 } VerdictRule;
 

@@ -62,6 +62,7 @@ static double meta_num(Registry *reg, const char *key, double fallback) {
 
 int results_load(Results *r, const char *dir, Status *st) {
     memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
     Registry *reg;
     if (registry_open(&reg, dir, REG_OPEN_READ, st)) return -1;
     ArmRow *arms = NULL;
@@ -128,7 +129,7 @@ int results_pair(Results *r, int ref, int cand) {
     memset(p, 0, sizeof *p);
     p->ref = ref, p->cand = cand;
     Status st = {0};
-    p->ok = ceg_pair(&r->arms[ref].fr, &r->arms[cand].fr, 6, &r->fit, &p->c, &st) == 0;
+    p->ok = ceg_pair(&r->arms[ref].fr, &r->arms[cand].fr, CEG_REPORT_LEVELS, &r->fit, &p->c, &st) == 0;
     if (!p->ok) snprintf(p->why, sizeof p->why, "%.250s", st.msg);
     return r->n_pairs++;
 }

@@ -48,6 +48,7 @@ typedef struct {
 
 typedef struct {
     StudyInfo info;
+    char dir[1024]; /* the study directory (run directories are DIR/runs/ID-ARM) */
     int runs_total, runs_done;
     double flops_done, seconds; /* of the finished runs; seconds of training (copies excluded) */
     double plateau_margin;      /* the study's: runs this close to the unigram loss are left out */

@@ -3,6 +3,7 @@
 
 #include "core/fileio.h"
 #include "core/parallel.h"
+#include "core/sha256.h"
 #include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
@@ -35,6 +36,44 @@ static int check_inputs(const StudySpec *s, int *vocab, Status *st) {
                            "study '%s': data '%s' is neither a file nor a built corpus (build it: `algoprog corpus "
                            "build %s`)",
                            s->name, s->data, s->data);
+    return 0;
+}
+
+/* The identity of the study's data: the fingerprint of its corpus, or, when arms train on corpora
+ * of their own, of all of them. Those must share the study corpus's held-out text (as corpora
+ * derived by `algoprog corpus filter` do): every arm is evaluated on the same text, or CEGs would
+ * compare different measurements. */
+static int study_data_fingerprint(const StudySpec *s, char hex[65], Status *st) {
+    if (dataset_fingerprint(s->data, hex, st)) return -1;
+    Sha256 h;
+    int mixed = 0;
+    Corpus base;
+    for (int i = 0; i < s->n_arms; i++) {
+        const char *data = s->arms[i].cfg.data;
+        int seen = !strcmp(data, s->data);
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(s->arms[j].cfg.data, data);
+        if (seen) continue;
+        Corpus c;
+        if (!mixed && corpus_open(&base, s->data, dataset_data_dir(), st))
+            return status_wrap(st, "arm '%s' trains on data '%s' of its own, so the study's data must be a corpus",
+                               s->arms[i].name, data);
+        if (corpus_open(&c, data, dataset_data_dir(), st)) return status_wrap(st, "arm '%s'", s->arms[i].name);
+        if (strcmp(c.sha256[1], base.sha256[1]))
+            return status_fail(st, AP_EINVAL, "arm '%s' trains on corpus '%s', whose held-out text differs from the "
+                               "study corpus '%s': arms must be evaluated on the same text (derive corpora with "
+                               "`algoprog corpus filter %s ...`)", s->arms[i].name, data, s->data, s->data);
+        char arm_hex[65];
+        if (dataset_fingerprint(data, arm_hex, st)) return -1;
+        if (!mixed) sha256_init(&h), sha256_update(&h, hex, 64);
+        mixed = 1;
+        sha256_update(&h, data, strlen(data) + 1);
+        sha256_update(&h, arm_hex, 64);
+    }
+    if (mixed) {
+        unsigned char digest[32];
+        sha256_final(&h, digest);
+        sha256_to_hex(digest, hex);
+    }
     return 0;
 }
 
@@ -103,7 +142,7 @@ static int prepare(const char *study_path, const char *out_dir, const StudyOptio
     int workers = *workers_io, threads = *threads_io;
     Registry *reg = NULL;
     char data_sha[65];
-    int rc = dataset_fingerprint(s->data, data_sha, st);
+    int rc = study_data_fingerprint(s, data_sha, st);
     if (!rc) rc = registry_open(&reg, out_dir, REG_OPEN_CREATE, st);
     if (!rc) rc = registry_init_study(reg, s, runs, n, data_sha, st);
     int recovered = rc ? 0 : registry_recover(reg, st);

@@ -16,7 +16,7 @@
 
 /* Keys the study sets for every run; an arm may not change them. */
 static const char *const STUDY_OWNED[] = {"d_model", "n_layers", "n_heads", "d_ff",  "lstm_hidden", "context",
-                                          "batch",   "steps",    "data",    "tokenizer", "seed",     "out",
+                                          "batch",   "steps",    "tokenizer", "seed",     "out",
                                           "eval_every", "eval_tokens", "final_eval_tokens", "checkpoint_every", "log_every", "threads",
                                           "warmup", "vocab", NULL};
 
@@ -190,14 +190,20 @@ static int arm_finish(StudySpec *s, StudyArm *a, const char *where, Status *st) 
                                    where, a->name, key);
         if (config_set(c, key, val, st)) return status_wrap(st, "%s: arm '%s'", where, a->name);
     }
-    if (c->teacher[0]) { /* a distilled arm: its teacher must exist now, named so any worker or report finds it */
+    /* runs an arm names (a teacher, a run to start from) must exist now, named so any worker or report finds them */
+    char *named[2] = {c->teacher, c->init_from};
+    const char *keys[2] = {"teacher", "init_from"};
+    for (int k = 0; k < 2; k++) {
         char abs[PATH_MAX];
-        if (!realpath(c->teacher, abs) || strlen(abs) >= sizeof c->teacher)
-            return status_fail(st, AP_EINVAL, "%s: arm '%s': teacher '%s' not found: train the teacher first", where,
-                               a->name, c->teacher);
-        memcpy(c->teacher, abs, strlen(abs) + 1); /* it fits: checked above */
+        if (!named[k][0]) continue;
+        if (!realpath(named[k], abs) || strlen(abs) >= CONFIG_PATH_MAX)
+            return status_fail(st, AP_EINVAL, "%s: arm '%s': %s '%s' not found: train that run first", where, a->name,
+                               keys[k], named[k]);
+        memcpy(named[k], abs, strlen(abs) + 1); /* it fits: checked above */
     }
-    snprintf(c->data, sizeof c->data, "%s", s->data);
+    int own_data = 0; /* an arm may train on a corpus of its own (claim C10); study_run checks its held-out text */
+    for (int i = 0; i < a->n_overrides; i++) own_data |= !strcmp(a->overrides[i][0], "data");
+    if (!own_data) snprintf(c->data, sizeof c->data, "%s", s->data);
     snprintf(c->tokenizer, sizeof c->tokenizer, "%s", s->tokenizer);
     c->context = s->context;
     c->batch = s->batch;

@@ -229,6 +229,21 @@ int rundir_write_final(const char *dir, const RunFinal *f, Status *st) {
     jw_key(&w, "seed"), jw_raw(&w, seed);
     jw_key(&w, "elapsed_s"), jw_number(&w, "%.3f", f->elapsed_s);
     jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", f->tokens_per_s);
+    if (f->n_ctx) {
+        jw_key(&w, "context_eval"), jw_array_begin(&w);
+        for (int i = 0; i < f->n_ctx; i++) {
+            const RunContextEval *c = &f->ctx[i];
+            const char *name = config_enum_name("rope_scaling", c->scaling);
+            jw_object_begin(&w);
+            jw_key(&w, "multiple"), jw_int(&w, c->multiple);
+            jw_key(&w, "rope_scaling"), jw_string(&w, name ? name : "none");
+            jw_key(&w, "rope_factor"), jw_number(&w, "%.9g", c->factor);
+            jw_key(&w, "test_bpb"), jw_number(&w, "%.9g", c->bpb);
+            jw_key(&w, "test_bpb_beyond"), jw_number(&w, "%.9g", c->bpb_beyond);
+            jw_object_end(&w);
+        }
+        jw_array_end(&w);
+    }
     jw_key(&w, "time");
     jw_object_begin(&w);
 #define RUNTIMES_WRITE(name) jw_key(&w, #name "_s"), jw_number(&w, "%.3f", f->time.name);
@@ -275,6 +290,21 @@ int rundir_read_final(const char *dir, RunFinal *f, Status *st) {
     f->seed = seed && seed->type == JSON_NUMBER && seed->string ? strtoull(seed->string, NULL, 10) : 0;
     f->elapsed_s = json_get_number(v, "elapsed_s", NAN);
     f->tokens_per_s = json_get_number(v, "tokens_per_s", NAN);
+    const JsonValue *ce = json_get(v, "context_eval");
+    for (const JsonValue *e = ce && ce->type == JSON_ARRAY ? ce->child : NULL; e && f->n_ctx < RUNDIR_MAX_CONTEXT_EVALS;
+         e = e->next) {
+        RunContextEval *c = &f->ctx[f->n_ctx++];
+        const JsonValue *name = json_get(e, "rope_scaling");
+        c->multiple = (int)json_get_number(e, "multiple", 0);
+        c->scaling = 0;
+        for (int k = 0; k < 4 && name && name->type == JSON_STRING; k++) {
+            const char *n = config_enum_name("rope_scaling", k);
+            if (n && !strcmp(n, name->string)) c->scaling = k;
+        }
+        c->factor = json_get_number(e, "rope_factor", NAN);
+        c->bpb = json_get_number(e, "test_bpb", NAN);
+        c->bpb_beyond = json_get_number(e, "test_bpb_beyond", NAN);
+    }
     const JsonValue *t = json_get(v, "time");
     int has_time = t && t->type == JSON_OBJECT;
 #define RUNTIMES_READ(name) f->time.name = has_time ? json_get_number(t, #name "_s", NAN) : NAN;

@@ -13,6 +13,7 @@
 #ifndef AP_RUNDIR_H
 #define AP_RUNDIR_H
 
+#include "config/config.h"
 #include "core/status.h"
 #include "data/tokenizer.h"
 
@@ -63,6 +64,15 @@ typedef struct {
 } RunTimes;
 #undef RUNTIMES_DECLARE
 
+/* One evaluation beyond the training context (eval_contexts; train/ctxeval.h). */
+typedef struct {
+    int multiple, scaling;   /* context = multiple x the training context; RopeScaleKind */
+    double factor;           /* the scaling's factor */
+    double bpb, bpb_beyond;  /* test half: every position, and positions past the training context */
+} RunContextEval;
+
+#define RUNDIR_MAX_CONTEXT_EVALS (CONFIG_MAX_EVAL_CONTEXTS * 4)
+
 typedef struct {
     int64_t step;
     double val_loss, val_bpb;   /* the validation half (what sweeps choose by) */
@@ -76,6 +86,8 @@ typedef struct {
     uint64_t seed;
     double elapsed_s, tokens_per_s;
     RunTimes time; /* NaN fields in a final.json written before they were recorded */
+    RunContextEval ctx[RUNDIR_MAX_CONTEXT_EVALS]; /* eval_contexts, in order of multiple then scaling */
+    int n_ctx;
 } RunFinal;
 
 /* Appends one metrics line; a failed write leaves the file as it was (a torn last line, from a

@@ -8,6 +8,7 @@
 #include "dist/dist.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "train/ctxeval.h"
 #include "train/rundir.h"
 
 #include <errno.h>
@@ -92,6 +93,35 @@ static int load_teacher(Trainer *tr, Status *st) {
     return 0;
 }
 
+/* init_from: a fresh run starts from another run's trained parameters (a fine-tune: at a longer
+ * context with a RoPE scaling, say) with a fresh optimiser and schedule. The shapes must match. */
+static int init_from_run(Trainer *tr, Status *st) {
+    const Config *c = &tr->cfg;
+    char path[CONFIG_PATH_MAX + 32];
+    if (rundir_path(path, sizeof path, c->init_from, RUNDIR_CHECKPOINT, st)) return -1;
+    if (!file_exists(path))
+        return status_fail(st, AP_EINVAL, "init_from '%s' holds no checkpoint.bin: train that run first", c->init_from);
+    Tokenizer tok = {0};
+    if (rundir_load_tokenizer(&tok, c->init_from, st)) return status_wrap(st, "init_from '%s'", c->init_from);
+    int same = tok.hash == tr->data.tok.hash && tok.n_tokens == tr->data.tok.n_tokens;
+    tokenizer_free(&tok);
+    if (!same)
+        return status_fail(st, AP_EINVAL, "init_from '%s' was trained with another tokenizer than this run's '%s'",
+                           c->init_from, tr->data.tok.name);
+    TensorFile tf;
+    Config from;
+    TrainState ts;
+    OptimMeta om;
+    if (checkpoint_open(path, &tf, &from, &ts, &om, st)) return status_wrap(st, "init_from");
+    int rc = checkpoint_restore_params(&tf, tr->model.ps, st);
+    tensorfile_free(&tf);
+    if (rc) { /* a mismatch is a recipe that does not fit the run, not a damaged file */
+        if (st->code == AP_ECORRUPT) st->code = AP_EINVAL;
+        return status_wrap(st, "init_from '%s' (its model must have this run's shapes)", c->init_from);
+    }
+    return 0;
+}
+
 /* The teacher's forward FLOPs over the first `steps` steps (each step's shape; curriculum.h). */
 static double teacher_flops(const Trainer *tr, int64_t steps) {
     if (!tr->teacher) return 0;
@@ -110,7 +140,7 @@ static double teacher_flops(const Trainer *tr, int64_t steps) {
 
 /* Everything after the config is known: data and tokenizer (which fix the vocabulary), model,
  * optimiser, buffers. */
-static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
+static int setup_common(Trainer *tr, Rng *init_rng, int fresh, Status *st) {
     Config *c = &tr->cfg;
     /* the run's record names the library that ran: without oneDNN, auto is OpenBLAS */
     if (c->gemm == GEMMLIB_AUTO && !gemm_have_onednn()) c->gemm = GEMMLIB_OPENBLAS;
@@ -121,6 +151,12 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
                            "data_epochs=%g needs %llu unique training tokens and '%s' has %zu: use more text, fewer "
                            "steps or more epochs",
                            c->data_epochs, (unsigned long long)c->max_unique_tokens, c->data, tr->data.unique);
+    int multiples[CONFIG_MAX_EVAL_CONTEXTS], n_mult = config_eval_contexts(c, multiples, CONFIG_MAX_EVAL_CONTEXTS, st);
+    if (n_mult < 0) return -1;
+    if (n_mult && dataset_eval_windows(&tr->data, EVAL_TEST) < (size_t)multiples[n_mult - 1])
+        return status_fail(st, AP_EINVAL, "eval_contexts=%s: the test half of '%s' holds %zu windows of %d tokens, "
+                           "fewer than one window of %d x %d", c->eval_contexts, c->data,
+                           dataset_eval_windows(&tr->data, EVAL_TEST), c->context, multiples[n_mult - 1], c->context);
     int n_tok = tr->data.tok.n_tokens;
     if (c->vocab == 0) c->vocab = n_tok;
     if (c->vocab < n_tok)
@@ -136,6 +172,7 @@ static int setup_common(Trainer *tr, Rng *init_rng, Status *st) {
     tr->local_batch = c->batch / tr->dp_size;
     if (train_check_memory(c, tr->local_batch, st)) return -1;
     if (model_create(&tr->model, c, init_rng, st)) return -1;
+    if (fresh && c->init_from[0] && init_from_run(tr, st)) return -1; /* before the optimiser copies any weights */
     if (optim_create(&tr->opt, c, tr->model.ps, st)) return -1;
     if (model_prepare(&tr->model, tr->local_batch, c->context, st)) return -1;
     if (c->teacher[0] && load_teacher(tr, st)) return -1;
@@ -158,6 +195,16 @@ static int write_config_file(const Trainer *tr, Status *st) {
     return rc;
 }
 
+/* A run directory a recipe names (teacher, init_from), recorded as an absolute path: a resume from
+ * elsewhere finds it. */
+static int absolute_run_path(char path[CONFIG_PATH_MAX], const char *key, Status *st) {
+    char abs[PATH_MAX];
+    if (!realpath(path, abs) || strlen(abs) >= CONFIG_PATH_MAX)
+        return status_fail(st, AP_EINVAL, "%s '%s' not found: train that run there first", key, path);
+    memcpy(path, abs, strlen(abs) + 1); /* it fits: checked above */
+    return 0;
+}
+
 static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
     int dp = tr->dp_size;
     memset(tr, 0, sizeof *tr);
@@ -167,12 +214,8 @@ static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
     Config *c = &tr->cfg;
     if (!c->out[0]) return status_fail(st, AP_EINVAL, "no run directory: set out=DIR");
     if (config_resolve(c, st)) return -1;
-    if (c->teacher[0]) { /* recorded as an absolute path: a resume from elsewhere finds it */
-        char abs[PATH_MAX];
-        if (!realpath(c->teacher, abs) || strlen(abs) >= sizeof c->teacher)
-            return status_fail(st, AP_EINVAL, "teacher '%s' not found: train the teacher there first", c->teacher);
-        memcpy(c->teacher, abs, strlen(abs) + 1); /* it fits: checked above */
-    }
+    if (c->teacher[0] && absolute_run_path(c->teacher, "teacher", st)) return -1;
+    if (c->init_from[0] && absolute_run_path(c->init_from, "init_from", st)) return -1;
     if (c->data_epochs > 0) { /* the unique tokens that many epochs of this run's tokens take */
         double tokens;
         curriculum_mean(c, &tokens, NULL);
@@ -188,7 +231,7 @@ static int setup_fresh(Trainer *tr, const Config *cfg, Status *st) {
                            c->out, c->out);
     Rng init_rng;
     rng_seed(&init_rng, c->seed);
-    if (setup_common(tr, &init_rng, st)) return -1;
+    if (setup_common(tr, &init_rng, 1, st)) return -1;
     if (tr->dp_rank != 0) return 0; /* rank 0 writes the run directory */
     if (dir_create(c->out, st) || rundir_lock(c->out, &tr->lock_fd, st)) return -1;
     tr->locked = 1;
@@ -260,7 +303,7 @@ static int setup_resume(Trainer *tr, const char *dir, int argc, char **argv, Sta
     if (!rc) parallel_init(c->threads);
     Rng init_rng;
     rng_seed(&init_rng, c->seed);
-    if (!rc) rc = setup_common(tr, &init_rng, st);
+    if (!rc) rc = setup_common(tr, &init_rng, 0, st);
     if (!rc) rc = checkpoint_restore_params(&tf, tr->model.ps, st);
     if (!rc) rc = checkpoint_restore_optim(&tf, &tr->opt, &om, st);
     if (!rc && model_is_stateful(c)) rc = model_restore_state(&tr->model, &tf, st);
@@ -372,6 +415,30 @@ static int save_checkpoint(Trainer *tr, Status *st) {
     return rc;
 }
 
+/* eval_contexts: the test half at each multiple of the context, under each RoPE scaling worth
+ * comparing (C8), with the weights evaluations use. */
+static int evaluate_contexts(Trainer *tr, RunFinal *f, Status *st) {
+    const Config *c = &tr->cfg;
+    int multiples[CONFIG_MAX_EVAL_CONTEXTS], scalings[4];
+    int n_mult = config_eval_contexts(c, multiples, CONFIG_MAX_EVAL_CONTEXTS, st), n_scale = ctxeval_scalings(c, scalings);
+    int rc = n_mult < 0 ? -1 : 0;
+    optim_eval_weights_in(&tr->opt);
+    for (int i = 0; !rc && i < n_mult; i++)
+        for (int k = 0; !rc && k < n_scale; k++) {
+            ContextEval ce;
+            rc = ctxeval_run(c, tr->model.ps, multiples[i] * c->context, scalings[k], 0, EVAL_TEST,
+                             c->final_eval_tokens, &ce, st);
+            if (rc) break;
+            RunContextEval *r = &f->ctx[f->n_ctx++];
+            *r = (RunContextEval){multiples[i], scalings[k], ce.factor, ce.bpb, ce.bpb_beyond};
+            if (!tr->quiet)
+                printf("context %dx (%d tokens, rope_scaling %s): test %.4f bits/byte, %.4f past the training context\n",
+                       multiples[i], ce.context, config_enum_name("rope_scaling", scalings[k]), ce.bpb, ce.bpb_beyond);
+        }
+    optim_eval_weights_out(&tr->opt);
+    return rc ? status_wrap(st, "eval_contexts") : 0;
+}
+
 /* The run's result: both held-out halves evaluated on final_eval_tokens tokens each. */
 static int write_final(Trainer *tr, Status *st) {
     const Config *c = &tr->cfg;
@@ -380,6 +447,7 @@ static int write_final(Trainer *tr, Status *st) {
     trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
     trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb, &f.test_bpb_se);
     if (tr->dp_rank != 0) return 0;
+    if (evaluate_contexts(tr, &f, st)) return -1;
     double N = (double)model_total_params(&tr->model);
     f.step = tr->ts.step;
     f.unigram_bpb = tr->data.val_unigram_bpb;
