@@ -117,7 +117,10 @@ static int init_from_run(Trainer *tr, Status *st) {
     tensorfile_free(&tf);
     if (rc) { /* a mismatch is a recipe that does not fit the run, not a damaged file */
         if (st->code == AP_ECORRUPT) st->code = AP_EINVAL;
-        return status_wrap(st, "init_from '%s' (its model must have this run's shapes)", c->init_from);
+        return status_wrap(st,
+                           "init_from '%s' (its model must have this run's shapes: start from its recipe, "
+                           "`algoprog train %s/config.ini init_from=%s ...`)",
+                           c->init_from, c->init_from, c->init_from);
     }
     return 0;
 }
