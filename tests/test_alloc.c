@@ -194,12 +194,62 @@ static void test_rules(void **state) {
     free(s);
 }
 
+/* [ablation] design = factorial: every subset of the switches is an arm, named in the section's
+ * order; more than 5 switches or an unknown design are refused. */
+static void test_factorial_ablation(void **state) {
+    (void)state;
+    const char *head = "[study]\nname = t\ndata = x.txt\nbudgets = 1e13\n[ablation p]\nbase = gpt2-2019\n";
+    const char *sw = "switch rope = pos=rope\nswitch swiglu = act=swiglu\nswitch rms = norm=rmsnorm\nswitch nb = bias=false\n";
+    char text[2048];
+    snprintf(text, sizeof text, "%s%sdesign = factorial\n", head, sw);
+    StudySpec *s = load_spec(text);
+    assert_int_equal(s->n_arms, 16);
+    const char *want[] = {"p.base", "p.full", "p+rope", "p-rope", "p+rope+swiglu", "p+rope+rms", "p+swiglu+rms",
+                          "p+rope+nb", "p+swiglu+nb", "p+rms+nb"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int found = 0;
+        for (int a = 0; a < s->n_arms; a++) found += !strcmp(s->arms[a].name, want[i]);
+        assert_int_equal(found, 1);
+    }
+    for (int a = 0; a < s->n_arms; a++) /* p+rope+nb: exactly those two switches' keys */
+        if (!strcmp(s->arms[a].name, "p+rope+nb")) {
+            assert_int_equal(s->arms[a].n_overrides, 2);
+            assert_string_equal(s->arms[a].overrides[0][0], "pos");
+            assert_string_equal(s->arms[a].overrides[1][0], "bias");
+        }
+    spec_free(s);
+    free(s);
+    snprintf(text, sizeof text, "%s%s", head, sw); /* the default design: 2 + 2k arms */
+    s = load_spec(text);
+    assert_int_equal(s->n_arms, 10);
+    spec_free(s);
+    free(s);
+    const char *bad[][2] = {{"switch a = act=relu\nswitch b = act=gelu\nswitch c = norm=rmsnorm\nswitch d = bias=false\n"
+                             "switch e = pos=rope\nswitch f = tie_embeddings=false\ndesign = factorial\n",
+                             "at most 5 switches"},
+                            {"switch a = act=relu\nswitch b = act=gelu\ndesign = shapley\n", "design 'shapley'"}};
+    for (size_t i = 0; i < 2; i++) {
+        char path[] = "/tmp/algoprog-test-alloc-XXXXXX";
+        int fd = mkstemp(path);
+        snprintf(text, sizeof text, "%s%s[arm x]\npreset = gpt2-2019\n", head, bad[i][0]);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        close(fd);
+        StudySpec t;
+        Status st = {0};
+        assert_int_equal(spec_load(&t, path, &st), -1);
+        printf("  refused: %s\n", st.msg);
+        assert_non_null(strstr(st.msg, bad[i][1]));
+        unlink(path);
+    }
+}
+
 int main(void) {
     parallel_init(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_match_models),
         cmocka_unit_test(test_ladder),
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_factorial_ablation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

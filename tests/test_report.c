@@ -488,6 +488,86 @@ static void test_context_claim(void **state) {
     results_free(&r);
 }
 
+/* Shapley shares of a planted factorial package of 4 switches: with multiplying gains each share
+ * is the switch's own gain; with a synergy s between the first two they split it, sqrt(s) each;
+ * either way the shares multiply to the package. Written to ablations.csv and the HTML table. */
+static void test_shapley(void **state) {
+    (void)state;
+    const double g[4] = {1.8, 1.25, 1.0, 0.8}, synergy[2] = {1, 1.5};
+    const char *sw[4] = {"rope", "swiglu", "rmsnorm", "bias"};
+    for (int c = 0; c < 2; c++) {
+        char names[16][64];
+        PlantedArm arms[16];
+        int n = 0;
+        for (int m = 0; m < 16; m++) {
+            int bits = __builtin_popcount((unsigned)m);
+            if (m == 0) snprintf(names[n], 64, "pkg.base");
+            else if (m == 15) snprintf(names[n], 64, "pkg.full");
+            else if (bits == 1) snprintf(names[n], 64, "pkg+%s", sw[__builtin_ctz((unsigned)m)]);
+            else if (bits == 3) snprintf(names[n], 64, "pkg-%s", sw[__builtin_ctz((unsigned)(15 & ~m))]);
+            else snprintf(names[n], 64, "pkg+%s+%s", sw[__builtin_ctz((unsigned)m)], sw[31 - __builtin_clz((unsigned)m)]);
+            double gain = (m & 3) == 3 ? synergy[c] : 1;
+            for (int k = 0; k < 4; k++) gain *= m & (1 << k) ? g[k] : 1;
+            arms[n] = (PlantedArm){names[n], "gpt2-2019", OPT_ADAMW, gain, 0, 0, 0};
+            n++;
+        }
+        /* the package's arms in the order a study makes them: base, full, then +S and -S by switch */
+        PlantedArm ordered[16];
+        int o = 0, used[16] = {0};
+        for (int pass = 0; pass < 3; pass++)
+            for (int k = 0; k < 4 || (pass != 1 && k < 1); k++)
+                for (int i = 0; i < 16; i++) {
+                    const char *nm = arms[i].name;
+                    char plus[64], minus[64];
+                    snprintf(plus, 64, "pkg+%s", sw[k < 4 ? k : 0]), snprintf(minus, 64, "pkg-%s", sw[k < 4 ? k : 0]);
+                    int take = pass == 0 ? (!strcmp(nm, "pkg.base") || !strcmp(nm, "pkg.full"))
+                               : pass == 1 ? (!strcmp(nm, plus) || !strcmp(nm, minus))
+                                           : 1;
+                    if (!used[i] && take) ordered[o++] = arms[i], used[i] = 1;
+                }
+        assert_int_equal(o, 16);
+        Results r;
+        plant(&r, ordered, 16);
+        assert_int_equal(r.n_ablations, 1);
+        const AblationStats *st = &r.abl[0].s;
+        assert_int_equal(st->n, 4);
+        assert_true(st->has_shapley);
+        double prod = 1;
+        for (int k = 0; k < 4; k++) {
+            double want = g[k] * (k < 2 ? sqrt(synergy[c]) : 1);
+            printf("  synergy %.2g, %s: Shapley %.3gx [%.3g, %.3g] (planted %.3g), one at a time %.3gx, leave one out "
+                   "%.3gx\n", synergy[c], r.abl[0].sw[k], st->shapley[k][0], st->shapley[k][1], st->shapley[k][2], want,
+                   st->single[k][0], st->loo[k][0]);
+            assert_string_equal(r.abl[0].sw[k], sw[k]);
+            assert_true(fabs(st->shapley[k][0] / want - 1) < 0.08);
+            assert_true(st->shapley[k][1] <= st->shapley[k][0] && st->shapley[k][0] <= st->shapley[k][2]);
+            prod *= st->shapley[k][0];
+        }
+        assert_true(fabs(prod / st->package[0] - 1) < 1e-9); /* efficiency: the shares make up the package */
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/shapley-%d", g_tmp, c);
+        Status s = {0};
+        assert_int_equal(dir_create(dir, &s), 0);
+        ClaimResult cl[CLAIMS_MAX];
+        int nc = claims_evaluate(&r, cl, CLAIMS_MAX);
+        assert_int_equal(tables_write(&r, cl, nc, dir, &s), 0);
+        char path[400], *text;
+        size_t len;
+        snprintf(path, sizeof path, "%s/ablations.csv", dir);
+        assert_int_equal(file_read_all(path, &text, &len, 1 << 20, &s), 0);
+        assert_non_null(strstr(text, "ablation,switch,loss,extrapolated,one_at_a_time"));
+        assert_non_null(strstr(text, "\n\"pkg\",\"rope\","));
+        assert_non_null(strstr(text, "\n\"pkg\",\"*\","));
+        free(text);
+        StrBuf b = {0};
+        ReportOptions ro = {200, 42, 0};
+        html_render(&r, cl, nc, NULL, &ro, &b);
+        assert_non_null(strstr(b.s, "<th>Shapley share</th>"));
+        sb_free(&b);
+        results_free(&r);
+    }
+}
+
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/algoprog_test_report_XXXXXX");
     if (!mkdtemp(g_tmp)) return 1;
@@ -496,7 +576,7 @@ int main(void) {
         cmocka_unit_test(test_about_band),
         cmocka_unit_test(test_moe_claim),
         cmocka_unit_test(test_kv_claim), cmocka_unit_test(test_repetition_claim), cmocka_unit_test(test_distill_claim),
-        cmocka_unit_test(test_quality_claim), cmocka_unit_test(test_context_claim),
+        cmocka_unit_test(test_quality_claim), cmocka_unit_test(test_context_claim), cmocka_unit_test(test_shapley),
         cmocka_unit_test(test_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,7 @@
 
 One schema per table, shared by every function that returns that table. The study tables
 (``runs``, ``metrics``) have exactly the columns of ``algoprog study export DIR --csv`` in the same
-order; the report tables (``fits``, ``ceg``, ``claims``) those of ``DIR/report/*.csv``
+order; the report tables (``fits``, ``ceg``, ``claims``, ``ablations``) those of ``DIR/report/*.csv``
 (docs/FORMATS.md). Types:
 
 - ``int64``: a whole number that is always there;
@@ -194,8 +194,24 @@ verdict str supports, contradicts, undecided, not tested ...
 result str what this study measured
 """)
 
+ABLATIONS = _cols("""
+ablation str the [ablation NAME] package
+switch str a switch of it; * for the whole package
+loss float64 the loss level every gain is read at (test bits per byte)
+extrapolated bool the level lies beyond the losses every arm reached
+one_at_a_time float64 CEG of base + switch over base (*: their product)
+one_at_a_time_lo float64
+one_at_a_time_hi float64
+leave_one_out float64 CEG of the package over the package without the switch (*: their product)
+leave_one_out_lo float64
+leave_one_out_hi float64
+shapley float64 the switch's Shapley share of the package's CEG (*: the package); NaN unless every subset is an arm
+shapley_lo float64
+shapley_hi float64
+""")
+
 SCHEMAS = {"runs": RUNS, "metrics": METRICS, "run_metrics": RUN_METRICS, "arms": ARMS, "points": POINTS,
-           "frontier": FRONTIER, "fits": FITS, "ceg": CEG, "claims": CLAIMS}
+           "frontier": FRONTIER, "fits": FITS, "ceg": CEG, "claims": CLAIMS, "ablations": ABLATIONS}
 
 # Keys of `algoprog fit --json` documents (FitResult frames): their types by name; other keys float64.
 FIT_INT_KEYS = {"points", "budgets", "dof_seed", "vertices", "seeds", "sizes", "interior", "n", "dof", "n_boot"}

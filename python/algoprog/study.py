@@ -341,6 +341,15 @@ class Study:
         """Each claim's verdict from this study: report/claims.csv (schema ``claims``)."""
         return schema.frame(_read_csv(self._report_file("claims.csv", refresh)), schema.CLAIMS)
 
+    def ablations(self, refresh: Optional[bool] = None) -> pd.DataFrame:
+        """Each [ablation] package's gains switch by switch: one at a time, leave one out and the
+        Shapley share, from report/ablations.csv (schema ``ablations``); empty without a package.
+
+        Example:
+            >>> study.ablations().query("switch != '*'")[["switch", "one_at_a_time", "shapley"]]  # doctest: +SKIP
+        """
+        return schema.frame(_read_csv(self._report_file("ablations.csv", refresh)), schema.ABLATIONS)
+
     def frontier(self, refresh: Optional[bool] = None) -> pd.DataFrame:
         """Each arm's frontier points (the optimum of every budget's IsoFLOP profile, mean over
         seeds), from report/report.json (schema ``frontier``)."""

@@ -77,3 +77,37 @@ int ablation_analyse(const LawFit *base, const LawFit *full, const LawFit *const
     free(s);
     return 0;
 }
+
+int ablation_shapley(const LawFit *const *by_mask, int n, AblationStats *ab) {
+    if (n < 1 || n > 5) return -1;
+    int masks = 1 << n, nb = by_mask[0]->n_boot;
+    for (int m = 1; m < masks; m++)
+        if (by_mask[m]->n_boot < nb) nb = by_mask[m]->n_boot;
+    double w[6], fact[7] = {1};
+    for (int i = 1; i <= 6; i++) fact[i] = fact[i - 1] * i;
+    for (int k = 0; k < n; k++) w[k] = fact[k] * fact[n - k - 1] / fact[n];
+    double *s = malloc((size_t)(nb + 1) * (size_t)n * sizeof *s), *col = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *col);
+    if (!s || !col) {
+        free(s), free(col);
+        return -1;
+    }
+    for (int b = -1; b < nb; b++) {
+        double v[32], cb = needed(by_mask[0], b, ab->L);
+        for (int m = 0; m < masks; m++) v[m] = log(cb / needed(by_mask[m], b, ab->L));
+        for (int i = 0; i < n; i++) {
+            double phi = 0;
+            for (int m = 0; m < masks; m++)
+                if (!(m & (1 << i))) phi += w[__builtin_popcount((unsigned)m)] * (v[m | (1 << i)] - v[m]);
+            s[(size_t)(b + 1) * n + i] = exp(phi);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        ab->shapley[i][0] = s[i];
+        for (int b = 0; b < nb; b++) col[b] = s[(size_t)(b + 1) * n + i];
+        interval_of(col, nb, ab->shapley[i]);
+    }
+    ab->has_shapley = 1;
+    free(col);
+    free(s);
+    return 0;
+}

@@ -27,10 +27,21 @@ typedef struct {
     int extrapolated;
     double single[ABLATION_MAX][3], loo[ABLATION_MAX][3];
     double package[3], prod_single[3], prod_loo[3], interaction[3], c3[3];
+    int has_shapley;
+    double shapley[ABLATION_MAX][3]; /* exp of each switch's Shapley value of ln CEG: they multiply to package */
 } AblationStats;
 
 /* plus[i], minus[i]: the frontiers of base+S_i and full-S_i. Fails (-1) only on allocation failure. */
 int ablation_analyse(const LawFit *base, const LawFit *full, const LawFit *const *plus, const LawFit *const *minus,
                      int n, AblationStats *out);
+
+/* With every subset of the n switches measured (a factorial design; by_mask[m] is the frontier of
+ * the base plus the switches whose bits are set in m, by_mask[0] the base), the Shapley value of
+ * each switch in the game v(S) = ln(C_base(L) / C_S(L)) at ab->L (set by ablation_analyse):
+ *   phi_i = sum over S without i of |S|! (n-|S|-1)! / n! [v(S + i) - v(S)],
+ * the switch's gain averaged over every order of adding the switches. The phi_i sum to
+ * ln package, so exp(phi_i) multiply to the package's CEG; when the gains multiply (no
+ * interaction) exp(phi_i) is each switch's own gain. Intervals as above. n <= 5. */
+int ablation_shapley(const LawFit *const *by_mask, int n, AblationStats *ab);
 
 #endif

@@ -176,19 +176,27 @@ static void section_ablation(const ResultAblation *ab, StrBuf *b) {
                  "<i>leave one out</i> = full package over the package without the switch.</p>\n",
               s->L, s->extrapolated ? " (the arms share no loss range: extrapolated)" : "");
     plot_ablation(ab, b);
-    sb_puts(b, "<table class=\"ablation-table\"><tr><th>switch</th><th>one at a time</th><th>leave one out</th></tr>\n");
+    int sh = s->has_shapley, cols = sh ? 3 : 2;
+    if (sh)
+        sb_puts(b, "<p><i>Shapley share</i> = the switch's gain averaged over every order of adding the switches "
+                   "(every subset is an arm); the shares multiply to the whole package.</p>\n");
+    sb_printf(b, "<table class=\"ablation-table\"><tr><th>switch</th><th>one at a time</th><th>leave one out</th>%s</tr>\n",
+              sh ? "<th>Shapley share</th>" : "");
     for (int i = 0; i < s->n; i++) {
         sb_puts(b, "<tr>");
         td(b, ab->sw[i]);
-        sb_printf(b, "<td class=\"num\">%.3gx [%.3g, %.3g]</td><td class=\"num\">%.3gx [%.3g, %.3g]</td></tr>\n",
-                  s->single[i][0], s->single[i][1], s->single[i][2], s->loo[i][0], s->loo[i][1], s->loo[i][2]);
+        sb_printf(b, "<td class=\"num\">%.3gx [%.3g, %.3g]</td><td class=\"num\">%.3gx [%.3g, %.3g]</td>", s->single[i][0],
+                  s->single[i][1], s->single[i][2], s->loo[i][0], s->loo[i][1], s->loo[i][2]);
+        if (sh) sb_printf(b, "<td class=\"num\">%.3gx [%.3g, %.3g]</td>", s->shapley[i][0], s->shapley[i][1], s->shapley[i][2]);
+        sb_puts(b, "</tr>\n");
     }
-    sb_printf(b, "<tr><th>product</th><td class=\"num\">%.3gx [%.3g, %.3g]</td><td class=\"num\">%.3gx [%.3g, %.3g]</td></tr>\n"
-                 "<tr><th>whole package</th><td class=\"num\" colspan=\"2\">%.3gx [%.3g, %.3g]</td></tr>\n"
-                 "<tr><th>interaction (package / product of one-at-a-time)</th><td class=\"num\" colspan=\"2\">%.3g [%.3g, "
+    sb_printf(b, "<tr><th>product</th><td class=\"num\">%.3gx [%.3g, %.3g]</td><td class=\"num\">%.3gx [%.3g, %.3g]</td>%s</tr>\n"
+                 "<tr><th>whole package</th><td class=\"num\" colspan=\"%d\">%.3gx [%.3g, %.3g]</td></tr>\n"
+                 "<tr><th>interaction (package / product of one-at-a-time)</th><td class=\"num\" colspan=\"%d\">%.3g [%.3g, "
                  "%.3g]</td></tr>\n</table>\n",
               s->prod_single[0], s->prod_single[1], s->prod_single[2], s->prod_loo[0], s->prod_loo[1], s->prod_loo[2],
-              s->package[0], s->package[1], s->package[2], s->interaction[0], s->interaction[1], s->interaction[2]);
+              sh ? "<td class=\"num\">= whole package</td>" : "", cols, s->package[0], s->package[1], s->package[2], cols,
+              s->interaction[0], s->interaction[1], s->interaction[2]);
 }
 
 static void section_isoflop(const Results *r, StrBuf *b) {

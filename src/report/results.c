@@ -253,6 +253,33 @@ static int find_package(Results *r, int base, ResultAblation *ab) {
     return unfit < 0;
 }
 
+/* Shapley shares when every subset of the package's switches is an arm with a fitted frontier: a
+ * factorial design, or any package of 3 or fewer switches (its one-at-a-time and leave-one-out
+ * arms are all the subsets). A subset of one switch is NAME+S, of all but one NAME-S, else
+ * NAME+S1+S2... in the package's order. */
+static void package_shapley(Results *r, ResultAblation *ab) {
+    if (ab->n > 5) return;
+    const LawFit *by_mask[32];
+    int all = (1 << ab->n) - 1;
+    for (int m = 0; m <= all; m++) {
+        int bits = __builtin_popcount((unsigned)m), arm = -1;
+        if (m == 0) arm = ab->base;
+        else if (m == all) arm = ab->full;
+        else if (bits == 1) arm = ab->plus[__builtin_ctz((unsigned)m)];
+        else if (bits == ab->n - 1) arm = ab->minus[__builtin_ctz((unsigned)(all & ~m))];
+        else {
+            char name[160];
+            size_t len = (size_t)snprintf(name, sizeof name, "%s", ab->name);
+            for (int k = 0; k < ab->n; k++)
+                if (m & (1 << k)) len += (size_t)snprintf(name + len, sizeof name - len, "+%s", ab->sw[k]);
+            if (len < sizeof name) arm = results_arm_named(r, name);
+        }
+        if (arm < 0 || !r->arms[arm].fr.has_law) return;
+        by_mask[m] = &r->arms[arm].fr.law;
+    }
+    ablation_shapley(by_mask, ab->n, &ab->s);
+}
+
 void results_ablations(Results *r) {
     r->n_ablations = 0;
     r->ablation_note[0] = '\0';
@@ -261,8 +288,10 @@ void results_ablations(Results *r) {
         if (!find_package(r, i, ab)) continue;
         const LawFit *plus[ABLATION_MAX], *minus[ABLATION_MAX];
         for (int k = 0; k < ab->n; k++) plus[k] = &r->arms[ab->plus[k]].fr.law, minus[k] = &r->arms[ab->minus[k]].fr.law;
-        if (ablation_analyse(&r->arms[ab->base].fr.law, &r->arms[ab->full].fr.law, plus, minus, ab->n, &ab->s) == 0)
+        if (ablation_analyse(&r->arms[ab->base].fr.law, &r->arms[ab->full].fr.law, plus, minus, ab->n, &ab->s) == 0) {
+            package_shapley(r, ab);
             r->n_ablations++;
+        }
     }
 }
 

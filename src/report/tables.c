@@ -47,6 +47,25 @@ static void write_ceg(const Results *r, StrBuf *b) {
     }
 }
 
+/* One row per switch of each measured package (and one for the whole package, switch "*"). */
+static void write_ablations(const Results *r, StrBuf *b) {
+    sb_puts(b, "ablation,switch,loss,extrapolated,one_at_a_time,one_at_a_time_lo,one_at_a_time_hi,leave_one_out,"
+               "leave_one_out_lo,leave_one_out_hi,shapley,shapley_lo,shapley_hi\n");
+    for (int i = 0; i < r->n_ablations; i++) {
+        const ResultAblation *ab = &r->abl[i];
+        const AblationStats *s = &ab->s;
+        for (int k = 0; k <= s->n; k++) {
+            const double *one = k < s->n ? s->single[k] : s->prod_single, *loo = k < s->n ? s->loo[k] : s->prod_loo;
+            const double nan3[3] = {NAN, NAN, NAN}, *sh = !s->has_shapley ? nan3 : k < s->n ? s->shapley[k] : s->package;
+            sb_csv(b, ab->name);
+            sb_putc(b, ',');
+            sb_csv(b, k < s->n ? ab->sw[k] : "*");
+            sb_printf(b, ",%.8g,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", s->L, s->extrapolated, one[0], one[1],
+                      one[2], loo[0], loo[1], loo[2], sh[0], sh[1], sh[2]);
+        }
+    }
+}
+
 static void write_claims(const ClaimResult *c, int n, StrBuf *b) {
     sb_puts(b, "id,claim,verdict,result\n");
     for (int i = 0; i < n; i++) {
@@ -127,15 +146,17 @@ static void write_json(const Results *r, const ClaimResult *c, int n, StrBuf *b)
 }
 
 int tables_write(const Results *r, const ClaimResult *claims, int n_claims, const char *dir, Status *st) {
-    StrBuf fits = {0}, ceg = {0}, cl = {0}, json = {0};
+    StrBuf fits = {0}, ceg = {0}, cl = {0}, json = {0}, abl = {0};
     write_fits(r, &fits);
+    write_ablations(r, &abl);
     write_ceg(r, &ceg);
     write_claims(claims, n_claims, &cl);
     write_json(r, claims, n_claims, &json);
     const struct {
         const char *name;
         StrBuf *b;
-    } files[] = {{"fits.csv", &fits}, {"ceg.csv", &ceg}, {"claims.csv", &cl}, {"report.json", &json}};
+    } files[] = {{"fits.csv", &fits}, {"ceg.csv", &ceg}, {"claims.csv", &cl}, {"report.json", &json},
+                   {"ablations.csv", &abl}};
     int rc = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) {
         char path[1300];

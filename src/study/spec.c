@@ -261,8 +261,27 @@ static int expand_ablations(StudySpec *s, const char *path, Status *st) {
             snprintf(name, sizeof name, "%s-%s", ab->name, ab->switches[k]);
             if (add_arm(s, ab, name, all & ~(1u << k), st)) return -1;
         }
+        if (!ab->factorial) continue;
+        if (ab->n_switches > ABLATION_MAX_FACTORIAL)
+            return status_fail(st, AP_EINVAL, "%s: ablation '%s': design = factorial takes at most %d switches (2^k arms; "
+                               "it has %d)", path, ab->name, ABLATION_MAX_FACTORIAL, ab->n_switches);
+        /* the subsets not named above: two or more switches, and two or more left out */
+        for (unsigned mask = 1; mask < all; mask++) {
+            int bits = __builtin_popcount(mask);
+            if (bits < 2 || bits > ab->n_switches - 2) continue;
+            if (ablation_subset_name(ab, mask, name, sizeof s->arms[0].name))
+                return status_fail(st, AP_EINVAL, "%s: ablation '%s': arm name '%s...' too long", path, ab->name, name);
+            if (add_arm(s, ab, name, mask, st)) return -1;
+        }
     }
     return 0;
+}
+
+int ablation_subset_name(const Ablation *ab, unsigned mask, char *buf, size_t size) {
+    size_t n = (size_t)snprintf(buf, size, "%s", ab->name);
+    for (int k = 0; k < ab->n_switches && n < size; k++)
+        if (mask & (1u << k)) n += (size_t)snprintf(buf + n, size - n, "+%s", ab->switches[k]);
+    return n < size ? 0 : -1;
 }
 
 static int spec_load_text(StudySpec *s, const char *path, Status *st);
@@ -315,12 +334,19 @@ static int spec_load_text(StudySpec *s, const char *path, Status *st) {
             }
             if (!strcmp(e->key, "base")) {
                 snprintf(ab->base, sizeof ab->base, "%s", e->value);
+            } else if (!strcmp(e->key, "design")) {
+                ab->factorial = !strcmp(e->value, "factorial");
+                if (!ab->factorial && strcmp(e->value, "oat"))
+                    rc = status_fail(st, AP_EINVAL,
+                                     "%s: ablation '%s': design '%s' (use oat: one at a time and leave one out, or "
+                                     "factorial: every subset of the switches)",
+                                     where, name, e->value);
             } else if (!strncmp(e->key, "switch ", 7) && e->key[7] && ab->n_switches < ABLATION_MAX_SWITCHES) {
                 snprintf(ab->switches[ab->n_switches], sizeof ab->switches[0], "%s", e->key + 7);
                 snprintf(ab->settings[ab->n_switches++], sizeof ab->settings[0], "%s", e->value);
             } else {
-                rc = status_fail(st, AP_EINVAL, "%s: ablation '%s': expected 'base = PRESET' or 'switch NAME = key=value ...' "
-                                 "(at most %d switches)", where, name, ABLATION_MAX_SWITCHES);
+                rc = status_fail(st, AP_EINVAL, "%s: ablation '%s': expected 'base = PRESET', 'design = oat|factorial' or "
+                                 "'switch NAME = key=value ...' (at most %d switches)", where, name, ABLATION_MAX_SWITCHES);
             }
             continue;
         }

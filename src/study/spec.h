@@ -51,13 +51,17 @@ typedef struct {
 
 /* An ablation package: [ablation NAME] with base = PRESET and lines `switch S = key=value ...`
  * expands into arms NAME.base, NAME.full (base + every switch), NAME+S (base + S) and NAME-S
- * (full without S): one-at-a-time, leave-one-out and the whole package (claims C2, C3). */
+ * (full without S): one-at-a-time, leave-one-out and the whole package (claims C2, C3).
+ * `design = factorial` (at most ABLATION_MAX_FACTORIAL switches) adds an arm for every other
+ * subset, NAME+S1+S2..., so that the report can split the package's gain into Shapley shares. */
+#define ABLATION_MAX_FACTORIAL 5
 typedef struct {
     char name[48];
     char base[256];
     char switches[ABLATION_MAX_SWITCHES][48];
     char settings[ABLATION_MAX_SWITCHES][512]; /* "key=value key=value" */
     int n_switches;
+    int factorial; /* design = factorial: every subset of the switches is an arm */
 } Ablation;
 
 typedef struct StudySpec {
@@ -99,6 +103,8 @@ typedef struct StudySpec {
 int spec_load(StudySpec *s, const char *path, Status *st);
 void spec_free(StudySpec *s);
 /* Parses "a:b:n" (log range) or "a, b, c" into values; returns the count or -1. */
+/* The arm name of a subset of an ablation's switches: NAME+S1+S2... in declaration order. */
+int ablation_subset_name(const Ablation *ab, unsigned mask, char *buf, size_t size);
 int spec_parse_budgets(const char *text, double *out, int max, Status *st);
 
 #endif

@@ -184,6 +184,10 @@ def test_report_tables_equal_report_files(study, study_dir):
     assert len(front) == len(want) > 0
     for i, w in enumerate(want):
         assert all(same_as_json(front[k].iloc[i], v) for k, v in w.items())
+    abl = study.ablations()  # the session's study has no [ablation]: typed, empty, every column
+    check_types(abl, schema.ABLATIONS)
+    assert abl.empty and list(abl.columns) == [c.name for c in schema.ABLATIONS]
+    assert read_csv(study_dir / "report" / "ablations.csv") == []
 
 
 def test_report_fits_equal_a_refit(study):
