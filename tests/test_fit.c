@@ -59,6 +59,19 @@ static void test_frontier_recovery(void **state) {
     law_fit_free(&f);
 }
 
+/* Approach 3 on the points with `boot` resamples, each parameter printed beside its planted value. */
+static void approach3_against(const FitPoint *p, int n, int boot, const double *truth, LawFit *f) {
+    Status st = {0};
+    FitOptions o;
+    fit_options_default(&o);
+    o.n_boot = boot;
+    assert_int_equal(fit_chinchilla_approach3(p, n, &o, f, &st), 0);
+    const char *names[] = {"E", "A", "B", "alpha", "beta"};
+    for (int k = 0; k < 5; k++)
+        printf("  %-6s truth %9.4g  estimate %9.4g  95%% CI [%.4g, %.4g]\n", names[k], truth[k], f->p[k].value,
+               f->p[k].lo, f->p[k].hi);
+}
+
 static void test_approach3_recovery(void **state) {
     (void)state;
     /* Chinchilla's own law (Hoffmann et al. 2022, Epoch's unrounded values) */
@@ -74,15 +87,8 @@ static void test_approach3_recovery(void **state) {
             p[n++] = (FitPoint){N, D, 6 * N * D, L * exp(0.005 * rng_normal(&r)), 0, -1, 0, 1};
         }
     LawFit f;
-    Status st = {0};
-    FitOptions o;
-    fit_options_default(&o);
-    o.n_boot = 300;
-    assert_int_equal(fit_chinchilla_approach3(p, n, &o, &f, &st), 0);
-    const char *names[] = {"E", "A", "B", "alpha", "beta"};
+    approach3_against(p, n, 300, truth, &f);
     for (int k = 0; k < 5; k++) {
-        printf("  %-6s truth %8.4g  estimate %8.4g  CI [%.4g, %.4g]\n", names[k], truth[k], f.p[k].value, f.p[k].lo,
-               f.p[k].hi);
         assert_true(f.p[k].lo <= truth[k] * 1.02 && truth[k] * 0.98 <= f.p[k].hi);
     }
     double a_true = truth[4] / (truth[3] + truth[4]);
@@ -180,22 +186,28 @@ static void test_ceg_identical_arms(void **state) {
     law_fit_free(&ff);
 }
 
+/* 5 IsoFLOP budgets (c0 x 10^g) of 7 sizes each, noise-free under the approach-3 law t, the sizes at
+ * N* e^(lo_g .. hi) where N* is the law's exact optimum for D = C / (6N) and lo_g = lo + lo_slope g;
+ * returns a_true = beta / (alpha + beta). */
+static double isoflop_grid(const double *t, double c0, double lo, double lo_slope, double hi, FitPoint *p, int *n) {
+    double a_true = t[4] / (t[3] + t[4]), G = pow(t[3] * t[1] / (t[4] * t[2]), 1 / (t[3] + t[4]));
+    *n = 0;
+    for (int g = 0; g < 5; g++) {
+        double C = c0 * pow(10, g), nopt = G * pow(C / 6, a_true), l = lo + lo_slope * g;
+        for (int i = 0; i < 7; i++) {
+            double N = nopt * exp(l + (hi - l) * i / 6.0), D = C / (6 * N);
+            p[(*n)++] = (FitPoint){N, D, C, t[0] + t[1] / pow(N, t[3]) + t[2] / pow(D, t[4]), 0, g, 0, 1};
+        }
+    }
+    return a_true;
+}
+
 static void test_approach2(void **state) {
     (void)state;
     const double t[5] = {1.6934, 406.4, 410.7, 0.33917, 0.28491};
-    double a_true = t[4] / (t[3] + t[4]);
     FitPoint p[64];
-    int n = 0;
-    for (int g = 0; g < 5; g++) {
-        double C = 1e18 * pow(10, g);
-        /* the exact optimum of the law for D = C / (6N): N* = G (C/6)^a */
-        double G = pow(t[3] * t[1] / (t[4] * t[2]), 1 / (t[3] + t[4]));
-        double nopt = G * pow(C / 6, a_true);
-        for (int i = 0; i < 7; i++) {
-            double N = nopt * pow(16.0, (i - 3) / 3.0), D = C / (6 * N);
-            p[n++] = (FitPoint){N, D, C, t[0] + t[1] / pow(N, t[3]) + t[2] / pow(D, t[4]), 0, g, 0, 1};
-        }
-    }
+    int n;
+    double a_true = isoflop_grid(t, 1e18, -log(16.0), 0, log(16.0), p, &n); /* N* / 16 .. N* x 16 */
     Approach2Fit f;
     Status st = {0};
     FitOptions o;
@@ -208,6 +220,7 @@ static void test_approach2(void **state) {
     assert_true(fabs(f.a.value - a_true) < 0.03);
     assert_true(fabs(f.b.value - (1 - a_true)) < 0.03);
     assert_true(f.identified);
+    approach2_free(&f);
 }
 
 /* The data-constrained law (Muennighoff et al. 2023, their fitted values, R* = 15.4) planted on
@@ -535,6 +548,7 @@ static void test_frontier_points(void **state) {
     assert_non_null(strstr(f.pt[3].why, "one size per budget"));
     printf("  vertex N* %.6g (planted 1e5); fallbacks: '%s', '%s', '%s'\n", q->n_opt, f.pt[1].why, f.pt[2].why,
            f.pt[3].why);
+    frontier_free(&f);
     /* bad input is an error, not a crash */
     p[0].loss = -1;
     assert_int_equal(frontier_points(p, n, &f, &st), -1);
@@ -674,6 +688,216 @@ static void test_points_seed_column(void **state) {
     unlink(path);
 }
 
+/* Writes text to a fresh temporary file; its path in path (a "/tmp/test_fit_XXXXXX" buffer). */
+static void write_temp(char *path, const char *text) {
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (long)strlen(text));
+    close(fd);
+}
+
+/* Bad rows name the file, the line, the column (number and name) and the value. */
+static void test_points_errors(void **state) {
+    (void)state;
+    static const struct {
+        const char *csv, *expect;
+    } cases[] = {
+        {"arm,N,D,loss\na,1e5,2e6,3.1\na,1e5,2e6,abc\n", ":3: column 4 'loss': 'abc' is not a positive number"},
+        {"arm,params,tokens,loss\na,1e5,2e6,3.1\n\na,-1,2e6,3\n", ":4: column 2 'params': '-1' is not a positive"},
+        {"params,tokens,loss,seed\n1e5,2e6,3.1,1.5\n", ":2: column 4 'seed': '1.5' is not a whole number"},
+        {"params,tokens,loss,budget\n1e5,2e6,3.1,lots\n", ":2: column 4 'budget': 'lots' is not a number"},
+        {"arm,params,tokens,loss\na,1e5,2e6\n", ":2: 3 fields where the header has 4 (column 'loss' missing)"},
+        {"arm,params,tokens\na,1e5,2e6\n", "no loss column"},
+        {"arm,loss\na,3\n", "need a flops column, or params and tokens"},
+        {"arm,params,tokens,loss\n\"a,1e5,2e6,3\n", ":2: malformed CSV"},
+        {"arm,params,tokens,loss\n", "no data rows"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[] = "/tmp/test_fit_XXXXXX";
+        write_temp(path, cases[i].csv);
+        PointSet ps;
+        Status st = {0};
+        assert_int_equal(points_read_csv(&ps, path, &st), -1);
+        printf("  %s\n", st.msg);
+        assert_non_null(strstr(st.msg, cases[i].expect));
+        unlink(path);
+    }
+}
+
+/* Any number of points, arms and budgets: 10,000 points in 100 arms, each run with its own budget
+ * column (2,500 budgets of 4 sizes), read, fitted
+ * by approach 3 (all at once) and as frontiers (every arm). */
+static void test_points_large(void **state) {
+    (void)state;
+    const double t[5] = {1.82, 482.01, 2085.43, 0.3478, 0.3658};
+    size_t cap = 10000 * 80 + 64, len = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    len += (size_t)snprintf(csv, cap, "model,arm,N,D,loss,seed,budget\n");
+    Rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < 10000; i++) {
+        int arm = i % 100, b = (i / 100) % 25, size = i / 2500;
+        double C = 1e15 * pow(1e4, (b + 0.01 * arm) / 24.0), N = sqrt(C / 120) * pow(4.0, (size - 1.5) / 1.5);
+        double D = C / (6 * N), L = (t[0] + t[1] / pow(N, t[3]) + t[2] / pow(D, t[4])) * exp(0.01 * rng_normal(&r));
+        /* every point its own budget, as in published scaling data */
+        len += (size_t)snprintf(csv + len, cap - len, "m%d,arm%d,%.6g,%.6g,%.6g,1,%.10g\n", i, arm, N, D, L, 6 * N * D);
+    }
+    char path[] = "/tmp/test_fit_XXXXXX";
+    write_temp(path, csv);
+    free(csv);
+    PointSet ps;
+    Status st = {0};
+    assert_int_equal(points_read_csv(&ps, path, &st), 0);
+    unlink(path);
+    assert_int_equal(ps.n, 10000);
+    assert_int_equal(ps.n_arms, 100);
+    printf("  %d points, %d arms, %d budget groups\n", ps.n, ps.n_arms, ps.n_groups);
+    assert_int_equal(ps.n_groups, 2500); /* 4 sizes share each budget */
+    LawFit f;
+    FitOptions o;
+    fit_options_default(&o);
+    o.n_boot = 8;
+    for (int i = 0; i < ps.n; i++) ps.p[i].arm = 0;
+    assert_int_equal(fit_chinchilla_approach3(ps.p, ps.n, &o, &f, &st), 0);
+    printf("  approach 3 on all: alpha %.4f (truth %.4f), beta %.4f (truth %.4f)\n", f.p[3].value, t[3], f.p[4].value,
+           t[4]);
+    assert_true(fabs(f.p[3].value - t[3]) < 0.02 && fabs(f.p[4].value - t[4]) < 0.02);
+    law_fit_free(&f);
+    for (int i = 0; i < ps.n; i++) ps.p[i].arm = i % 100;
+    Frontier *fr = calloc(100, sizeof *fr);
+    assert_int_equal(frontier_fit_arms(ps.p, ps.n, 100, &o, fr, &st), 0);
+    assert_int_equal(fr[7].n, 25); /* one frontier point per budget of the arm */
+    for (int a = 0; a < 100; a++) frontier_free(&fr[a]);
+    free(fr);
+    points_free(&ps);
+}
+
+/* Approach 3 the way Besiroglu et al. (2024) refit Chinchilla: Huber (delta 1e-3) on log loss, L-BFGS
+ * from a grid of starts, a bootstrap over points. On a planted law with their estimates and a
+ * Chinchilla-shaped design (hundreds of runs, 9 IsoFLOP budgets, sizes 40M-16B, 2.5% noise) every
+ * parameter comes back within a stated tolerance and inside its interval. */
+static void test_approach3_published_design(void **state) {
+    (void)state;
+    const double t[5] = {1.8172, 482.01, 2085.43, 0.3478, 0.3658};
+    FitPoint *p = malloc(400 * sizeof *p);
+    Rng r;
+    rng_seed(&r, 245);
+    int n = 0;
+    for (int g = 0; g < 9; g++) { /* 6e18 .. 3e21 FLOPs */
+        double C = 6e18 * pow(500.0, g / 8.0);
+        for (int i = 0; i < 30; i++) {
+            double N = 4e7 * pow(400.0, i / 29.0), D = C / (6 * N);
+            if (D < 2e8 || D > 1e12) continue; /* the design's diagonal band */
+            double L = (t[0] + t[1] / pow(N, t[3]) + t[2] / pow(D, t[4])) * exp(0.025 * rng_normal(&r));
+            p[n++] = (FitPoint){N, D, C * exp(0.05 * rng_normal(&r)), L, 0, -1, 0, 1};
+        }
+    }
+    printf("  %d points\n", n);
+    assert_true(n >= 200);
+    LawFit f;
+    approach3_against(p, n, 200, t, &f);
+    const double tol[] = {0.05, 1.0, 1.0, 0.1, 0.1}; /* relative: A and B trade off with alpha and beta */
+    for (int k = 0; k < 5; k++) {
+        assert_true(fabs(log(f.p[k].value / t[k])) < log1p(tol[k]));
+        assert_true(f.p[k].lo <= t[k] && t[k] <= f.p[k].hi);
+    }
+    law_fit_free(&f);
+    free(p);
+}
+
+/* Approach 2's bias: on a grid lopsided around the optimum, parabolas in ln N move the vertices and
+ * the exponent; approach2_design_bias measures it from a law, and a - bias recovers the truth. */
+static void test_approach2_bias(void **state) {
+    (void)state;
+    const double t[5] = {1.8172, 482.01, 2085.43, 0.3478, 0.3658};
+    FitPoint p[64];
+    int n;
+    /* from N* / 2 (N* / 15 at the largest budget) up to N* x 100: a grid whose lopsidedness changes with
+     * the budget, as when sizes are fixed while the optimum moves (a fixed lopsidedness moves only the
+     * intercept) */
+    double a_true = isoflop_grid(t, 1e19, log(0.5), -0.5, log(100.0), p, &n);
+    Approach2Fit f;
+    Status st = {0};
+    FitOptions o;
+    fit_options_default(&o);
+    o.n_boot = 50;
+    assert_int_equal(fit_chinchilla_approach2(p, n, &o, &f, &st), 0);
+    LawFit law = {.law = FIT_APPROACH3, .n_params = 5};
+    for (int k = 0; k < 5; k++) law.p[k].value = t[k];
+    assert_int_equal(approach2_design_bias(p, n, &law, &f, &st), 0);
+    printf("  lopsided grid: approach 2 a = %.4f, truth %.4f, design bias %+.4f, corrected %.4f\n", f.a.value, a_true,
+           f.bias, f.a.value - f.bias);
+    assert_true(fabs(f.a.value - a_true) > 0.01);         /* the bias is real on this grid */
+    assert_true(fabs(f.a.value - f.bias - a_true) < 1e-6); /* and exactly what the law predicts */
+    approach2_free(&f);
+    /* the same with noise, the law fitted by approach 3: the correction moves a towards the truth */
+    Rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < n; i++) p[i].loss *= exp(0.002 * rng_normal(&r));
+    LawFit f3;
+    assert_int_equal(fit_chinchilla_approach2(p, n, &o, &f, &st), 0);
+    assert_int_equal(fit_chinchilla_approach3(p, n, &o, &f3, &st), 0);
+    assert_int_equal(approach2_design_bias(p, n, &f3, &f, &st), 0);
+    printf("  with 0.2%% noise: approach 2 a = %.4f, corrected %.4f, approach 3 a = %.4f (truth %.4f)\n", f.a.value,
+           f.a.value - f.bias, f3.a_exp.value, a_true);
+    assert_true(fabs(f.a.value - f.bias - a_true) < fabs(f.a.value - a_true));
+    law_fit_free(&f3);
+    approach2_free(&f);
+}
+
+/* Validated extrapolation on planted studies: each arm's law, fitted without its largest budget,
+ * predicts it inside the 95% prediction interval about 95% of the time. */
+static void test_holdout_coverage(void **state) {
+    (void)state;
+    Design d = {"holdout", 7, 1e11, 1e13, 2, 0, 0.015, 0, 0};
+    Rng r;
+    rng_seed(&r, 77);
+    FitOptions o;
+    fit_options_default(&o);
+    o.n_boot = BOOT;
+    FitPoint *p = malloc(4096 * sizeof *p);
+    int inside = 0, total = 0, studies = STUDIES / 2;
+    double abs_err = 0;
+    for (int k = 0; k < studies; k++) {
+        int n = study_points(&d, &r, p);
+        Frontier f[2];
+        Holdout h[2];
+        Status st = {0};
+        o.seed = 500 + (uint64_t)k;
+        assert_int_equal(frontier_fit_arms(p, n, 2, &o, f, &st), 0);
+        assert_int_equal(frontier_holdout(p, n, 2, 1, f, &o, h, &st), 0);
+        for (int a = 0; a < 2; a++) {
+            assert_int_equal(h[a].k, 1);
+            inside += h[a].n_inside, total++;
+            abs_err += fabs(h[a].error[0]);
+        }
+        frontier_free(&f[0]);
+        frontier_free(&f[1]);
+    }
+    printf("  held-out largest budget inside its 95%% prediction interval: %d of %d (%.1f%%); mean |error| %.2f%%\n",
+           inside, total, 100.0 * inside / total, 100 * abs_err / total);
+    assert_true(inside >= 0.90 * total && inside <= 0.995 * total);
+    /* a law that misses: the largest budget 10% worse than the trend is caught */
+    int n = study_points(&d, &r, p), caught = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i].group == d.budgets - 1) p[i].loss *= 1.10;
+    Frontier f[2];
+    Holdout h[2];
+    Status st = {0};
+    assert_int_equal(frontier_fit_arms(p, n, 2, &o, f, &st), 0);
+    assert_int_equal(frontier_holdout(p, n, 2, 1, f, &o, h, &st), 0);
+    for (int a = 0; a < 2; a++) caught += h[a].k == 1 && !h[a].inside[0] && h[a].error[0] > 0.05;
+    assert_int_equal(caught, 2);
+    /* too few budgets: said */
+    assert_int_equal(frontier_holdout(p, n, 2, 5, f, &o, h, &st), 0);
+    assert_int_equal(h[0].k, 0);
+    printf("  %s\n", h[0].why);
+    frontier_free(&f[0]);
+    frontier_free(&f[1]);
+    free(p);
+}
+
 /* One-size arms straight from two frontier laws, 2 seeds, 1% noise. */
 static int law_arms(FitPoint *p, const double *la, const double *lb, int budgets, Rng *r) {
     int n = 0;
@@ -745,7 +969,9 @@ int main(void) {
         cmocka_unit_test(test_coverage_correlated), cmocka_unit_test(test_frontier_points),
         cmocka_unit_test(test_frontier_recovery_world), cmocka_unit_test(test_noise_sources),
         cmocka_unit_test(test_local_and_quantiles), cmocka_unit_test(test_points_seed_column),
-        cmocka_unit_test(test_ceg_pair_cases),
+        cmocka_unit_test(test_ceg_pair_cases),    cmocka_unit_test(test_points_errors),
+        cmocka_unit_test(test_points_large),      cmocka_unit_test(test_approach3_published_design),
+        cmocka_unit_test(test_approach2_bias),    cmocka_unit_test(test_holdout_coverage),
     };
     if (getenv("FIT_TEST")) cmocka_set_test_filter(getenv("FIT_TEST")); /* e.g. FIT_TEST='test_coverage*' */
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,7 +23,7 @@ from ._cli import AlgoprogError
 PathLike = Union[str, os.PathLike]
 
 #: the columns ``algoprog fit`` reads from a CSV, in the order they are written
-FIT_COLUMNS = ("arm", "params", "tokens", "flops", "loss", "budget", "seed", "epochs")
+FIT_COLUMNS = ("arm", "params", "tokens", "flops", "loss", "budget", "seed", "epochs", "seconds", "kv_bytes", "memory")
 
 
 def _cell(v: Any) -> str:
@@ -88,8 +88,11 @@ class FitResult:
 
     - ``frontier``: ``arms`` (one row per arm: E, A, alpha and their intervals, noise, exponents
       a and b of N* and D*), ``frontier`` (its points), ``ceg`` (one row per arm and loss level,
-      the curve's slope and trend repeated), ``noise`` (a dict);
-    - ``approach2``: ``budgets`` (each IsoFLOP parabola) and ``params`` (a, b);
+      the curve's slope and trend repeated), ``noise`` (a dict), and with ``holdout=`` the
+      ``holdout`` table (each held-out budget: observed, predicted, interval, error, inside);
+    - ``approach2``: ``arms`` (per arm: a, b, approach 2's design bias, the corrected a, whether the
+      bias is flagged, approach 3's a on the same points), ``budgets`` (each IsoFLOP parabola, with
+      its arm) and ``params`` (a, b per arm);
     - ``approach3``: ``arms`` (E, A, B, alpha, beta, a, b per arm);
     - ``muennighoff``: ``params`` (E, A, B, alpha, beta, rstar); the fresh-data fractions in ``json``.
 
@@ -122,7 +125,7 @@ class FitResult:
 
     def _need(self, what: str, laws: tuple) -> None:
         if self.law not in laws:
-            gives = {"frontier": "arms, frontier, ceg, noise", "approach2": "budgets, params",
+            gives = {"frontier": "arms, frontier, ceg, noise, holdout", "approach2": "arms, budgets, params",
                      "approach3": "arms", "muennighoff": "params"}.get(self.law, "")
             raise ValueError(f"law {self.law} gives no '{what}' table; it gives: {gives}")
 
@@ -134,9 +137,24 @@ class FitResult:
 
     @property
     def arms(self) -> pd.DataFrame:
-        """One row per arm (frontier and approach3)."""
-        self._need("arms", ("frontier", "approach3"))
-        return _typed([{k: v for k, v in a.items() if k != "frontier"} for a in self.json["arms"]])
+        """One row per arm (frontier, approach2 and approach3)."""
+        self._need("arms", ("frontier", "approach2", "approach3"))
+        nested = ("frontier", "budgets", "holdout")
+        return _typed([{k: v for k, v in a.items() if k not in nested} for a in self.json["arms"]])
+
+    @property
+    def holdout(self) -> pd.DataFrame:
+        """frontier with ``holdout=``: one row per arm and held-out budget (arm, flops, observed,
+        predicted, lo, hi, error, inside); an arm not checked has one row with its ``why``."""
+        self._need("holdout", ("frontier",))
+        rows = []
+        for a in self.json["arms"]:
+            h = a.get("holdout")
+            if h is None:
+                raise ValueError("this fit has no holdout check: fit(..., holdout=K)")
+            for b in h["budgets"] or [{}]:
+                rows.append(dict({"arm": a["arm"], "k": h["k"], "why": h["why"]}, **b))
+        return _typed(rows, ("arm", "k", "flops", "observed", "predicted", "lo", "hi", "error", "inside", "why"))
 
     @property
     def frontier(self) -> pd.DataFrame:
@@ -166,27 +184,36 @@ class FitResult:
 
     @property
     def budgets(self) -> pd.DataFrame:
-        """approach2: each budget's IsoFLOP parabola (budget, n, n_opt, loss_opt, ok)."""
+        """approach2: each budget's IsoFLOP parabola (arm, budget, n, n_opt, loss_opt, grid_lo, grid_hi, ok)."""
         self._need("budgets", ("approach2",))
-        return _typed(self.json["budgets"])
+        return _typed([dict({"arm": a["arm"]}, **b) for a in self.json["arms"] for b in a["budgets"]])
 
     @property
     def params(self) -> pd.DataFrame:
-        """approach2 and muennighoff: one row per parameter: param, value, lo, hi, identified."""
+        """approach2 (per arm: a, b) and muennighoff: one row per parameter: [arm,] param, value, lo, hi,
+        identified."""
         self._need("params", ("approach2", "muennighoff"))
-        names = [k[:-len("_identified")] for k in self.json if k.endswith("_identified")]
-        rows = [{"param": n, "value": self.json[n], "lo": self.json[n + "_lo"], "hi": self.json[n + "_hi"],
-                 "identified": self.json[n + "_identified"]} for n in names]
-        return _typed(rows)
+
+        def rows_of(d: dict, extra: dict) -> list:
+            names = [k[:-len("_identified")] for k in d if k.endswith("_identified") and k != "a_approach3_identified"]
+            return [dict(extra, param=n, value=d[n], lo=d[n + "_lo"], hi=d[n + "_hi"],
+                         identified=d[n + "_identified"]) for n in names]
+        if self.law == "approach2":
+            return _typed([r for a in self.json["arms"] for r in rows_of(a, {"arm": a["arm"]})])
+        return _typed(rows_of(self.json, {}))
 
 
-def _options(boot: Optional[int], seed: Optional[int]) -> list:
+def _options(boot: Optional[int], seed: Optional[int], holdout: Optional[int] = None,
+             cost: Optional[str] = None) -> list:
     return (["--boot", str(int(boot))] if boot is not None else []) + \
-        (["--seed", str(int(seed))] if seed is not None else [])
+        (["--seed", str(int(seed))] if seed is not None else []) + \
+        (["--holdout", f"top={int(holdout)}"] if holdout else []) + \
+        (["--cost", str(cost)] if cost else [])
 
 
-def _run_fit(source: str, law: str, boot: Optional[int], seed: Optional[int], binary) -> FitResult:
-    r = _cli.run(["fit", source, "--law", law, "--json"] + _options(boot, seed), binary)
+def _run_fit(source: str, law: str, boot: Optional[int], seed: Optional[int], binary, holdout=None,
+             cost=None) -> FitResult:
+    r = _cli.run(["fit", source, "--law", law, "--json"] + _options(boot, seed, holdout, cost), binary)
     try:
         doc = json.loads(r.stdout)
     except json.JSONDecodeError as e:
@@ -195,7 +222,8 @@ def _run_fit(source: str, law: str, boot: Optional[int], seed: Optional[int], bi
 
 
 def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: Optional[int] = None,
-        reference: Optional[str] = None, binary: Optional[PathLike] = None) -> FitResult:
+        reference: Optional[str] = None, holdout: Optional[int] = None, cost: Optional[str] = None,
+        binary: Optional[PathLike] = None) -> FitResult:
     """Fits a scaling law with ``algoprog fit ... --law LAW --json``.
 
     Args:
@@ -208,6 +236,10 @@ def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: O
         seed: the bootstrap's seed (default 42).
         reference: with a DataFrame, the arm written first, i.e. the reference of the CEGs
             (rows keep their order within each arm).
+        holdout: frontier only: refit each arm without its ``holdout`` largest budgets and check
+            the law's predictions of them (``FitResult.holdout``).
+        cost: frontier only: the cost axis (``flops``, ``seconds``, ``params``, ``kv_bytes``,
+            ``memory``); a DataFrame needs the matching column (seconds, params, kv_bytes, memory).
         binary: the algoprog executable (default: see :func:`find_binary`).
 
     Raises:
@@ -227,7 +259,8 @@ def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: O
         binary = binary or data.binary
         data = data.path
     if isinstance(data, (str, os.PathLike)):
-        return _warn_missing_cegs(_run_fit(str(data), law, boot, seed, binary), str(data), boot, seed, binary)
+        return _warn_missing_cegs(_run_fit(str(data), law, boot, seed, binary, holdout, cost), str(data), boot, seed,
+                                  binary)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"fit() takes a DataFrame, a Study or a path, not {type(data).__name__}")
     if data.empty:
@@ -241,7 +274,8 @@ def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: O
     with tempfile.TemporaryDirectory(prefix="algoprog-fit-") as tmp:
         path = Path(tmp) / "points.csv"
         write_points_csv(data, path, order)
-        return _warn_missing_cegs(_run_fit(str(path), law, boot, seed, binary), str(path), boot, seed, binary)
+        return _warn_missing_cegs(_run_fit(str(path), law, boot, seed, binary, holdout, cost), str(path), boot, seed,
+                                  binary)
 
 
 def _warn_missing_cegs(result: FitResult, source: str, boot, seed, binary) -> FitResult:

@@ -166,6 +166,13 @@ a_chinchilla float64 ... and Chinchilla's way
 b_d float64 D*(C) ~ C^b
 b_d_lo float64
 b_d_hi float64
+holdout_flops float64 validated extrapolation: the largest budget, held out of a refit (NaN: not checked)
+holdout_loss float64 its frontier loss
+holdout_predicted float64 the refit law's prediction of it
+holdout_lo float64 95% prediction interval (law uncertainty and the point's seed noise)
+holdout_hi float64
+holdout_error float64 observed / predicted - 1
+holdout_inside Int64 1: inside the prediction interval, 0: missed (<NA>: not checked)
 notes str what the fit could not determine
 """)
 

@@ -125,15 +125,28 @@ int ceg_compute(const LawFit *ref, const LawFit *cand, int n_levels, double leve
 
 const char *ceg_method_name(int method) { return method == CEG_LOCAL ? "local" : "law"; }
 
+/* A frontier's abscissae x = ln C and weights w (seeds), for local interpolation. */
+typedef struct {
+    double *x, *w;
+    int n;
+} FrontierAxis;
+
+static int axis_of(const Frontier *f, FrontierAxis *a) {
+    a->n = f->n;
+    a->x = malloc(2 * (size_t)(f->n ? f->n : 1) * sizeof *a->x);
+    if (!a->x) return -1;
+    a->w = a->x + f->n;
+    for (int i = 0; i < f->n; i++) a->x[i] = log(f->pt[i].flops), a->w[i] = f->pt[i].n_seeds;
+    return 0;
+}
+
 /* ln C_X(level) by the chosen method: the law's inverse (p = E, A, alpha) or local interpolation. */
-static double log_compute(const Frontier *f, int law, const double *p, const double *y, double level) {
+static double log_compute(const FrontierAxis *a, int law, const double *p, const double *y, double level) {
     if (law) {
         double c = frontier_compute(p, exp(level));
         return c > 0 ? log(c) : -INFINITY;
     }
-    double x[FIT_MAX_GROUPS], w[FIT_MAX_GROUPS];
-    for (int i = 0; i < f->n; i++) x[i] = log(f->pt[i].flops), w[i] = f->pt[i].n_seeds;
-    return frontier_local_log_compute(x, y, w, f->n, level, NULL, NULL);
+    return frontier_local_log_compute(a->x, y, a->w, a->n, level, NULL, NULL);
 }
 
 /* ln C_A - ln C_B, NaN when both are infinite the same way (neither arm tells anything). */
@@ -168,8 +181,8 @@ static double seed_correlation(const Frontier *a, const Frontier *b, int *m) {
 
 /* One joint resample of both frontiers' ln losses: each seed's deviation is N(0, 1), the candidate's
  * correlated rho with the reference's at the same budget and seed; a point is its seeds' mean. */
-static void draw_pair(const Frontier *f[2], double rho, double scale, Rng *r, double *y0, double *y1) {
-    double u[FIT_MAX_GROUPS][FRONTIER_MAX_SEEDS];
+static void draw_pair(const Frontier *f[2], double rho, double scale, Rng *r, double *y0, double *y1,
+                      double (*u)[FRONTIER_MAX_SEEDS]) {
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < f[k]->n; i++) {
             const FrontierPoint *p = &f[k]->pt[i];
@@ -191,8 +204,10 @@ static void draw_pair(const Frontier *f[2], double rho, double scale, Rng *r, do
         }
 }
 
-int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitOptions *opt, CegCurve *out,
-             Status *st) {
+/* ceg_pair with its scratch: both frontiers' axes, observed ln losses and one resample's seed draws. */
+static int ceg_pair_with(const Frontier *ref, const Frontier *cand, int n_levels, const FitOptions *opt, CegCurve *out,
+                         const FrontierAxis ax[2], double *yobs0, double *yobs1, double (*u)[FRONTIER_MAX_SEEDS],
+                         Status *st) {
     FitOptions o;
     if (opt) o = *opt;
     else fit_options_default(&o);
@@ -204,16 +219,15 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
                            cand->n);
     const Frontier *f[2] = {ref, cand};
     int law = ref->has_law && cand->has_law && ref->law.identified && cand->law.identified;
-    double p0[2][3], yobs[2][FIT_MAX_GROUPS], ymin[2], ymax[2], plo[2], phi[2];
+    double p0[2][3], *yobs[2] = {yobs0, yobs1}, ymin[2], ymax[2], plo[2], phi[2];
     for (int k = 0; k < 2; k++) {
         law_public(f[k]->theta, p0[k]);
-        double x[FIT_MAX_GROUPS], w[FIT_MAX_GROUPS];
         ymin[k] = INFINITY, ymax[k] = -INFINITY;
         for (int i = 0; i < f[k]->n; i++) {
-            yobs[k][i] = f[k]->pt[i].log_loss, x[i] = log(f[k]->pt[i].flops), w[i] = f[k]->pt[i].n_seeds;
+            yobs[k][i] = f[k]->pt[i].log_loss;
             ymin[k] = fmin(ymin[k], yobs[k][i]), ymax[k] = fmax(ymax[k], yobs[k][i]);
         }
-        frontier_local_log_compute(x, yobs[k], w, f[k]->n, NAN, &plo[k], &phi[k]);
+        frontier_local_log_compute(ax[k].x, yobs[k], ax[k].w, f[k]->n, NAN, &plo[k], &phi[k]);
     }
     /* levels: the middle 80% of the ln losses both reached (after pooling, for local interpolation) */
     double lo = law ? fmax(ymin[0], ymin[1]) : fmax(plo[0], plo[1]);
@@ -242,7 +256,7 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
     for (int k = 0; k < n_levels; k++) {
         CegLevel *v = &out->lv[k];
         lv[k] = hi + (lo - hi) * k / (n_levels - 1); /* from high loss (small C) to low */
-        double la = log_compute(ref, law, p0[0], yobs[0], lv[k]), lb = log_compute(cand, law, p0[1], yobs[1], lv[k]);
+        double la = log_compute(&ax[0], law, p0[0], yobs[0], lv[k]), lb = log_compute(&ax[1], law, p0[1], yobs[1], lv[k]);
         v->loss = exp(lv[k]), v->c_ref = exp(la), v->ceg = exp(log_ratio(la, lb));
         lca[k] = la, lr[k] = log_ratio(la, lb);
         v->method = law ? CEG_LAW : CEG_LOCAL;
@@ -285,9 +299,10 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
     rng_seed(&scale, o.seed ^ 0xc0ffee11c0ffee11ULL);
     rng_seed(&z, o.seed ^ 0x7e57ab1e7e57ab1eULL);
     int dof = ref->dof < cand->dof ? ref->dof : cand->dof, used = 0;
+    size_t stride = (size_t)(ref->n > cand->n ? ref->n : cand->n);
     double *ys = NULL, *ps = malloc((size_t)nb * 6 * sizeof *ps);
     int *ok = malloc((size_t)nb * sizeof *ok);
-    if (!reuse) ys = malloc((size_t)nb * 2 * FIT_MAX_GROUPS * sizeof *ys);
+    if (!reuse) ys = malloc((size_t)nb * 2 * stride * sizeof *ys);
     if (!ps || !ok || (!reuse && !ys)) {
         free(sa), free(sr), free(col), free(ys), free(ps), free(ok);
         return status_fail(st, AP_ENOMEM, "out of memory");
@@ -295,8 +310,8 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
     /* resamples: reused (independent arms: their own, drawn with the same noise scales, pair as they
      * are) or drawn jointly in order, then refitted on any number of threads */
     for (int b = 0; !reuse && b < nb; b++)
-        draw_pair(f, out->rho_used, frontier_noise_scale(&scale, dof), &z, ys + (size_t)b * 2 * FIT_MAX_GROUPS,
-                  ys + ((size_t)b * 2 + 1) * FIT_MAX_GROUPS);
+        draw_pair(f, out->rho_used, frontier_noise_scale(&scale, dof), &z, ys + (size_t)b * 2 * stride,
+                  ys + ((size_t)b * 2 + 1) * stride, u);
 #pragma omp parallel for schedule(dynamic, 8) if (nb >= 64 && law && !reuse)
     for (int b = 0; b < nb; b++) {
         ok[b] = 1;
@@ -305,7 +320,7 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
             if (reuse) {
                 memcpy(p, f[k]->law.boot + (size_t)b * 3, 3 * sizeof *p);
                 if (law && !isfinite(p[0])) ok[b] = 0;
-            } else if (law && frontier_refit(f[k], ys + ((size_t)b * 2 + k) * FIT_MAX_GROUPS, p)) {
+            } else if (law && frontier_refit(f[k], ys + ((size_t)b * 2 + k) * stride, p)) {
                 ok[b] = 0;
             }
         }
@@ -315,11 +330,11 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
             out->n_rejected++;
             continue;
         }
-        const double *y0 = reuse ? ref->yboot + (size_t)b * ref->n : ys + (size_t)b * 2 * FIT_MAX_GROUPS;
-        const double *y1 = reuse ? cand->yboot + (size_t)b * cand->n : ys + ((size_t)b * 2 + 1) * FIT_MAX_GROUPS;
+        const double *y0 = reuse ? ref->yboot + (size_t)b * ref->n : ys + (size_t)b * 2 * stride;
+        const double *y1 = reuse ? cand->yboot + (size_t)b * cand->n : ys + ((size_t)b * 2 + 1) * stride;
         const double *p0b = ps + (size_t)b * 6, *p1b = p0b + 3;
         for (int k = 0; k < n_levels; k++) {
-            double la = log_compute(ref, law, p0b, y0, lv[k]), lb = log_compute(cand, law, p1b, y1, lv[k]);
+            double la = log_compute(&ax[0], law, p0b, y0, lv[k]), lb = log_compute(&ax[1], law, p1b, y1, lv[k]);
             sa[(size_t)used * n_levels + k] = la, sr[(size_t)used * n_levels + k] = log_ratio(la, lb);
         }
         used++;
@@ -371,4 +386,17 @@ int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitO
         snprintf(out->notes + l0, sizeof out->notes - l0, "; %d of %d joint resamples rejected", out->n_rejected, nb);
     free(sa), free(sr), free(col);
     return 0;
+}
+
+int ceg_pair(const Frontier *ref, const Frontier *cand, int n_levels, const FitOptions *opt, CegCurve *out,
+             Status *st) {
+    memset(out, 0, sizeof *out);
+    FrontierAxis ax[2] = {{0}};
+    double *y = malloc((size_t)(ref->n + cand->n + 1) * sizeof *y);
+    double(*u)[FRONTIER_MAX_SEEDS] = malloc((size_t)(ref->n + 1) * sizeof *u);
+    int rc = !y || !u || axis_of(ref, &ax[0]) || axis_of(cand, &ax[1])
+                 ? status_fail(st, AP_ENOMEM, "out of memory")
+                 : ceg_pair_with(ref, cand, n_levels, opt, out, ax, y, y + ref->n, u, st);
+    free(y), free(u), free(ax[0].x), free(ax[1].x);
+    return rc;
 }

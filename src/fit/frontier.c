@@ -31,20 +31,22 @@ static int assign_groups(FitPoint *p, int n, Status *st) {
     int next = 0;
     for (int i = 0; i < n; i++)
         if (p[i].group >= next) next = p[i].group + 1;
-    double key[FIT_MAX_GROUPS];
+    double *key = malloc((size_t)(n > 0 ? n : 1) * sizeof *key);
+    if (!key) return status_fail(st, AP_ENOMEM, "out of memory");
     int nk = 0;
     for (int i = 0; i < n; i++) {
         if (p[i].group >= 0) continue;
-        if (!(p[i].flops > 0)) return status_fail(st, AP_EINVAL, "point %d: flops must be positive", i + 1);
+        if (!(p[i].flops > 0)) {
+            free(key);
+            return status_fail(st, AP_EINVAL, "point %d: flops must be positive", i + 1);
+        }
         double e = pow(10, floor(log10(p[i].flops)) - 1), b = round(p[i].flops / e) * e;
         int k = 0;
         while (k < nk && fabs(key[k] / b - 1) > 1e-9) k++;
-        if (k == nk) {
-            if (nk == FIT_MAX_GROUPS) return status_fail(st, AP_EINVAL, "more than %d budgets", FIT_MAX_GROUPS);
-            key[nk++] = b;
-        }
+        if (k == nk) key[nk++] = b;
         p[i].group = next + k;
     }
+    free(key);
     return 0;
 }
 
@@ -68,10 +70,16 @@ static double seed_value(const double *x, const double *d, const double *l, int 
         return log(l[best]);
     }
     /* centred abscissae keep the normal equations well conditioned */
-    double xc[512], dc[512], c[3], cd[3];
-    int m = k < 512 ? k : 512;
-    for (int i = 0; i < m; i++) xc[i] = x[i] - mx, dc[i] = d[i] - md;
-    if (fit_parabola(xc, l, m, c) || !(c[2] > 0)) {
+    double sc[2 * 64], *xc = k <= 64 ? sc : malloc(2 * (size_t)k * sizeof *xc), c[3], cd[3] = {0, 0, 0};
+    if (!xc) {
+        *why = "out of memory";
+        return log(l[best]);
+    }
+    double *dc = xc + k;
+    for (int i = 0; i < k; i++) xc[i] = x[i] - mx, dc[i] = d[i] - md;
+    int bad = fit_parabola(xc, l, k, c) || !(c[2] > 0), dbad = bad || fit_parabola(dc, l, k, cd) || !(cd[2] > 0);
+    if (xc != sc) free(xc);
+    if (bad) {
         *why = "the parabola opens downward";
         return log(l[best]);
     }
@@ -87,7 +95,7 @@ static double seed_value(const double *x, const double *d, const double *l, int 
     }
     *why = NULL;
     *n_opt = exp(v + mx);
-    if (!fit_parabola(dc, l, m, cd) && cd[2] > 0) *d_opt = exp(md - cd[1] / (2 * cd[2]));
+    if (!dbad) *d_opt = exp(md - cd[1] / (2 * cd[2]));
     return log(lv);
 }
 
@@ -105,7 +113,9 @@ int frontier_points(const FitPoint *in, int n, Frontier *out, Status *st) {
     FitPoint *p = malloc((size_t)n * sizeof *p);
     double *x = malloc((size_t)n * sizeof *x), *d = malloc((size_t)n * sizeof *d), *l = malloc((size_t)n * sizeof *l);
     int *done = calloc((size_t)n, sizeof *done), rc = 0;
-    if (!p || !x || !d || !l || !done) {
+    out->pt = calloc((size_t)n, sizeof *out->pt); /* at most one point per run */
+    out->fitted = calloc((size_t)n, sizeof *out->fitted);
+    if (!p || !x || !d || !l || !done || !out->pt || !out->fitted) {
         rc = status_fail(st, AP_ENOMEM, "out of memory");
         goto out;
     }
@@ -117,10 +127,6 @@ int frontier_points(const FitPoint *in, int n, Frontier *out, Status *st) {
     /* done: 0 untouched, 1 its budget is counted, 2 its seed's value is taken */
     for (int i = 0; i < n; i++) {
         if (done[i]) continue;
-        if (out->n == FIT_MAX_GROUPS) {
-            rc = status_fail(st, AP_EINVAL, "more than %d budgets in one arm", FIT_MAX_GROUPS);
-            goto out;
-        }
         FrontierPoint *fp = &out->pt[out->n++];
         fp->group = p[i].group;
         int runs = 0, fallback = 0, n_ln_d = 0;
@@ -161,6 +167,10 @@ int frontier_points(const FitPoint *in, int n, Frontier *out, Status *st) {
     }
     qsort(out->pt, (size_t)out->n, sizeof out->pt[0], run_cmp);
 out:
+    if (rc) {
+        free(out->pt), free(out->fitted);
+        out->pt = NULL, out->fitted = NULL, out->n = 0;
+    }
     free(p), free(x), free(d), free(l), free(done);
     return rc;
 }
@@ -173,15 +183,20 @@ static void frontier_xw(const Frontier *f, double *x, double *w) {
 
 /* The law's fit to the observed points; the weighted residual sum of squares in *ss. */
 static void fit_point(Frontier *f, double delta, double *ss) {
-    double x[FIT_MAX_GROUPS], y[FIT_MAX_GROUPS], w[FIT_MAX_GROUPS], t[3] = {0, 0, 0};
+    double t[3] = {0, 0, 0};
     *ss = 0;
     f->has_law = 0;
     f->delta = delta;
     if (f->n < 2) return;
+    double *x = malloc(3 * (size_t)f->n * sizeof *x), *y = x + f->n, *w = y + f->n;
+    if (!x) return; /* no memory: no law, said as "did not converge" */
     frontier_xw(f, x, w);
     for (int i = 0; i < f->n; i++) y[i] = f->pt[i].log_loss;
     double obj = law_fit_logs(x, y, w, f->n, delta, 1, t);
-    if (!isfinite(obj)) return;
+    if (!isfinite(obj)) {
+        free(x);
+        return;
+    }
     f->has_law = 1;
     memcpy(f->theta, t, sizeof t);
     f->law.objective = obj;
@@ -192,6 +207,7 @@ static void fit_point(Frontier *f, double delta, double *ss) {
         *ss += w[i] * r * r, s2 += r * r;
     }
     f->law.rmse_log = sqrt(s2 / f->n);
+    free(x);
 }
 
 static int acceptable(const double *t, double obj) {
@@ -202,7 +218,9 @@ static int acceptable(const double *t, double obj) {
 
 int frontier_refit(const Frontier *f, const double *y, double p[3]) {
     if (!f->has_law) return -1;
-    double x[FIT_MAX_GROUPS], w[FIT_MAX_GROUPS], t[3], lmin = INFINITY;
+    double sx[2 * 64], *x = f->n <= 64 ? sx : malloc(2 * (size_t)f->n * sizeof *x), t[3], lmin = INFINITY;
+    if (!x) return -1;
+    double *w = x + f->n;
     frontier_xw(f, x, w);
     for (int i = 0; i < f->n; i++) lmin = fmin(lmin, exp(y[i]));
     memcpy(t, f->theta, sizeof t);
@@ -218,6 +236,7 @@ int frontier_refit(const Frontier *f, const double *y, double p[3]) {
         double o2 = law_fit_logs(x, y, w, f->n, f->delta, 0, s);
         if (isfinite(o2) && (!isfinite(obj) || o2 < obj)) obj = o2, memcpy(t, s, sizeof s);
     }
+    if (x != sx) free(x);
     if (!acceptable(t, obj)) return -1;
     law_public(t, p);
     return 0;
@@ -303,9 +322,11 @@ static void slope_t(const double *x, const double *y, int m, int budgets, double
 double frontier_local_log_compute(const double *x, const double *y, const double *w, int n, double level, double *lo,
                                   double *hi) {
     /* pool adjacent violators for a non-increasing fit: blocks of (weight, mean x, mean y) */
-    double bw[FIT_MAX_GROUPS], bx[FIT_MAX_GROUPS], by[FIT_MAX_GROUPS];
+    double sb[3 * 64], *bw = n <= 64 ? sb : malloc(3 * (size_t)n * sizeof *bw);
+    if (!bw) return NAN;
+    double *bx = bw + (n <= 64 ? 64 : n), *by = bx + (n <= 64 ? 64 : n), r;
     int nb = 0;
-    for (int i = 0; i < n && i < FIT_MAX_GROUPS; i++) {
+    for (int i = 0; i < n; i++) {
         double wi = w ? w[i] : 1;
         bw[nb] = wi, bx[nb] = x[i], by[nb] = y[i], nb++;
         while (nb > 1 && by[nb - 1] > by[nb - 2]) { /* a later point higher than an earlier one: pool them */
@@ -317,14 +338,19 @@ double frontier_local_log_compute(const double *x, const double *y, const double
     }
     if (lo) *lo = nb ? by[nb - 1] : NAN;
     if (hi) *hi = nb ? by[0] : NAN;
-    if (nb == 0 || !isfinite(level)) return NAN;
-    if (level > by[0]) return -INFINITY;      /* reached before the first budget: unknown how early */
-    if (level < by[nb - 1]) return INFINITY;  /* never reached within the measured budgets */
-    if (nb == 1) return bx[0];
-    for (int j = 0; j + 1 < nb; j++)
-        if (level <= by[j] && level >= by[j + 1])
-            return bx[j] + (level - by[j]) * (bx[j + 1] - bx[j]) / (by[j + 1] - by[j]);
-    return bx[nb - 1];
+    if (nb == 0 || !isfinite(level)) r = NAN;
+    else if (level > by[0]) r = -INFINITY;     /* reached before the first budget: unknown how early */
+    else if (level < by[nb - 1]) r = INFINITY; /* never reached within the measured budgets */
+    else {
+        r = bx[nb - 1];
+        for (int j = 0; j + 1 < nb; j++)
+            if (level <= by[j] && level >= by[j + 1]) {
+                r = bx[j] + (level - by[j]) * (bx[j + 1] - bx[j]) / (by[j + 1] - by[j]);
+                break;
+            }
+    }
+    if (bw != sb) free(bw);
+    return r;
 }
 
 /* ---------------------------------------------------------------- all arms */
@@ -432,7 +458,10 @@ int frontier_fit_arms(const FitPoint *pts, int n, int n_arms, const FitOptions *
         if ((rc = frontier_points(mine, k, &arms[a], st))) status_wrap(st, "arm %d", a);
     }
     free(cp), free(mine);
-    if (rc) return -1; /* nothing allocated yet */
+    if (rc) {
+        for (int a = 0; a < n_arms; a++) frontier_free(&arms[a]);
+        return -1;
+    }
     /* noise from seed replicates, pooled over budgets and arms */
     double ss = 0;
     int dof = 0;
@@ -502,8 +531,12 @@ int frontier_fit_arms(const FitPoint *pts, int n, int n_arms, const FitOptions *
                     f->n_rejected, f->n_boot);
         identify(f, o.level);
         /* N* ~ C^a and D* ~ C^b through every interior vertex */
-        double xn[FIT_MAX_GROUPS * FRONTIER_MAX_SEEDS], yn[FIT_MAX_GROUPS * FRONTIER_MAX_SEEDS];
-        double xd[FIT_MAX_GROUPS * FRONTIER_MAX_SEEDS], yd[FIT_MAX_GROUPS * FRONTIER_MAX_SEEDS];
+        size_t cap = (size_t)(f->n ? f->n : 1) * FRONTIER_MAX_SEEDS;
+        double *xn = malloc(4 * cap * sizeof *xn), *yn = xn + cap, *xd = yn + cap, *yd = xd + cap;
+        if (!xn) {
+            for (int b = 0; b < n_arms; b++) frontier_free(&arms[b]);
+            return status_fail(st, AP_ENOMEM, "out of memory");
+        }
         int mn = 0, md = 0, bn = 0, bd = 0;
         for (int i = 0; i < f->n; i++) {
             const FrontierPoint *q = &f->pt[i];
@@ -517,6 +550,7 @@ int frontier_fit_arms(const FitPoint *pts, int n, int n_arms, const FitOptions *
         f->n_vertices = mn;
         slope_t(xn, yn, mn, bn, o.level, &f->a_exp);
         slope_t(xd, yd, md, bd, o.level, &f->b_exp);
+        free(xn);
         if (f->n && bn < 3)
             appendf(f->notes, sizeof f->notes, "%d budget%s with an interior vertex: N*(C), D*(C) not identified", bn,
                     bn == 1 ? "" : "s");
@@ -525,7 +559,81 @@ int frontier_fit_arms(const FitPoint *pts, int n, int n_arms, const FitOptions *
 }
 
 void frontier_free(Frontier *f) {
-    free(f->yboot);
-    f->yboot = NULL;
+    free(f->yboot), free(f->pt), free(f->fitted);
+    f->yboot = NULL, f->pt = NULL, f->fitted = NULL;
     law_fit_free(&f->law);
+}
+
+/* ---------------------------------------------------------------- validated extrapolation */
+
+int frontier_holdout(const FitPoint *pts, int n, int n_arms, int k, const Frontier *full, const FitOptions *opt,
+                     Holdout *out, Status *st) {
+    FitOptions o;
+    if (opt) o = *opt;
+    else fit_options_default(&o);
+    if (k < 1 || k > HOLDOUT_MAX) return status_fail(st, AP_EINVAL, "holdout: hold out 1..%d budgets, not %d", HOLDOUT_MAX, k);
+    memset(out, 0, (size_t)n_arms * sizeof *out);
+    FitPoint *kept = malloc((size_t)(n > 0 ? n : 1) * sizeof *kept);
+    Frontier *fr = calloc((size_t)(n_arms > 0 ? n_arms : 1), sizeof *fr);
+    if (!kept || !fr) {
+        free(kept), free(fr);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    /* the points of budgets an arm holds out go; groups as frontier_fit_arms numbers them */
+    FitPoint *cp = malloc((size_t)(n > 0 ? n : 1) * sizeof *cp);
+    int m = 0, rc = cp ? 0 : status_fail(st, AP_ENOMEM, "out of memory");
+    if (!rc) {
+        memcpy(cp, pts, (size_t)n * sizeof *cp);
+        rc = assign_groups(cp, n, st);
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        const Frontier *f = &full[cp[i].arm];
+        int held = 0;
+        for (int j = f->n - k; j < f->n && !held; j++) held = j >= 0 && f->pt[j].group == cp[i].group;
+        if (!held) kept[m++] = cp[i];
+    }
+    free(cp);
+    if (!rc) rc = frontier_fit_arms(kept, m, n_arms, &o, fr, st);
+    free(kept);
+    if (rc) {
+        free(fr);
+        return -1;
+    }
+    Rng z;
+    rng_seed(&z, o.seed ^ 0x401d0a7ULL);
+    double *col = malloc((size_t)(o.n_boot > 0 ? o.n_boot : 1) * sizeof *col);
+    for (int a = 0; a < n_arms; a++) {
+        const Frontier *f = &full[a], *g = &fr[a];
+        Holdout *h = &out[a];
+        if (f->n - k < 3) {
+            snprintf(h->why, sizeof h->why, "%d budgets: too few to hold out %d and fit a law on the rest", f->n, k);
+            continue;
+        }
+        if (!g->has_law || !g->law.boot || !col) {
+            snprintf(h->why, sizeof h->why, "no law on the other %d budgets", g->n);
+            continue;
+        }
+        h->k = k;
+        for (int j = 0; j < k; j++) {
+            const FrontierPoint *q = &f->pt[f->n - k + j];
+            double p[3] = {g->law.p[0].value, g->law.p[1].value, g->law.p[2].value};
+            int mcol = 0;
+            for (int b = 0; b < g->n_boot; b++) {
+                const double *pb = g->law.boot + (size_t)b * 3;
+                if (!isfinite(pb[0])) continue;
+                col[mcol++] = log(frontier_loss(pb, q->flops)) + g->sigma * rng_normal(&z) / sqrt(q->n_seeds);
+            }
+            h->flops[j] = q->flops, h->observed[j] = q->loss, h->predicted[j] = frontier_loss(p, q->flops);
+            h->error[j] = q->loss / h->predicted[j] - 1;
+            fit_interval(col, mcol, 1, 0, o.level, &h->lo[j], &h->hi[j]);
+            h->lo[j] = exp(h->lo[j]), h->hi[j] = exp(h->hi[j]);
+            h->inside[j] = q->loss >= h->lo[j] && q->loss <= h->hi[j];
+            h->n_inside += h->inside[j];
+        }
+        if (!g->law.identified) snprintf(h->why, sizeof h->why, "the law on the other budgets is not identified");
+    }
+    free(col);
+    for (int a = 0; a < n_arms; a++) frontier_free(&fr[a]);
+    free(fr);
+    return 0;
 }

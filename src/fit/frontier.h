@@ -43,11 +43,11 @@ typedef struct {
 
 typedef struct {
     int n;                         /* frontier points, by increasing compute */
-    FrontierPoint pt[FIT_MAX_GROUPS];
+    FrontierPoint *pt;             /* n of them (allocated; frontier_free) */
     int has_law;                   /* the law was fitted (>= 2 points, converged) */
     LawFit law;                    /* E, A, alpha; lo/hi and boot (n_boot x 3, NaN rows: rejected) from the
                                     * parametric bootstrap; loss_min/max and x_min/max: the frontier's ranges */
-    double fitted[FIT_MAX_GROUPS]; /* the law's ln L at each point: the centres of the resamples */
+    double *fitted;                /* n: the law's ln L at each point, the centres of the resamples */
     double sigma_seed;             /* this arm's own seed-to-seed sd of ln loss (NaN: no replicates) */
     int dof_seed;
     double sigma0;                 /* the pooled noise (sd of one seed's frontier ln loss) and its dof */
@@ -72,6 +72,27 @@ int frontier_points(const FitPoint *pts, int n, Frontier *out, Status *st);
  * n = 0. o: n_boot, seed, level, delta (the least Huber delta). */
 int frontier_fit_arms(const FitPoint *pts, int n, int n_arms, const FitOptions *o, Frontier *arms, Status *st);
 void frontier_free(Frontier *f);
+
+/* Validated extrapolation: an arm's law fitted without its largest budgets predicts them. */
+#define HOLDOUT_MAX 8
+typedef struct {
+    int k;                        /* budgets held out (0: the check could not run; why says so) */
+    double flops[HOLDOUT_MAX];    /* each held-out frontier point's compute */
+    double observed[HOLDOUT_MAX]; /* its loss */
+    double predicted[HOLDOUT_MAX], lo[HOLDOUT_MAX], hi[HOLDOUT_MAX]; /* the law's prediction and interval */
+    double error[HOLDOUT_MAX];    /* observed / predicted - 1 */
+    int inside[HOLDOUT_MAX];      /* observed within [lo, hi] */
+    int n_inside;
+    char why[160];
+} Holdout;
+
+/* For every arm: frontiers refitted (noise pooled as in frontier_fit_arms) on all but each arm's k
+ * largest budgets, and those budgets' frontier losses (from full, the frontiers of every point)
+ * compared with the refit law's prediction. The prediction interval at o->level holds the law's
+ * uncertainty (its resamples) and the point's own noise (sigma / sqrt(seeds)). An arm whose refit
+ * has no law, or keeps fewer than 3 budgets, gets k = 0 and a reason. */
+int frontier_holdout(const FitPoint *pts, int n, int n_arms, int k, const Frontier *full, const FitOptions *o,
+                     Holdout *out, Status *st);
 
 /* Refits f's law to resampled frontier ln losses y (f->n of them) from f's fit; 0 with p = (E, A,
  * alpha), -1 when the fit fails or reaches a bound (a rejected resample). */

@@ -95,8 +95,6 @@ void law_public(const double t[3], double p[3]);
 /* ln L of the law with internal parameters t at x = ln C. */
 double law_log_loss(const double t[3], double x);
 
-#define FIT_MAX_GROUPS 64
-
 typedef struct {
     int n_groups;
     struct {
@@ -105,15 +103,27 @@ typedef struct {
         double c0, c1, c2;   /* L = c0 + c1 x + c2 x^2, x = ln N */
         double n_opt, l_opt; /* the parabola's minimum */
         int ok;              /* a minimum inside the sampled range */
+        double grid_lo, grid_hi; /* the smallest and largest N sampled */
         char why[96];
-    } g[FIT_MAX_GROUPS];
+    } *g;            /* n_groups of them (allocated; approach2_free) */
     FitParam a, b;   /* N* ~ C^a, D* ~ C^b (b = 1 - a when D = C / (k N)) */
     FitParam log_k;  /* N* = exp(log_k) C^a */
     int identified;
     char notes[512];
+    /* approach 2's design bias (approach2_design_bias): the exponent a that approach 2 recovers from
+     * an approach-3 law's noise-free losses on these very points, minus the law's own a; NaN: unknown */
+    double bias, a_law;
 } Approach2Fit;
 
 /* Groups: pts[i].group (budgets); needs >= 3 points in >= 2 groups. */
 int fit_chinchilla_approach2(const FitPoint *pts, int n, const FitOptions *o, Approach2Fit *out, Status *st);
+/* A parabola in ln N is not the IsoFLOP profile E + A/N^alpha + B/D^beta: its vertex moves with where the
+ * grid of sizes sits around the optimum, so approach 2's exponent is biased on an asymmetric grid (the
+ * further from the optimum and the more lopsided, the worse). This runs approach 2 on the law's noise-free
+ * losses at the same points and sets a2->bias (and a2->a_law); a2->a.value - bias is the corrected a. */
+int approach2_design_bias(const FitPoint *pts, int n, const LawFit *law3, Approach2Fit *a2, Status *st);
+/* The bias is worth a flag: over a tenth of a, or over a quarter of a's interval width. */
+int approach2_bias_flagged(const Approach2Fit *f);
+void approach2_free(Approach2Fit *f);
 
 #endif

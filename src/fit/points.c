@@ -10,10 +10,20 @@
 #include <string.h>
 #include <strings.h>
 
+/* Grows an array of `size`-byte elements to hold one more; 0 on success. */
+static int grow(void **a, int *cap, int n, size_t size) {
+    if (n < *cap) return 0;
+    int c = *cap ? 2 * *cap : 16;
+    void *q = realloc(*a, (size_t)c * size);
+    if (!q) return -1;
+    *a = q, *cap = c;
+    return 0;
+}
+
 static int arm_index(PointSet *ps, const char *name) {
     for (int i = 0; i < ps->n_arms; i++)
         if (!strcmp(ps->arms[i], name)) return i;
-    if (ps->n_arms == POINTS_MAX_ARMS) return -1;
+    if (grow((void **)&ps->arms, &ps->arms_cap, ps->n_arms, sizeof ps->arms[0])) return -1;
     snprintf(ps->arms[ps->n_arms], sizeof ps->arms[0], "%s", name);
     return ps->n_arms++;
 }
@@ -27,24 +37,20 @@ static double flops_budget(double flops) {
 static int group_index(PointSet *ps, double budget) {
     for (int i = 0; i < ps->n_groups; i++)
         if (fabs(ps->group_budget[i] / budget - 1) < 1e-9) return i;
-    if (ps->n_groups == FIT_MAX_GROUPS) return -1;
+    if (grow((void **)&ps->group_budget, &ps->groups_cap, ps->n_groups, sizeof ps->group_budget[0])) return -1;
     ps->group_budget[ps->n_groups] = budget;
     return ps->n_groups++;
 }
 
 static int push(PointSet *ps, const FitPoint *p) {
-    if (ps->n == ps->cap) {
-        int cap = ps->cap ? 2 * ps->cap : 256;
-        FitPoint *q = realloc(ps->p, (size_t)cap * sizeof *q);
-        if (!q) return -1;
-        ps->p = q, ps->cap = cap;
-    }
+    if (grow((void **)&ps->p, &ps->cap, ps->n, sizeof *p)) return -1;
     ps->p[ps->n++] = *p;
     return 0;
 }
 
-/* Splits one CSV record (RFC 4180 quotes) into fields; returns the count or -1. */
-static int csv_fields(char **cursor, char **fields, int max) {
+/* Splits one CSV record (RFC 4180 quotes) into fields; returns the count or -1. *lines grows by the
+ * line breaks passed (blank lines and breaks inside quotes included). */
+static int csv_fields(char **cursor, char **fields, int max, int *lines) {
     char *p = *cursor, *w = p;
     int n = 0;
     if (!*p) return 0;
@@ -54,7 +60,7 @@ static int csv_fields(char **cursor, char **fields, int max) {
         if (quoted) {
             if (*p == '"' && p[1] == '"') *w++ = '"', p += 2;
             else if (*p == '"') quoted = 0, p++;
-            else *w++ = *p++;
+            else *lines += *p == '\n', *w++ = *p++;
         } else if (*p == '"') {
             quoted = 1, p++;
         } else if (*p == ',') {
@@ -62,7 +68,7 @@ static int csv_fields(char **cursor, char **fields, int max) {
             if (n == max) return -1;
             fields[n++] = w;
         } else if (*p == '\n' || *p == '\r') {
-            while (*p == '\r' || *p == '\n') p++;
+            while (*p == '\r' || *p == '\n') *lines += *p++ == '\n';
             break;
         } else {
             *w++ = *p++;
@@ -73,45 +79,53 @@ static int csv_fields(char **cursor, char **fields, int max) {
     return quoted ? -1 : n;
 }
 
-int points_read_csv(PointSet *ps, const char *path, Status *st) {
+int points_read_csv(PointSet *ps, const char *path, Status *st) { return points_read_csv_axis(ps, path, COST_FLOPS, st); }
+
+int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
     memset(ps, 0, sizeof *ps);
     char *text;
     size_t len;
     if (file_read_all(path, &text, &len, 1 << 28, st)) return -1;
     char *cur = text, *f[256];
-    int nf = csv_fields(&cur, f, 256);
+    int line = 1, next_line = 1; /* the record's first line, and the line after it */
+    int nf = csv_fields(&cur, f, 256, &next_line);
     if (nf <= 0) {
         free(text);
         return status_fail(st, AP_EINVAL, "%s: no header row", path);
     }
-    enum { ARM, PARAMS, PARAMS_NE, TOKENS, FLOPS, LOSS, BPB, VLOSS, BUDGET, KIND, STATUS, SEED, EPOCHS, NCOL };
-    static const char *names[NCOL] = {"arm", "params", "params_nonembedding", "tokens", "flops", "loss",
-                                      "val_bpb", "val_loss", "budget", "kind", "status", "seed", "epochs"};
-    int col[NCOL];
+    enum { ARM, PARAMS, PARAMS_NE, TOKENS, FLOPS, LOSS, TBPB, BPB, VLOSS, BUDGET, KIND, STATUS, SEED, EPOCHS,
+           SECONDS, ELAPSED, KV, MEMORY, NCOL };
+    static const char *names[NCOL] = {"arm",     "params", "params_nonembedding", "tokens", "flops", "loss",
+                                      "test_bpb", "val_bpb", "val_loss",          "budget", "kind",  "status",
+                                      "seed",    "epochs", "seconds",             "elapsed_s", "kv_bytes", "memory"};
+    int col[NCOL], n_header = nf;
+    char header[256][32]; /* the header's names, for messages about a row */
     for (int k = 0; k < NCOL; k++) col[k] = -1;
     for (int i = 0; i < nf; i++) {
         char *h = f[i];
         while (isspace((unsigned char)*h)) h++;
+        snprintf(header[i], sizeof header[i], "%s", h);
         for (int k = 0; k < NCOL; k++)
             if (!strcasecmp(h, names[k])) col[k] = i;
         if (!strcasecmp(h, "N")) col[PARAMS] = i;
         if (!strcasecmp(h, "D")) col[TOKENS] = i;
         if (!strcasecmp(h, "C") || !strcasecmp(h, "compute")) col[FLOPS] = i;
     }
-    int lcol = col[LOSS] >= 0 ? col[LOSS] : col[BPB] >= 0 ? col[BPB] : col[VLOSS];
+    /* test_bpb before val_bpb: a study's runs.csv then fits what `fit DIR` and the report fit */
+    int lcol = col[LOSS] >= 0 ? col[LOSS] : col[TBPB] >= 0 ? col[TBPB] : col[BPB] >= 0 ? col[BPB] : col[VLOSS];
     int ncol = col[PARAMS_NE] >= 0 ? col[PARAMS_NE] : col[PARAMS];
     if (lcol < 0) {
         free(text);
-        return status_fail(st, AP_EINVAL, "%s: no loss column (loss, val_bpb or val_loss)", path);
+        return status_fail(st, AP_EINVAL, "%s: no loss column (loss, test_bpb, val_bpb or val_loss)", path);
     }
     if (col[FLOPS] < 0 && (ncol < 0 || col[TOKENS] < 0)) {
         free(text);
         return status_fail(st, AP_EINVAL, "%s: need a flops column, or params and tokens", path);
     }
-    int line = 1, derived_c = 0, derived_d = 0, rc = 0;
+    int derived_c = 0, derived_d = 0, rc = 0;
     while (*cur && !rc) {
-        line++;
-        nf = csv_fields(&cur, f, 256);
+        line = next_line;
+        nf = csv_fields(&cur, f, 256, &next_line);
         if (nf == 0) continue;
         if (nf < 0) {
             rc = status_fail(st, AP_EINVAL, "%s:%d: malformed CSV (unclosed quote or too many columns)", path, line);
@@ -122,53 +136,84 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
         FitPoint p = {NAN, NAN, NAN, NAN, 0, -1, 0, 1};
         double *dst[4] = {&p.params, &p.tokens, &p.flops, &p.loss};
         int cols[4] = {ncol, col[TOKENS], col[FLOPS], lcol};
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 4 && !rc; k++) {
             if (cols[k] < 0) continue;
             if (cols[k] >= nf) {
-                rc = status_fail(st, AP_EINVAL, "%s:%d: fewer fields than the header", path, line);
+                rc = status_fail(st, AP_EINVAL, "%s:%d: %d fields where the header has %d (column '%s' missing)",
+                                 path, line, nf, n_header, header[cols[k]]);
                 break;
             }
             char *end;
             double v = strtod(f[cols[k]], &end);
             while (isspace((unsigned char)*end)) end++;
-            if (end == f[cols[k]] || *end || !isfinite(v) || v <= 0) {
-                rc = status_fail(st, AP_EINVAL, "%s:%d: '%s' is not a positive number (column %s)", path, line,
-                                 f[cols[k]], k == 3 ? "loss" : names[k == 0 ? PARAMS : k == 1 ? TOKENS : FLOPS]);
-                break;
-            }
+            if (end == f[cols[k]] || *end || !isfinite(v) || v <= 0)
+                rc = status_fail(st, AP_EINVAL, "%s:%d: column %d '%s': '%s' is not a positive number", path, line,
+                                 cols[k] + 1, header[cols[k]], f[cols[k]]);
             *dst[k] = v;
         }
         if (rc) break;
         if (isnan(p.flops) && p.params > 0 && p.tokens > 0) p.flops = 6 * p.params * p.tokens, derived_c = 1;
         if (isnan(p.tokens) && p.params > 0 && p.flops > 0) p.tokens = p.flops / (6 * p.params), derived_d = 1;
         p.arm = arm_index(ps, col[ARM] >= 0 && col[ARM] < nf ? f[col[ARM]] : "all");
-        double budget = col[BUDGET] >= 0 && col[BUDGET] < nf ? atof(f[col[BUDGET]]) : 0;
+        double budget = 0;
+        if (col[BUDGET] >= 0 && col[BUDGET] < nf && f[col[BUDGET]][0]) {
+            char *end;
+            budget = strtod(f[col[BUDGET]], &end);
+            while (isspace((unsigned char)*end)) end++;
+            if (end == f[col[BUDGET]] || *end || !isfinite(budget) || budget < 0) {
+                rc = status_fail(st, AP_EINVAL, "%s:%d: column %d '%s': '%s' is not a number >= 0", path, line,
+                                 col[BUDGET] + 1, header[col[BUDGET]], f[col[BUDGET]]);
+                break;
+            }
+        }
         p.group = group_index(ps, budget > 0 ? budget : flops_budget(p.flops));
         if (col[SEED] >= 0 && col[SEED] < nf && f[col[SEED]][0]) {
             char *end;
             long v = strtol(f[col[SEED]], &end, 10);
             while (isspace((unsigned char)*end)) end++;
             if (end == f[col[SEED]] || *end || v < 0 || v > 1000000000) {
-                rc = status_fail(st, AP_EINVAL, "%s:%d: seed '%s' is not a whole number >= 0", path, line, f[col[SEED]]);
+                rc = status_fail(st, AP_EINVAL, "%s:%d: column %d '%s': '%s' is not a whole number >= 0", path, line,
+                                 col[SEED] + 1, header[col[SEED]], f[col[SEED]]);
                 break;
             }
             p.seed = (int)v;
+        }
+        /* the cost axis' value, when the file has its column (checked when the axis is used) */
+        int ccol = axis == COST_SECONDS ? (col[SECONDS] >= 0 ? col[SECONDS] : col[ELAPSED])
+                   : axis == COST_PARAMS ? col[PARAMS] : axis == COST_KV_BYTES ? col[KV] : axis == COST_MEMORY ? col[MEMORY] : -1;
+        if (axis != COST_FLOPS && ccol < 0) {
+            rc = status_fail(st, AP_EINVAL, "%s: no column for the cost axis %s (%s)", path, cost_axis_names[axis],
+                             axis == COST_SECONDS ? "seconds or elapsed_s" : cost_axis_names[axis]);
+            break;
+        }
+        double cost = 0;
+        if (ccol >= 0 && ccol < nf) {
+            char *end;
+            cost = strtod(f[ccol], &end);
+            while (isspace((unsigned char)*end)) end++;
+            if (end == f[ccol] || *end || !isfinite(cost) || cost <= 0) {
+                rc = status_fail(st, AP_EINVAL, "%s:%d: column %d '%s': '%s' is not a positive number", path, line,
+                                 ccol + 1, header[ccol], f[ccol]);
+                break;
+            }
         }
         if (col[EPOCHS] >= 0 && col[EPOCHS] < nf && f[col[EPOCHS]][0]) {
             char *end;
             double v = strtod(f[col[EPOCHS]], &end);
             while (isspace((unsigned char)*end)) end++;
             if (end == f[col[EPOCHS]] || *end || !(v >= 1) || !isfinite(v)) {
-                rc = status_fail(st, AP_EINVAL, "%s:%d: epochs '%s' is not a number >= 1", path, line, f[col[EPOCHS]]);
+                rc = status_fail(st, AP_EINVAL, "%s:%d: column %d '%s': '%s' is not a number >= 1", path, line,
+                                 col[EPOCHS] + 1, header[col[EPOCHS]], f[col[EPOCHS]]);
                 break;
             }
             p.epochs = v;
         }
         if (p.arm < 0 || p.group < 0) {
-            rc = status_fail(st, AP_EINVAL, "%s: more than %d arms or %d budgets", path, POINTS_MAX_ARMS, FIT_MAX_GROUPS);
+            rc = status_fail(st, AP_ENOMEM, "out of memory");
             break;
         }
         if (push(ps, &p)) rc = status_fail(st, AP_ENOMEM, "out of memory");
+        else if (axis != COST_FLOPS) rc = points_set_cost(ps, ps->n - 1, cost, st);
     }
     free(text);
     if (!rc && ps->n == 0) rc = status_fail(st, AP_EINVAL, "%s: no data rows", path);
@@ -181,9 +226,77 @@ int points_read_csv(PointSet *ps, const char *path, Status *st) {
     return 0;
 }
 
+const char *const cost_axis_names[COST_AXES] = {"flops", "seconds", "params", "kv_bytes", "memory"};
+
+int cost_axis_parse(const char *name) {
+    for (int k = 0; k < COST_AXES; k++)
+        if (!strcmp(name, cost_axis_names[k])) return k;
+    return -1;
+}
+
+static int same_config(const FitPoint *a, const FitPoint *b) {
+    return a->arm == b->arm && fabs(a->params / b->params - 1) < 1e-9 && fabs(a->tokens / b->tokens - 1) < 1e-9;
+}
+
+int points_set_cost(PointSet *ps, int i, double cost, Status *st) {
+    if (ps->cost_cap < ps->cap) {
+        double *c = realloc(ps->cost, (size_t)ps->cap * sizeof *c);
+        if (!c) return status_fail(st, AP_ENOMEM, "out of memory");
+        for (int k = ps->cost_cap; k < ps->cap; k++) c[k] = 0;
+        ps->cost = c, ps->cost_cap = ps->cap;
+    }
+    ps->cost[i] = cost;
+    return 0;
+}
+
+int points_cost_axis(PointSet *ps, int axis, Status *st) {
+    if (axis == COST_FLOPS) return 0;
+    int n = ps->n, m = 0;
+    for (int i = 0; i < n; i++)
+        if (!ps->cost || !(ps->cost[i] > 0) || !isfinite(ps->cost[i]))
+            return status_fail(st, AP_EINVAL, "point %d (arm %s): no %s to put it on that cost axis", i + 1,
+                               ps->arms[ps->p[i].arm], cost_axis_names[axis]);
+    /* configurations: the first point of each, its mean cost and mean ln loss over seeds */
+    int *cfg = malloc((size_t)(n > 0 ? n : 1) * sizeof *cfg), *rep = malloc((size_t)(n > 0 ? n : 1) * sizeof *rep);
+    double *cost = calloc((size_t)(n > 0 ? n : 1), sizeof *cost), *ll = calloc((size_t)(n > 0 ? n : 1), sizeof *ll);
+    int *cnt = calloc((size_t)(n > 0 ? n : 1), sizeof *cnt), *keep = calloc((size_t)(n > 0 ? n : 1), sizeof *keep);
+    if (!cfg || !rep || !cost || !ll || !cnt || !keep) {
+        free(cfg), free(rep), free(cost), free(ll), free(cnt), free(keep);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        while (c < m && !same_config(&ps->p[rep[c]], &ps->p[i])) c++;
+        if (c == m) rep[m++] = i;
+        cfg[i] = c, cost[c] += ps->cost[i], ll[c] += log(ps->p[i].loss), cnt[c]++;
+    }
+    for (int c = 0; c < m; c++) cost[c] /= cnt[c], ll[c] /= cnt[c];
+    /* the front: no configuration of the arm at most as costly has a lower mean loss */
+    for (int c = 0; c < m; c++) {
+        keep[c] = 1;
+        for (int d = 0; d < m && keep[c]; d++)
+            if (d != c && ps->p[rep[d]].arm == ps->p[rep[c]].arm && cost[d] <= cost[c] && ll[d] < ll[c] &&
+                !(cost[d] == cost[c] && ll[d] == ll[c]))
+                keep[c] = 0;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!keep[cfg[i]]) continue;
+        FitPoint q = ps->p[i];
+        q.flops = cost[cfg[i]];
+        q.group = cfg[i];
+        ps->cost[k] = q.flops;
+        ps->p[k++] = q;
+    }
+    ps->n = k;
+    ps->n_groups = 0; /* the groups are the configurations now; budget values no longer apply */
+    free(cfg), free(rep), free(cost), free(ll), free(cnt), free(keep);
+    return 0;
+}
+
 int points_add_arm(PointSet *ps, const char *arm, Status *st) {
     int a = arm_index(ps, arm);
-    if (a < 0) return status_fail(st, AP_EINVAL, "more than %d arms", POINTS_MAX_ARMS);
+    if (a < 0) return status_fail(st, AP_ENOMEM, "out of memory");
     return a;
 }
 
@@ -196,7 +309,7 @@ int points_add_run(PointSet *ps, int arm, double params, double tokens, double f
                    int seed, Status *st) {
     FitPoint p = {params, tokens, flops, loss, arm, group_index(ps, budget > 0 ? budget : flops_budget(flops)),
                   seed < 0 ? 0 : seed, 1};
-    if (p.group < 0) return status_fail(st, AP_EINVAL, "more than %d budgets", FIT_MAX_GROUPS);
+    if (p.group < 0) return status_fail(st, AP_ENOMEM, "out of memory");
     if (push(ps, &p)) return status_fail(st, AP_ENOMEM, "out of memory");
     return 0;
 }
@@ -211,7 +324,7 @@ int points_of_arm(const PointSet *ps, int arm, FitPoint **out) {
 }
 
 void points_free(PointSet *ps) {
-    free(ps->p);
-    ps->p = NULL;
-    ps->n = ps->cap = 0;
+    free(ps->p), free(ps->arms), free(ps->group_budget), free(ps->cost);
+    ps->p = NULL, ps->arms = NULL, ps->group_budget = NULL, ps->cost = NULL;
+    ps->n = ps->cap = ps->n_arms = ps->arms_cap = ps->n_groups = ps->groups_cap = ps->cost_cap = 0;
 }

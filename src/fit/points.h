@@ -2,7 +2,7 @@
  * through report/results.h: fit/ knows nothing of studies).
  *
  * CSV: a header row naming columns among arm, params (or params_nonembedding, N), tokens (D),
- * flops (C), loss (or val_bpb, val_loss), budget, seed; any other columns are ignored, so a study's
+ * flops (C), loss (or test_bpb, val_bpb, val_loss), budget, seed; any other columns are ignored, so a study's
  * runs.csv and numbers copied from a paper both work. Missing flops are taken as 6 N D and
  * missing tokens as C / (6 N), each said in a note. Rows of a study export that are not finished
  * main runs (learning-rate sweeps, failed runs) are skipped. Budget groups (approach 2) come from
@@ -14,19 +14,21 @@
 #include "core/status.h"
 #include "fit/laws.h"
 
-#define POINTS_MAX_ARMS 64
-
 typedef struct {
     FitPoint *p;
     int n, cap;
-    char arms[POINTS_MAX_ARMS][64];
-    int n_arms;
-    double group_budget[FIT_MAX_GROUPS];
-    int n_groups;
+    char (*arms)[64]; /* arm names, as many as the data has */
+    int n_arms, arms_cap;
+    double *cost;         /* per point, its cost on another axis than FLOPs (NULL: none; points_set_cost) */
+    int cost_cap;
+    double *group_budget; /* each budget group's budget */
+    int n_groups, groups_cap;
     char notes[256];
 } PointSet;
 
 int points_read_csv(PointSet *ps, const char *path, Status *st);
+/* The same, reading each row's cost on `axis` (COST_*) into .cost too (its column must be there). */
+int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st);
 /* Adds an arm name (or finds it); returns its index or -1. */
 int points_add_arm(PointSet *ps, const char *arm, Status *st);
 /* Adds a point of arm index `arm`; budget names its approach-2 group (points of equal budget). */
@@ -35,6 +37,19 @@ int points_add(PointSet *ps, int arm, double params, double tokens, double flops
 /* The same, with the run's training seed (>= 1; 0: unknown), which the frontier needs to see noise. */
 int points_add_run(PointSet *ps, int arm, double params, double tokens, double flops, double loss, double budget,
                    int seed, Status *st);
+/* Cost axes a CEG can be measured on: training FLOPs (the default), wall-clock seconds of training on
+ * the machine that ran it, parameters (every one), KV-cache bytes per token at inference, and peak
+ * training memory. CSV columns: seconds (or elapsed_s), params, kv_bytes, memory. */
+enum { COST_FLOPS, COST_SECONDS, COST_PARAMS, COST_KV_BYTES, COST_MEMORY, COST_AXES };
+extern const char *const cost_axis_names[COST_AXES];
+int cost_axis_parse(const char *name); /* -1: unknown */
+/* Sets point i's cost on the axis points_cost_axis will use. */
+int points_set_cost(PointSet *ps, int i, double cost, Status *st);
+/* Moves the points onto another cost axis (each point's cost, > 0): runs of one configuration (arm,
+ * N, D) are one point at their mean cost, and an arm keeps only the configurations no cheaper one
+ * beats on mean loss (its Pareto front), each its own budget group with its seeds; the frontier then
+ * runs through the front, flops standing for the cost. */
+int points_cost_axis(PointSet *ps, int axis, Status *st);
 /* The points of one arm (a malloc'ed copy). */
 int points_of_arm(const PointSet *ps, int arm, FitPoint **out);
 void points_free(PointSet *ps);

@@ -133,6 +133,46 @@ static void section_ceg(const Results *r, StrBuf *b) {
 
 /* Costs beyond training FLOPs, where a study has arms that differ in them: parameters a token does
  * not use (experts) and the KV cache decoding keeps (attention kinds). */
+/* An axis' CEG is decided when its interval lies on one side of 1: +1 a gain, -1 a loss, 0 neither. */
+static int axis_sign(const ResultArm *m, int axis) {
+    if (!m->axis[axis].ok) return 0;
+    return m->axis[axis].lo > 1 ? 1 : m->axis[axis].hi < 1 ? -1 : 0;
+}
+
+static void section_cost_axes(const Results *r, StrBuf *b) {
+    if (r->n_arms < 2) return;
+    sb_puts(b, "<h2 id=\"cost-axes\">Gains on other cost axes</h2>\n<p>The CEG of each arm over the first when the "
+               "cost is not training FLOPs: wall-clock seconds of training on this machine (runs that shared it with "
+               "other workers are slower), every parameter (what serving holds), KV-cache bytes per token (what "
+               "decoding keeps), training memory. On each axis an arm's frontier is its Pareto front (each "
+               "configuration's runs averaged over seeds); the CEG is read at the middle of the losses both arms "
+               "reach there, with its 95% interval. <b>disagree</b>: decided gains on one axis and decided losses on "
+               "another. <code>algoprog fit DIR --cost AXIS</code> gives every level.</p>\n"
+               "<table id=\"cost-axes-table\"><tr><th>arm</th>");
+    for (int k = 0; k < COST_AXES; k++) sb_printf(b, "<th>%s</th>", cost_axis_names[k]);
+    sb_puts(b, "<th>axes</th></tr>\n");
+    for (int a = 1; a < r->n_arms; a++) {
+        const ResultArm *m = &r->arms[a];
+        int pos = 0, neg = 0;
+        sb_puts(b, "<tr>");
+        td(b, m->row.name);
+        for (int k = 0; k < COST_AXES; k++) {
+            if (!m->axis[k].ok) {
+                sb_puts(b, "<td title=\"");
+                sb_html(b, m->axis[k].why);
+                sb_puts(b, "\">n/a</td>");
+                continue;
+            }
+            int sg = axis_sign(m, k);
+            pos += sg > 0, neg += sg < 0;
+            sb_printf(b, "<td class=\"num\" title=\"at loss %.4f\">%.3gx [%.3g, %.3g]</td>", m->axis[k].loss, m->axis[k].ceg,
+                      m->axis[k].lo, m->axis[k].hi);
+        }
+        sb_printf(b, "<td>%s</td></tr>\n", pos && neg ? "<b>disagree</b>" : pos ? "gains" : neg ? "losses" : "undecided");
+    }
+    sb_puts(b, "</table>\n");
+}
+
 static void section_costs(const Results *r, const ClaimResult *claims, int n_claims, StrBuf *b) {
     int nb = results_n_budgets(r), experts = 0;
     double kv_min = INFINITY, kv_max = 0;
@@ -259,6 +299,53 @@ static void section_fits(const Results *r, StrBuf *b) {
     }
     sb_puts(b, "</table>\n<p class=\"note\">* not identified by these runs: the interval shows the data do not pin it "
                "down. + some runs sat on the unigram plateau and are left out (runs table).</p>\n");
+    sb_puts(b, "<h3 id=\"approaches\">N*(C) &prop; C<sup>a</sup>, three ways</h3>\n<p>The frontier's vertices (above), "
+               "Chinchilla's approach 2 (a parabola per budget, its vertex, a line through them) and approach 3 (L(N, D) = "
+               "E + A/N<sup>&alpha;</sup> + B/D<sup>&beta;</sup> over every run, a = &beta;/(&alpha;+&beta;)). A parabola is "
+               "not the profile, so approach 2 is biased where the sizes sit lopsidedly around the optimum: its bias on "
+               "this very design is approach 2 run on approach 3's noise-free losses at these runs, minus approach 3's "
+               "a; <b>flagged</b> when it exceeds a tenth of a or a quarter of a's interval.</p>\n"
+               "<table id=\"approaches-table\"><tr><th>arm</th><th>frontier vertices</th><th>approach 2</th>"
+               "<th>design bias</th><th>approach 2 corrected</th><th>approach 3</th></tr>\n");
+    for (int a = 0; a < r->n_arms; a++) {
+        const ResultArm *m = &r->arms[a];
+        char fv[64], a2[64], a3[64];
+        sb_puts(b, "<tr>");
+        td(b, m->row.name);
+        fmt_exponent(fv, sizeof fv, &m->fr.a_exp);
+        if (!m->has_a23) {
+            sb_printf(b, "<td class=\"num\">%s</td><td colspan=\"4\">", fv);
+            sb_html(b, m->a23_why[0] ? m->a23_why : "not fitted");
+            sb_puts(b, "</td></tr>\n");
+            continue;
+        }
+        fmt_exponent(a2, sizeof a2, &m->a2), fmt_exponent(a3, sizeof a3, &m->a3);
+        sb_printf(b, "<td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num\">%+.3f%s</td>"
+                     "<td class=\"num\">%.3f</td><td class=\"num\">%s</td></tr>\n",
+                  fv, a2, m->a2_bias, m->a2_flagged ? " <b>flagged</b>" : "", m->a2.value - m->a2_bias, a3);
+    }
+    sb_puts(b, "</table>\n");
+    sb_puts(b, "<h3 id=\"holdout\">Validated extrapolation</h3>\n<p>Each arm's law fitted again without its largest "
+               "budget, and asked to predict it: a law that cannot predict its own next budget should not carry a "
+               "verdict by extrapolation. The 95% prediction interval holds the refitted law's uncertainty and the "
+               "point's own seed noise.</p>\n<table id=\"holdout-table\"><tr><th>arm</th><th>held-out budget (FLOPs)"
+               "</th><th>frontier loss</th><th>predicted [95%]</th><th>error</th><th>check</th></tr>\n");
+    for (int a = 0; a < r->n_arms; a++) {
+        const Holdout *h = &r->arms[a].holdout;
+        sb_puts(b, "<tr>");
+        td(b, r->arms[a].row.name);
+        if (!h->k) {
+            sb_puts(b, "<td colspan=\"5\">not checked: ");
+            sb_html(b, h->why[0] ? h->why : "no frontier");
+            sb_puts(b, "</td></tr>\n");
+            continue;
+        }
+        sb_printf(b, "<td class=\"num\">%.3g</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f [%.4f, %.4f]</td>"
+                     "<td class=\"num\">%+.2f%%</td><td>%s%s%s</td></tr>\n",
+                  h->flops[0], h->observed[0], h->predicted[0], h->lo[0], h->hi[0], 100 * h->error[0],
+                  h->inside[0] ? "predicted" : "<b>missed</b>", h->why[0] ? "; " : "", h->why);
+    }
+    sb_puts(b, "</table>\n");
     if (isfinite(r->eval_se)) {
         double pooled = r->n_arms ? r->arms[0].fr.sigma0 : NAN;
         sb_printf(b, "<p>Evaluation noise: the test loss of a run has a standard error of %.2f%% (median over runs, "
@@ -434,6 +521,7 @@ void html_render(const Results *r, const ClaimResult *claims, int n_claims, cons
     plot_loss_vs_compute(r, b);
     section_ceg(r, b);
     section_costs(r, claims, n_claims, b);
+    section_cost_axes(r, b);
     if (r->n_ablations) {
         sb_puts(b, "<h2 id=\"ablations\">Ablations</h2>\n");
         for (int i = 0; i < r->n_ablations; i++) section_ablation(&r->abl[i], b);

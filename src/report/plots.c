@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PLOT_MAX_SERIES 64 /* legend entries (arms, budgets) in one plot: more could not be read anyway */
+
 /* The finished main runs of arm a (plateau runs too when plateau is set), as (FLOPs, test bpb). */
 static int arm_runs(const Results *r, int a, int plateau, double *xs, double *ys, int max) {
     int n = 0;
@@ -33,10 +35,10 @@ void plot_loss_vs_compute(const Results *r, StrBuf *b) {
     Plot p;
     plot_begin(&p, b, "plot-loss", "Held-out loss against training compute", "training FLOPs (exact)",
                "test bits per byte", x0 / 1.5, x1 * 1.5, y0 - 0.05 * (y1 - y0 + 0.1), y1 + 0.05 * (y1 - y0 + 0.1), 1, 0);
-    const char *names[POINTS_MAX_ARMS], *colors[POINTS_MAX_ARMS];
-    int nn = 0, cap = r->n_runs + FIT_MAX_GROUPS;
+    const char *names[PLOT_MAX_SERIES], *colors[PLOT_MAX_SERIES];
+    int nn = 0, cap = r->n_runs + 1; /* a frontier has at most one point per run */
     double *xs = malloc((size_t)cap * sizeof *xs), *ys = malloc((size_t)cap * sizeof *ys);
-    for (int a = 0; xs && ys && a < r->n_arms && nn < POINTS_MAX_ARMS; a++) {
+    for (int a = 0; xs && ys && a < r->n_arms && nn < PLOT_MAX_SERIES; a++) {
         const Frontier *f = &r->arms[a].fr;
         int n = arm_runs(r, a, 0, xs, ys, cap);
         plot_points(&p, xs, ys, n, plot_color(a), r->arms[a].row.name);
@@ -82,7 +84,7 @@ void plot_ceg_vs_compute(const Results *r, StrBuf *b) {
     snprintf(xl, sizeof xl, "FLOPs %s needs to reach the loss", r->arms[0].row.name);
     plot_begin(&p, b, "plot-ceg", title, xl, "CEG (x less compute), 95% band", x0 / 1.5, x1 * 1.5, y0 / 1.2, y1 * 1.2, 1, 1);
     plot_hline(&p, 1.0, "#444", "no gain");
-    const char *names[POINTS_MAX_ARMS], *colors[POINTS_MAX_ARMS];
+    const char *names[PLOT_MAX_SERIES], *colors[PLOT_MAX_SERIES];
     int nn = 0;
     for (int i = 0; i < r->n_pairs; i++) {
         const ResultPair *pr = &r->pairs[i];
@@ -141,9 +143,9 @@ void plot_loss_vs_kv(const Results *r, StrBuf *b, const int *arms, int n) {
         }
         const char *names[MAXA], *colors[MAXA];
         for (int j = 0; j < na; j++) {
-            double xs[FIT_MAX_GROUPS], ys[FIT_MAX_GROUPS];
+            double xs[PLOT_MAX_SERIES], ys[PLOT_MAX_SERIES];
             int m = 0;
-            for (int k = 0; k < nb && m < FIT_MAX_GROUPS; k++)
+            for (int k = 0; k < nb && m < PLOT_MAX_SERIES; k++)
                 if (cost[k * na + j].run >= 0) xs[m] = cost[k * na + j].kv_bytes, ys[m++] = cost[k * na + j].loss;
             names[j] = r->arms[a_idx[j]].row.name, colors[j] = plot_color(a_idx[j]);
             plot_points(&p, xs, ys, m, colors[j], names[j]);
@@ -169,8 +171,8 @@ void plot_isoflop(const Results *r, StrBuf *b, int a) {
     Plot p;
     plot_begin(&p, b, id, title, "parameters N (non-embedding, no head)", "test bits per byte", x0 / 1.3, x1 * 1.3,
                y0 - 0.05 * (y1 - y0 + 0.1), y1 + 0.05 * (y1 - y0 + 0.1), 1, 0);
-    const char *names[FIT_MAX_GROUPS], *colors[FIT_MAX_GROUPS];
-    char labels[FIT_MAX_GROUPS][32];
+    const char *names[PLOT_MAX_SERIES], *colors[PLOT_MAX_SERIES];
+    char labels[PLOT_MAX_SERIES][32];
     int ng = 0;
     for (int k = 0; k < arm->fr.n && ng < 10; k++) {
         const FrontierPoint *q = &arm->fr.pt[k];

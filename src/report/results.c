@@ -28,8 +28,24 @@ static double run_epochs(const RunRow *x) {
     return e > 1 ? e : 1;
 }
 
+/* A run's cost on a non-FLOP axis (COST_*): seconds of training, every parameter, KV bytes per token
+ * at inference, training memory at its batch and context; 0 when unknown (an LSTM has no KV cache). */
+static double run_cost(const RunRow *x, int axis) {
+    if (axis == COST_FLOPS) return x->flops;
+    if (axis == COST_SECONDS) return isfinite(x->elapsed_s) && x->elapsed_s > 0 ? x->elapsed_s : 0;
+    Config c;
+    Status ignore;
+    config_defaults(&c);
+    if (!x->config || config_from_json(&c, x->config, &ignore)) return 0;
+    size_t total, ne;
+    model_count_params(&c, &total, &ne);
+    if (axis == COST_PARAMS) return (double)total;
+    if (axis == COST_KV_BYTES) return c.family == FAMILY_TRANSFORMER ? transformer_kv_bytes_per_token(&c) : 0;
+    return model_memory_estimate(&c, c.batch, c.context).total;
+}
+
 static int add_points(PointSet *ps, const ArmRow *arms, int n_arms, const RunRow *runs, int n, double margin,
-                      int convention, int *plateau, Status *st) {
+                      int convention, int axis, int *plateau, Status *st) {
     memset(ps, 0, sizeof *ps);
     for (int a = 0; a < n_arms; a++) /* every arm gets its index, even one with no finished run yet */
         if (points_add_arm(ps, arms[a].name, st) < 0) return -1;
@@ -45,6 +61,7 @@ static int add_points(PointSet *ps, const ArmRow *arms, int n_arms, const RunRow
                                x->seed, st))
                 return -1;
             ps->p[ps->n - 1].epochs = run_epochs(x); /* for the data-constrained law (claim C11) */
+            if (axis != COST_FLOPS && points_set_cost(ps, ps->n - 1, run_cost(x, axis), st)) return -1;
         }
     return 0;
 }
@@ -106,9 +123,9 @@ int results_load(Results *r, const char *dir, Status *st) {
     free(se);
     int *plateau = calloc((size_t)(n_arms ? n_arms : 1), sizeof *plateau);
     if (!rc && !plateau) rc = status_fail(st, AP_ENOMEM, "out of memory");
-    if (!rc) rc = add_points(&r->ps, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 0, plateau, st);
-    if (!rc) rc = add_points(&r->ps_kaplan, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 1, NULL, st);
-    if (!rc) rc = add_points(&r->ps_chinchilla, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 2, NULL, st);
+    if (!rc) rc = add_points(&r->ps, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 0, COST_FLOPS, plateau, st);
+    if (!rc) rc = add_points(&r->ps_kaplan, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 1, COST_FLOPS, NULL, st);
+    if (!rc) rc = add_points(&r->ps_chinchilla, arms, n_arms, r->runs, r->n_runs, r->plateau_margin, 2, COST_FLOPS, NULL, st);
     for (int a = 0; !rc && a < r->n_arms; a++) r->arms[a].n_plateau = plateau[a];
     free(plateau);
     free(arms);
@@ -191,6 +208,75 @@ static void exponent_under(const PointSet *ps, int n_arms, const FitOptions *o, 
     free(fr);
 }
 
+/* The CEG of every arm over the first on one cost axis, at the middle level (results.h). Points the
+ * axis cannot price (an LSTM's KV cache) are left out; their arm then says so. */
+static void cost_axis_cegs(Results *r, int axis, const FitOptions *o) {
+    ArmRow *rows = calloc((size_t)(r->n_arms ? r->n_arms : 1), sizeof *rows);
+    Frontier *fr = calloc((size_t)(r->n_arms ? r->n_arms : 1), sizeof *fr);
+    PointSet ps = {0};
+    Status st = {0};
+    const char *fail = NULL;
+    for (int a = 0; rows && a < r->n_arms; a++) rows[a] = r->arms[a].row;
+    if (!rows || !fr || add_points(&ps, rows, r->n_arms, r->runs, r->n_runs, r->plateau_margin, 0, axis, NULL, &st))
+        fail = "out of memory";
+    if (!fail) { /* keep the points the axis can price */
+        int k = 0;
+        for (int i = 0; i < ps.n; i++)
+            if (ps.cost[i] > 0) ps.cost[k] = ps.cost[i], ps.p[k++] = ps.p[i];
+        ps.n = k;
+        if (points_cost_axis(&ps, axis, &st) || frontier_fit_arms(ps.p, ps.n, r->n_arms, o, fr, &st)) fail = st.msg;
+    }
+    for (int a = 1; a < r->n_arms; a++) {
+        ResultArm *m = &r->arms[a];
+        CegCurve c;
+        Status cs = {0};
+        if (fail) snprintf(m->axis[axis].why, sizeof m->axis[axis].why, "%.90s", fail);
+        else if (!fr[a].n || !fr[0].n)
+            snprintf(m->axis[axis].why, sizeof m->axis[axis].why, "no runs priced on this axis");
+        else if (ceg_pair(&fr[0], &fr[a], CEG_REPORT_LEVELS, o, &c, &cs))
+            snprintf(m->axis[axis].why, sizeof m->axis[axis].why, "%.90s", cs.msg);
+        else {
+            const CegLevel *v = &c.lv[c.n / 2];
+            m->axis[axis].loss = v->loss, m->axis[axis].ceg = v->ceg, m->axis[axis].lo = v->lo;
+            m->axis[axis].hi = v->hi, m->axis[axis].ok = 1;
+        }
+    }
+    for (int a = 0; fr && a < r->n_arms; a++) frontier_free(&fr[a]); /* zeroed ones too */
+    free(rows), free(fr);
+    points_free(&ps);
+}
+
+/* Approaches 2 and 3 on one arm's runs, side by side with its frontier (results.h). */
+static void allocation_approaches(Results *r, int a, const FitOptions *o) {
+    ResultArm *m = &r->arms[a];
+    FitPoint *pts;
+    int n = points_of_arm(&r->ps, a, &pts);
+    FitOptions q = *o;
+    q.n_boot = o->n_boot < 200 ? o->n_boot : 200; /* a side table: 200 resamples give its intervals */
+    Approach2Fit f2;
+    LawFit f3;
+    Status st = {0};
+    m->a2_bias = NAN;
+    if (n < 0) return;
+    if (fit_chinchilla_approach2(pts, n, &q, &f2, &st)) {
+        snprintf(m->a23_why, sizeof m->a23_why, "%.90s", st.msg);
+    } else {
+        if (!isfinite(f2.a.value))
+            snprintf(m->a23_why, sizeof m->a23_why, "fewer than 2 budgets with an interior IsoFLOP minimum");
+        else if (fit_chinchilla_approach3(pts, n, &q, &f3, &st))
+            snprintf(m->a23_why, sizeof m->a23_why, "approach 3: %.78s", st.msg);
+        else {
+            if (approach2_design_bias(pts, n, &f3, &f2, &st) == 0) {
+                m->has_a23 = 1, m->a2 = f2.a, m->a3 = f3.a_exp, m->a2_bias = f2.bias;
+                m->a2_flagged = approach2_bias_flagged(&f2);
+            }
+            law_fit_free(&f3);
+        }
+        approach2_free(&f2);
+    }
+    free(pts);
+}
+
 int results_fit(Results *r, const FitOptions *o, int verbose, Status *st) {
     r->fit = *o;
     Frontier *fr = calloc((size_t)(r->n_arms ? r->n_arms : 1), sizeof *fr);
@@ -200,19 +286,36 @@ int results_fit(Results *r, const FitOptions *o, int verbose, Status *st) {
         free(fr);
         return -1;
     }
+    /* validated extrapolation: every arm's law without its largest budget predicts it */
+    Holdout *ho = calloc((size_t)(r->n_arms ? r->n_arms : 1), sizeof *ho);
+    Status hs = {0};
+    if (ho && frontier_holdout(r->ps.p, r->ps.n, r->n_arms, 1, fr, o, ho, &hs))
+        for (int a = 0; a < r->n_arms; a++) snprintf(ho[a].why, sizeof ho[a].why, "%.150s", hs.msg);
     for (int a = 0; a < r->n_arms; a++) {
         ResultArm *arm = &r->arms[a];
         arm->fr = fr[a];
+        if (ho) arm->holdout = ho[a];
         arm->n_points = 0;
         for (int i = 0; i < r->ps.n; i++) arm->n_points += r->ps.p[i].arm == a;
         if (verbose)
             fprintf(stderr, "report: arm %s: %d runs, %d frontier points%s\n", arm->row.name, arm->n_points, arm->fr.n,
                     arm->fr.has_law ? "" : ", no law");
     }
-    free(fr);
+    free(fr), free(ho);
     exponent_under(&r->ps_kaplan, r->n_arms, o, r->arms, 1);
     exponent_under(&r->ps_chinchilla, r->n_arms, o, r->arms, 2);
     for (int a = 1; a < r->n_arms; a++) results_pair(r, 0, a);
+    for (int a = 1; a < r->n_arms; a++) { /* the FLOPs axis is the report's own CEG */
+        int k = results_pair(r, 0, a);
+        ResultArm *m = &r->arms[a];
+        if (k >= 0 && r->pairs[k].ok) {
+            const CegLevel *v = &r->pairs[k].c.lv[r->pairs[k].c.n / 2];
+            m->axis[COST_FLOPS].loss = v->loss, m->axis[COST_FLOPS].ceg = v->ceg, m->axis[COST_FLOPS].lo = v->lo;
+            m->axis[COST_FLOPS].hi = v->hi, m->axis[COST_FLOPS].ok = 1;
+        } else if (k >= 0) snprintf(m->axis[COST_FLOPS].why, sizeof m->axis[COST_FLOPS].why, "%.90s", r->pairs[k].why);
+    }
+    for (int axis = COST_SECONDS; axis < COST_AXES && r->n_arms > 1; axis++) cost_axis_cegs(r, axis, o);
+    for (int a = 0; a < r->n_arms; a++) allocation_approaches(r, a, o);
     return 0;
 }
 
@@ -307,7 +410,7 @@ void results_free(Results *r) {
     memset(r, 0, sizeof *r);
 }
 
-int results_points(const char *dir, PointSet *ps, Status *st) {
+int results_points(const char *dir, int axis, PointSet *ps, Status *st) {
     Registry *reg;
     if (registry_open(&reg, dir, REG_OPEN_READ, st)) return -1;
     ArmRow *arms = NULL;
@@ -317,7 +420,7 @@ int results_points(const char *dir, PointSet *ps, Status *st) {
     if (!rc) rc = registry_runs(reg, 0, RUN_MAIN, RUN_DONE, 1, &runs, &n, st);
     double margin = meta_num(reg, "plateau_margin", 0.02);
     registry_close(reg);
-    if (!rc) rc = add_points(ps, arms, n_arms, runs, n, margin, 0, NULL, st);
+    if (!rc) rc = add_points(ps, arms, n_arms, runs, n, margin, 0, axis, NULL, st);
     if (rc) points_free(ps);
     free(arms);
     registry_runs_free(runs, n);

@@ -29,6 +29,20 @@ typedef struct {
     int n_points;  /* finished main runs on the frontier's side (plateau runs excluded) */
     int n_plateau; /* finished main runs within plateau_margin of the unigram loss: left out */
     FitParam a_kaplan, a_chinchilla; /* N*(C) ~ C^a with N counted Kaplan's and Chinchilla's way */
+    Holdout holdout; /* the law refitted without the largest budget predicts it (k = 0: not checked) */
+    /* N* ~ C^a by approach 2 (IsoFLOP parabolas, with its design bias under approach 3's law on the same
+     * runs) and by approach 3, beside the frontier's vertices (has_a23 = 0: why says why not) */
+    FitParam a2, a3;
+    double a2_bias;
+    int a2_flagged, has_a23;
+    char a23_why[96];
+    /* this arm's CEG over the first arm on each cost axis (fit/points.h COST_*), at the middle of the
+     * loss levels both reach on that axis; ok = 0: why says what was missing */
+    struct {
+        double loss, ceg, lo, hi;
+        int ok;
+        char why[96];
+    } axis[COST_AXES];
 } ResultArm;
 
 typedef struct {
@@ -94,6 +108,6 @@ void results_ablations(Results *r);
 void results_free(Results *r);
 
 /* The finished main runs of the study in dir as fit points (`algoprog fit DIR`). */
-int results_points(const char *dir, PointSet *ps, Status *st);
+int results_points(const char *dir, int axis, PointSet *ps, Status *st);
 
 #endif

@@ -11,7 +11,8 @@
 static void write_fits(const Results *r, StrBuf *b) {
     sb_puts(b, "arm,preset,allocation,runs,plateau_runs,frontier_points,E,E_lo,E_hi,A,A_lo,A_hi,alpha,alpha_lo,alpha_hi,"
                "identified,sigma_seed,sigma_used,lack_of_fit,rejected,n_boot,a_n,a_n_lo,a_n_hi,a_kaplan,a_chinchilla,"
-               "b_d,b_d_lo,b_d_hi,notes\n");
+               "b_d,b_d_lo,b_d_hi,holdout_flops,holdout_loss,holdout_predicted,holdout_lo,holdout_hi,holdout_error,"
+               "holdout_inside,notes\n");
     for (int a = 0; a < r->n_arms; a++) {
         const ResultArm *m = &r->arms[a];
         const Frontier *f = &m->fr;
@@ -24,6 +25,10 @@ static void write_fits(const Results *r, StrBuf *b) {
         sb_printf(b, ",%d,%.6g,%.6g,%.6g,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,", f->law.identified,
                   f->sigma_seed, f->sigma, f->lof, f->n_rejected, f->n_boot, f->a_exp.value, f->a_exp.lo,
                   f->a_exp.hi, m->a_kaplan.value, m->a_chinchilla.value, f->b_exp.value, f->b_exp.lo, f->b_exp.hi);
+        const Holdout *h = &m->holdout; /* empty fields: not checked */
+        if (h->k) sb_printf(b, "%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d,", h->flops[0], h->observed[0], h->predicted[0], h->lo[0],
+                            h->hi[0], h->error[0], h->inside[0]);
+        else sb_puts(b, ",,,,,,,");
         sb_csv(b, f->notes);
         sb_putc(b, '\n');
     }

@@ -229,11 +229,11 @@ def test_fit_equals_cli_json(study, binary, work, law, boot):
     want = json.loads(cli(binary, "fit", path, "--law", law, "--json", *opts))
     r = algoprog.fit(points, law=law, boot=boot)
     assert r.json == want and r.law == law and r.points == want["points"]
-    if law in ("frontier", "approach3"):
+    if law in ("frontier", "approach2", "approach3"):
         arms = r.arms
         for i, a in enumerate(want["arms"]):
             for k, v in a.items():
-                if k != "frontier":
+                if k not in ("frontier", "budgets"):
                     assert same_as_json(arms[k].iloc[i], v), (k, arms[k].iloc[i], v)
     if law == "frontier":
         front = r.frontier
@@ -254,11 +254,27 @@ def test_fit_equals_cli_json(study, binary, work, law, boot):
         with pytest.raises(ValueError, match="gives no 'budgets'"):
             r.budgets
     if law == "approach2":
-        assert len(r.budgets) == len(want["budgets"]) and list(r.params.param) == ["a", "b"]
+        assert len(r.budgets) == sum(len(a["budgets"]) for a in want["arms"])
+        assert list(r.params.param) == ["a", "b"] * len(want["arms"])
+        assert "design_bias" in r.arms.columns and "a_corrected" in r.arms.columns
     if law == "muennighoff":
         p = r.params.set_index("param")
         assert list(p.index) == ["E", "A", "B", "alpha", "beta", "rstar"]
         assert all(same_as_json(p.loc[n, "value"], want[n]) for n in p.index)
+
+
+def test_fit_holdout_and_cost(study, binary, work):
+    """--holdout and --cost through fit(): the tool's JSON, as tables."""
+    want = json.loads(cli(binary, "fit", study.path, "--json", "--holdout", "top=1", "--boot", "50"))
+    r = algoprog.fit(study, holdout=1, boot=50)
+    assert r.json == want
+    h = r.holdout
+    assert list(h.arm) == [a["arm"] for a in want["arms"]] and set(h.k) <= {0, 1}
+    assert "holdout" not in r.arms.columns
+    s = algoprog.fit(study, cost="params", boot=50)
+    assert s.json["cost"] == "params" and len(s.arms) == len(r.arms)
+    with pytest.raises(algoprog.AlgoprogError, match="--cost"):
+        algoprog.fit(study, cost="dollars")
 
 
 def test_ceg_equals_cli_json(study, binary, work):
