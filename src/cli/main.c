@@ -2,6 +2,7 @@
  * Each subcommand parses its own arguments and calls the library (cli.h has the conventions). */
 #include "cli/cli.h"
 
+#include "core/parallel.h"
 #include "dist/dist.h"
 #include "kernels/gemm.h"
 
@@ -75,6 +76,9 @@ int main(int argc, char **argv) {
             fputs(*c->usage, stdout);
             return 0;
         }
+        /* the commands that train: OpenMP waits passively when the machine is already busy */
+        if (!strcmp(cmd, "train") || (!strcmp(cmd, "study") && argc > 2 && !strcmp(argv[2], "run")))
+            parallel_adapt_waiting(argv);
         if (!c->mpi) return c->run(argc - 2, argv + 2);
         dist_init(&argc, &argv);
         int rc = c->run(argc - 2, argv + 2);

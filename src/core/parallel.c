@@ -3,8 +3,10 @@
 #include "core/parallel.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,46 @@ static void signal_stack_here(void) {
         return;
     }
     stack = ss.ss_sp;
+}
+
+/* The aggregate "cpu" line of /proc/stat: busy and total jiffies; -1 when unreadable. */
+static int cpu_jiffies(double *busy, double *total) {
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                       &v[6], &v[7])
+              : 0;
+    if (f) fclose(f);
+    if (n < 4) return -1;
+    *total = 0;
+    for (int i = 0; i < 8; i++) *total += (double)v[i];
+    *busy = *total - (double)v[3] - (double)v[4]; /* less idle and iowait */
+    return 0;
+}
+
+double parallel_other_load(int ms) {
+    double b0, t0, b1, t1;
+    if (cpu_jiffies(&b0, &t0)) return NAN;
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+    if (cpu_jiffies(&b1, &t1) || !(t1 > t0)) return NAN;
+    return (b1 - b0) / (t1 - t0) * parallel_cores();
+}
+
+void parallel_adapt_waiting(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("ALGOPROG_WAIT_POLICY") ||
+        getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_RANK"))
+        return;
+    double others = parallel_other_load(100);
+    char why[96];
+    if (!(others >= 0.5)) {
+        setenv("ALGOPROG_WAIT_POLICY", "default", 1); /* decided: children inherit it and do not sample again */
+        return;
+    }
+    snprintf(why, sizeof why, "passive: other processes used %.1f cores at start", others);
+    setenv("ALGOPROG_WAIT_POLICY", why, 1);
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv); /* returns only on failure: then run with the default waiting */
 }
 
 int parallel_cores(void) {

@@ -17,6 +17,16 @@ int parallel_init(int threads);
 int parallel_threads(void);
 /* Number of online CPU cores. */
 int parallel_cores(void);
+/* Cores' worth of CPU time other processes used over the next `ms` milliseconds (this process must be
+ * idle meanwhile), from /proc/stat; NaN when it cannot be read. */
+double parallel_other_load(int ms);
+/* libgomp's threads spin at barriers before sleeping; when another process holds a core, the thread
+ * that shares it arrives late and its partner burns the other core spinning (a 2-thread run 3x slower
+ * with one core busy, 1.5x with passive waiting, docs/BENCH.md). libgomp reads its settings when it
+ * loads, so this is called first thing in main: when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is
+ * set and other processes use half a core or more, it sets OMP_WAIT_POLICY=passive and
+ * ALGOPROG_WAIT_POLICY (why) and re-executes the program; otherwise it returns. Not under mpirun. */
+void parallel_adapt_waiting(char **argv);
 /* Monotonic wall clock in seconds. */
 double time_now(void);
 

@@ -229,6 +229,10 @@ int rundir_write_final(const char *dir, const RunFinal *f, Status *st) {
     jw_key(&w, "seed"), jw_raw(&w, seed);
     jw_key(&w, "elapsed_s"), jw_number(&w, "%.3f", f->elapsed_s);
     jw_key(&w, "tokens_per_s"), jw_number(&w, "%.1f", f->tokens_per_s);
+    { /* how OpenMP threads waited (core/parallel.h parallel_adapt_waiting): a busy machine is slower */
+        const char *wait = getenv("OMP_WAIT_POLICY"), *why = getenv("ALGOPROG_WAIT_POLICY");
+        jw_key(&w, "omp_wait"), jw_string(&w, why && strcmp(why, "default") ? why : wait ? wait : "default");
+    }
     if (f->n_ctx) {
         jw_key(&w, "context_eval"), jw_array_begin(&w);
         for (int i = 0; i < f->n_ctx; i++) {
