@@ -898,6 +898,54 @@ static void test_holdout_coverage(void **state) {
     free(p);
 }
 
+/* Composing measured gains: exact products and rates with zero-width intervals; Monte Carlo
+ * intervals equal to the analytic ones for log-normal gains; extrapolation along a planted trend;
+ * an unbounded side stays open. */
+static void test_account_compose(void **state) {
+    (void)state;
+    ComposeGain g[3] = {
+        {"a", 2020, 2.0, 2.0, 2.0, 1e12, NAN, NAN, NAN},
+        {"b", 2022, 3.0, 3.0, 3.0, 1e12, NAN, NAN, NAN},
+        {"c", 2030, 5.0, 5.0, 5.0, 1e12, NAN, NAN, NAN}, /* outside the period */
+    };
+    ComposeOptions o = {2020, 2023, NAN, 20000, 7};
+    ComposeResult r;
+    Status st = {0};
+    assert_int_equal(account_compose(g, 3, &o, &r, &st), 0);
+    assert_int_equal(r.used, 2);
+    assert_float_equal(r.total[0], 6.0, 1e-12);
+    assert_float_equal(r.total[1], 6.0, 1e-9);
+    assert_float_equal(r.annual[0], pow(6.0, 1 / 3.0), 1e-12);
+    assert_float_equal(r.halving[0], 12 * 3 * log(2) / log(6), 1e-9);
+    assert_true(isnan(r.total_x[0]));
+    /* log-normal gains: the composed interval is exp(sum ln g +- 1.96 sqrt(sum sd^2)) */
+    double sa = 0.2, sb = 0.3;
+    g[0].lo = 2 * exp(-1.96 * sa), g[0].hi = 2 * exp(1.96 * sa);
+    g[1].lo = 3 * exp(-1.96 * sb), g[1].hi = 3 * exp(1.96 * sb);
+    assert_int_equal(account_compose(g, 3, &o, &r, &st), 0);
+    double s = sqrt(sa * sa + sb * sb), lo = 6 * exp(-1.96 * s), hi = 6 * exp(1.96 * s);
+    printf("  composed 2x and 3x: %.3f [%.3f, %.3f], analytic [%.3f, %.3f]\n", r.total[0], r.total[1], r.total[2], lo,
+           hi);
+    assert_true(fabs(log(r.total[1] / lo)) < 0.03 && fabs(log(r.total[2] / hi)) < 0.03);
+    assert_true(r.halving[1] < r.halving[0] && r.halving[0] < r.halving[2]);
+    /* a planted trend: gain(C) = gain x (C / C0)^slope, no slope uncertainty */
+    g[0].slope = g[0].slope_lo = g[0].slope_hi = 0.25;
+    o.scale_up = 64;
+    assert_int_equal(account_compose(g, 3, &o, &r, &st), 0);
+    assert_float_equal(r.total_x[0], 6 * pow(64, 0.25), 1e-9);
+    /* an unbounded side */
+    g[1].lo = 0;
+    assert_int_equal(account_compose(g, 3, &o, &r, &st), 0);
+    assert_true(r.total[1] == 0 && isinf(r.halving[2]) && isfinite(r.total[2]));
+    assert_non_null(strstr(r.unbounded, "b (below)"));
+    /* bad periods and gains are errors */
+    o.year1 = 2019;
+    assert_int_equal(account_compose(g, 3, &o, &r, &st), -1);
+    o.year1 = 2023, g[0].gain = NAN;
+    assert_int_equal(account_compose(g, 3, &o, &r, &st), -1);
+    printf("  %s\n", st.msg);
+}
+
 /* One-size arms straight from two frontier laws, 2 seeds, 1% noise. */
 static int law_arms(FitPoint *p, const double *la, const double *lb, int budgets, Rng *r) {
     int n = 0;
@@ -972,6 +1020,7 @@ int main(void) {
         cmocka_unit_test(test_ceg_pair_cases),    cmocka_unit_test(test_points_errors),
         cmocka_unit_test(test_points_large),      cmocka_unit_test(test_approach3_published_design),
         cmocka_unit_test(test_approach2_bias),    cmocka_unit_test(test_holdout_coverage),
+        cmocka_unit_test(test_account_compose),
     };
     if (getenv("FIT_TEST")) cmocka_set_test_filter(getenv("FIT_TEST")); /* e.g. FIT_TEST='test_coverage*' */
     return cmocka_run_group_tests(tests, NULL, NULL);

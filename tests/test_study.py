@@ -566,6 +566,15 @@ def test_quality(work, data):
           and "random control" in row["result"],
           f"c10-quality.ini, micro: the report judges C10: {row['verdict'] if row else r.stderr.strip()[-200:]}"
           f" | {row['result'][:200] if row else ''}")
+    # the report's CEGs composed into progress per year (claims C13/C14)
+    arms = sorted({x["arm"] for x in csv.DictReader(open(os.path.join(out, "report", "ceg.csv")))}) or ["raw"]
+    c = go(["account", "compose", out, f"{arms[0]}=2020", f"{arms[-1]}=2023", "compute_growth=4", "--json"])
+    doc = json.loads(c.stdout) if c.returncode == 0 else {}
+    check(c.returncode == 0 and len(doc.get("gains", [])) == 2 and doc["total"][0] > 0
+          and doc["total_extrapolated"][0] > 0,
+          f"account compose reads the report's CEGs: total {doc.get('total')} ({c.stderr.strip()[-200:]})")
+    c = go(["account", "compose", out, "no-such-arm=2020"])
+    check(c.returncode == 2 and "the sources have" in c.stderr, f"an unknown arm is refused: {c.stderr.strip()}")
 
 
 def test_help():

@@ -4,6 +4,7 @@
 #include "core/rng.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,4 +141,90 @@ int simulate_rate(const Simulation *s, RateFit *out, Status *st) {
     int rc = rate_fit(yr, need, n, 1000, s->seed, out, st);
     free(yr), free(need);
     return rc;
+}
+
+/* ---------------------------------------------------------------- composing measured gains */
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Total, annual rate, OOM per year and halving months of ln(total) = lt over `years`. */
+static void rates_of(double lt, double years, double *total, double *annual, double *oom, double *halving) {
+    *total = exp(lt), *annual = exp(lt / years), *oom = lt / log(10) / years;
+    *halving = lt > 0 ? 12 * years * log(2) / lt : INFINITY;
+}
+
+/* Fills [est, lo, hi] of the four rates from draws of ln(total), sorted in place. */
+static void rates_interval(double lt, double *d, int nd, double years, int lo_open, int hi_open, double total[3],
+                           double annual[3], double oom[3], double halving[3]) {
+    qsort(d, (size_t)nd, sizeof *d, cmp_dbl);
+    double q[2] = {d[(int)(0.025 * (nd - 1))], d[(int)(0.975 * (nd - 1))]};
+    if (lo_open) q[0] = -INFINITY;
+    if (hi_open) q[1] = INFINITY;
+    rates_of(lt, years, &total[0], &annual[0], &oom[0], &halving[0]);
+    for (int k = 0; k < 2; k++) { /* the halving time falls as the total grows */
+        double h;
+        rates_of(q[k], years, &total[1 + k], &annual[1 + k], &oom[1 + k], &h);
+        halving[2 - k] = h;
+    }
+    if (lo_open) total[1] = annual[1] = 0, oom[1] = -INFINITY, halving[2] = INFINITY;
+    if (hi_open) halving[1] = 0;
+}
+
+int account_compose(const ComposeGain *g, int n, const ComposeOptions *o, ComposeResult *out, Status *st) {
+    memset(out, 0, sizeof *out);
+    out->years = o->year1 - o->year0;
+    if (!(out->years > 0)) return status_fail(st, AP_EINVAL, "the period must have year1 > year0 (got %g..%g)",
+                                              o->year0, o->year1);
+    int draws = o->draws > 0 ? o->draws : 20000, lo_open = 0, hi_open = 0, extra = isfinite(o->scale_up);
+    if (extra && !(o->scale_up > 0)) return status_fail(st, AP_EINVAL, "the scale-up must be positive");
+    double lt = 0, ltx = 0, *d = malloc((size_t)draws * sizeof *d), *dx = malloc((size_t)draws * sizeof *dx);
+    if (!d || !dx) {
+        free(d), free(dx);
+        return status_fail(st, AP_ENOMEM, "out of memory");
+    }
+    for (int b = 0; b < draws; b++) d[b] = dx[b] = 0;
+    Rng r;
+    rng_seed(&r, o->seed ? o->seed : 42);
+    for (int i = 0; i < n; i++) {
+        const ComposeGain *x = &g[i];
+        if (x->year < o->year0 || x->year > o->year1) continue;
+        if (!(x->gain > 0) || !isfinite(x->gain)) {
+            free(d), free(dx);
+            return status_fail(st, AP_EINVAL, "%s: no finite gain to compose (%g)", x->name, x->gain);
+        }
+        out->used++;
+        int lo_ok = x->lo > 0 && isfinite(x->lo), hi_ok = isfinite(x->hi) && x->hi > 0;
+        double l = log(x->gain), up = hi_ok ? log(x->hi) - l : NAN, down = lo_ok ? l - log(x->lo) : NAN;
+        double sd = fmax(isfinite(up) ? up : 0, isfinite(down) ? down : 0) / 1.96;
+        if (!lo_ok || !hi_ok) {
+            size_t k = strlen(out->unbounded);
+            snprintf(out->unbounded + k, sizeof out->unbounded - k, "%s%s (%s)", k ? ", " : "", x->name,
+                     !lo_ok && !hi_ok ? "both sides" : !lo_ok ? "below" : "above");
+        }
+        lo_open |= !lo_ok, hi_open |= !hi_ok;
+        double s = isfinite(x->slope) ? x->slope : 0;
+        double ssd = isfinite(x->slope_lo) && isfinite(x->slope_hi) ? (x->slope_hi - x->slope_lo) / (2 * 1.96) : 0;
+        double lu = extra ? log(o->scale_up) : 0;
+        lt += l, ltx += l + s * lu;
+        for (int b = 0; b < draws; b++) {
+            double z = l + sd * rng_normal(&r);
+            d[b] += z;
+            dx[b] += z + (s + ssd * rng_normal(&r)) * lu;
+        }
+    }
+    if (!out->used) {
+        free(d), free(dx);
+        return status_fail(st, AP_EINVAL, "no gain was adopted between %g and %g", o->year0, o->year1);
+    }
+    rates_interval(lt, d, draws, out->years, lo_open, hi_open, out->total, out->annual, out->oom, out->halving);
+    if (extra)
+        rates_interval(ltx, dx, draws, out->years, lo_open, hi_open, out->total_x, out->annual_x, out->oom_x,
+                       out->halving_x);
+    else
+        for (int k = 0; k < 3; k++) out->total_x[k] = out->annual_x[k] = out->oom_x[k] = out->halving_x[k] = NAN;
+    free(d), free(dx);
+    return 0;
 }

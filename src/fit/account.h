@@ -62,4 +62,37 @@ typedef struct {
 void simulation_default(Simulation *s);
 int simulate_rate(const Simulation *s, RateFit *out, Status *st);
 
+/* Accounting that composes (claims C13, C14): measured CEGs of innovations adopted at stated dates,
+ * multiplied into progress per year with intervals propagated. Each gain is drawn log-normally from
+ * its 95% interval (the wider side's half-width in log / 1.96, as if symmetric in log); an unbounded
+ * side (lo <= 0, hi not finite) makes the composed interval unbounded on that side. With a scale
+ * trend (slope = d ln CEG / d ln C and its interval), the same gains are also extrapolated from the
+ * compute they were measured at to `scale_up` times more, gain x scale_up^slope, slope drawn too. */
+typedef struct {
+    char name[64];
+    double year;                      /* adopted */
+    double gain, lo, hi;              /* CEG and its 95% interval */
+    double compute;                   /* the compute it was measured at (the reference's, FLOPs) */
+    double slope, slope_lo, slope_hi; /* NaN: no trend known (taken as 0 when extrapolating) */
+} ComposeGain;
+
+typedef struct {
+    double year0, year1; /* the period: gains adopted in [year0, year1] count */
+    double scale_up;     /* compute of the extrapolation over the measured compute (NaN: none) */
+    int draws;           /* Monte Carlo draws (default 20000) */
+    uint64_t seed;
+} ComposeOptions;
+
+typedef struct {
+    int used;                 /* gains inside the period */
+    double years;
+    /* [estimate, lo, hi]: at the measured scale, then extrapolated (NaN without scale_up); lo = 0
+     * or hi = INFINITY when unbounded; a halving time is INFINITY when the total is <= 1 */
+    double total[3], annual[3], oom[3], halving[3];
+    double total_x[3], annual_x[3], oom_x[3], halving_x[3];
+    char unbounded[160];      /* which gains left a side unbounded */
+} ComposeResult;
+
+int account_compose(const ComposeGain *g, int n, const ComposeOptions *o, ComposeResult *out, Status *st);
+
 #endif

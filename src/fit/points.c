@@ -1,6 +1,7 @@
 /* points.c - fit points from CSV files and study registries (see points.h). */
 #include "fit/points.h"
 
+#include "core/csv.h"
 #include "core/fileio.h"
 
 #include <ctype.h>
@@ -48,37 +49,6 @@ static int push(PointSet *ps, const FitPoint *p) {
     return 0;
 }
 
-/* Splits one CSV record (RFC 4180 quotes) into fields; returns the count or -1. *lines grows by the
- * line breaks passed (blank lines and breaks inside quotes included). */
-static int csv_fields(char **cursor, char **fields, int max, int *lines) {
-    char *p = *cursor, *w = p;
-    int n = 0;
-    if (!*p) return 0;
-    fields[n++] = w;
-    int quoted = 0;
-    while (*p) {
-        if (quoted) {
-            if (*p == '"' && p[1] == '"') *w++ = '"', p += 2;
-            else if (*p == '"') quoted = 0, p++;
-            else *lines += *p == '\n', *w++ = *p++;
-        } else if (*p == '"') {
-            quoted = 1, p++;
-        } else if (*p == ',') {
-            *w++ = '\0', p++;
-            if (n == max) return -1;
-            fields[n++] = w;
-        } else if (*p == '\n' || *p == '\r') {
-            while (*p == '\r' || *p == '\n') *lines += *p++ == '\n';
-            break;
-        } else {
-            *w++ = *p++;
-        }
-    }
-    *w = '\0';
-    *cursor = p;
-    return quoted ? -1 : n;
-}
-
 int points_read_csv(PointSet *ps, const char *path, Status *st) { return points_read_csv_axis(ps, path, COST_FLOPS, st); }
 
 int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
@@ -88,7 +58,7 @@ int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
     if (file_read_all(path, &text, &len, 1 << 28, st)) return -1;
     char *cur = text, *f[256];
     int line = 1, next_line = 1; /* the record's first line, and the line after it */
-    int nf = csv_fields(&cur, f, 256, &next_line);
+    int nf = csv_record(&cur, f, 256, &next_line);
     if (nf <= 0) {
         free(text);
         return status_fail(st, AP_EINVAL, "%s: no header row", path);
@@ -125,7 +95,7 @@ int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
     int derived_c = 0, derived_d = 0, rc = 0;
     while (*cur && !rc) {
         line = next_line;
-        nf = csv_fields(&cur, f, 256, &next_line);
+        nf = csv_record(&cur, f, 256, &next_line);
         if (nf == 0) continue;
         if (nf < 0) {
             rc = status_fail(st, AP_EINVAL, "%s:%d: malformed CSV (unclosed quote or too many columns)", path, line);
