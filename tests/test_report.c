@@ -124,6 +124,34 @@ static void test_claim_rows(void **state) {
     results_free(&r);
 }
 
+/* Validated extrapolation in the report: planted laws predict their held-out budget, and a CEG is read
+ * from the laws; once an arm's law misses it, that arm's CEGs are read by local interpolation and say
+ * why. */
+static void test_holdout_gates_law(void **state) {
+    (void)state;
+    Results r;
+    const PlantedArm arms[] = {{"gpt2", "gpt2-2019", OPT_ADAMW, 1, 0, 0, 0}, {"llama", "llama-2023", OPT_ADAMW, 2, 0, 0, 0}};
+    plant(&r, arms, 2);
+    for (int a = 0; a < 2; a++) {
+        const Holdout *h = &r.arms[a].holdout;
+        printf("  %s: held-out budget %.3g, loss %.4f, predicted %.4f [%.4f, %.4f]\n", r.arms[a].row.name, h->flops[0],
+               h->observed[0], h->predicted[0], h->lo[0], h->hi[0]);
+        assert_int_equal(h->k, 1);
+        assert_int_equal(h->n_inside, 1);
+    }
+    int k = results_pair(&r, 0, 1);
+    assert_true(k >= 0 && r.pairs[k].ok);
+    assert_int_equal(r.pairs[k].c.lv[0].method, CEG_LAW);
+    r.arms[1].holdout.n_inside = 0, r.arms[1].holdout.inside[0] = 0; /* as if the law had missed */
+    r.n_pairs = 0;
+    k = results_pair(&r, 0, 1);
+    assert_true(k >= 0 && r.pairs[k].ok);
+    assert_int_equal(r.pairs[k].c.lv[0].method, CEG_LOCAL);
+    assert_non_null(strstr(r.pairs[k].c.notes, "the law of llama missed its held-out largest budget"));
+    printf("  %s\n", r.pairs[k].c.notes);
+    results_free(&r);
+}
+
 /* C6's equivalence band [1.33, 3] on planted Muon gains: inside, below, above, and no gain. */
 static void test_about_band(void **state) {
     (void)state;
@@ -577,6 +605,7 @@ int main(void) {
         cmocka_unit_test(test_moe_claim),
         cmocka_unit_test(test_kv_claim), cmocka_unit_test(test_repetition_claim), cmocka_unit_test(test_distill_claim),
         cmocka_unit_test(test_quality_claim), cmocka_unit_test(test_context_claim), cmocka_unit_test(test_shapley),
+        cmocka_unit_test(test_holdout_gates_law),
         cmocka_unit_test(test_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

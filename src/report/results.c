@@ -146,8 +146,27 @@ int results_pair(Results *r, int ref, int cand) {
     memset(p, 0, sizeof *p);
     p->ref = ref, p->cand = cand;
     Status st = {0};
-    p->ok = ceg_pair(&r->arms[ref].fr, &r->arms[cand].fr, CEG_REPORT_LEVELS, &r->fit, &p->c, &st) == 0;
+    /* a law that missed its own held-out budget carries no CEG: such a pair is read by local
+     * interpolation between frontier points (the laws' fits stay in the tables) */
+    const Frontier *f[2] = {&r->arms[ref].fr, &r->arms[cand].fr};
+    Frontier local[2];
+    const char *missed = NULL;
+    for (int k = 0; k < 2; k++) {
+        const ResultArm *m = &r->arms[k ? cand : ref];
+        if (m->holdout.k > 0 && m->holdout.n_inside < m->holdout.k && f[k]->law.identified) {
+            local[k] = *f[k]; /* shallow: ceg_pair only reads it */
+            local[k].law.identified = 0;
+            f[k] = &local[k];
+            missed = m->row.name;
+        }
+    }
+    p->ok = ceg_pair(f[0], f[1], CEG_REPORT_LEVELS, &r->fit, &p->c, &st) == 0;
     if (!p->ok) snprintf(p->why, sizeof p->why, "%.250s", st.msg);
+    if (p->ok && missed) {
+        size_t l = strlen(p->c.notes);
+        snprintf(p->c.notes + l, sizeof p->c.notes - l, "; the law of %s missed its held-out largest budget, so no law "
+                 "is used", missed);
+    }
     return r->n_pairs++;
 }
 
