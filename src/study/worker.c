@@ -160,7 +160,14 @@ static int watch(Registry *reg, const WorkerOptions *o, const pid_t *pids, int n
         pid_t done = waitpid(-1, &status, WNOHANG);
         if (done > 0) {
             alive--;
-            if (!WIFEXITED(status) || WEXITSTATUS(status) == 1) *failed = 1;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) == 1) {
+                *failed = 1;
+                if (alive > 0 && !stopping(o)) { /* say so now: the study slows down from here */
+                    if (o->show) progress_clear_line();
+                    fprintf(stderr, "study: a worker stopped on an error (its message is above); continuing on %d "
+                            "worker%s\n", alive, alive == 1 ? "" : "s");
+                }
+            }
             continue;
         }
         if (done < 0 && errno != EINTR) break;
