@@ -253,8 +253,8 @@ static int fit_law(int law, const FitPoint *pts, int n, const FitOptions *opt, L
             for (int g = 0; g < starts; g++) {
                 double f = ts[(size_t)g * w + np];
                 if (!isfinite(f)) continue;
-                int k = nt < GRID_REFINE ? nt++ : GRID_REFINE - 1;
-                if (k == GRID_REFINE - 1 && nt == GRID_REFINE && f >= ts[(size_t)top[k] * w + np]) continue;
+                if (nt == GRID_REFINE && f >= ts[(size_t)top[nt - 1] * w + np]) continue; /* not among the best */
+                int k = nt < GRID_REFINE ? nt++ : GRID_REFINE - 1; /* a free slot, or the worst one's */
                 while (k > 0 && ts[(size_t)top[k - 1] * w + np] > f) top[k] = top[k - 1], k--;
                 top[k] = g;
             }
