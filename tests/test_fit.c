@@ -724,6 +724,34 @@ static void test_points_errors(void **state) {
     }
 }
 
+/* A published file's own column names, mapped with --col NAME=HEADER (Epoch's extraction of
+ * Chinchilla's points names them "Model Size" and "Training FLOP"). */
+static void test_points_rename(void **state) {
+    (void)state;
+    char path[] = "/tmp/test_fit_XXXXXX";
+    write_temp(path, "x,Model Size,Training FLOP,loss,val_bpb\n1,1e8,6e18,3.1,9\n2,2e8,6e18,3.0,9\n");
+    PointSet ps;
+    Status st = {0};
+    const char *map[] = {"params=Model Size", "flops=Training FLOP", NULL};
+    assert_int_equal(points_read_csv_axis(&ps, path, COST_FLOPS, map, &st), 0);
+    assert_int_equal(ps.n, 2);
+    assert_float_equal(ps.p[1].params, 2e8, 1);
+    assert_float_equal(ps.p[1].tokens, 6e18 / (6 * 2e8), 1);
+    assert_float_equal(ps.p[0].loss, 3.1, 1e-12); /* loss before val_bpb */
+    points_free(&ps);
+    const char *bpb[] = {"val_bpb=val_bpb", "params=Model Size", "flops=Training FLOP", NULL};
+    assert_int_equal(points_read_csv_axis(&ps, path, COST_FLOPS, bpb, &st), 0);
+    assert_float_equal(ps.p[0].loss, 9, 1e-12); /* the user's choice wins */
+    points_free(&ps);
+    const char *bad[][2] = {{"size=Model Size", NULL}, {"params=Size", NULL}, {"params", NULL}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(points_read_csv_axis(&ps, path, COST_FLOPS, bad[i], &st), -1);
+        printf("  %s\n", st.msg);
+        assert_non_null(strstr(st.msg, "--col"));
+    }
+    unlink(path);
+}
+
 /* Any number of points, arms and budgets: 10,000 points in 100 arms, each run with its own budget
  * column (2,500 budgets of 4 sizes), read, fitted
  * by approach 3 (all at once) and as frontiers (every arm). */
@@ -1020,7 +1048,7 @@ int main(void) {
         cmocka_unit_test(test_ceg_pair_cases),    cmocka_unit_test(test_points_errors),
         cmocka_unit_test(test_points_large),      cmocka_unit_test(test_approach3_published_design),
         cmocka_unit_test(test_approach2_bias),    cmocka_unit_test(test_holdout_coverage),
-        cmocka_unit_test(test_account_compose),
+        cmocka_unit_test(test_account_compose),   cmocka_unit_test(test_points_rename),
     };
     if (getenv("FIT_TEST")) cmocka_set_test_filter(getenv("FIT_TEST")); /* e.g. FIT_TEST='test_coverage*' */
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,16 +204,17 @@ class FitResult:
 
 
 def _options(boot: Optional[int], seed: Optional[int], holdout: Optional[int] = None,
-             cost: Optional[str] = None) -> list:
+             cost: Optional[str] = None, columns: Optional[dict] = None) -> list:
     return (["--boot", str(int(boot))] if boot is not None else []) + \
         (["--seed", str(int(seed))] if seed is not None else []) + \
         (["--holdout", f"top={int(holdout)}"] if holdout else []) + \
-        (["--cost", str(cost)] if cost else [])
+        (["--cost", str(cost)] if cost else []) + \
+        [a for name, header in (columns or {}).items() for a in ("--col", f"{name}={header}")]
 
 
 def _run_fit(source: str, law: str, boot: Optional[int], seed: Optional[int], binary, holdout=None,
-             cost=None) -> FitResult:
-    r = _cli.run(["fit", source, "--law", law, "--json"] + _options(boot, seed, holdout, cost), binary)
+             cost=None, columns=None) -> FitResult:
+    r = _cli.run(["fit", source, "--law", law, "--json"] + _options(boot, seed, holdout, cost, columns), binary)
     try:
         doc = json.loads(r.stdout)
     except json.JSONDecodeError as e:
@@ -223,7 +224,7 @@ def _run_fit(source: str, law: str, boot: Optional[int], seed: Optional[int], bi
 
 def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: Optional[int] = None,
         reference: Optional[str] = None, holdout: Optional[int] = None, cost: Optional[str] = None,
-        binary: Optional[PathLike] = None) -> FitResult:
+        columns: Optional[dict] = None, binary: Optional[PathLike] = None) -> FitResult:
     """Fits a scaling law with ``algoprog fit ... --law LAW --json``.
 
     Args:
@@ -240,6 +241,8 @@ def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: O
             the law's predictions of them (``FitResult.holdout``).
         cost: frontier only: the cost axis (``flops``, ``seconds``, ``params``, ``kv_bytes``,
             ``memory``); a DataFrame needs the matching column (seconds, params, kv_bytes, memory).
+        columns: the data's own names for the columns the tool reads, ``{NAME: HEADER}``, e.g.
+            ``{"params": "Model Size", "flops": "Training FLOP"}`` (``--col NAME=HEADER``).
         binary: the algoprog executable (default: see :func:`find_binary`).
 
     Raises:
@@ -259,12 +262,18 @@ def fit(data: Any, law: str = "frontier", *, boot: Optional[int] = None, seed: O
         binary = binary or data.binary
         data = data.path
     if isinstance(data, (str, os.PathLike)):
-        return _warn_missing_cegs(_run_fit(str(data), law, boot, seed, binary, holdout, cost), str(data), boot, seed,
-                                  binary)
+        return _warn_missing_cegs(_run_fit(str(data), law, boot, seed, binary, holdout, cost, columns), str(data),
+                                  boot, seed, binary)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"fit() takes a DataFrame, a Study or a path, not {type(data).__name__}")
     if data.empty:
         raise ValueError("fit() got no points (an empty DataFrame)")
+    if columns:
+        missing = [h for h in columns.values() if h not in data.columns]
+        if missing:
+            raise ValueError(f"columns names {missing}, which the DataFrame does not have")
+        data = data.drop(columns=[c for c in columns if c in data.columns and c not in columns.values()]) \
+            .rename(columns={h: n for n, h in columns.items()})
     order = None
     if reference is not None:
         arms = list(dict.fromkeys(data["arm"])) if "arm" in data.columns else []

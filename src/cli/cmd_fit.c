@@ -17,12 +17,13 @@
 
 const char *const cli_usage_fit =
     "usage: algoprog fit POINTS.csv|STUDY_DIR [--law frontier|approach2|approach3|muennighoff] [--json] [--boot N]\n"
-    "         [--seed S] [--holdout top[=K]] [--cost flops|seconds|params|kv_bytes|memory]\n"
+    "         [--seed S] [--holdout top[=K]] [--cost flops|seconds|params|kv_bytes|memory] [--col NAME=HEADER ...]\n"
     "  POINTS.csv: columns among arm, params, tokens, flops, loss, budget, seed, epochs (a study's runs.csv works "
     "as is)\n"
     "  frontier (default): per arm and budget the IsoFLOP minimum (else the best run), averaged over seeds;\n"
     "    L(C) = E + A C^-alpha through those points, noise from seed replicates, parametric-bootstrap\n"
     "    intervals; CEG of every arm over the first (docs/FITTING.md)\n"
+    "  --col NAME=HEADER: read the CSV column HEADER as NAME (e.g. --col \"params=Model Size\")\n"
     "  --holdout top[=K]: also fit each arm's frontier without its K largest budgets (default 1) and say\n"
     "    whether the law predicts them (error, 95% prediction interval): extrapolation validated\n"
     "  --cost AXIS: frontiers and CEGs on another cost than training FLOPs: wall-clock seconds of training,\n"
@@ -394,7 +395,8 @@ static int fit_frontiers(const PointSet *ps, const FitOptions *o, int holdout, i
 int cmd_fit(int argc, char **argv) {
     if (argc < 1) return fputs(cli_usage_fit, stderr), 2;
     const char *law = "frontier";
-    int json = 0, holdout = 0, axis = COST_FLOPS;
+    int json = 0, holdout = 0, axis = COST_FLOPS, n_rename = 0;
+    const char *rename[32] = {NULL};
     FitOptions o;
     fit_options_default(&o);
     for (int i = 1; i < argc; i++) {
@@ -402,7 +404,10 @@ int cmd_fit(int argc, char **argv) {
         else if (!strcmp(argv[i], "--law") && i + 1 < argc) law = argv[++i];
         else if (!strcmp(argv[i], "--boot") && i + 1 < argc) o.n_boot = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) o.seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--cost") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--col") && i + 1 < argc) {
+            if (n_rename == 31) return fputs("algoprog: error: at most 31 --col options\n", stderr), 2;
+            rename[n_rename++] = argv[++i];
+        } else if (!strcmp(argv[i], "--cost") && i + 1 < argc) {
             if ((axis = cost_axis_parse(argv[++i])) < 0)
                 return fprintf(stderr, "algoprog: error: --cost %s: choose flops, seconds, params, kv_bytes or memory\n",
                                argv[i]), 2;
@@ -428,7 +433,7 @@ int cmd_fit(int argc, char **argv) {
     snprintf(reg, sizeof reg, "%s/registry.db", argv[0]);
     if (axis != COST_FLOPS && strcmp(law, "frontier"))
         return fputs("algoprog: error: --cost applies to frontiers and CEGs: use it with --law frontier\n", stderr), 2;
-    int rc = file_exists(reg) ? results_points(argv[0], axis, &ps, &st) : points_read_csv_axis(&ps, argv[0], axis, &st);
+    int rc = file_exists(reg) ? results_points(argv[0], axis, &ps, &st) : points_read_csv_axis(&ps, argv[0], axis, rename, &st);
     if (!rc && (rc = points_cost_axis(&ps, axis, &st))) points_free(&ps);
     if (rc) return cli_fail(&st);
     StrBuf jb = {0};

@@ -49,9 +49,11 @@ static int push(PointSet *ps, const FitPoint *p) {
     return 0;
 }
 
-int points_read_csv(PointSet *ps, const char *path, Status *st) { return points_read_csv_axis(ps, path, COST_FLOPS, st); }
+int points_read_csv(PointSet *ps, const char *path, Status *st) {
+    return points_read_csv_axis(ps, path, COST_FLOPS, NULL, st);
+}
 
-int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
+int points_read_csv_axis(PointSet *ps, const char *path, int axis, const char *const *rename, Status *st) {
     memset(ps, 0, sizeof *ps);
     char *text;
     size_t len;
@@ -69,7 +71,7 @@ int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
                                       "test_bpb", "val_bpb", "val_loss",          "budget", "kind",  "status",
                                       "seed",    "epochs", "seconds",             "elapsed_s", "kv_bytes", "memory"};
     int col[NCOL], n_header = nf;
-    char header[256][32]; /* the header's names, for messages about a row */
+    char header[256][64]; /* the header's names, for --col and messages about a row */
     for (int k = 0; k < NCOL; k++) col[k] = -1;
     for (int i = 0; i < nf; i++) {
         char *h = f[i];
@@ -81,16 +83,39 @@ int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st) {
         if (!strcasecmp(h, "D")) col[TOKENS] = i;
         if (!strcasecmp(h, "C") || !strcasecmp(h, "compute")) col[FLOPS] = i;
     }
+    /* the user's names for columns: NAME=HEADER picks that header's column as NAME */
+    for (int r = 0; rename && rename[r]; r++) {
+        const char *eq = strchr(rename[r], '=');
+        size_t nl = eq ? (size_t)(eq - rename[r]) : 0;
+        int k = 0, i = 0;
+        while (eq && k < NCOL && (strlen(names[k]) != nl || strncmp(names[k], rename[r], nl))) k++;
+        while (eq && i < nf && strcmp(header[i], eq + 1)) i++;
+        if (!eq || k == NCOL || k == KIND || k == STATUS) {
+            free(text);
+            return status_fail(st, AP_EINVAL, "--col %s: say NAME=HEADER with NAME one of arm, params, tokens, flops, "
+                               "loss, budget, seed, epochs, seconds, kv_bytes, memory", rename[r]);
+        }
+        if (i == nf) {
+            free(text);
+            return status_fail(st, AP_EINVAL, "--col %s: %s has no column '%s'", rename[r], path, eq + 1);
+        }
+        col[k] = i;
+        if (k == PARAMS) col[PARAMS_NE] = -1; /* the user's choice wins over the preferences below */
+        if (k == TBPB || k == BPB || k == VLOSS) col[LOSS] = -1, col[TBPB] = k == TBPB ? i : -1;
+        if (k == SECONDS) col[ELAPSED] = -1;
+    }
     /* test_bpb before val_bpb: a study's runs.csv then fits what `fit DIR` and the report fit */
     int lcol = col[LOSS] >= 0 ? col[LOSS] : col[TBPB] >= 0 ? col[TBPB] : col[BPB] >= 0 ? col[BPB] : col[VLOSS];
     int ncol = col[PARAMS_NE] >= 0 ? col[PARAMS_NE] : col[PARAMS];
     if (lcol < 0) {
         free(text);
-        return status_fail(st, AP_EINVAL, "%s: no loss column (loss, test_bpb, val_bpb or val_loss)", path);
+        return status_fail(st, AP_EINVAL, "%s: no loss column (loss, test_bpb, val_bpb or val_loss; --col loss=HEADER "
+                           "names another)", path);
     }
     if (col[FLOPS] < 0 && (ncol < 0 || col[TOKENS] < 0)) {
         free(text);
-        return status_fail(st, AP_EINVAL, "%s: need a flops column, or params and tokens", path);
+        return status_fail(st, AP_EINVAL, "%s: need a flops column, or params and tokens (--col flops=HEADER names "
+                           "another)", path);
     }
     int derived_c = 0, derived_d = 0, rc = 0;
     while (*cur && !rc) {

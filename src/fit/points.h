@@ -27,8 +27,10 @@ typedef struct {
 } PointSet;
 
 int points_read_csv(PointSet *ps, const char *path, Status *st);
-/* The same, reading each row's cost on `axis` (COST_*) into .cost too (its column must be there). */
-int points_read_csv_axis(PointSet *ps, const char *path, int axis, Status *st);
+/* The same, reading each row's cost on `axis` (COST_*) too (its column must be there), with the
+ * user's names for columns: rename (NULL-terminated, may be NULL) holds "NAME=HEADER" entries, e.g.
+ * "params=Model Size", which make that header's column the one read as NAME. */
+int points_read_csv_axis(PointSet *ps, const char *path, int axis, const char *const *rename, Status *st);
 /* Adds an arm name (or finds it); returns its index or -1. */
 int points_add_arm(PointSet *ps, const char *arm, Status *st);
 /* Adds a point of arm index `arm`; budget names its approach-2 group (points of equal budget). */

@@ -277,6 +277,23 @@ def test_fit_holdout_and_cost(study, binary, work):
         algoprog.fit(study, cost="dollars")
 
 
+def test_fit_columns(binary, work):
+    """A file's own column names, mapped: the path goes through --col, a DataFrame is renamed."""
+    rows = [(n, c, 1.8 + 480 / n ** 0.35 + 2100 / (c / 6 / n) ** 0.37) for c in (1e18, 1e19, 1e20)
+            for n in (3e7, 1e8, 3e8, 1e9, 3e9)]
+    df = pd.DataFrame(rows, columns=["Model Size", "Training FLOP", "loss"])
+    path = work / "published.csv"
+    df.to_csv(path, index=False)
+    cols = {"params": "Model Size", "flops": "Training FLOP"}
+    a = algoprog.fit(str(path), law="approach3", boot=20, columns=cols)
+    b = algoprog.fit(df, law="approach3", boot=20, columns=cols)
+    assert a.points == b.points == 15 and abs(a.arms.alpha.iloc[0] - b.arms.alpha.iloc[0]) < 1e-6
+    with pytest.raises(algoprog.AlgoprogError, match="no column"):
+        algoprog.fit(str(path), columns={"params": "Size"})
+    with pytest.raises(ValueError, match="does not have"):
+        algoprog.fit(df, columns={"params": "Size"})
+
+
 def test_ceg_equals_cli_json(study, binary, work):
     points = study.points()
     got = algoprog.ceg(points)
