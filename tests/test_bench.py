@@ -36,7 +36,8 @@ check(d["quick"] is True and d["cores"] >= 1, "header fields")
 check(d["peak"] and all(p["best"] > 0 for p in d["peak"]), "FMA peak measured")
 check(d["sgemm"] and all(s["best"] > 0 and s["pct_peak"] > 0 for s in d["sgemm"]), "sgemm measured")
 names = {k["kernel"] for k in d["kernels"]}
-for k in ("attention", "attention (reference)", "layernorm", "rmsnorm", "softmax + cross-entropy"):
+for k in ("attention", "attention (GEMMs)", "attention hd16", "attention hd16 (GEMMs)", "attention (reference)",
+          "layernorm", "rmsnorm", "softmax + cross-entropy"):
     check(k in names, f"kernel {k} timed")
 check(all(k["fwd_ms"] > 0 and k["bwd_ms"] > 0 for k in d["kernels"]), "kernel times positive")
 t = d["train"]

@@ -15,6 +15,7 @@
 
 #include "core/parallel.h"
 #include "gradcheck.h"
+#include "kernels/attention_tiles.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "models/model.h"
@@ -980,7 +981,7 @@ static void test_attention_mqa(void **state) {
 
 /* The fast kernels (transposed heads, blocks of 64 keys, ap_expf) against the plain ones in
  * reference.c on a shape with more than one key block, a ragged last block and GQA, at head widths
- * 12 (on each GEMM library), 16 and 32. */
+ * 12 (GEMMs on each library), 16 to 64 (attention_tiles.c where the CPU has AVX-512) and 80 (GEMMs). */
 static void run_attention_fast_vs_reference(size_t hd, size_t W, int alibi) {
     size_t B = 2, T = 131, H = 4, Hkv = 2, stride = (H + 2 * Hkv) * hd;
     size_t nqkv = B * T * stride, nout = B * T * H * hd, natt = B * H * T * T;
@@ -1018,16 +1019,115 @@ static void test_attention_fast_matches_reference(void **state) {
     for (int li = 0; li < n_libs; li++) {
         use_lib(libs[li]);
         run_attention_fast_vs_reference(12, 0, 0);
+        run_attention_fast_vs_reference(16, 0, 0); /* on OpenBLAS as GEMMs, on oneDNN on the tiles */
     }
     use_lib(GEMM_AUTO);
-    for (size_t hd = 16; hd <= 32; hd += 16) run_attention_fast_vs_reference(hd, 0, 0);
+    /* widths that are multiples of 16 run on the register tiles where the CPU has AVX-512 */
+    printf("  attention: register tiles %s on this CPU\n", att_tiles_usable(16) ? "used" : "not available");
+    for (size_t hd = 16; hd <= 80; hd += 16) run_attention_fast_vs_reference(hd, 0, 0);
     /* sliding windows: inside one key block, across blocks (whole blocks skipped), of one key */
-    run_attention_fast_vs_reference(16, 50, 0);
-    run_attention_fast_vs_reference(16, 70, 0);
-    run_attention_fast_vs_reference(16, 1, 0);
+    for (size_t hd = 16; hd <= 48; hd += 32) {
+        run_attention_fast_vs_reference(hd, 50, 0);
+        run_attention_fast_vs_reference(hd, 70, 0);
+        run_attention_fast_vs_reference(hd, 1, 0);
+    }
     /* ALiBi, alone and in a window */
     run_attention_fast_vs_reference(16, 0, 1);
-    run_attention_fast_vs_reference(16, 70, 1);
+    run_attention_fast_vs_reference(32, 70, 1);
+}
+
+/* The register tiles one by one against double-precision loops, on every head width they take
+ * and ragged shapes: rows 1-64 (tiles of 4 and 16 with a partial last one), keys 1-131 (partial
+ * vectors, 1-4 vector tails), diagonals from 0 to past the last key, padded strides. Entries a
+ * product must not write (right of each tile's last visible key) keep a sentinel; the softmax and
+ * its gradient write exact zeros from the last visible key to n and nothing past n. */
+static void test_attention_tiles(void **state) {
+    (void)state;
+    if (!att_tiles_usable(16)) {
+        printf("  attention tiles: not available on this CPU (the GEMM path runs every head)\n");
+        return;
+    }
+    size_t T = 131, ldt = 144, checked = 0;
+    float *S = vec(64 * T, 0, 0), *A = vec(64 * 80, 101, 1), *X = vec(T * 80, 102, 1), *Bt = vec(80 * ldt, 0, 0);
+    float *P0 = vec(64 * T, 103, 1), *P = vec(64 * T, 0, 0), *C = vec(T * 80, 0, 0), *C0 = vec(T * 80, 104, 1);
+    for (size_t hd = 16; hd <= 64; hd += 16)
+        for (size_t n = 1; n <= T; n += 13)
+            for (size_t m = 1; m <= 64; m += (m < 20 ? 3 : 11))
+                for (size_t diag = 0; diag <= n + 1; diag += 1 + n / 3) {
+                    size_t lda = hd + 3; /* strides wider than the head, as in the qkv rows */
+                    att_tiles_transpose(Bt, ldt, X, lda, n, hd);
+                    for (size_t i = 0; i < 64 * T; i++) S[i] = 1e30f;
+                    att_tiles_scores(S, T, A, lda, Bt, ldt, m, n, hd, diag, 0.5f);
+                    for (size_t r = 0; r < m; r++)
+                        for (size_t j = 0; j < n; j++) {
+                            double want = 0;
+                            for (size_t d = 0; d < hd; d++) want += (double)A[r * lda + d] * X[j * lda + d];
+                            if (j <= diag + r)
+                                assert_float_equal(S[r * T + j], 0.5 * want, 1e-5 * (1 + fabs(want)));
+                            else if (j >= ((diag + m + 15) & ~(size_t)15))
+                                assert_true(S[r * T + j] == 1e30f); /* past every tile's last vector */
+                        }
+                    /* rows times, overwriting and accumulating; P's masked entries are zero */
+                    for (size_t r = 0; r < m; r++)
+                        for (size_t j = 0; j < T; j++) P[r * T + j] = j <= diag + r ? P0[r * T + j] : 0.0f;
+                    for (int acc = 0; acc <= 1; acc++) {
+                        memcpy(C, C0, T * 80 * sizeof(float));
+                        att_tiles_rows_times(C, lda, P, T, X, lda, m, n, hd, diag, acc);
+                        for (size_t r = 0; r < m; r++)
+                            for (size_t d = 0; d < hd; d++) {
+                                double want = acc ? C0[r * lda + d] : 0.0;
+                                for (size_t j = 0; j < n && j <= diag + r; j++) want += (double)P[r * T + j] * X[j * lda + d];
+                                assert_float_equal(C[r * lda + d], want, 1e-5 * (1 + fabs(want)));
+                            }
+                    }
+                    /* columns times: C[j] += sum over the rows that see key j */
+                    memcpy(C, C0, T * 80 * sizeof(float));
+                    att_tiles_cols_times(C, lda, P, T, A, lda, m, n, hd, diag);
+                    for (size_t j = 0; j < n; j++)
+                        for (size_t d = 0; d < hd; d++) {
+                            double want = C0[j * lda + d];
+                            for (size_t r = j > diag ? j - diag : 0; r < m; r++) want += (double)P[r * T + j] * A[r * lda + d];
+                            assert_float_equal(C[j * lda + d], want, 1e-5 * (1 + fabs(want)));
+                        }
+                    /* the softmax in place and its gradient; nothing written at or past n */
+                    for (size_t i = 0; i < 64 * T; i++) S[i] = 4.0f * P0[i], P[i] = 1e30f;
+                    att_tiles_softmax(S, T, m, n, diag);
+                    for (size_t r = 0; r < m; r++) {
+                        size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
+                        double mx = -INFINITY, z = 0;
+                        for (size_t j = 0; j < vis; j++) mx = fmax(mx, 4.0 * P0[r * T + j]);
+                        for (size_t j = 0; j < vis; j++) z += exp(4.0 * P0[r * T + j] - mx);
+                        for (size_t j = 0; j < T; j++) {
+                            float got = S[r * T + j];
+                            if (j < vis)
+                                assert_float_equal(got, exp(4.0 * P0[r * T + j] - mx) / z, 1e-6);
+                            else if (j < n)
+                                assert_true(got == 0.0f);
+                            else
+                                assert_true(got == 4.0f * P0[r * T + j]);
+                        }
+                        /* dP in P's place; the gradient goes to P */
+                        for (size_t j = 0; j < T; j++) P[r * T + j] = X[(r * T + j) % (T * 80)];
+                    }
+                    att_tiles_softmax_backward(P, T, S, T, m, n, diag, 0.25f);
+                    for (size_t r = 0; r < m; r++) {
+                        size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
+                        double pdp = 0;
+                        for (size_t j = 0; j < vis; j++) pdp += (double)S[r * T + j] * X[(r * T + j) % (T * 80)];
+                        for (size_t j = 0; j < T; j++) {
+                            double dp = X[(r * T + j) % (T * 80)];
+                            if (j < vis)
+                                assert_float_equal(P[r * T + j], S[r * T + j] * (dp - pdp) * 0.25, 1e-6);
+                            else if (j < n)
+                                assert_true(P[r * T + j] == 0.0f);
+                            else
+                                assert_true(P[r * T + j] == (float)dp);
+                        }
+                    }
+                    checked++;
+                }
+    printf("  attention tiles: %zu shapes match double-precision loops\n", checked);
+    free(S), free(A), free(X), free(Bt), free(P0), free(P), free(C), free(C0);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,
@@ -1296,6 +1396,7 @@ int main(void) {
         cmocka_unit_test(test_rope),           cmocka_unit_test(test_attention_mha),
         cmocka_unit_test(test_attention_gqa),  cmocka_unit_test(test_attention_mqa),
         cmocka_unit_test(test_attention_fast_matches_reference),
+        cmocka_unit_test(test_attention_tiles),
         cmocka_unit_test(test_attention_decode), cmocka_unit_test(test_lstm_cell),
         cmocka_unit_test(test_crossentropy),
     };

@@ -3,6 +3,7 @@
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "kernels/attention_tiles.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "models/model.h"
@@ -165,17 +166,37 @@ typedef struct {
     int which, backward;
 } KernelCtx;
 
-enum { K_ATTN, K_ATTN_REF, K_LAYERNORM, K_RMSNORM, K_GELU, K_SWIGLU, K_XENT, K_COUNT };
-static const char *KERNEL_NAMES[K_COUNT] = {"attention",    "attention (reference)", "layernorm", "rmsnorm",
-                                            "gelu (4C)",    "swiglu (F)",            "softmax + cross-entropy"};
+/* attention at the shape's head width and at 16 (the default study's), on the register tiles where
+ * they run (attention_tiles.h) and on the GEMM path, and the plain reference */
+enum { K_ATTN, K_ATTN_GEMM, K_ATTN16, K_ATTN16_GEMM, K_ATTN_REF, K_LAYERNORM, K_RMSNORM, K_GELU, K_SWIGLU, K_XENT,
+       K_COUNT };
+static const char *KERNEL_NAMES[K_COUNT] = {
+    "attention",           "attention (GEMMs)", "attention hd16", "attention hd16 (GEMMs)", "attention (reference)",
+    "layernorm",           "rmsnorm",           "gelu (4C)",      "swiglu (F)",             "softmax + cross-entropy"};
+
+static void attention_call(KernelCtx *k, size_t hd, int gemms) {
+    size_t B = (size_t)k->B, T = (size_t)k->T, H = (size_t)k->C / hd;
+    att_tiles_disable(gemms);
+    if (k->backward)
+        attention_backward(k->dx, k->scratch, k->dy, k->x, k->att, B, T, H, H, hd, 0);
+    else
+        attention_forward(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0, NULL);
+    att_tiles_disable(0);
+}
 
 static void kernel_call(void *p) {
     KernelCtx *k = p;
     size_t B = (size_t)k->B, T = (size_t)k->T, N = B * T, C = (size_t)k->C, H = (size_t)k->H, hd = C / H;
     size_t F = (size_t)k->F, V = (size_t)k->V;
     switch (k->which * 2 + k->backward) {
-    case K_ATTN * 2: attention_forward(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0, NULL); break;
-    case K_ATTN * 2 + 1: attention_backward(k->dx, k->scratch, k->dy, k->x, k->att, B, T, H, H, hd, 0); break;
+    case K_ATTN * 2:
+    case K_ATTN * 2 + 1: attention_call(k, hd, 0); break;
+    case K_ATTN_GEMM * 2:
+    case K_ATTN_GEMM * 2 + 1: attention_call(k, hd, 1); break;
+    case K_ATTN16 * 2:
+    case K_ATTN16 * 2 + 1: attention_call(k, 16, 0); break;
+    case K_ATTN16_GEMM * 2:
+    case K_ATTN16_GEMM * 2 + 1: attention_call(k, 16, 1); break;
     case K_ATTN_REF * 2: attention_forward_ref(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0, NULL); break;
     case K_ATTN_REF * 2 + 1: attention_backward_ref(k->dx, k->scratch, k->dy, k->x, k->att, B, T, H, H, hd); break;
     case K_LAYERNORM * 2: layernorm_forward(k->y, k->mean, k->rstd, k->x, k->w, k->w, N, C, 1e-5f); break;
@@ -205,8 +226,10 @@ int bench_kernels(BenchKernel *out, int max, int B, int T, int C, int H, int F, 
     k.x = filled(big, 11), k.y = filled(big, 12), k.dy = filled(big, 13), k.dx = filled(big, 14);
     k.w = filled((size_t)C, 15), k.dw = filled((size_t)C, 16), k.db = filled((size_t)C, 17);
     k.mean = filled(N, 18), k.rstd = filled(N, 19), k.probs = filled(N * (size_t)V, 20);
-    k.att = filled((size_t)B * H * T * T, 21);
-    k.scratch = filled((size_t)parallel_threads() * attention_scratch_floats((size_t)T, hd), 22);
+    size_t heads = (size_t)H > (size_t)C / 16 ? (size_t)H : (size_t)C / 16; /* the hd16 rows have more */
+    k.att = filled((size_t)B * heads * T * T, 21);
+    size_t scratch_hd = hd > 16 ? hd : 16;
+    k.scratch = filled((size_t)parallel_threads() * attention_scratch_floats((size_t)T, scratch_hd), 22);
     k.targets = malloc(N * sizeof(int));
     int n = 0;
     if (k.x && k.y && k.dy && k.dx && k.w && k.dw && k.db && k.mean && k.rstd && k.probs && k.att && k.scratch &&

@@ -31,7 +31,7 @@
 #define MAX_GEMMS 40
 #define MAX_LIBS 3
 #define MAX_PRECS 2
-#define MAX_KERNELS 8
+#define MAX_KERNELS 12
 
 typedef struct {
     const char *name;

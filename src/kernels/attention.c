@@ -5,12 +5,17 @@
  * softmax written in place in att (zeros right of the diagonal inside the block), then
  * O = P V[0:i1]. The wasted upper triangle of each diagonal block costs ATT_QB/2 keys per row
  * (about 25% extra at T = 256, 12% at T = 512); the model still counts the causal FLOPs only.
- * Each (batch, head) task runs its GEMMs (gemm.h) inside our OpenMP region, where both GEMM
- * libraries stay single-threaded, so there is no oversubscription. Q, K, V are read in place through the GEMM
- * leading dimensions: no copies. The backward parallelises over (batch, kv head) because all query
+ * Each (batch, head) task runs its products inside our OpenMP region, where both GEMM libraries
+ * stay single-threaded, so there is no oversubscription. Q, K, V are read in place through the
+ * leading dimensions. Heads 16-64 wide (the studies' 16 and 32) run their products on AVX-512
+ * register tiles instead (attention_tiles.h): a library GEMM of 64 x keys x 16 spends most of its
+ * time outside its inner loop, and the tiles also stop each group of rows at its last visible key,
+ * so the diagonal blocks' upper triangles cost almost nothing. They read the keys (forward) or
+ * values (backward) transposed, one copy per head in the thread's scratch. The backward parallelises over (batch, kv head) because all query
  * heads of a group accumulate into the same key/value gradients. The plain row-by-row version
  * stays in reference.c and the tests hold the two together. */
 #include "core/parallel.h"
+#include "kernels/attention_tiles.h"
 #include "kernels/fastmath.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
@@ -20,8 +25,23 @@
 
 #define ATT_QB 64
 
-/* per thread: one dS block of ATT_QB x T (hd x T when the head is wider) */
-size_t attention_scratch_floats(size_t T, size_t hd) { return (hd > ATT_QB ? hd : ATT_QB) * T + T + 16; }
+/* Rows of the transposed keys (forward) or values (backward) the tiles read: whole vectors. */
+static size_t tiles_ld(size_t T) { return (T + 15) & ~(size_t)15; }
+
+/* per thread: one dS block of ATT_QB x T (hd x T when the head is wider), then a head's keys or
+ * values transposed for the tiles (hd x tiles_ld(T)) */
+size_t attention_scratch_floats(size_t T, size_t hd) {
+    return (hd > ATT_QB ? hd : ATT_QB) * T + hd * tiles_ld(T) + T + 16;
+}
+
+/* The tiles' products count as matrix-product time, as the library's do (section clocks). */
+#define TIMED_AS_GEMM(call)                                                                                            \
+    do {                                                                                                               \
+        int timed_ = section_clock_timed();                                                                            \
+        double t0_ = timed_ ? time_now() : 0.0;                                                                        \
+        call;                                                                                                          \
+        if (timed_) section_clock_add(SECTION_GEMM, time_now() - t0_);                                                 \
+    } while (0)
 
 /* Row r of s sees keys [0, i0 + r]. Rows run in chunks of 16 keys with per-lane maxima and sums,
  * masking the keys past the row's last, and one horizontal step per row: GCC's alignment peeling
@@ -98,9 +118,9 @@ static void alibi_bias(float *s, float slope, size_t i0, size_t rows, size_t k0,
 
 static void attention_forward_untimed(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T,
                                       size_t H, size_t Hkv, size_t hd, size_t W, const float *slopes) {
-    (void)scratch;
-    size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
+    size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv, ldt = tiles_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
+    int tiles = att_tiles_usable(hd);
 #pragma omp parallel for collapse(2) schedule(static) if (B * T * T * hd >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t h = 0; h < H; h++) {
@@ -108,19 +128,28 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
             const float *base = qkv + b * T * stride;
             const float *k = base + (H + kh) * hd, *v = base + (H + Hkv + kh) * hd;
             float *a = att + (b * H + h) * T * T;
+            float *kt = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T, hd);
+            if (tiles) att_tiles_transpose(kt, ldt, k, stride, T, hd);
             for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                 size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
-                float *s = a + i0 * T;
-                /* keys [k0, n): the block's first row sees the earliest */
-                gemm_sgemm(0, 1, m, nk, hd, scale, base + i0 * stride + h * hd, stride, k + k0 * stride, stride, 0.0f,
-                           s + k0, T);
+                float *s = a + i0 * T, *o = out + (b * T + i0) * H * hd + h * hd;
+                const float *q = base + i0 * stride + h * hd;
+                /* keys [k0, n): the block's first row sees the earliest; its row r the keys to i0 + r */
+                if (tiles)
+                    TIMED_AS_GEMM(att_tiles_scores(s + k0, T, q, stride, kt + k0, ldt, m, nk, hd, i0 - k0, scale));
+                else
+                    gemm_sgemm(0, 1, m, nk, hd, scale, q, stride, k + k0 * stride, stride, 0.0f, s + k0, T);
                 if (slopes) alibi_bias(s, slopes[h], i0, m, k0, T);
                 if (W)
                     softmax_rows_window(s, i0, m, n, T, W);
+                else if (tiles)
+                    att_tiles_softmax(s, T, m, n, i0);
                 else
                     softmax_rows_causal(s, i0, m, n, T);
-                gemm_sgemm(0, 0, m, hd, nk, 1.0f, s + k0, T, v + k0 * stride, stride, 0.0f,
-                           out + (b * T + i0) * H * hd + h * hd, H * hd);
+                if (tiles)
+                    TIMED_AS_GEMM(att_tiles_rows_times(o, H * hd, s + k0, T, v + k0 * stride, stride, m, nk, hd, i0 - k0, 0));
+                else
+                    gemm_sgemm(0, 0, m, hd, nk, 1.0f, s + k0, T, v + k0 * stride, stride, 0.0f, o, H * hd);
             }
         }
 }
@@ -145,23 +174,29 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 static void attention_backward_untimed(float *dqkv, float *scratch, const float *dout, const float *qkv,
                                        const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
                                        size_t W) {
-    size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv;
+    size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv, ldt = tiles_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
+    int tiles = att_tiles_usable(hd);
 #pragma omp parallel for collapse(2) schedule(static) if (B * T * T * hd >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t kh = 0; kh < Hkv; kh++) {
             float *ds = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T, hd);
+            float *vt = ds + (hd > ATT_QB ? hd : ATT_QB) * T;
             const float *base = qkv + b * T * stride;
             float *dbase = dqkv + b * T * stride;
             const float *k = base + (H + kh) * hd, *v = base + (H + Hkv + kh) * hd;
             float *dk = dbase + (H + kh) * hd, *dv = dbase + (H + Hkv + kh) * hd;
+            if (tiles) att_tiles_transpose(vt, ldt, v, stride, T, hd);
             for (size_t h = kh * group; h < (kh + 1) * group; h++)
                 for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                     size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
                     const float *p = att + ((b * H + h) * T + i0) * T;
                     const float *g = dout + (b * T + i0) * H * hd + h * hd, *q = base + i0 * stride + h * hd;
                     /* dP = dO V^T (keys [k0, n)) */
-                    gemm_sgemm(0, 1, m, nk, hd, 1.0f, g, H * hd, v + k0 * stride, stride, 0.0f, ds, nk);
+                    if (tiles)
+                        TIMED_AS_GEMM(att_tiles_scores(ds, nk, g, H * hd, vt + k0, ldt, m, nk, hd, i0 - k0, 1.0f));
+                    else
+                        gemm_sgemm(0, 1, m, nk, hd, 1.0f, g, H * hd, v + k0 * stride, stride, 0.0f, ds, nk);
                     /* dS = P * (dP - sum(P * dP)) * scale on the visible keys, 0 elsewhere */
                     for (size_t r = 0; W && r < m; r++) {
                         const float *pr = p + r * T + k0;
@@ -171,7 +206,8 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                         for (size_t j = lo; j < hi; j++) pdp += pr[j] * dr[j];
                         for (size_t j = 0; j < nk; j++) dr[j] = j >= lo && j < hi ? pr[j] * (dr[j] - pdp) * scale : 0.0f;
                     }
-                    for (size_t r = 0; !W && r < m; r++) {
+                    if (!W && tiles) att_tiles_softmax_backward(ds, n, p, T, m, n, i0, scale);
+                    for (size_t r = 0; !W && !tiles && r < m; r++) {
                         const float *pr = p + r * T;
                         float *dr = ds + r * n;
                         size_t vis = i0 + r + 1, nv = (vis + 15) & ~(size_t)15; /* whole vectors, as in the forward */
@@ -184,8 +220,14 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                         for (size_t j = nv; j < n; j++) dr[j] = 0.0f;
                     }
                     /* dQ += dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
-                    gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 1.0f, dbase + i0 * stride + h * hd,
-                               stride);
+                    float *dq = dbase + i0 * stride + h * hd;
+                    if (tiles) {
+                        TIMED_AS_GEMM(att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, i0 - k0, 1);
+                                      att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, i0 - k0);
+                                      att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, i0 - k0));
+                        continue;
+                    }
+                    gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 1.0f, dq, stride);
                     gemm_sgemm(1, 0, nk, hd, m, 1.0f, ds, nk, q, stride, 1.0f, dk + k0 * stride, stride);
                     gemm_sgemm(1, 0, nk, hd, m, 1.0f, p + k0, T, g, H * hd, 1.0f, dv + k0 * stride, stride);
                 }

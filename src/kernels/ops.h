@@ -189,7 +189,9 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * Query head h reads key/value head h / (H/Hkv): Hkv = H is MHA, 1 < Hkv < H is GQA (Ainslie et
  * al. 2023), Hkv = 1 is MQA (Shazeer 2019). out (B,T,H*hd). att (B,H,T,T) saves the softmax
  * probabilities for the backward; above the diagonal a forward writes zeros at least up to the end
- * of the row's block of 64 queries, because the backward's GEMMs read those entries.
+ * of the row's block of 64 queries, because the backward's products read those entries. The
+ * per-head products run on AVX-512 register tiles (attention_tiles.h) for head widths 16-64 in
+ * steps of 16 where the CPU has AVX-512, otherwise as GEMMs (gemm.h).
  * scratch holds attention_scratch_floats(T, hd) floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(size_t T, size_t hd);
 /* window > 0: a sliding window, query i sees keys [i - window + 1, i] (Child et al. 2019; Beltagy et
