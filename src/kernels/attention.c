@@ -11,8 +11,9 @@
  * register tiles instead (attention_tiles.h): a library GEMM of 64 x keys x 16 spends most of its
  * time outside its inner loop, and the tiles also stop each group of rows at its last visible key,
  * so the diagonal blocks' upper triangles cost almost nothing. They read the keys (forward) or
- * values (backward) transposed, one copy per head in the thread's scratch. The backward parallelises over (batch, kv head) because all query
- * heads of a group accumulate into the same key/value gradients. The plain row-by-row version
+ * values (backward) transposed, one copy per head in the thread's scratch. The backward
+ * parallelises over (batch, kv head) because all query heads of a group accumulate into the same
+ * key/value gradients. The plain row-by-row version
  * stays in reference.c and the tests hold the two together. */
 #include "core/parallel.h"
 #include "kernels/attention_tiles.h"
@@ -147,7 +148,8 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
                 else
                     softmax_rows_causal(s, i0, m, n, T);
                 if (tiles)
-                    TIMED_AS_GEMM(att_tiles_rows_times(o, H * hd, s + k0, T, v + k0 * stride, stride, m, nk, hd, i0 - k0, 0));
+                    TIMED_AS_GEMM(
+                        att_tiles_rows_times(o, H * hd, s + k0, T, v + k0 * stride, stride, m, nk, hd, i0 - k0, 0));
                 else
                     gemm_sgemm(0, 0, m, hd, nk, 1.0f, s + k0, T, v + k0 * stride, stride, 0.0f, o, H * hd);
             }
@@ -222,9 +224,11 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                     /* dQ += dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
                     float *dq = dbase + i0 * stride + h * hd;
                     if (tiles) {
-                        TIMED_AS_GEMM(att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, i0 - k0, 1);
-                                      att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, i0 - k0);
-                                      att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, i0 - k0));
+                        size_t diag = i0 - k0;
+                        TIMED_AS_GEMM(
+                            att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, diag, 1);
+                            att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, diag);
+                            att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, diag));
                         continue;
                     }
                     gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 1.0f, dq, stride);

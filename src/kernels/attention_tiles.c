@@ -308,7 +308,8 @@ TILE_INLINE void transpose16(float *y, size_t ldy, const float *x, size_t ldx) {
 #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         __m512 c0 = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x88), c1 = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xDD);
-        __m512 d0 = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0x88), d1 = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0xDD);
+        __m512 d0 = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0x88);
+        __m512 d1 = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0xDD);
         _mm512_storeu_ps(y + (size_t)k * ldy, _mm512_shuffle_f32x4(c0, d0, 0x88));
         _mm512_storeu_ps(y + (size_t)(8 + k) * ldy, _mm512_shuffle_f32x4(c0, d0, 0xDD));
         _mm512_storeu_ps(y + (size_t)(4 + k) * ldy, _mm512_shuffle_f32x4(c1, d1, 0x88));
@@ -337,7 +338,8 @@ void att_tiles_scores(float *S, size_t lds, const float *A, size_t lda, const fl
 }
 void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
                           size_t n, size_t hd, size_t diag, int accumulate) {
-    (void)C, (void)ldc, (void)P, (void)ldp, (void)B, (void)ldb, (void)m, (void)n, (void)hd, (void)diag, (void)accumulate;
+    (void)C, (void)ldc, (void)P, (void)ldp, (void)B, (void)ldb, (void)m, (void)n, (void)hd, (void)diag;
+    (void)accumulate;
     abort();
 }
 void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
