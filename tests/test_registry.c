@@ -351,7 +351,9 @@ static int losses(const char *dir, double *out, int max) {
     int n;
     assert_int_equal(registry_open(&r, dir, REG_OPEN_READ, &st), 0);
     assert_int_equal(registry_runs(r, 0, -1, -1, 0, &rows, &n, &st), 0);
-    for (int i = 0; i < n && i < max; i++) out[i] = rows[i].status == RUN_DONE ? rows[i].val_bpb : NAN;
+    /* the loss each run is judged by: main runs evaluate only the test half at the end, sweeps the validation half */
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = rows[i].status != RUN_DONE ? NAN : rows[i].kind == RUN_MAIN ? rows[i].test_bpb : rows[i].val_bpb;
     registry_runs_free(rows, n);
     registry_close(r);
     return n;

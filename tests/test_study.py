@@ -71,7 +71,10 @@ isoflop_points = 1
 
 def rows(out):
     db = sqlite3.connect(os.path.join(out, "registry.db"))
-    r = db.execute("SELECT id, arm_id, kind, budget, seed, params_nonembedding, tokens, flops, status, val_bpb,"
+    # column 9: the loss a run is judged by, the only half its final evaluation reads (test for main
+    # runs, validation for sweeps); both are checked not null where they must be
+    r = db.execute("SELECT id, arm_id, kind, budget, seed, params_nonembedding, tokens, flops, status,"
+                   " CASE kind WHEN 'main' THEN test_bpb ELSE val_bpb END,"
                    " attempts, lr_mult, copied_from FROM run ORDER BY id").fetchall()
     db.close()
     return r
@@ -112,7 +115,10 @@ def test_micro(work, data):
     metrics_csv = list(csv.DictReader(open(os.path.join(out, "metrics.csv"))))
     check(e.returncode == 0 and len(runs_csv) == 4 and len(metrics_csv) >= 4 * 10,
           f"CSV export: {len(runs_csv)} runs, {len(metrics_csv)} metric rows")
-    check(abs(float(runs_csv[0]["val_bpb"]) - rs[0][9]) < 1e-12, "CSV values equal the registry's")
+    check(rs[0][2] == "main" and abs(float(runs_csv[0]["test_bpb"]) - rs[0][9]) < 1e-12,
+          "CSV values equal the registry's")
+    check(all(x["val_bpb"] == "" and float(x["test_bpb"]) > 0 for x in runs_csv),
+          "main runs evaluate the test half only at the end (their validation loss is empty)")
     e = run(["study", "export", out, "--json"])
     doc = json.load(open(os.path.join(out, "study.json")))
     check(e.returncode == 0 and len(doc) == 4 and doc[0]["metrics"] and doc[0]["config"]["d_model"] > 0,
@@ -190,6 +196,10 @@ def test_sweep(work, data):
     db = sqlite3.connect(os.path.join(out, "registry.db"))
     arms = dict(db.execute("SELECT name, id FROM arm"))
     sweep = db.execute("SELECT arm_id, budget_index, seed, lr_mult, val_bpb FROM run WHERE kind='lr_sweep'").fetchall()
+    halves = db.execute("SELECT count(*) FROM run WHERE status = 'done' AND ((val_bpb IS NULL) != (kind = 'main')"
+                        " OR (test_bpb IS NULL) != (kind = 'lr_sweep'))").fetchone()[0]
+    check(halves == 0 and all(v is not None for *_, v in sweep),
+          "sweeps evaluate only the validation half at the end, main runs only the test half")
     check(all(a == arms["llama"] for a, *_ in sweep), "arms that differ only in allocation share one sweep")
     grid = {}
     for _, b, seed, m, v in sweep:

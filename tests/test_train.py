@@ -434,6 +434,24 @@ def test_learns(data, work):
     check(s3.returncode == 0 and len(s3.stdout) > 100, "greedy sampling past the context length works")
 
 
+def test_final_eval(data, work):
+    print("final evaluation of one held-out half")
+    halves = {}
+    for which in ("both", "validation", "test"):
+        d = os.path.join(work, "final_" + which)
+        r = run(tiny(data, d, "steps=20", "final_eval_tokens=4096", f"final_eval={which}"))
+        check(r.returncode == 0, f"final_eval={which} trains ({r.stderr.strip()})")
+        halves[which] = json.load(open(os.path.join(d, "final.json")))
+    both, val, test = halves["both"], halves["validation"], halves["test"]
+    check(val["val_bpb"] == both["val_bpb"] and val["test_bpb"] is None and val["test_bpb_se"] is None,
+          "final_eval=validation: the validation loss as with both halves, the test loss null")
+    check(test["test_bpb"] == both["test_bpb"] and test["test_bpb_se"] == both["test_bpb_se"] and
+          test["val_bpb"] is None and test["val_loss"] is None,
+          "final_eval=test: the test loss and its standard error as with both halves, the validation loss null")
+    r = run(tiny(data, os.path.join(work, "final_bad"), "steps=2", "final_eval=train"))
+    check(r.returncode != 0 and "final_eval" in r.stderr, f"an unknown final_eval is refused ({r.stderr.strip()})")
+
+
 def test_presets(data, work):
     print("every preset learns")
     for preset in ("vaswani-2017", "gpt2-2019", "llama-2023", "lstm-2016", "speedrun-2025", "deepseek-2025"):
@@ -644,6 +662,7 @@ def main():
     test_eval_context(data, work)
     test_lock(data, work)
     test_learns(data, work)
+    test_final_eval(data, work)
     test_presets(data, work)
     test_bad_input(data, work)
     test_nonfinite(data, work)

@@ -26,6 +26,7 @@ static const char *const MOE_ROUTER_NAMES[] = {"softmax", "sigmoid", NULL};
 static const char *const MOE_BALANCE_NAMES[] = {"none", "aux", "bias", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "linear", "cosine", "invsqrt", "wsd", NULL};
 static const char *const NONFINITE_NAMES[] = {"stop", "rollback", NULL};
+static const char *const FINAL_EVAL_NAMES[] = {"both", "validation", "test", NULL};
 static const char *const GEMM_NAMES[] = {"auto", "onednn", "openblas", NULL};
 static const char *const PRECISION_NAMES[] = {"fp32", "bf16", NULL};
 
@@ -292,6 +293,10 @@ static const ConfigKey KEYS[] = {
     {"final_eval_tokens", "train", KEY_INT, OFF(final_eval_tokens), "131072", NULL, 0, 1 << 30, 0,
      "Tokens of each held-out half (validation, test) evaluated when the run ends; 0: the whole half. The test "
      "loss is what studies report, the validation loss what learning-rate sweeps choose by.", ""},
+    {"final_eval", "train", KEY_ENUM, OFF(final_eval), "both", FINAL_EVAL_NAMES, 0, 0, 0,
+     "Held-out halves evaluated when the run ends; the other half's loss is left empty (null). Studies evaluate "
+     "a learning-rate sweep on validation and a main run on test, the one half each is judged by.",
+     ""},
     {"checkpoint_every", "train", KEY_INT, OFF(checkpoint_every), "500", NULL, 0, 1 << 30, 0,
      "Write a checkpoint every this many steps (0: only at the end).", ""},
     {"log_every", "train", KEY_INT, OFF(log_every), "10", NULL, 0, 1 << 30, 0,

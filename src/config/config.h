@@ -23,6 +23,8 @@ typedef enum { ACT_GELU = 0, ACT_RELU = 1, ACT_RELU2 = 2, ACT_SWIGLU = 3, ACT_GE
 typedef enum { INIT_NORMAL = 0, INIT_GPT2 = 1, INIT_XAVIER = 2 } InitKind;
 typedef enum { OPT_SGD = 0, OPT_ADAM = 1, OPT_ADAMW = 2, OPT_MUON = 3, OPT_LION = 4, OPT_SCHEDULEFREE = 5 } OptimizerKind;
 typedef enum { NONFINITE_STOP = 0, NONFINITE_ROLLBACK = 1 } NonfinitePolicy;
+/* Which held-out halves the final evaluation reads (studies: sweeps the validation half, main runs the test half). */
+typedef enum { FINAL_EVAL_BOTH = 0, FINAL_EVAL_VALIDATION = 1, FINAL_EVAL_TEST = 2 } FinalEval;
 typedef enum { GEMMLIB_AUTO = 0, GEMMLIB_ONEDNN = 1, GEMMLIB_OPENBLAS = 2 } GemmLibKey;
 typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } PrecisionKey;
 typedef enum { ATTN_MHA = 0, ATTN_MLA = 1 } AttentionKind;
@@ -121,6 +123,7 @@ typedef struct {
     int eval_every;
     int eval_tokens;
     int final_eval_tokens; /* 0: the whole held-out half */
+    int final_eval;        /* FinalEval */
     int checkpoint_every;
     int log_every;
     int threads;

@@ -20,11 +20,20 @@ static inline float gelu_grad(float x) {
     return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
+/* The value and (in *grad) the derivative on one sigmoid: the gated backward needs both. */
+static inline float gelu_value_grad(float x, float *grad) {
+    float u = GELU_K * (x + 0.044715f * x * x * x);
+    float s = ap_sigmoidf(2.0f * u);
+    *grad = s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+    return x * s;
+}
+
 static inline float silu_value(float x) { return x * ap_sigmoidf(x); }
 
-static inline float silu_grad(float x) {
+static inline float silu_value_grad(float x, float *grad) {
     float s = ap_sigmoidf(x);
-    return s * (1.0f + x * (1.0f - s));
+    *grad = s * (1.0f + x * (1.0f - s));
+    return x * s;
 }
 
 void gelu_forward(float *out, const float *inp, size_t n) {
@@ -81,14 +90,16 @@ static void gated_backward(float *dinp, const float *dout, const float *inp, siz
         if (gelu) {
 #pragma omp simd
             for (size_t j = 0; j < F; j++) {
-                dgate[j] += g[j] * up[j] * gelu_grad(gate[j]);
-                dup[j] += g[j] * gelu_value(gate[j]);
+                float d, v = gelu_value_grad(gate[j], &d);
+                dgate[j] += g[j] * up[j] * d;
+                dup[j] += g[j] * v;
             }
         } else {
 #pragma omp simd
             for (size_t j = 0; j < F; j++) {
-                dgate[j] += g[j] * up[j] * silu_grad(gate[j]);
-                dup[j] += g[j] * silu_value(gate[j]);
+                float d, v = silu_value_grad(gate[j], &d);
+                dgate[j] += g[j] * up[j] * d;
+                dup[j] += g[j] * v;
             }
         }
     }

@@ -390,11 +390,11 @@ static int runs_order(const void *x, const void *y) {
 }
 
 static void section_runs(const Results *r, StrBuf *b) {
-    sb_puts(b, "<h2 id=\"runs\">Runs</h2>\n<p>Finished main runs. Test: the held-out half studies report; validation: "
-               "the half sweeps chose by. <i>plateau</i>: within the margin of a unigram model of the held-out text, "
+    sb_puts(b, "<h2 id=\"runs\">Runs</h2>\n<p>Finished main runs and their loss on the test half of the held-out "
+               "text (the learning-rate sweeps chose by the validation half). <i>plateau</i>: within the margin of a unigram model of the held-out text, "
                "left out of the frontier.</p>\n<table id=\"runs-table\"><tr><th>arm</th><th>budget</th><th>seed</th>"
                "<th>N</th><th>width x layers</th><th>tokens</th><th>tokens/N</th><th>FLOPs</th><th>lr x</th>"
-               "<th>test bits/byte</th><th>validation</th><th></th></tr>\n");
+               "<th>test bits/byte</th><th></th></tr>\n");
     const RunRow **rows = malloc((size_t)(r->n_runs ? r->n_runs : 1) * sizeof *rows);
     int n = 0;
     for (int i = 0; rows && i < r->n_runs; i++)
@@ -411,10 +411,10 @@ static void section_runs(const Results *r, StrBuf *b) {
         sb_printf(b, "<td class=\"num\">%.3g</td><td class=\"num\">%d</td><td class=\"num\">%lld</td>"
                      "<td class=\"num\">%d x %d</td><td class=\"num\">%.3g</td><td class=\"num\">%.1f</td>"
                      "<td class=\"num\">%.4g</td><td class=\"num\">%.3g</td><td class=\"num\">%.4f</td>"
-                     "<td class=\"num\">%.4f</td><td>%s</td></tr>\n",
+                     "<td>%s</td></tr>\n",
                   x->budget, x->seed, x->params_nonembedding, x->d_model, x->n_layers, x->tokens,
                   x->params_nonembedding ? x->tokens / (double)x->params_nonembedding : NAN, x->flops, x->lr_mult,
-                  x->test_bpb, x->val_bpb, note);
+                  x->test_bpb, note);
     }
     free(rows);
     sb_puts(b, "</table>\n");

@@ -180,6 +180,8 @@ static int finish_run(const StudySpec *s, PlannedRun *r, const Config *shape, do
     /* rounded up, so the last periodic evaluation is the final step's (rounded down, the last two
      * were a step or a few apart: an evaluation too many per run) */
     c->eval_every = (int)((steps + s->evals_per_run - 1) / s->evals_per_run);
+    /* each run evaluates at the end only the held-out half it is judged by */
+    c->final_eval = r->kind == RUN_MAIN ? FINAL_EVAL_TEST : FINAL_EVAL_VALIDATION;
     c->lr = s->arms[r->arm].cfg.lr * r->lr_mult;
     c->adam_lr = s->arms[r->arm].cfg.adam_lr * r->lr_mult;
     if (curriculum_active(c)) { /* each step's own shape, as the trainer will count them */

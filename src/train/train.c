@@ -442,13 +442,15 @@ static int evaluate_contexts(Trainer *tr, RunFinal *f, Status *st) {
     return rc ? status_wrap(st, "eval_contexts") : 0;
 }
 
-/* The run's result: both held-out halves evaluated on final_eval_tokens tokens each. */
+/* The run's result: the held-out halves final_eval names, final_eval_tokens tokens each. */
 static int write_final(Trainer *tr, Status *st) {
     const Config *c = &tr->cfg;
     RunFinal f = {0};
     double t0 = time_now();
-    trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
-    trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb, &f.test_bpb_se);
+    f.val_loss = f.val_bpb = f.test_loss = f.test_bpb = f.test_bpb_se = NAN; /* a half not evaluated */
+    if (c->final_eval != FINAL_EVAL_TEST) trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
+    if (c->final_eval != FINAL_EVAL_VALIDATION)
+        trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb, &f.test_bpb_se);
     if (tr->dp_rank != 0) return 0;
     if (evaluate_contexts(tr, &f, st)) return -1;
     double N = (double)model_total_params(&tr->model);
@@ -464,9 +466,13 @@ static int write_final(Trainer *tr, Status *st) {
     f.elapsed_s = tr->ts.elapsed_s;
     f.tokens_per_s = tr->ts.elapsed_s > 0 ? tr->ts.tokens / tr->ts.elapsed_s : 0.0;
     f.time = tr->times;
-    f.time.final = time_now() - t0; /* the two evaluations; writing the file is not counted */
-    if (!tr->quiet) printf("final: validation %.4f, test %.4f bits/byte (unigram %.4f)\n", f.val_bpb, f.test_bpb,
-                           f.unigram_bpb);
+    f.time.final = time_now() - t0; /* the evaluations; writing the file is not counted */
+    if (!tr->quiet) {
+        printf("final:");
+        if (c->final_eval != FINAL_EVAL_TEST) printf(" validation %.4f%s", f.val_bpb, c->final_eval ? "" : ",");
+        if (c->final_eval != FINAL_EVAL_VALIDATION) printf(" test %.4f", f.test_bpb);
+        printf(" bits/byte (unigram %.4f)\n", f.unigram_bpb);
+    }
     return rundir_write_final(c->out, &f, st);
 }
 
