@@ -343,7 +343,7 @@ static void write_study(const char *path, const char *data) {
     fclose(f);
 }
 
-/* val_bpb of every run, in id order (NaN when not done). */
+/* The loss each run is judged by, in id order (NaN when not done). */
 static int losses(const char *dir, double *out, int max) {
     Registry *r;
     Status st = {0};

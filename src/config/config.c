@@ -291,8 +291,8 @@ static const ConfigKey KEYS[] = {
      "Held-out tokens per evaluation during training, from the validation half of the held-out text (rounded "
      "up to whole batches, capped by the half).", ""},
     {"final_eval_tokens", "train", KEY_INT, OFF(final_eval_tokens), "131072", NULL, 0, 1 << 30, 0,
-     "Tokens of each held-out half (validation, test) evaluated when the run ends; 0: the whole half. The test "
-     "loss is what studies report, the validation loss what learning-rate sweeps choose by.", ""},
+     "Tokens of each held-out half (validation, test; see final_eval) evaluated when the run ends; 0: the whole "
+     "half. The test loss is what studies report, the validation loss what learning-rate sweeps choose by.", ""},
     {"final_eval", "train", KEY_ENUM, OFF(final_eval), "both", FINAL_EVAL_NAMES, 0, 0, 0,
      "Held-out halves evaluated when the run ends; the other half's loss is left empty (null). Studies evaluate "
      "a learning-rate sweep on validation and a main run on test, the one half each is judged by.",

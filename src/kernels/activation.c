@@ -14,18 +14,18 @@ static inline float gelu_value(float x) {
     return x * ap_sigmoidf(2.0f * u);
 }
 
-static inline float gelu_grad(float x) {
-    float u = GELU_K * (x + 0.044715f * x * x * x);
-    float s = ap_sigmoidf(2.0f * u);
-    return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-}
-
 /* The value and (in *grad) the derivative on one sigmoid: the gated backward needs both. */
 static inline float gelu_value_grad(float x, float *grad) {
     float u = GELU_K * (x + 0.044715f * x * x * x);
     float s = ap_sigmoidf(2.0f * u);
     *grad = s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
     return x * s;
+}
+
+static inline float gelu_grad(float x) {
+    float grad;
+    gelu_value_grad(x, &grad);
+    return grad;
 }
 
 static inline float silu_value(float x) { return x * ap_sigmoidf(x); }

@@ -391,8 +391,8 @@ static int runs_order(const void *x, const void *y) {
 
 static void section_runs(const Results *r, StrBuf *b) {
     sb_puts(b, "<h2 id=\"runs\">Runs</h2>\n<p>Finished main runs and their loss on the test half of the held-out "
-               "text (the learning-rate sweeps chose by the validation half). <i>plateau</i>: within the margin of a unigram model of the held-out text, "
-               "left out of the frontier.</p>\n<table id=\"runs-table\"><tr><th>arm</th><th>budget</th><th>seed</th>"
+               "text (the learning-rate sweeps chose by the validation half). <i>plateau</i>: within the margin of a "
+               "unigram model of the held-out text, left out of the frontier.</p>\n<table id=\"runs-table\"><tr><th>arm</th><th>budget</th><th>seed</th>"
                "<th>N</th><th>width x layers</th><th>tokens</th><th>tokens/N</th><th>FLOPs</th><th>lr x</th>"
                "<th>test bits/byte</th><th></th></tr>\n");
     const RunRow **rows = malloc((size_t)(r->n_runs ? r->n_runs : 1) * sizeof *rows);

@@ -71,7 +71,7 @@ void study_times_print(const StudyTimes *t, double peak, const char *peak_what, 
     row(out, 2, "optimiser", s->optimizer, workers_s);
     row(out, 2, "data batches", s->data, workers_s);
     row(out, 0, "evaluations during training", s->eval, workers_s);
-    row(out, 0, "final evaluations (validation and test halves)", s->final, workers_s);
+    row(out, 0, "final evaluations (the held-out half judged by)", s->final, workers_s);
     row(out, 0, "checkpoints", s->checkpoint, workers_s);
     row(out, 0, "run set-up (data, model, optimiser)", s->setup, workers_s);
     row(out, 0, "rest of each lease (results, registry, untimed runs)", t->lease_s - run_own, workers_s);

@@ -448,7 +448,8 @@ static int write_final(Trainer *tr, Status *st) {
     RunFinal f = {0};
     double t0 = time_now();
     f.val_loss = f.val_bpb = f.test_loss = f.test_bpb = f.test_bpb_se = NAN; /* a half not evaluated */
-    if (c->final_eval != FINAL_EVAL_TEST) trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
+    if (c->final_eval != FINAL_EVAL_TEST)
+        trainer_evaluate(tr, EVAL_VAL, c->final_eval_tokens, &f.val_loss, &f.val_bpb, NULL);
     if (c->final_eval != FINAL_EVAL_VALIDATION)
         trainer_evaluate(tr, EVAL_TEST, c->final_eval_tokens, &f.test_loss, &f.test_bpb, &f.test_bpb_se);
     if (tr->dp_rank != 0) return 0;
@@ -469,7 +470,8 @@ static int write_final(Trainer *tr, Status *st) {
     f.time.final = time_now() - t0; /* the evaluations; writing the file is not counted */
     if (!tr->quiet) {
         printf("final:");
-        if (c->final_eval != FINAL_EVAL_TEST) printf(" validation %.4f%s", f.val_bpb, c->final_eval ? "" : ",");
+        if (c->final_eval != FINAL_EVAL_TEST)
+            printf(" validation %.4f%s", f.val_bpb, c->final_eval == FINAL_EVAL_BOTH ? "," : "");
         if (c->final_eval != FINAL_EVAL_VALIDATION) printf(" test %.4f", f.test_bpb);
         printf(" bits/byte (unigram %.4f)\n", f.unigram_bpb);
     }
