@@ -953,7 +953,7 @@ static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W, int alibi) 
     attn_loss(&c);
     attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd, c.W, c.slopes);
     for (size_t i = 0; i < nout; i++) assert_float_equal(c.out[i], ref[i], 1e-5);
-    attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd, c.W);
+    attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd, c.W, c.slopes);
     char name[48];
     snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu%s%s", H, Hkv, hd, W ? " window" : "", alibi ? " alibi" : "");
     int bad = gradcheck_tensor(name, c.qkv, d, nqkv, attn_loss, &c, (GradcheckOpts){1e-2, 2e-3, 2e-2, 0});
@@ -995,18 +995,28 @@ static void run_attention_fast_vs_reference(size_t hd, size_t W, int alibi) {
     attention_forward(out, att, scratch, qkv, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
     attention_forward_ref(out_ref, att_ref, scratch, qkv, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
     for (size_t i = 0; i < nout; i++) assert_float_equal(out[i], out_ref[i], 2e-5 * (1 + fabsf(out_ref[i])));
+    /* the tiles without a window keep each row's maximum score and 1 / sum instead (ops.h) */
+    int row_stats = att_tiles_usable(hd) && !W;
     for (size_t bh = 0; bh < B * H; bh++)
-        for (size_t t = 0; t < T; t++)
-            for (size_t j = 0; j <= t; j++) {
-                size_t k = (bh * T + t) * T + j;
-                assert_float_equal(att[k], att_ref[k], 2e-6 + 2e-5 * att_ref[k]);
+        for (size_t t = 0; t < T; t++) {
+            const float *a = att + bh * T * T, *pr = att_ref + (bh * T + t) * T;
+            if (row_stats) { /* the reference's largest probability is e^0 / sum */
+                float pmax = 0.0f;
+                for (size_t j = 0; j <= t; j++) pmax = fmaxf(pmax, pr[j]);
+                assert_float_equal(a[T + t], pmax, 2e-6 + 2e-5 * pmax);
+                continue;
             }
-    attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd, W);
+            for (size_t j = 0; j <= t; j++) assert_float_equal(a[t * T + j], pr[j], 2e-6 + 2e-5 * pr[j]);
+        }
+    attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
     attention_backward_ref(d_ref, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
     for (size_t i = 0; i < nqkv; i++) assert_float_equal(d[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
-    /* the fast backward also accepts the reference forward's probabilities (the contract in ops.h) */
-    attention_backward(d_cross, scratch, g, qkv, att_ref, B, T, H, Hkv, hd, W);
-    for (size_t i = 0; i < nqkv; i++) assert_float_equal(d_cross[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
+    /* where the fast path keeps probabilities, its backward also takes the reference forward's (the
+     * contract in ops.h) */
+    if (!row_stats) {
+        attention_backward(d_cross, scratch, g, qkv, att_ref, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
+        for (size_t i = 0; i < nqkv; i++) assert_float_equal(d_cross[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
+    }
     free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(d_cross);
     free(scratch);
 }
@@ -1050,6 +1060,7 @@ static void test_attention_tiles(void **state) {
     size_t T = 131, ldt = 144, checked = 0;
     float *S = vec(64 * T, 0, 0), *A = vec(64 * 80, 101, 1), *X = vec(T * 80, 102, 1), *Bt = vec(80 * ldt, 0, 0);
     float *P0 = vec(64 * T, 103, 1), *P = vec(64 * T, 0, 0), *C = vec(T * 80, 0, 0), *C0 = vec(T * 80, 104, 1);
+    float *R = vec(64 * T, 0, 0), row_max[64], row_inv[64];
     for (size_t hd = 16; hd <= 64; hd += 16)
         for (size_t n = 1; n <= T; n += 13)
             for (size_t m = 1; m <= 64; m += (m < 20 ? 3 : 11))
@@ -1091,12 +1102,18 @@ static void test_attention_tiles(void **state) {
                         }
                     /* the softmax in place and its gradient; nothing written at or past n */
                     for (size_t i = 0; i < 64 * T; i++) S[i] = 4.0f * P0[i], P[i] = 1e30f;
-                    att_tiles_softmax(S, T, m, n, diag);
+                    att_tiles_softmax(S, T, m, n, diag, row_max, row_inv);
+                    /* the same probabilities again from the scores and the saved row statistics */
+                    for (size_t i = 0; i < 64 * T; i++) R[i] = 4.0f * P0[i];
+                    att_tiles_softmax_recompute(R, T, m, n, diag, row_max, row_inv);
+                    assert_memory_equal(R, S, 64 * T * sizeof(float));
                     for (size_t r = 0; r < m; r++) {
                         size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
                         double mx = -INFINITY, z = 0;
                         for (size_t j = 0; j < vis; j++) mx = fmax(mx, 4.0 * P0[r * T + j]);
                         for (size_t j = 0; j < vis; j++) z += exp(4.0 * P0[r * T + j] - mx);
+                        assert_true(row_max[r] == (float)mx);
+                        assert_float_equal(row_inv[r], 1.0 / z, 1e-6 / z);
                         for (size_t j = 0; j < T; j++) {
                             float got = S[r * T + j];
                             if (j < vis)
@@ -1127,7 +1144,7 @@ static void test_attention_tiles(void **state) {
                     checked++;
                 }
     printf("  attention tiles: %zu shapes match double-precision loops\n", checked);
-    free(S), free(A), free(X), free(Bt), free(P0), free(P), free(C), free(C0);
+    free(S), free(A), free(X), free(Bt), free(P0), free(P), free(C), free(C0), free(R);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,

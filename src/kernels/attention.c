@@ -29,11 +29,28 @@
 /* Rows of the transposed keys (forward) or values (backward) the tiles read: whole vectors. */
 static size_t tiles_ld(size_t T) { return (T + 15) & ~(size_t)15; }
 
-/* per thread: one dS block of ATT_QB x T (hd x T when the head is wider), then a head's keys or
- * values transposed for the tiles (hd x tiles_ld(T)) */
-size_t attention_scratch_floats(size_t T, size_t hd) {
-    return (hd > ATT_QB ? hd : ATT_QB) * T + hd * tiles_ld(T) + T + 16;
+/* Per thread: a block of ATT_QB x T scores or gradients (hd x T when the head is wider), a second
+ * one (the backward's recomputed probabilities), then a head's keys and its values transposed for
+ * the tiles (hd x tiles_ld(T) each). */
+static size_t block_floats(size_t T, size_t hd) { return (hd > ATT_QB ? hd : ATT_QB) * T; }
+size_t attention_scratch_floats(size_t T, size_t hd) { return 2 * block_floats(T, hd) + 2 * hd * tiles_ld(T) + 16; }
+
+typedef struct {
+    float *block, *probs, *keys_t, *values_t;
+} AttnScratch;
+
+static AttnScratch thread_scratch(float *scratch, size_t T, size_t hd) {
+    float *base = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T, hd);
+    size_t nb = block_floats(T, hd), nt = hd * tiles_ld(T);
+    return (AttnScratch){base, base + nb, base + 2 * nb, base + 2 * nb + nt};
 }
+
+/* Where the tiles run without a window, the forward keeps no probabilities: each head's region of
+ * att holds its rows' maximum scores (T floats) then their 1 / sum (T floats), and the backward
+ * computes the scores and probabilities again, bit for bit, a block at a time in the thread's
+ * scratch. Storing them cost more than recomputing: a step wrote and read back L * B * H * T^2 / 2
+ * floats, and the backward's first pass over each block waited on memory (docs/BENCH.md). */
+static int keeps_row_stats(int tiles, size_t W) { return tiles && !W; }
 
 /* The tiles' products count as matrix-product time, as the library's do (section clocks). */
 #define TIMED_AS_GEMM(call)                                                                                            \
@@ -121,19 +138,20 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
                                       size_t H, size_t Hkv, size_t hd, size_t W, const float *slopes) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv, ldt = tiles_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
-    int tiles = att_tiles_usable(hd);
+    int tiles = att_tiles_usable(hd), stats = keeps_row_stats(tiles, W);
 #pragma omp parallel for collapse(2) schedule(static) if (B * T * T * hd >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t h = 0; h < H; h++) {
             size_t kh = h / group;
             const float *base = qkv + b * T * stride;
             const float *k = base + (H + kh) * hd, *v = base + (H + Hkv + kh) * hd;
-            float *a = att + (b * H + h) * T * T;
-            float *kt = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T, hd);
+            float *a = att + (b * H + h) * T * T, *row_max = stats ? a : NULL, *row_inv = stats ? a + T : NULL;
+            AttnScratch sc = thread_scratch(scratch, T, hd);
+            float *kt = sc.keys_t;
             if (tiles) att_tiles_transpose(kt, ldt, k, stride, T, hd);
             for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                 size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
-                float *s = a + i0 * T, *o = out + (b * T + i0) * H * hd + h * hd;
+                float *s = stats ? sc.block : a + i0 * T, *o = out + (b * T + i0) * H * hd + h * hd;
                 const float *q = base + i0 * stride + h * hd;
                 /* keys [k0, n): the block's first row sees the earliest; its row r the keys to i0 + r */
                 if (tiles)
@@ -144,7 +162,7 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
                 if (W)
                     softmax_rows_window(s, i0, m, n, T, W);
                 else if (tiles)
-                    att_tiles_softmax(s, T, m, n, i0);
+                    att_tiles_softmax(s, T, m, n, i0, row_max ? row_max + i0 : NULL, row_inv ? row_inv + i0 : NULL);
                 else
                     softmax_rows_causal(s, i0, m, n, T);
                 if (tiles)
@@ -175,24 +193,33 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 
 static void attention_backward_untimed(float *dqkv, float *scratch, const float *dout, const float *qkv,
                                        const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
-                                       size_t W) {
+                                       size_t W, const float *slopes) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv, ldt = tiles_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
-    int tiles = att_tiles_usable(hd);
+    int tiles = att_tiles_usable(hd), stats = keeps_row_stats(tiles, W);
 #pragma omp parallel for collapse(2) schedule(static) if (B * T * T * hd >= AP_PAR_MIN)
     for (size_t b = 0; b < B; b++)
         for (size_t kh = 0; kh < Hkv; kh++) {
-            float *ds = scratch + (size_t)omp_get_thread_num() * attention_scratch_floats(T, hd);
-            float *vt = ds + (hd > ATT_QB ? hd : ATT_QB) * T;
+            AttnScratch sc = thread_scratch(scratch, T, hd);
+            float *ds = sc.block, *vt = sc.values_t;
             const float *base = qkv + b * T * stride;
             float *dbase = dqkv + b * T * stride;
             const float *k = base + (H + kh) * hd, *v = base + (H + Hkv + kh) * hd;
             float *dk = dbase + (H + kh) * hd, *dv = dbase + (H + Hkv + kh) * hd;
             if (tiles) att_tiles_transpose(vt, ldt, v, stride, T, hd);
+            if (stats) att_tiles_transpose(sc.keys_t, ldt, k, stride, T, hd);
             for (size_t h = kh * group; h < (kh + 1) * group; h++)
                 for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                     size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
                     const float *p = att + ((b * H + h) * T + i0) * T;
+                    if (stats) { /* the forward's scores and probabilities again (k0 = 0 without a window) */
+                        const float *a = att + (b * H + h) * T * T;
+                        TIMED_AS_GEMM(att_tiles_scores(sc.probs, T, base + i0 * stride + h * hd, stride, sc.keys_t,
+                                                       ldt, m, n, hd, i0, scale));
+                        if (slopes) alibi_bias(sc.probs, slopes[h], i0, m, 0, T);
+                        att_tiles_softmax_recompute(sc.probs, T, m, n, i0, a + i0, a + T + i0);
+                        p = sc.probs;
+                    }
                     const float *g = dout + (b * T + i0) * H * hd + h * hd, *q = base + i0 * stride + h * hd;
                     /* dP = dO V^T (keys [k0, n)) */
                     if (tiles)
@@ -253,9 +280,9 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
 }
 
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window) {
+                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window, const float *slopes) {
     int timed = section_clock_timed();
     double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
-    attention_backward_untimed(dqkv, scratch, dout, qkv, att, B, T, H, Hkv, hd, window);
+    attention_backward_untimed(dqkv, scratch, dout, qkv, att, B, T, H, Hkv, hd, window, slopes);
     if (timed) attention_clock(t0, g0);
 }

@@ -146,7 +146,7 @@ TILE_INLINE void rows_times_v(float *C, size_t ldc, const float *P, size_t ldp, 
 TILE_TARGET void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb,
                                       size_t m, size_t n, size_t hd, size_t diag, int accumulate) {
     switch (hd / 16) {
-    case 1: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 16, 1); break;
+    case 1: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 8, 1); break;
     case 2: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 8, 2); break;
     case 3: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 4, 3); break;
     case 4: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 4, 4); break;
@@ -236,27 +236,63 @@ static inline void row_extent(size_t r, size_t n, size_t diag, size_t *vis, size
 /* The lanes of the vector at j that are below `end` (none when j >= end). */
 TILE_INLINE __mmask16 below(size_t end, size_t j) { return j < end ? lanes(end - j) : 0; }
 
-TILE_TARGET void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag) {
+TILE_TARGET void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, float *row_max,
+                                   float *row_inv) {
     const __m512 ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
     for (size_t r = 0; r < m; r++) {
         float *p = S + r * lds;
         size_t vis, nv;
         row_extent(r, n, diag, &vis, &nv);
-        __m512 mx = ninf;
-        for (size_t j = 0; j < vis; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(ninf, below(vis, j), p + j));
-        __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = zero;
-        for (size_t j = 0; j < nv; j += 16) {
+        __m512 m0 = ninf, m1 = ninf; /* two chains of maxima, two of sums */
+        size_t j = 0;
+        for (; j + 32 <= vis; j += 32) {
+            m0 = _mm512_max_ps(m0, _mm512_loadu_ps(p + j));
+            m1 = _mm512_max_ps(m1, _mm512_loadu_ps(p + j + 16));
+        }
+        for (; j < vis; j += 16) m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(ninf, below(vis, j), p + j));
+        __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1))), s0 = zero, s1 = zero;
+        for (j = 0; j + 32 <= vis; j += 32) {
+            __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j), top));
+            __m512 e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j + 16), top));
+            _mm512_storeu_ps(p + j, e0);
+            _mm512_storeu_ps(p + j + 16, e1);
+            s0 = _mm512_add_ps(s0, e0);
+            s1 = _mm512_add_ps(s1, e1);
+        }
+        for (; j < nv; j += 16) {
             __mmask16 k = below(vis, j);
             __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, p + j), top)));
             _mm512_mask_storeu_ps(p + j, below(nv, j), e);
-            sum = _mm512_add_ps(sum, e);
+            s0 = _mm512_add_ps(s0, e);
         }
-        __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+        float inv1 = 1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+        if (row_max) row_max[r] = _mm512_cvtss_f32(top), row_inv[r] = inv1;
+        __m512 inv = _mm512_set1_ps(inv1);
         for (size_t j = 0; j < nv; j += 16) {
             __mmask16 k = below(nv, j);
             _mm512_mask_storeu_ps(p + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), inv));
         }
         for (size_t j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
+    }
+}
+
+TILE_TARGET void att_tiles_softmax_recompute(float *S, size_t lds, size_t m, size_t n, size_t diag,
+                                             const float *row_max, const float *row_inv) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < m; r++) {
+        float *p = S + r * lds;
+        size_t vis, nv;
+        row_extent(r, n, diag, &vis, &nv);
+        const __m512 top = _mm512_set1_ps(row_max[r]), inv = _mm512_set1_ps(row_inv[r]);
+        size_t j = 0;
+        for (; j + 16 <= vis; j += 16) /* the softmax's two roundings: e^(s - max), then times 1/sum */
+            _mm512_storeu_ps(p + j, _mm512_mul_ps(exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j), top)), inv));
+        for (; j < nv; j += 16) {
+            __mmask16 k = below(vis, j);
+            __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, p + j), top)));
+            _mm512_mask_storeu_ps(p + j, below(nv, j), _mm512_mul_ps(e, inv));
+        }
+        for (j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
     }
 }
 
@@ -268,12 +304,20 @@ TILE_TARGET void att_tiles_softmax_backward(float *D, size_t ldd, const float *P
         const float *p = P + r * ldp;
         size_t vis, nv;
         row_extent(r, n, diag, &vis, &nv);
-        __m512 acc = zero;
-        for (size_t j = 0; j < vis; j += 16) {
-            __mmask16 k = below(vis, j);
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_maskz_loadu_ps(k, d + j), acc);
+        /* four chains: one would wait on each FMA's latency and hold back the loads behind it */
+        __m512 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+        size_t j = 0;
+        for (; j + 64 <= vis; j += 64) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j), _mm512_loadu_ps(d + j), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j + 16), _mm512_loadu_ps(d + j + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j + 32), _mm512_loadu_ps(d + j + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j + 48), _mm512_loadu_ps(d + j + 48), a3);
         }
-        __m512 pdp = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
+        for (; j < vis; j += 16) {
+            __mmask16 k = below(vis, j);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_maskz_loadu_ps(k, d + j), a0);
+        }
+        __m512 pdp = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))));
         for (size_t j = 0; j < nv; j += 16) {
             __mmask16 k = below(vis, j);
             __m512 g = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, d + j), pdp);
@@ -347,8 +391,13 @@ void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, cons
     (void)C, (void)ldc, (void)P, (void)ldp, (void)B, (void)ldb, (void)m, (void)n, (void)hd, (void)diag;
     abort();
 }
-void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag) {
-    (void)S, (void)lds, (void)m, (void)n, (void)diag;
+void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, float *row_max, float *row_inv) {
+    (void)S, (void)lds, (void)m, (void)n, (void)diag, (void)row_max, (void)row_inv;
+    abort();
+}
+void att_tiles_softmax_recompute(float *S, size_t lds, size_t m, size_t n, size_t diag, const float *row_max,
+                                 const float *row_inv) {
+    (void)S, (void)lds, (void)m, (void)n, (void)diag, (void)row_max, (void)row_inv;
     abort();
 }
 void att_tiles_transpose(float *Bt, size_t ldb, const float *X, size_t ldx, size_t n, size_t hd) {

@@ -44,8 +44,14 @@ void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, cons
 
 /* The causal softmax of a block's scores in place: row r over its visible columns [0, diag + r]
  * (diag + r < n), zeros from there to n; the same rows softmax_rows_causal in attention.c writes,
- * on whole vectors with tree reductions (its lane sums end in a chain of 16 scalar adds per row). */
-void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag);
+ * on whole vectors with tree reductions (its lane sums end in a chain of 16 scalar adds per row).
+ * row_max and row_inv (m floats each, or both NULL) receive each row's maximum score and 1 / sum. */
+void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, float *row_max, float *row_inv);
+
+/* The same probabilities again from the same scores and the rows' saved maximum and 1 / sum: bit
+ * for bit what att_tiles_softmax wrote (the same exponential and the same two roundings). */
+void att_tiles_softmax_recompute(float *S, size_t lds, size_t m, size_t n, size_t diag, const float *row_max,
+                                 const float *row_inv);
 
 /* Its gradient in place: D holds dP on entry and dS = P * (dP - sum(P * dP)) * scale on the visible
  * columns (zeros from there to n) on return. */

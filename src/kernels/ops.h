@@ -187,23 +187,26 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
 /* ---- causal self-attention with grouped key/value heads ----
  * qkv (B,T,(H+2*Hkv)*hd): per row the H query heads, then Hkv key heads, then Hkv value heads.
  * Query head h reads key/value head h / (H/Hkv): Hkv = H is MHA, 1 < Hkv < H is GQA (Ainslie et
- * al. 2023), Hkv = 1 is MQA (Shazeer 2019). out (B,T,H*hd). att (B,H,T,T) saves the softmax
- * probabilities for the backward; above the diagonal a forward writes zeros at least up to the end
- * of the row's block of 64 queries, because the backward's products read those entries. The
- * per-head products run on AVX-512 register tiles (attention_tiles.h) for head widths 16-64 in
- * steps of 16 where the CPU has AVX-512, otherwise as GEMMs (gemm.h).
+ * al. 2023), Hkv = 1 is MQA (Shazeer 2019). out (B,T,H*hd). att (B,H,T,T) is what the forward
+ * saves for the backward of the same path. The per-head products run on AVX-512 register tiles
+ * (attention_tiles.h) for head widths 16-64 in steps of 16 where the CPU has AVX-512, otherwise as
+ * GEMMs (gemm.h). On the tiles without a window, each head's region holds its rows' maximum scores
+ * (T floats) then their 1 / sum (T floats), and the backward recomputes the probabilities from them
+ * (bit for bit); otherwise it holds the softmax probabilities, with zeros above the diagonal at
+ * least up to the end of each row's block of 64 queries (the backward's products read those), and
+ * either backward accepts the reference forward's probabilities.
  * scratch holds attention_scratch_floats(T, hd) floats per thread (omp_get_max_threads()). */
 size_t attention_scratch_floats(size_t T, size_t hd);
 /* window > 0: a sliding window, query i sees keys [i - window + 1, i] (Child et al. 2019; Beltagy et
  * al. 2020); key blocks entirely outside it are skipped. 0: every earlier key. slopes (H) or NULL:
  * ALiBi (Press et al. 2022), head h's score of query i for key j gets -slopes[h] * (i - j) before the
- * softmax; a constant, so the backward needs nothing of it. */
+ * softmax; the backward takes the same slopes, to recompute the scores. */
 void attention_forward(float *out, float *att, float *scratch, const float *qkv, size_t B, size_t T, size_t H,
                        size_t Hkv, size_t hd, size_t window, const float *slopes);
 /* ALiBi's slopes for H heads: 2^(-8 (h+1) / H). */
 void alibi_slopes(float *slopes, size_t H);
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window);
+                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window, const float *slopes);
 
 /* One query row against a key/value cache (decoding): q (H*hd), the query of position T-1, attends
  * to the T keys and values of positions 0..T-1, rows of kc and vc (T, Hkv*hd) `ld` floats apart.
