@@ -953,7 +953,7 @@ static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W, int alibi) 
     attn_loss(&c);
     attention_reference(ref, c.qkv, c.B, c.T, c.H, c.Hkv, c.hd, c.W, c.slopes);
     for (size_t i = 0; i < nout; i++) assert_float_equal(c.out[i], ref[i], 1e-5);
-    attention_backward(d, scratch, c.r, c.qkv, c.att, c.B, c.T, c.H, c.Hkv, c.hd, c.W, c.slopes);
+    attention_backward(d, scratch, c.r, c.qkv, c.out, c.att, c.B, c.T, c.H, c.Hkv, c.hd, c.W, c.slopes);
     char name[48];
     snprintf(name, sizeof name, "attention H%zu/kv%zu hd%zu%s%s", H, Hkv, hd, W ? " window" : "", alibi ? " alibi" : "");
     int bad = gradcheck_tensor(name, c.qkv, d, nqkv, attn_loss, &c, (GradcheckOpts){1e-2, 2e-3, 2e-2, 0});
@@ -1008,13 +1008,13 @@ static void run_attention_fast_vs_reference(size_t hd, size_t W, int alibi) {
             }
             for (size_t j = 0; j <= t; j++) assert_float_equal(a[t * T + j], pr[j], 2e-6 + 2e-5 * pr[j]);
         }
-    attention_backward(d, scratch, g, qkv, att, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
+    attention_backward(d, scratch, g, qkv, out, att, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
     attention_backward_ref(d_ref, scratch, g, qkv, att_ref, B, T, H, Hkv, hd);
     for (size_t i = 0; i < nqkv; i++) assert_float_equal(d[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
     /* where the fast path keeps probabilities, its backward also takes the reference forward's (the
      * contract in ops.h) */
     if (!row_stats) {
-        attention_backward(d_cross, scratch, g, qkv, att_ref, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
+        attention_backward(d_cross, scratch, g, qkv, out_ref, att_ref, B, T, H, Hkv, hd, W, alibi ? slopes : NULL);
         for (size_t i = 0; i < nqkv; i++) assert_float_equal(d_cross[i], d_ref[i], 5e-5 * (1 + fabsf(d_ref[i])));
     }
     free(qkv), free(g), free(out), free(out_ref), free(att), free(att_ref), free(d), free(d_ref), free(d_cross);
@@ -1060,7 +1060,8 @@ static void test_attention_tiles(void **state) {
     size_t T = 131, ldt = 144, checked = 0;
     float *S = vec(64 * T, 0, 0), *A = vec(64 * 80, 101, 1), *X = vec(T * 80, 102, 1), *Bt = vec(80 * ldt, 0, 0);
     float *P0 = vec(64 * T, 103, 1), *P = vec(64 * T, 0, 0), *C = vec(T * 80, 0, 0), *C0 = vec(T * 80, 104, 1);
-    float *R = vec(64 * T, 0, 0), row_max[64], row_inv[64];
+    float *E = vec(64 * T, 0, 0), *D = vec(64 * T, 0, 0), row_max[64], row_inv[64], row_scale[64];
+    for (size_t r = 0; r < 64; r++) row_scale[r] = 0.5f + (float)r / 64.0f;
     for (size_t hd = 16; hd <= 64; hd += 16)
         for (size_t n = 1; n <= T; n += 13)
             for (size_t m = 1; m <= 64; m += (m < 20 ? 3 : 11))
@@ -1081,16 +1082,18 @@ static void test_attention_tiles(void **state) {
                     /* rows times, overwriting and accumulating; P's masked entries are zero */
                     for (size_t r = 0; r < m; r++)
                         for (size_t j = 0; j < T; j++) P[r * T + j] = j <= diag + r ? P0[r * T + j] : 0.0f;
-                    for (int acc = 0; acc <= 1; acc++) {
-                        memcpy(C, C0, T * 80 * sizeof(float));
-                        att_tiles_rows_times(C, lda, P, T, X, lda, m, n, hd, diag, acc);
-                        for (size_t r = 0; r < m; r++)
-                            for (size_t d = 0; d < hd; d++) {
-                                double want = acc ? C0[r * lda + d] : 0.0;
-                                for (size_t j = 0; j < n && j <= diag + r; j++) want += (double)P[r * T + j] * X[j * lda + d];
-                                assert_float_equal(C[r * lda + d], want, 1e-5 * (1 + fabs(want)));
-                            }
-                    }
+                    for (int acc = 0; acc <= 1; acc++)
+                        for (int scaled = 0; scaled <= 1; scaled++) {
+                            memcpy(C, C0, T * 80 * sizeof(float));
+                            att_tiles_rows_times(C, lda, P, T, X, lda, m, n, hd, diag, acc, scaled ? row_scale : NULL);
+                            for (size_t r = 0; r < m; r++)
+                                for (size_t d = 0; d < hd; d++) {
+                                    double want = 0.0;
+                                    for (size_t j = 0; j < n && j <= diag + r; j++) want += (double)P[r * T + j] * X[j * lda + d];
+                                    want = (scaled ? row_scale[r] : 1.0) * want + (acc ? C0[r * lda + d] : 0.0);
+                                    assert_float_equal(C[r * lda + d], want, 1e-5 * (1 + fabs(want)));
+                                }
+                        }
                     /* columns times: C[j] += sum over the rows that see key j */
                     memcpy(C, C0, T * 80 * sizeof(float));
                     att_tiles_cols_times(C, lda, P, T, A, lda, m, n, hd, diag);
@@ -1100,13 +1103,11 @@ static void test_attention_tiles(void **state) {
                             for (size_t r = j > diag ? j - diag : 0; r < m; r++) want += (double)P[r * T + j] * A[r * lda + d];
                             assert_float_equal(C[j * lda + d], want, 1e-5 * (1 + fabs(want)));
                         }
-                    /* the softmax in place and its gradient; nothing written at or past n */
-                    for (size_t i = 0; i < 64 * T; i++) S[i] = 4.0f * P0[i], P[i] = 1e30f;
-                    att_tiles_softmax(S, T, m, n, diag, row_max, row_inv);
-                    /* the same probabilities again from the scores and the saved row statistics */
-                    for (size_t i = 0; i < 64 * T; i++) R[i] = 4.0f * P0[i];
-                    att_tiles_softmax_recompute(R, T, m, n, diag, row_max, row_inv);
-                    assert_memory_equal(R, S, 64 * T * sizeof(float));
+                    /* the softmax in place, without and with row statistics, and its gradient from kept
+                     * and from recomputed probabilities; nothing written at or past n */
+                    for (size_t i = 0; i < 64 * T; i++) S[i] = E[i] = 4.0f * P0[i], P[i] = 1e30f;
+                    att_tiles_softmax(S, T, m, n, diag, NULL, NULL);
+                    att_tiles_softmax(E, T, m, n, diag, row_max, row_inv);
                     for (size_t r = 0; r < m; r++) {
                         size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
                         double mx = -INFINITY, z = 0;
@@ -1115,36 +1116,43 @@ static void test_attention_tiles(void **state) {
                         assert_true(row_max[r] == (float)mx);
                         assert_float_equal(row_inv[r], 1.0 / z, 1e-6 / z);
                         for (size_t j = 0; j < T; j++) {
-                            float got = S[r * T + j];
-                            if (j < vis)
+                            float got = S[r * T + j], e = E[r * T + j];
+                            if (j < vis) {
                                 assert_float_equal(got, exp(4.0 * P0[r * T + j] - mx) / z, 1e-6);
-                            else if (j < n)
-                                assert_true(got == 0.0f);
+                                assert_float_equal(e, exp(4.0 * P0[r * T + j] - mx), 1e-6);
+                            } else if (j < n)
+                                assert_true(got == 0.0f && e == 0.0f);
                             else
-                                assert_true(got == 4.0f * P0[r * T + j]);
+                                assert_true(got == 4.0f * P0[r * T + j] && e == got);
                         }
-                        /* dP in P's place; the gradient goes to P */
-                        for (size_t j = 0; j < T; j++) P[r * T + j] = X[(r * T + j) % (T * 80)];
+                        /* dP in P's place (and in D's); the gradient goes there */
+                        for (size_t j = 0; j < T; j++) P[r * T + j] = D[r * T + j] = X[(r * T + j) % (T * 80)];
                     }
                     att_tiles_softmax_backward(P, T, S, T, m, n, diag, 0.25f);
+                    for (size_t i = 0; i < 64 * T; i++) E[i] = 4.0f * P0[i];
+                    att_tiles_softmax_backward_recompute(D, T, E, T, m, n, diag, row_max, row_inv, A, lda, C0, lda, hd,
+                                                         0.25f);
+                    assert_memory_equal(E, S, 64 * T * sizeof(float)); /* the same probabilities, bit for bit */
                     for (size_t r = 0; r < m; r++) {
                         size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
-                        double pdp = 0;
+                        double pdp = 0, go = 0;
                         for (size_t j = 0; j < vis; j++) pdp += (double)S[r * T + j] * X[(r * T + j) % (T * 80)];
+                        for (size_t d = 0; d < hd; d++) go += (double)A[r * lda + d] * C0[r * lda + d];
                         for (size_t j = 0; j < T; j++) {
                             double dp = X[(r * T + j) % (T * 80)];
-                            if (j < vis)
+                            if (j < vis) {
                                 assert_float_equal(P[r * T + j], S[r * T + j] * (dp - pdp) * 0.25, 1e-6);
-                            else if (j < n)
-                                assert_true(P[r * T + j] == 0.0f);
+                                assert_float_equal(D[r * T + j], S[r * T + j] * (dp - go) * 0.25, 2e-6 * (1 + fabs(go)));
+                            } else if (j < n)
+                                assert_true(P[r * T + j] == 0.0f && D[r * T + j] == 0.0f);
                             else
-                                assert_true(P[r * T + j] == (float)dp);
+                                assert_true(P[r * T + j] == (float)dp && D[r * T + j] == (float)dp);
                         }
                     }
                     checked++;
                 }
     printf("  attention tiles: %zu shapes match double-precision loops\n", checked);
-    free(S), free(A), free(X), free(Bt), free(P0), free(P), free(C), free(C0), free(R);
+    free(S), free(A), free(X), free(Bt), free(P0), free(P), free(C), free(C0), free(E), free(D);
 }
 
 /* The decode kernel against the rows of the batched one: query t attends to a cache of t + 1 keys,

@@ -178,7 +178,7 @@ static void attention_call(KernelCtx *k, size_t hd, int gemms) {
     size_t B = (size_t)k->B, T = (size_t)k->T, H = (size_t)k->C / hd;
     att_tiles_disable(gemms);
     if (k->backward)
-        attention_backward(k->dx, k->scratch, k->dy, k->x, k->att, B, T, H, H, hd, 0, NULL);
+        attention_backward(k->dx, k->scratch, k->dy, k->x, k->y, k->att, B, T, H, H, hd, 0, NULL);
     else
         attention_forward(k->y, k->att, k->scratch, k->x, B, T, H, H, hd, 0, NULL);
     att_tiles_disable(0);

@@ -166,8 +166,8 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
                 else
                     softmax_rows_causal(s, i0, m, n, T);
                 if (tiles)
-                    TIMED_AS_GEMM(
-                        att_tiles_rows_times(o, H * hd, s + k0, T, v + k0 * stride, stride, m, nk, hd, i0 - k0, 0));
+                    TIMED_AS_GEMM(att_tiles_rows_times(o, H * hd, s + k0, T, v + k0 * stride, stride, m, nk, hd,
+                                                       i0 - k0, 0, row_inv ? row_inv + i0 : NULL));
                 else
                     gemm_sgemm(0, 0, m, hd, nk, 1.0f, s + k0, T, v + k0 * stride, stride, 0.0f, o, H * hd);
             }
@@ -192,7 +192,7 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 }
 
 static void attention_backward_untimed(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                                       const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
+                                       const float *out, const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
                                        size_t W, const float *slopes) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv, ldt = tiles_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
@@ -212,17 +212,17 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                 for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                     size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
                     const float *p = att + ((b * H + h) * T + i0) * T;
-                    if (stats) { /* the forward's scores and probabilities again (k0 = 0 without a window) */
-                        const float *a = att + (b * H + h) * T * T;
-                        TIMED_AS_GEMM(att_tiles_scores(sc.probs, T, base + i0 * stride + h * hd, stride, sc.keys_t,
-                                                       ldt, m, n, hd, i0, scale));
-                        if (slopes) alibi_bias(sc.probs, slopes[h], i0, m, 0, T);
-                        att_tiles_softmax_recompute(sc.probs, T, m, n, i0, a + i0, a + T + i0);
-                        p = sc.probs;
-                    }
                     const float *g = dout + (b * T + i0) * H * hd + h * hd, *q = base + i0 * stride + h * hd;
-                    /* dP = dO V^T (keys [k0, n)) */
-                    if (tiles)
+                    if (stats) { /* the forward's scores again (k0 = 0 without a window), and dP = dO V^T */
+                        const float *a = att + (b * H + h) * T * T;
+                        TIMED_AS_GEMM(att_tiles_scores(sc.probs, T, q, stride, sc.keys_t, ldt, m, n, hd, i0, scale);
+                                      att_tiles_scores(ds, n, g, H * hd, vt, ldt, m, n, hd, i0, 1.0f));
+                        if (slopes) alibi_bias(sc.probs, slopes[h], i0, m, 0, T);
+                        att_tiles_softmax_backward_recompute(ds, n, sc.probs, T, m, n, i0, a + i0, a + T + i0, g,
+                                                             H * hd, out + (b * T + i0) * H * hd + h * hd, H * hd,
+                                                             hd, scale);
+                        p = sc.probs;
+                    } else if (tiles) /* dP = dO V^T (keys [k0, n)) */
                         TIMED_AS_GEMM(att_tiles_scores(ds, nk, g, H * hd, vt + k0, ldt, m, nk, hd, i0 - k0, 1.0f));
                     else
                         gemm_sgemm(0, 1, m, nk, hd, 1.0f, g, H * hd, v + k0 * stride, stride, 0.0f, ds, nk);
@@ -235,7 +235,7 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                         for (size_t j = lo; j < hi; j++) pdp += pr[j] * dr[j];
                         for (size_t j = 0; j < nk; j++) dr[j] = j >= lo && j < hi ? pr[j] * (dr[j] - pdp) * scale : 0.0f;
                     }
-                    if (!W && tiles) att_tiles_softmax_backward(ds, n, p, T, m, n, i0, scale);
+                    if (!W && tiles && !stats) att_tiles_softmax_backward(ds, n, p, T, m, n, i0, scale);
                     for (size_t r = 0; !W && !tiles && r < m; r++) {
                         const float *pr = p + r * T;
                         float *dr = ds + r * n;
@@ -253,7 +253,7 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                     if (tiles) {
                         size_t diag = i0 - k0;
                         TIMED_AS_GEMM(
-                            att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, diag, 1);
+                            att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, diag, 1, NULL);
                             att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, diag);
                             att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, diag));
                         continue;
@@ -279,10 +279,11 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
     if (timed) attention_clock(t0, g0);
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window, const float *slopes) {
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *out,
+                        const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window,
+                        const float *slopes) {
     int timed = section_clock_timed();
     double t0 = timed ? time_now() : 0.0, g0 = timed ? section_clock_read(SECTION_GEMM) : 0.0;
-    attention_backward_untimed(dqkv, scratch, dout, qkv, att, B, T, H, Hkv, hd, window, slopes);
+    attention_backward_untimed(dqkv, scratch, dout, qkv, out, att, B, T, H, Hkv, hd, window, slopes);
     if (timed) attention_clock(t0, g0);
 }

@@ -104,7 +104,8 @@ TILE_TARGET void att_tiles_scores(float *S, size_t lds, const float *A, size_t l
 
 /* ---- rows times: R rows of C, V = hd/16 vectors each, summed over keys [0, nk) */
 TILE_INLINE void rows_times_tile(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb,
-                                 size_t rows, size_t nk, int accumulate, const int R, const int V) {
+                                 size_t rows, size_t nk, int accumulate, const float *row_scale, const int R,
+                                 const int V) {
     __m512 c[16][4];
     const float *p[16];
 #pragma GCC unroll 16
@@ -130,26 +131,33 @@ TILE_INLINE void rows_times_tile(float *C, size_t ldc, const float *P, size_t ld
         if (i >= (int)rows) break;
         float *y = C + (size_t)i * ldc;
 #pragma GCC unroll 4
-        for (int v = 0; v < V; v++)
-            _mm512_storeu_ps(y + 16 * v, accumulate ? _mm512_add_ps(_mm512_loadu_ps(y + 16 * v), c[i][v]) : c[i][v]);
+        for (int v = 0; v < V; v++) {
+            __m512 x = row_scale ? _mm512_mul_ps(c[i][v], _mm512_set1_ps(row_scale[i])) : c[i][v];
+            _mm512_storeu_ps(y + 16 * v, accumulate ? _mm512_add_ps(_mm512_loadu_ps(y + 16 * v), x) : x);
+        }
     }
 }
 
 TILE_INLINE void rows_times_v(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
-                              size_t n, size_t diag, int accumulate, const int R, const int V) {
+                              size_t n, size_t diag, int accumulate, const float *row_scale, const int R,
+                              const int V) {
     for (size_t r0 = 0; r0 < m; r0 += R) {
         size_t rows = min_size(R, m - r0), nk = min_size(n, diag + r0 + rows);
-        rows_times_tile(C + r0 * ldc, ldc, P + r0 * ldp, ldp, B, ldb, rows, nk, accumulate, R, V);
+        rows_times_tile(C + r0 * ldc, ldc, P + r0 * ldp, ldp, B, ldb, rows, nk, accumulate,
+                        row_scale ? row_scale + r0 : NULL, R, V);
     }
 }
 
+/* Tiles of 8 rows at every width: 16 rows (one load of B per 16 FMAs at hd 16) needed more row
+ * pointers than there are registers, and the spills cost more than the loads saved. */
 TILE_TARGET void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb,
-                                      size_t m, size_t n, size_t hd, size_t diag, int accumulate) {
+                                      size_t m, size_t n, size_t hd, size_t diag, int accumulate,
+                                      const float *row_scale) {
     switch (hd / 16) {
-    case 1: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 8, 1); break;
-    case 2: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 8, 2); break;
-    case 3: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 4, 3); break;
-    case 4: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, 4, 4); break;
+    case 1: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, row_scale, 8, 1); break;
+    case 2: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, row_scale, 8, 2); break;
+    case 3: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, row_scale, 4, 3); break;
+    case 4: rows_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, accumulate, row_scale, 4, 4); break;
     default: abort(); /* att_tiles_usable said no */
     }
 }
@@ -266,7 +274,11 @@ TILE_TARGET void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, siz
             s0 = _mm512_add_ps(s0, e);
         }
         float inv1 = 1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-        if (row_max) row_max[r] = _mm512_cvtss_f32(top), row_inv[r] = inv1;
+        if (row_max) { /* the caller divides by the sum (attention.c: at the rows-times product's store) */
+            row_max[r] = _mm512_cvtss_f32(top), row_inv[r] = inv1;
+            for (j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
+            continue;
+        }
         __m512 inv = _mm512_set1_ps(inv1);
         for (size_t j = 0; j < nv; j += 16) {
             __mmask16 k = below(nv, j);
@@ -276,23 +288,33 @@ TILE_TARGET void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, siz
     }
 }
 
-TILE_TARGET void att_tiles_softmax_recompute(float *S, size_t lds, size_t m, size_t n, size_t diag,
-                                             const float *row_max, const float *row_inv) {
-    const __m512 zero = _mm512_setzero_ps();
+TILE_TARGET void att_tiles_softmax_backward_recompute(float *D, size_t ldd, float *S, size_t lds, size_t m, size_t n,
+                                                      size_t diag, const float *row_max, const float *row_inv,
+                                                      const float *G, size_t ldg, const float *O, size_t ldo,
+                                                      size_t hd, float scale) {
+    const __m512 zero = _mm512_setzero_ps(), sc = _mm512_set1_ps(scale);
     for (size_t r = 0; r < m; r++) {
-        float *p = S + r * lds;
+        float *p = S + r * lds, *d = D + r * ldd;
         size_t vis, nv;
         row_extent(r, n, diag, &vis, &nv);
         const __m512 top = _mm512_set1_ps(row_max[r]), inv = _mm512_set1_ps(row_inv[r]);
-        size_t j = 0;
-        for (; j + 16 <= vis; j += 16) /* the softmax's two roundings: e^(s - max), then times 1/sum */
-            _mm512_storeu_ps(p + j, _mm512_mul_ps(exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j), top)), inv));
-        for (; j < nv; j += 16) {
-            __mmask16 k = below(vis, j);
+        __m512 acc = zero;
+        for (size_t e = 0; e < hd; e += 16)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(G + r * ldg + e), _mm512_loadu_ps(O + r * ldo + e), acc);
+        const __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
+        for (size_t j = 0; j < nv; j += 16) {
+            /* the softmax's two roundings, e^(s - max) then times 1 / sum; masked lanes are 0 */
+            __mmask16 k = below(vis, j), w = below(nv, j);
             __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, p + j), top)));
-            _mm512_mask_storeu_ps(p + j, below(nv, j), _mm512_mul_ps(e, inv));
+            __m512 pr = _mm512_mul_ps(e, inv);
+            _mm512_mask_storeu_ps(p + j, w, pr);
+            __m512 g = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, d + j), dot);
+            _mm512_mask_storeu_ps(d + j, w, _mm512_mul_ps(_mm512_mul_ps(pr, g), sc));
         }
-        for (j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
+        for (size_t j = nv; j < n; j += 16) {
+            _mm512_mask_storeu_ps(p + j, below(n, j), zero);
+            _mm512_mask_storeu_ps(d + j, below(n, j), zero);
+        }
     }
 }
 
@@ -381,9 +403,9 @@ void att_tiles_scores(float *S, size_t lds, const float *A, size_t lda, const fl
     abort();
 }
 void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
-                          size_t n, size_t hd, size_t diag, int accumulate) {
+                          size_t n, size_t hd, size_t diag, int accumulate, const float *row_scale) {
     (void)C, (void)ldc, (void)P, (void)ldp, (void)B, (void)ldb, (void)m, (void)n, (void)hd, (void)diag;
-    (void)accumulate;
+    (void)accumulate, (void)row_scale;
     abort();
 }
 void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
@@ -395,9 +417,11 @@ void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, fl
     (void)S, (void)lds, (void)m, (void)n, (void)diag, (void)row_max, (void)row_inv;
     abort();
 }
-void att_tiles_softmax_recompute(float *S, size_t lds, size_t m, size_t n, size_t diag, const float *row_max,
-                                 const float *row_inv) {
-    (void)S, (void)lds, (void)m, (void)n, (void)diag, (void)row_max, (void)row_inv;
+void att_tiles_softmax_backward_recompute(float *D, size_t ldd, float *S, size_t lds, size_t m, size_t n, size_t diag,
+                                          const float *row_max, const float *row_inv, const float *G, size_t ldg,
+                                          const float *O, size_t ldo, size_t hd, float scale) {
+    (void)D, (void)ldd, (void)S, (void)lds, (void)m, (void)n, (void)diag, (void)row_max, (void)row_inv;
+    (void)G, (void)ldg, (void)O, (void)ldo, (void)hd, (void)scale;
     abort();
 }
 void att_tiles_transpose(float *Bt, size_t ldb, const float *X, size_t ldx, size_t n, size_t hd) {

@@ -31,11 +31,11 @@ void att_tiles_disable(int on);
 void att_tiles_scores(float *S, size_t lds, const float *A, size_t lda, const float *Bt, size_t ldb, size_t m,
                       size_t n, size_t hd, size_t diag, float alpha);
 
-/* Rows times: C[r][:] (+)= sum_{j <= diag + r, j < n} P[r][j] B[j][:] for r < m (C is (m, hd); B is
- * (n, hd)); accumulate = 0 overwrites C. P must be zero right of each row's diagonal up to the
- * tile's last row's (the softmax and its gradient write those zeros). */
+/* Rows times: C[r][:] (+)= row_scale[r] * sum_{j <= diag + r, j < n} P[r][j] B[j][:] for r < m (C is
+ * (m, hd); B is (n, hd); row_scale NULL for 1); accumulate = 0 overwrites C. P must be zero right of
+ * each row's diagonal up to the tile's last row's (the softmax and its gradient write those zeros). */
 void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
-                          size_t n, size_t hd, size_t diag, int accumulate);
+                          size_t n, size_t hd, size_t diag, int accumulate, const float *row_scale);
 
 /* Columns times: C[j][:] += sum_{r >= j - diag, r < m} P[r][j] B[r][:] for j < n (C is (n, hd);
  * B is (m, hd)): P^T B with P's masked entries skipped. */
@@ -45,13 +45,22 @@ void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, cons
 /* The causal softmax of a block's scores in place: row r over its visible columns [0, diag + r]
  * (diag + r < n), zeros from there to n; the same rows softmax_rows_causal in attention.c writes,
  * on whole vectors with tree reductions (its lane sums end in a chain of 16 scalar adds per row).
- * row_max and row_inv (m floats each, or both NULL) receive each row's maximum score and 1 / sum. */
+ * With row_max and row_inv (m floats each; both NULL otherwise) the rows keep e^(s - max), not yet
+ * divided by their sum, and each row's maximum score and 1 / sum go there: the caller divides
+ * (attention.c passes row_inv to the rows-times product as its row_scale). */
 void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, float *row_max, float *row_inv);
 
-/* The same probabilities again from the same scores and the rows' saved maximum and 1 / sum: bit
- * for bit what att_tiles_softmax wrote (the same exponential and the same two roundings). */
-void att_tiles_softmax_recompute(float *S, size_t lds, size_t m, size_t n, size_t diag, const float *row_max,
-                                 const float *row_inv);
+/* The backward from recomputed probabilities in one pass: S holds the block's scores on entry and
+ * the probabilities on return, bit for bit those att_tiles_softmax writes without row statistics
+ * (the same exponential and the same two roundings, from the saved row_max and row_inv); D holds
+ * dP on entry and dS = P * (dP - sum_j P[r][j] dP[r][j]) * scale on return, that sum taken as
+ * G[r] . O[r] (dO and the forward's output, rows of hd: the same number, since O = P V and
+ * dP = dO V^T; Dao 2023), so no pass over P has to come first. Zeros from each row's last visible
+ * column to n in both. */
+void att_tiles_softmax_backward_recompute(float *D, size_t ldd, float *S, size_t lds, size_t m, size_t n,
+                                          size_t diag, const float *row_max, const float *row_inv,
+                                          const float *G, size_t ldg, const float *O, size_t ldo, size_t hd,
+                                          float scale);
 
 /* Its gradient in place: D holds dP on entry and dS = P * (dP - sum(P * dP)) * scale on the visible
  * columns (zeros from there to n) on return. */

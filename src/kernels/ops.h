@@ -205,8 +205,10 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
                        size_t Hkv, size_t hd, size_t window, const float *slopes);
 /* ALiBi's slopes for H heads: 2^(-8 (h+1) / H). */
 void alibi_slopes(float *slopes, size_t H);
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window, const float *slopes);
+/* out: the forward's output (the tiles take sum_j P dP as dO . O from it). */
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *out,
+                        const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window,
+                        const float *slopes);
 
 /* One query row against a key/value cache (decoding): q (H*hd), the query of position T-1, attends
  * to the T keys and values of positions 0..T-1, rows of kc and vc (T, Hkv*hd) `ld` floats apart.

@@ -57,7 +57,7 @@ void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_m
     linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
     int processed = c->qk_norm || c->pos == POS_ROPE || (int)l < m->Lve;
     zero(a->dqkvp, N * QKV);
-    attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? s->qkvp : s->qkv, s->att, B, T, H, Hkv, hd,
+    attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? s->qkvp : s->qkv, s->atty, s->att, B, T, H, Hkv, hd,
                        (size_t)c->window, m->alibi);
     if ((int)l < m->Lve) /* values were mixed last: undo that first (qkv holds the un-mixed values) */
         value_mix_backward(a->dqkvp, g->ve + l * V * Hkv * hd, g->ve_lambda + 2 * l, s->qkv, w->ve + l * V * Hkv * hd,

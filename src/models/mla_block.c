@@ -56,7 +56,7 @@ void mla_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mo
     /* dout is consumed here, before dinp (which may alias it) is written */
     linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
     zero(a->dqkv, N * QKV);
-    attention_backward(a->dqkv, a->attn_scratch, a->datty, s->qkv, s->att, B, T, H, H, hd, (size_t)m->cfg.window, NULL);
+    attention_backward(a->dqkv, a->attn_scratch, a->datty, s->qkv, s->atty, s->att, B, T, H, H, hd, (size_t)m->cfg.window, NULL);
     /* keys and values: back through the assembly, the RoPE key, the up-projection, the latent norm */
     mla_assemble_backward(a->mla_dkvu, a->mla_dkr, a->dqkv, N, H, hd, dn);
     rope_part_backward(a->mla_dkr, m->rope_cos, m->rope_sin, B, T, dr, 1, dr, 0, dr, 0);
