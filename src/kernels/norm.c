@@ -107,6 +107,27 @@ void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, 
     }
 }
 
+/* One row's contribution to gain entries [i0, i1): dw[i] += sum over heads [h0, h1) of
+ * g * x * rstd, each entry's sum taken in head order. The heads sum into a vector of entries (the
+ * loop over entries innermost), not into one entry at a time (a strided scalar chain that kept the
+ * gain gradient of a speedrun at 2.7% of a step). */
+static void qk_gain_rows(float *dw, const float *g, const float *x, const float *r, size_t h0, size_t h1, size_t i0,
+                         size_t i1, size_t hd) {
+    enum { CHUNK = 64 };
+    for (size_t c = i0; c < i1; c += CHUNK) {
+        size_t len = i1 - c < CHUNK ? i1 - c : CHUNK;
+        float acc[CHUNK] = {0};
+        for (size_t h = h0; h < h1; h++) {
+            const float *gh = g + h * hd + c, *xh = x + h * hd + c;
+            float rh = r[h];
+#pragma omp simd
+            for (size_t i = 0; i < len; i++) acc[i] += gh[i] * xh[i] * rh;
+        }
+#pragma omp simd
+        for (size_t i = 0; i < len; i++) dw[c + i] += acc[i];
+    }
+}
+
 void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, const float *inp, const float *qw,
                      const float *kw, const float *rstd, size_t N, size_t H, size_t Hkv, size_t hd) {
     size_t stride = (H + 2 * Hkv) * hd, nn = H + Hkv;
@@ -123,19 +144,11 @@ void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, con
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
         size_t j0 = 2 * hd * id / nt, j1 = 2 * hd * (id + 1) / nt;
+        size_t q0 = j0 < hd ? j0 : hd, q1 = j1 < hd ? j1 : hd, k0 = j0 > hd ? j0 - hd : 0, k1 = j1 > hd ? j1 - hd : 0;
         for (size_t n = 0; n < N; n++) {
-            const float *x = inp + n * stride, *g = dout + n * stride;
-            for (size_t j = j0; j < j1; j++) {
-                int is_k = j >= hd;
-                size_t i = is_k ? j - hd : j;
-                size_t h0 = is_k ? H : 0, h1 = is_k ? H + Hkv : H;
-                float acc = 0.0f;
-                for (size_t h = h0; h < h1; h++) acc += g[h * hd + i] * x[h * hd + i] * rstd[n * nn + h];
-                if (is_k)
-                    dkw[i] += acc;
-                else
-                    dqw[i] += acc;
-            }
+            const float *x = inp + n * stride, *g = dout + n * stride, *r = rstd + n * nn;
+            qk_gain_rows(dqw, g, x, r, 0, H, q0, q1, hd);
+            qk_gain_rows(dkw, g, x, r, H, H + Hkv, k0, k1, hd);
         }
     }
 }
