@@ -18,6 +18,7 @@
 #include "kernels/attention_tiles.h"
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/small_gemm.h"
 #include "models/model.h"
 
 static const GradcheckOpts OPTS = {1e-2, 2e-3, 2e-2, 64};
@@ -1051,6 +1052,37 @@ static void test_attention_fast_matches_reference(void **state) {
  * vectors, 1-4 vector tails), diagonals from 0 to past the last key, padded strides. Entries a
  * product must not write (right of each tile's last visible key) keep a sentinel; the softmax and
  * its gradient write exact zeros from the last visible key to n and nothing past n. */
+/* The few-row products (small_gemm.h) against double-precision loops: rows 1-9 (a ragged tile of
+ * 4), columns 1-145 (1-4 vectors a tile, a masked last one), k from 0, strides wider than the
+ * rows, overwriting and accumulating. C keeps a sentinel right of column n and below row m. On a
+ * CPU without AVX-512 (or with OpenBLAS pinned) this checks the GEMM fallback. */
+static void test_small_gemm(void **state) {
+    (void)state;
+    printf("  small products: %s\n", small_gemm_tiled() ? "register tiles" : "the GEMM library (no tiles here)");
+    size_t lda = 150, ldb = 160, ldc = 170, checked = 0;
+    float *A = vec(10 * lda, 111, 1), *B = vec(150 * ldb, 112, 1), *C0 = vec(10 * ldc, 113, 1), *C = vec(10 * ldc, 0, 0);
+    for (size_t m = 1; m <= 9; m += 2)
+        for (size_t n = 1; n <= 145; n += 9)
+            for (size_t k = 0; k <= 140; k += 47)
+                for (int acc = 0; acc <= 1; acc++) {
+                    memcpy(C, C0, 10 * ldc * sizeof(float));
+                    small_gemm(m, n, k, A, lda, B, ldb, C, ldc, acc);
+                    for (size_t i = 0; i < 10; i++)
+                        for (size_t j = 0; j < ldc; j++) {
+                            if (i >= m || j >= n) {
+                                assert_true(C[i * ldc + j] == C0[i * ldc + j]);
+                                continue;
+                            }
+                            double want = acc ? C0[i * ldc + j] : 0.0;
+                            for (size_t p = 0; p < k; p++) want += (double)A[i * lda + p] * B[p * ldb + j];
+                            assert_float_equal(C[i * ldc + j], want, 1e-5 * (1 + fabs(want)));
+                        }
+                    checked++;
+                }
+    printf("  small products: %zu shapes match double-precision loops\n", checked);
+    free(A), free(B), free(C0), free(C);
+}
+
 static void test_attention_tiles(void **state) {
     (void)state;
     if (!att_tiles_usable(16)) {
@@ -1422,6 +1454,7 @@ int main(void) {
         cmocka_unit_test(test_attention_gqa),  cmocka_unit_test(test_attention_mqa),
         cmocka_unit_test(test_attention_fast_matches_reference),
         cmocka_unit_test(test_attention_tiles),
+        cmocka_unit_test(test_small_gemm),
         cmocka_unit_test(test_attention_decode), cmocka_unit_test(test_lstm_cell),
         cmocka_unit_test(test_crossentropy),
     };

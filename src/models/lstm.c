@@ -8,6 +8,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
+#include "kernels/small_gemm.h"
 #include "models/layout.h"
 
 #include <math.h>
@@ -91,7 +92,7 @@ double lstm_step_flops_forward(const Config *c, int B, int T) {
 static size_t lstm_layout(Lstm *m, size_t B, size_t T, float *mem) {
     size_t N = B * T, E = m->E, H = m->H, R = m->R, V = m->V, L = m->L, X = E > R ? E : R;
     int proj = m->cfg.lstm_proj, cap = m->cfg.softcap > 0;
-    LayoutSlot table[5 * LSTM_MAX_LAYERS + 18];
+    LayoutSlot table[5 * LSTM_MAX_LAYERS + 19];
     size_t n = 0;
     if (L > LSTM_MAX_LAYERS) abort(); /* config_resolve rejects deeper LSTMs */
 #define SLOT(p, sz) (table[n++] = (LayoutSlot){&(p), (sz)})
@@ -110,6 +111,7 @@ static size_t lstm_layout(Lstm *m, size_t B, size_t T, float *mem) {
     SLOT(m->logits_raw, cap ? N * V : 0);
     SLOT(m->probs, N * V);
     SLOT(m->losses, N);
+    SLOT(m->w_hh_t, R * 4 * H);
     SLOT(m->dG, N * 4 * H);
     SLOT(m->dR, N * R);
     SLOT(m->dY, N * X);
@@ -175,6 +177,14 @@ static void head_forward(const Lstm *m, float *logits, float *logits_raw, const 
     }
 }
 
+/* Wt (cols, rows) = W (rows, cols)^T, in 32 x 32 blocks so both sides stay in cache. */
+static void transpose(float *Wt, const float *W, size_t rows, size_t cols) {
+    for (size_t i0 = 0; i0 < rows; i0 += 32)
+        for (size_t j0 = 0; j0 < cols; j0 += 32)
+            for (size_t i = i0; i < rows && i < i0 + 32; i++)
+                for (size_t j = j0; j < cols && j < j0 + 32; j++) Wt[j * rows + i] = W[i * cols + j];
+}
+
 float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T, int stateful) {
     if (B != m->B || T != m->T || !m->mem) abort(); /* activations are laid out for the prepared shape */
     const Config *c = &m->cfg;
@@ -194,12 +204,17 @@ float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T,
         }
         float *G = m->G[l], *C = m->C[l], *TC = m->TC[l], *Y = m->Y[l], *Hh = c->lstm_proj ? m->Hh[l] : Y;
         linear_forward(G, in, m->w.w_ih[l], m->w.b[l], N, in_dim, H4); /* the input half of z, all steps at once */
+        int tiled = small_gemm_tiled();
+        if (tiled) transpose(m->w_hh_t, m->w.w_hh[l], H4, R);
         for (size_t t = 0; t < (size_t)T; t++) {
             /* step t reads r_{t-1}, c_{t-1}: the chunk's initial state (B, .) at t = 0 */
             const float *r_prev = t == 0 ? h0 : Y + (t - 1) * R, *c_prev = t == 0 ? c0 : C + (t - 1) * H;
             size_t prev_T = t == 0 ? 1 : (size_t)T;
-            gemm_sgemm(0, 1, (size_t)B, H4, R, 1.0f, r_prev, prev_T * R, m->w.w_hh[l], R, 1.0f, G + t * H4,
-                       (size_t)T * H4);
+            if (tiled)
+                small_gemm((size_t)B, H4, R, r_prev, prev_T * R, m->w_hh_t, H4, G + t * H4, (size_t)T * H4, 1);
+            else
+                gemm_sgemm(0, 1, (size_t)B, H4, R, 1.0f, r_prev, prev_T * R, m->w.w_hh[l], R, 1.0f, G + t * H4,
+                           (size_t)T * H4);
             lstm_cell_forward(Hh + t * H, C + t * H, TC + t * H, G + t * H4, c_prev, (size_t)B, H, T * H, prev_T * H);
             if (c->lstm_proj)
                 gemm_sgemm(0, 1, (size_t)B, R, H, 1.0f, Hh + t * H, (size_t)T * H, m->w.w_p[l], H, 0.0f, Y + t * R,
@@ -264,8 +279,11 @@ void lstm_backward(Lstm *m) {
             const float *c_prev = t == 0 ? c0 : C + (ts - 1) * H;
             lstm_cell_backward(dG + ts * H4, dc_next, dh, dc_next, G + ts * H4, c_prev, TC + ts * H, (size_t)B, H, ld,
                                t == 0 ? H : ld);
-            gemm_sgemm(0, 0, (size_t)B, R, H4, 1.0f, dG + (size_t)t * H4, (size_t)T * H4, m->w.w_hh[l], R, 0.0f,
-                       dh_next, R);
+            if (small_gemm_tiled())
+                small_gemm((size_t)B, R, H4, dG + (size_t)t * H4, (size_t)T * H4, m->w.w_hh[l], R, dh_next, R, 0);
+            else
+                gemm_sgemm(0, 0, (size_t)B, R, H4, 1.0f, dG + (size_t)t * H4, (size_t)T * H4, m->w.w_hh[l], R, 0.0f,
+                           dh_next, R);
         }
         /* weight gradients of all steps at once: r_{t-1} is h0 for t = 0, else the previous output */
         for (int b = 0; b < B; b++) {

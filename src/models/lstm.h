@@ -45,6 +45,7 @@ typedef struct {
     float *h0, *c0;                /* (L, B, R), (L, B, H) state the chunk starts from */
     float *carry_h, *carry_c;      /* (L, B, R), (L, B, H) state carried between chunks */
     float *logits_raw, *probs, *losses;
+    float *w_hh_t;                 /* (R, 4H) a layer's recurrent weights transposed (small_gemm's B) */
     /* backward scratch */
     float *dG, *dR, *dY, *dX, *hprev, *dh, *dc, *dh_next, *dc_next, *dlogits_raw;
     int *inputs, *targets;
