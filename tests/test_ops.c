@@ -1058,7 +1058,7 @@ static void test_attention_fast_matches_reference(void **state) {
  * CPU without AVX-512 (or with OpenBLAS pinned) this checks the GEMM fallback. */
 static void test_small_gemm(void **state) {
     (void)state;
-    printf("  small products: %s\n", small_gemm_tiled() ? "register tiles" : "the GEMM library (no tiles here)");
+    printf("  small products: %s\n", small_gemm_tiled(4) ? "register tiles" : "the GEMM library (no tiles here)");
     size_t lda = 150, ldb = 160, ldc = 170, checked = 0;
     float *A = vec(10 * lda, 111, 1), *B = vec(150 * ldb, 112, 1), *C0 = vec(10 * ldc, 113, 1), *C = vec(10 * ldc, 0, 0);
     for (size_t m = 1; m <= 9; m += 2)

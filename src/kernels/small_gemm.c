@@ -14,11 +14,16 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include <omp.h>
+
 #define SG_TARGET __attribute__((target("avx512f")))
+/* multiply-adds from which a product is split over the threads: a batch-8 LSTM step at hidden
+ * 256 (2M) is; the studies' batch-4 steps at width 48-144 (40k-330k) stay on one */
+#define SMALL_GEMM_PAR_MIN 1000000
 #define SG_INLINE SG_TARGET static inline __attribute__((always_inline))
 
-/* the same conditions as attention's tiles (16 stands for any width they take) */
-int small_gemm_tiled(void) { return att_tiles_usable(16); }
+/* the same conditions as attention's tiles (16 stands for any width they take), and few rows */
+int small_gemm_tiled(size_t m) { return m <= SMALL_GEMM_MAX_ROWS && att_tiles_usable(16); }
 
 SG_INLINE void small_tile(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb, size_t rows,
                           size_t k, __mmask16 last, int accumulate, const int V) {
@@ -58,28 +63,40 @@ SG_INLINE void small_tile(float *C, size_t ldc, const float *A, size_t lda, cons
     }
 }
 
-SG_TARGET static void small_gemm_tiles(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *B,
-                                       size_t ldb, float *C, size_t ldc, int accumulate) {
+/* Columns [j, j + 64) of C for all m rows: the block of B (k x 64 floats) stays in cache for every
+ * 4 rows. */
+SG_TARGET static void small_gemm_block(size_t j, size_t m, size_t n, size_t k, const float *A, size_t lda,
+                                       const float *B, size_t ldb, float *C, size_t ldc, int accumulate) {
+    size_t cols = n - j < 64 ? n - j : 64, nvec = (cols + 15) / 16, tail = cols - (nvec - 1) * 16;
+    __mmask16 last = (__mmask16)(tail >= 16 ? 0xFFFF : (1u << tail) - 1);
     for (size_t r0 = 0; r0 < m; r0 += 4) {
         size_t rows = m - r0 < 4 ? m - r0 : 4;
         const float *a = A + r0 * lda;
-        float *c = C + r0 * ldc;
-        for (size_t j = 0; j < n; j += 64) {
-            size_t cols = n - j < 64 ? n - j : 64, nvec = (cols + 15) / 16, tail = cols - (nvec - 1) * 16;
-            __mmask16 last = (__mmask16)(tail >= 16 ? 0xFFFF : (1u << tail) - 1);
-            switch (nvec) {
-            case 1: small_tile(c + j, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 1); break;
-            case 2: small_tile(c + j, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 2); break;
-            case 3: small_tile(c + j, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 3); break;
-            default: small_tile(c + j, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 4); break;
-            }
+        float *c = C + r0 * ldc + j;
+        switch (nvec) {
+        case 1: small_tile(c, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 1); break;
+        case 2: small_tile(c, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 2); break;
+        case 3: small_tile(c, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 3); break;
+        default: small_tile(c, ldc, a, lda, B + j, ldb, rows, k, last, accumulate, 4); break;
         }
     }
 }
 
+/* Threads take whole column blocks, so each result has one summation order whatever their number;
+ * small products stay on the calling thread without entering a parallel region (ops.h). */
+static void small_gemm_tiles(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *B, size_t ldb,
+                             float *C, size_t ldc, int accumulate) {
+    if (m * n * k >= SMALL_GEMM_PAR_MIN && parallel_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < n; j += 64) small_gemm_block(j, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    for (size_t j = 0; j < n; j += 64) small_gemm_block(j, m, n, k, A, lda, B, ldb, C, ldc, accumulate);
+}
+
 void small_gemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                 size_t ldc, int accumulate) {
-    if (!small_gemm_tiled()) {
+    if (!small_gemm_tiled(m)) {
         gemm_sgemm(0, 0, m, n, k, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
         return;
     }
@@ -91,7 +108,10 @@ void small_gemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const 
 
 #else /* no AVX-512 tiles on this target: the GEMM library runs every product */
 
-int small_gemm_tiled(void) { return 0; }
+int small_gemm_tiled(size_t m) {
+    (void)m;
+    return 0;
+}
 
 void small_gemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *B, size_t ldb, float *C,
                 size_t ldc, int accumulate) {

@@ -204,7 +204,7 @@ float lstm_forward(Lstm *m, const int *inputs, const int *targets, int B, int T,
         }
         float *G = m->G[l], *C = m->C[l], *TC = m->TC[l], *Y = m->Y[l], *Hh = c->lstm_proj ? m->Hh[l] : Y;
         linear_forward(G, in, m->w.w_ih[l], m->w.b[l], N, in_dim, H4); /* the input half of z, all steps at once */
-        int tiled = small_gemm_tiled();
+        int tiled = small_gemm_tiled((size_t)B);
         if (tiled) transpose(m->w_hh_t, m->w.w_hh[l], H4, R);
         for (size_t t = 0; t < (size_t)T; t++) {
             /* step t reads r_{t-1}, c_{t-1}: the chunk's initial state (B, .) at t = 0 */
@@ -279,7 +279,7 @@ void lstm_backward(Lstm *m) {
             const float *c_prev = t == 0 ? c0 : C + (ts - 1) * H;
             lstm_cell_backward(dG + ts * H4, dc_next, dh, dc_next, G + ts * H4, c_prev, TC + ts * H, (size_t)B, H, ld,
                                t == 0 ? H : ld);
-            if (small_gemm_tiled())
+            if (small_gemm_tiled((size_t)B))
                 small_gemm((size_t)B, R, H4, dG + (size_t)t * H4, (size_t)T * H4, m->w.w_hh[l], R, dh_next, R, 0);
             else
                 gemm_sgemm(0, 0, (size_t)B, R, H4, 1.0f, dG + (size_t)t * H4, (size_t)T * H4, m->w.w_hh[l], R, 0.0f,
