@@ -1135,10 +1135,9 @@ static void test_attention_tiles(void **state) {
                             for (size_t r = j > diag ? j - diag : 0; r < m; r++) want += (double)P[r * T + j] * A[r * lda + d];
                             assert_float_equal(C[j * lda + d], want, 1e-5 * (1 + fabs(want)));
                         }
-                    /* the softmax in place, without and with row statistics, and its gradient from kept
-                     * and from recomputed probabilities; nothing written at or past n */
-                    for (size_t i = 0; i < 64 * T; i++) S[i] = E[i] = 4.0f * P0[i], P[i] = 1e30f;
-                    att_tiles_softmax(S, T, m, n, diag, NULL, NULL);
+                    /* the softmax in place (not yet divided by the sums) and its gradient from recomputed
+                     * probabilities; nothing written at or past n */
+                    for (size_t i = 0; i < 64 * T; i++) S[i] = E[i] = 4.0f * P0[i];
                     att_tiles_softmax(E, T, m, n, diag, row_max, row_inv);
                     for (size_t r = 0; r < m; r++) {
                         size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
@@ -1148,37 +1147,32 @@ static void test_attention_tiles(void **state) {
                         assert_true(row_max[r] == (float)mx);
                         assert_float_equal(row_inv[r], 1.0 / z, 1e-6 / z);
                         for (size_t j = 0; j < T; j++) {
-                            float got = S[r * T + j], e = E[r * T + j];
-                            if (j < vis) {
-                                assert_float_equal(got, exp(4.0 * P0[r * T + j] - mx) / z, 1e-6);
+                            float e = E[r * T + j];
+                            if (j < vis)
                                 assert_float_equal(e, exp(4.0 * P0[r * T + j] - mx), 1e-6);
-                            } else if (j < n)
-                                assert_true(got == 0.0f && e == 0.0f);
+                            else if (j < n)
+                                assert_true(e == 0.0f);
                             else
-                                assert_true(got == 4.0f * P0[r * T + j] && e == got);
+                                assert_true(e == 4.0f * P0[r * T + j]);
                         }
-                        /* dP in P's place (and in D's); the gradient goes there */
-                        for (size_t j = 0; j < T; j++) P[r * T + j] = D[r * T + j] = X[(r * T + j) % (T * 80)];
+                        for (size_t j = 0; j < T; j++) D[r * T + j] = X[(r * T + j) % (T * 80)]; /* dP */
                     }
-                    att_tiles_softmax_backward(P, T, S, T, m, n, diag, 0.25f);
-                    for (size_t i = 0; i < 64 * T; i++) E[i] = 4.0f * P0[i];
-                    att_tiles_softmax_backward_recompute(D, T, E, T, m, n, diag, row_max, row_inv, A, lda, C0, lda, hd,
+                    att_tiles_softmax_backward_recompute(D, T, S, T, m, n, diag, row_max, row_inv, A, lda, C0, lda, hd,
                                                          0.25f);
-                    assert_memory_equal(E, S, 64 * T * sizeof(float)); /* the same probabilities, bit for bit */
                     for (size_t r = 0; r < m; r++) {
                         size_t vis = diag + r + 1 < n ? diag + r + 1 : n;
-                        double pdp = 0, go = 0;
-                        for (size_t j = 0; j < vis; j++) pdp += (double)S[r * T + j] * X[(r * T + j) % (T * 80)];
+                        double go = 0;
                         for (size_t d = 0; d < hd; d++) go += (double)A[r * lda + d] * C0[r * lda + d];
                         for (size_t j = 0; j < T; j++) {
                             double dp = X[(r * T + j) % (T * 80)];
-                            if (j < vis) {
-                                assert_float_equal(P[r * T + j], S[r * T + j] * (dp - pdp) * 0.25, 1e-6);
-                                assert_float_equal(D[r * T + j], S[r * T + j] * (dp - go) * 0.25, 2e-6 * (1 + fabs(go)));
+                            float p = S[r * T + j];
+                            if (j < vis) { /* the forward's e^(s - max), times 1 / sum: bit for bit */
+                                assert_true(p == E[r * T + j] * row_inv[r]);
+                                assert_float_equal(D[r * T + j], p * (dp - go) * 0.25, 2e-6 * (1 + fabs(go)));
                             } else if (j < n)
-                                assert_true(P[r * T + j] == 0.0f && D[r * T + j] == 0.0f);
+                                assert_true(p == 0.0f && D[r * T + j] == 0.0f);
                             else
-                                assert_true(P[r * T + j] == (float)dp && D[r * T + j] == (float)dp);
+                                assert_true(p == 4.0f * P0[r * T + j] && D[r * T + j] == (float)dp);
                         }
                     }
                     checked++;

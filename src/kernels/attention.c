@@ -11,10 +11,12 @@
  * register tiles instead (attention_tiles.h): a library GEMM of 64 x keys x 16 spends most of its
  * time outside its inner loop, and the tiles also stop each group of rows at its last visible key,
  * so the diagonal blocks' upper triangles cost almost nothing. They read the keys (forward) or
- * values (backward) transposed, one copy per head in the thread's scratch. The backward
- * parallelises over (batch, kv head) because all query heads of a group accumulate into the same
- * key/value gradients. The plain row-by-row version
- * stays in reference.c and the tests hold the two together. */
+ * values (backward) transposed, one copy per head in the thread's scratch. Without a window the
+ * tiles keep no probabilities in att: the scores and probabilities of a block live in the thread's
+ * scratch, att keeps each row's maximum and 1 / sum, and the backward computes them again
+ * (keeps_row_stats below). The backward parallelises over (batch, kv head) because all query heads
+ * of a group accumulate into the same key/value gradients. The plain row-by-row version stays in
+ * reference.c and the tests hold the two together. */
 #include "core/parallel.h"
 #include "kernels/attention_tiles.h"
 #include "kernels/fastmath.h"
@@ -162,7 +164,7 @@ static void attention_forward_untimed(float *out, float *att, float *scratch, co
                 if (W)
                     softmax_rows_window(s, i0, m, n, T, W);
                 else if (tiles)
-                    att_tiles_softmax(s, T, m, n, i0, row_max ? row_max + i0 : NULL, row_inv ? row_inv + i0 : NULL);
+                    att_tiles_softmax(s, T, m, n, i0, row_max + i0, row_inv + i0); /* tiles, no window: stats */
                 else
                     softmax_rows_causal(s, i0, m, n, T);
                 if (tiles)
@@ -192,8 +194,8 @@ void attention_decode_forward(float *out, float *att, const float *q, const floa
 }
 
 static void attention_backward_untimed(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                                       const float *out, const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd,
-                                       size_t W, const float *slopes) {
+                                       const float *out, const float *att, size_t B, size_t T, size_t H,
+                                       size_t Hkv, size_t hd, size_t W, const float *slopes) {
     size_t stride = (H + 2 * Hkv) * hd, group = H / Hkv, ldt = tiles_ld(T);
     float scale = 1.0f / sqrtf((float)hd);
     int tiles = att_tiles_usable(hd), stats = keeps_row_stats(tiles, W);
@@ -235,7 +237,6 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                         for (size_t j = lo; j < hi; j++) pdp += pr[j] * dr[j];
                         for (size_t j = 0; j < nk; j++) dr[j] = j >= lo && j < hi ? pr[j] * (dr[j] - pdp) * scale : 0.0f;
                     }
-                    if (!W && tiles && !stats) att_tiles_softmax_backward(ds, n, p, T, m, n, i0, scale);
                     for (size_t r = 0; !W && !tiles && r < m; r++) {
                         const float *pr = p + r * T;
                         float *dr = ds + r * n;

@@ -273,18 +273,9 @@ TILE_TARGET void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, siz
             _mm512_mask_storeu_ps(p + j, below(nv, j), e);
             s0 = _mm512_add_ps(s0, e);
         }
-        float inv1 = 1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-        if (row_max) { /* the caller divides by the sum (attention.c: at the rows-times product's store) */
-            row_max[r] = _mm512_cvtss_f32(top), row_inv[r] = inv1;
-            for (j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
-            continue;
-        }
-        __m512 inv = _mm512_set1_ps(inv1);
-        for (size_t j = 0; j < nv; j += 16) {
-            __mmask16 k = below(nv, j);
-            _mm512_mask_storeu_ps(p + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), inv));
-        }
-        for (size_t j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
+        /* the caller divides by the sum (attention.c: at the rows-times product's store) */
+        row_max[r] = _mm512_cvtss_f32(top), row_inv[r] = 1.0f / _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+        for (j = nv; j < n; j += 16) _mm512_mask_storeu_ps(p + j, below(n, j), zero);
     }
 }
 
@@ -315,38 +306,6 @@ TILE_TARGET void att_tiles_softmax_backward_recompute(float *D, size_t ldd, floa
             _mm512_mask_storeu_ps(p + j, below(n, j), zero);
             _mm512_mask_storeu_ps(d + j, below(n, j), zero);
         }
-    }
-}
-
-TILE_TARGET void att_tiles_softmax_backward(float *D, size_t ldd, const float *P, size_t ldp, size_t m, size_t n,
-                                            size_t diag, float scale) {
-    const __m512 zero = _mm512_setzero_ps(), sc = _mm512_set1_ps(scale);
-    for (size_t r = 0; r < m; r++) {
-        float *d = D + r * ldd;
-        const float *p = P + r * ldp;
-        size_t vis, nv;
-        row_extent(r, n, diag, &vis, &nv);
-        /* four chains: one would wait on each FMA's latency and hold back the loads behind it */
-        __m512 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-        size_t j = 0;
-        for (; j + 64 <= vis; j += 64) {
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j), _mm512_loadu_ps(d + j), a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j + 16), _mm512_loadu_ps(d + j + 16), a1);
-            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j + 32), _mm512_loadu_ps(d + j + 32), a2);
-            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(p + j + 48), _mm512_loadu_ps(d + j + 48), a3);
-        }
-        for (; j < vis; j += 16) {
-            __mmask16 k = below(vis, j);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_maskz_loadu_ps(k, d + j), a0);
-        }
-        __m512 pdp = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))));
-        for (size_t j = 0; j < nv; j += 16) {
-            __mmask16 k = below(vis, j);
-            __m512 g = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, d + j), pdp);
-            __m512 y = _mm512_maskz_mul_ps(k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), g), sc);
-            _mm512_mask_storeu_ps(d + j, below(nv, j), y);
-        }
-        for (size_t j = nv; j < n; j += 16) _mm512_mask_storeu_ps(d + j, below(n, j), zero);
     }
 }
 
@@ -426,11 +385,6 @@ void att_tiles_softmax_backward_recompute(float *D, size_t ldd, float *S, size_t
 }
 void att_tiles_transpose(float *Bt, size_t ldb, const float *X, size_t ldx, size_t n, size_t hd) {
     (void)Bt, (void)ldb, (void)X, (void)ldx, (void)n, (void)hd;
-    abort();
-}
-void att_tiles_softmax_backward(float *D, size_t ldd, const float *P, size_t ldp, size_t m, size_t n, size_t diag,
-                                float scale) {
-    (void)D, (void)ldd, (void)P, (void)ldp, (void)m, (void)n, (void)diag, (void)scale;
     abort();
 }
 #endif

@@ -42,17 +42,16 @@ void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, cons
 void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
                           size_t n, size_t hd, size_t diag);
 
-/* The causal softmax of a block's scores in place: row r over its visible columns [0, diag + r]
- * (diag + r < n), zeros from there to n; the same rows softmax_rows_causal in attention.c writes,
- * on whole vectors with tree reductions (its lane sums end in a chain of 16 scalar adds per row).
- * With row_max and row_inv (m floats each; both NULL otherwise) the rows keep e^(s - max), not yet
- * divided by their sum, and each row's maximum score and 1 / sum go there: the caller divides
- * (attention.c passes row_inv to the rows-times product as its row_scale). */
+/* The causal softmax of a block's scores in place, not yet divided by the sums: row r becomes
+ * e^(s - max) over its visible columns [0, diag + r] (diag + r < n), zeros from there to n, on
+ * whole vectors with tree reductions; row_max[r] and row_inv[r] (m floats each) receive its
+ * maximum score and 1 / sum. The caller divides (attention.c passes row_inv to the rows-times
+ * product as its row_scale). */
 void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, float *row_max, float *row_inv);
 
 /* The backward from recomputed probabilities in one pass: S holds the block's scores on entry and
- * the probabilities on return, bit for bit those att_tiles_softmax writes without row statistics
- * (the same exponential and the same two roundings, from the saved row_max and row_inv); D holds
+ * the probabilities on return: e^(s - max) exactly as att_tiles_softmax computed it, times the saved
+ * 1 / sum (rounded once more, the same way every time); D holds
  * dP on entry and dS = P * (dP - sum_j P[r][j] dP[r][j]) * scale on return, that sum taken as
  * G[r] . O[r] (dO and the forward's output, rows of hd: the same number, since O = P V and
  * dP = dO V^T; Dao 2023), so no pass over P has to come first. Zeros from each row's last visible
@@ -61,11 +60,6 @@ void att_tiles_softmax_backward_recompute(float *D, size_t ldd, float *S, size_t
                                           size_t diag, const float *row_max, const float *row_inv,
                                           const float *G, size_t ldg, const float *O, size_t ldo, size_t hd,
                                           float scale);
-
-/* Its gradient in place: D holds dP on entry and dS = P * (dP - sum(P * dP)) * scale on the visible
- * columns (zeros from there to n) on return. */
-void att_tiles_softmax_backward(float *D, size_t ldd, const float *P, size_t ldp, size_t m, size_t n, size_t diag,
-                                float scale);
 
 /* Bt[d][j] = X[j][d] for j < n, d < hd: a head's keys or values as hd rows of ldb floats (hd a
  * multiple of 16; AVX-512, like the products). */

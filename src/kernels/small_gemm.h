@@ -13,9 +13,9 @@
 
 #include <stddef.h>
 
-/* Rows up to which the tiles run: above, the library is faster (each 4 rows read a block of B again). Measured on Zen 5,
- * one thread (docs/BENCH.md): 4 x 416 x 104 at 188 GFLOP/s against oneDNN's 88; 16 x 1024 x 256
- * (the bench's lstm config) at 112 against 130. */
+/* Rows up to which the tiles run: above, the library is faster (each 4 rows read a block of B
+ * again). Measured on Zen 5, one thread (docs/BENCH.md): 4 x 416 x 104 at 188 GFLOP/s against
+ * oneDNN's 88; 16 x 1024 x 256 (the bench's lstm config) at 112 against 130. */
 #define SMALL_GEMM_MAX_ROWS 8
 
 /* 1 when small_gemm runs a product of m rows on the tiles here (otherwise it calls gemm_sgemm). */
