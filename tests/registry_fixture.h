@@ -18,6 +18,7 @@ static inline void fixture_study(StudySpec *s, PlannedRun *runs, int n, const in
     s->text = strdup("[study]\nname = unit\n");
     snprintf(s->hash, sizeof s->hash, "%064d", 7);
     s->n_arms = 1;
+    s->n_budgets = n; /* run i at budget i: the largest budget leases first */
     snprintf(s->arms[0].name, sizeof s->arms[0].name, "a");
     snprintf(s->arms[0].preset, sizeof s->arms[0].preset, "gpt2-2019");
     s->arms[0].allocation = -1;

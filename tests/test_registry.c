@@ -193,27 +193,27 @@ static void test_twins_train_once(void **state) {
     (void)state;
     char dir[300];
     tmp_path(dir, sizeof dir, "twins");
-    const int twin_of[3] = {-1, -1, 0}; /* run 3 is run 1's twin */
+    const int twin_of[3] = {2, -1, -1}; /* run 1 is run 3's twin; the largest budget (run 3) leases first */
     make_registry_twins(dir, 3, twin_of);
     Registry *r;
     Status st = {0};
     assert_int_equal(registry_open(&r, dir, REG_OPEN_WRITE, &st), 0);
     LeasedRun a, b, c;
     assert_int_equal(registry_lease(r, &a, &st), 1);
-    assert_int_equal(a.id, 1);
-    assert_int_equal(registry_lease(r, &b, &st), 1); /* run 3 waits while its twin trains */
+    assert_int_equal(a.id, 3);
+    assert_int_equal(registry_lease(r, &b, &st), 1); /* run 1 waits while its twin trains */
     assert_int_equal(b.id, 2);
     assert_int_equal(registry_lease(r, &c, &st), 0);
     RunFinal f = {0};
     f.val_bpb = 2.5, f.test_bpb = 2.6, f.val_loss = f.test_loss = 1.7, f.unigram_bpb = 4.4;
     MetricRow m = {0, 0, 0, 0, NAN, 1.7, 2.5, 1e-3, NAN, 0, 0, NAN, NAN};
     int sweep;
-    assert_int_equal(registry_finish(r, 1, &f, &m, 1, &sweep, &st), 0);
-    assert_int_equal(registry_lease(r, &c, &st), 0); /* the twin took run 1's result instead */
+    assert_int_equal(registry_finish(r, 3, &f, &m, 1, &sweep, &st), 0);
+    assert_int_equal(registry_lease(r, &c, &st), 0); /* the twin took run 3's result instead */
     RunRow x;
-    assert_int_equal(registry_run(r, 3, &x, &st), 0);
+    assert_int_equal(registry_run(r, 1, &x, &st), 0);
     assert_int_equal(x.status, RUN_DONE);
-    assert_int_equal(x.copied_from, 1);
+    assert_int_equal(x.copied_from, 3);
     assert_true(x.test_bpb == 2.6 && x.unigram_bpb == 4.4);
     free(a.config), free(b.config);
     registry_close(r);
