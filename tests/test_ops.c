@@ -29,6 +29,24 @@ static float *vec(size_t n, unsigned seed, float scale) {
     return x;
 }
 
+/* A gradient buffer holding garbage: a backward that writes over it (GRAD_SET) must not read it. */
+static float *nan_vec(size_t n) {
+    float *v = vec(n, 0, 0);
+    for (size_t i = 0; i < n; i++) v[i] = NAN;
+    return v;
+}
+
+/* GRAD_ADD onto pre gave added; GRAD_SET gave set: added must be pre + set (to rounding). */
+static int added_onto(const char *name, const float *added, const float *pre, const float *set, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double want = (double)pre[i] + set[i];
+        if (!(fabs(added[i] - want) <= 1e-6 * (1.0 + fabs(want)))) bad++;
+    }
+    if (bad) fprintf(stderr, "%s: GRAD_ADD is not the previous contents plus the GRAD_SET gradient at %d of %zu\n", name, bad, n);
+    return bad;
+}
+
 static double dotr(const float *out, const float *r, size_t n) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += (double)out[i] * r[i];
@@ -538,7 +556,7 @@ static void test_qknorm(void **state) {
     c.qw = vec(c.hd, 22, 1);
     c.kw = vec(c.hd, 23, 1);
     c.r = vec(n, 24, 1);
-    float *dinp = vec(n, 0, 0), *dqw = vec(c.hd, 0, 0), *dkw = vec(c.hd, 0, 0);
+    float *dinp = nan_vec(n), *dqw = vec(c.hd, 0, 0), *dkw = vec(c.hd, 0, 0); /* dinp written over */
     qk_loss(&c);
     qknorm_backward(dinp, dqw, dkw, c.r, c.inp, c.qw, c.kw, c.rstd, c.N, c.H, c.Hkv, c.hd);
     int bad = 0;
@@ -551,7 +569,7 @@ static void test_qknorm(void **state) {
 
 /* ------------------------------------------------------------ elementwise activations */
 typedef void (*ew_fwd)(float *, const float *, size_t);
-typedef void (*ew_bwd)(float *, const float *, const float *, size_t);
+typedef void (*ew_bwd)(float *, GradWrite, const float *, const float *, size_t);
 typedef struct {
     ew_fwd f;
     float *out, *inp, *r;
@@ -571,10 +589,11 @@ static int run_ew(const char *name, ew_fwd f, ew_bwd b, int away_from_zero) {
     c.r = vec(c.n, 32, 1);
     if (away_from_zero) /* kinks at 0: keep inputs further than eps from it */
         for (size_t i = 0; i < c.n; i++) c.inp[i] += c.inp[i] > 0 ? 0.05f : -0.05f;
-    float *d = vec(c.n, 0, 0);
-    b(d, c.r, c.inp, c.n);
-    int bad = gradcheck_tensor(name, c.inp, d, c.n, ew_loss, &c, OPTS);
-    free(c.out), free(c.inp), free(c.r), free(d);
+    float *d = nan_vec(c.n), *acc = vec(c.n, 33, 1), *pre = vec(c.n, 33, 1);
+    b(d, GRAD_SET, c.r, c.inp, c.n);
+    b(acc, GRAD_ADD, c.r, c.inp, c.n);
+    int bad = gradcheck_tensor(name, c.inp, d, c.n, ew_loss, &c, OPTS) + added_onto(name, acc, pre, d, c.n);
+    free(c.out), free(c.inp), free(c.r), free(d), free(acc), free(pre);
     return bad;
 }
 
@@ -588,7 +607,7 @@ static void test_activations(void **state) {
 }
 
 typedef void (*gated_fwd)(float *, const float *, size_t, size_t);
-typedef void (*gated_bwd)(float *, const float *, const float *, size_t, size_t);
+typedef void (*gated_bwd)(float *, GradWrite, const float *, const float *, size_t, size_t);
 typedef struct {
     gated_fwd f;
     float *out, *inp, *r;
@@ -606,10 +625,12 @@ static int run_gated(const char *name, gated_fwd f, gated_bwd b) {
     c.out = vec(c.N * c.F, 0, 0);
     c.inp = vec(2 * c.N * c.F, 41, 1.5f);
     c.r = vec(c.N * c.F, 42, 1);
-    float *d = vec(2 * c.N * c.F, 0, 0);
-    b(d, c.r, c.inp, c.N, c.F);
-    int bad = gradcheck_tensor(name, c.inp, d, 2 * c.N * c.F, gated_loss, &c, OPTS);
-    free(c.out), free(c.inp), free(c.r), free(d);
+    size_t n = 2 * c.N * c.F;
+    float *d = nan_vec(n), *acc = vec(n, 43, 1), *pre = vec(n, 43, 1);
+    b(d, GRAD_SET, c.r, c.inp, c.N, c.F);
+    b(acc, GRAD_ADD, c.r, c.inp, c.N, c.F);
+    int bad = gradcheck_tensor(name, c.inp, d, n, gated_loss, &c, OPTS) + added_onto(name, acc, pre, d, n);
+    free(c.out), free(c.inp), free(c.r), free(d), free(acc), free(pre);
     return bad;
 }
 
@@ -645,15 +666,17 @@ static void test_residual_softcap(void **state) {
     c.a = vec(c.n, 51, 4);
     c.b = vec(c.n, 52, 1);
     c.r = vec(c.n, 53, 1);
-    float *da = vec(c.n, 0, 0), *db = vec(c.n, 0, 0), *dc = vec(c.n, 0, 0);
+    float *da = vec(c.n, 0, 0), *db = vec(c.n, 0, 0), *dc = nan_vec(c.n), *acc = vec(c.n, 54, 1), *pre = vec(c.n, 54, 1);
     residual_backward(da, db, c.r, c.n);
-    softcap_backward(dc, c.r, c.a, c.n, c.cap);
+    softcap_backward(dc, GRAD_SET, c.r, c.a, c.n, c.cap);
+    softcap_backward(acc, GRAD_ADD, c.r, c.a, c.n, c.cap);
     int bad = 0;
     bad += gradcheck_tensor("residual da", c.a, da, c.n, residual_loss, &c, OPTS);
     bad += gradcheck_tensor("residual db", c.b, db, c.n, residual_loss, &c, OPTS);
     bad += gradcheck_tensor("softcap", c.a, dc, c.n, softcap_loss, &c, OPTS);
+    bad += added_onto("softcap", acc, pre, dc, c.n);
     assert_int_equal(bad, 0);
-    free(c.out), free(c.a), free(c.b), free(c.r), free(da), free(db), free(dc);
+    free(c.out), free(c.a), free(c.b), free(c.r), free(da), free(db), free(dc), free(acc), free(pre);
 }
 
 /* ------------------------------------------------------------ mixture-of-experts routing */
@@ -948,7 +971,7 @@ static void run_attention(size_t H, size_t Hkv, size_t hd, size_t W, int alibi) 
     c.att = vec(c.B * c.H * c.T * c.T, 0, 0);
     c.qkv = vec(nqkv, 81, 1);
     c.r = vec(nout, 82, 1);
-    float *ref = vec(nout, 0, 0), *d = vec(nqkv, 0, 0);
+    float *ref = vec(nout, 0, 0), *d = nan_vec(nqkv); /* written over, every entry */
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(c.T, c.hd), 0, 0);
     c.scratch = scratch;
     attn_loss(&c);
@@ -989,7 +1012,8 @@ static void run_attention_fast_vs_reference(size_t hd, size_t W, int alibi) {
     float *qkv = vec(nqkv, 91, 2), *g = vec(nout, 92, 1);
     /* att starts as garbage: each forward must write every entry its backward reads */
     float *out = vec(nout, 0, 0), *out_ref = vec(nout, 0, 0), *att = vec(natt, 93, 50), *att_ref = vec(natt, 94, 50);
-    float *d = vec(nqkv, 0, 0), *d_ref = vec(nqkv, 0, 0), *d_cross = vec(nqkv, 0, 0);
+    /* the backward writes over its gradient (ops.h): garbage in it must not show */
+    float *d = nan_vec(nqkv), *d_ref = vec(nqkv, 0, 0), *d_cross = nan_vec(nqkv);
     float *scratch = vec((size_t)parallel_threads() * attention_scratch_floats(T, hd), 0, 0);
     float slopes[4];
     alibi_slopes(slopes, H);

@@ -206,9 +206,9 @@ static void kernel_call(void *p) {
     case K_RMSNORM * 2: rmsnorm_forward(k->y, k->rstd, k->x, k->w, N, C, 1e-5f); break;
     case K_RMSNORM * 2 + 1: rmsnorm_backward(k->dx, k->dw, k->dy, k->x, k->w, k->rstd, N, C); break;
     case K_GELU * 2: gelu_forward(k->y, k->x, N * 4 * C); break;
-    case K_GELU * 2 + 1: gelu_backward(k->dx, k->dy, k->x, N * 4 * C); break;
+    case K_GELU * 2 + 1: gelu_backward(k->dx, GRAD_ADD, k->dy, k->x, N * 4 * C); break;
     case K_SWIGLU * 2: swiglu_forward(k->y, k->x, N, F); break;
-    case K_SWIGLU * 2 + 1: swiglu_backward(k->dx, k->dy, k->x, N, F); break;
+    case K_SWIGLU * 2 + 1: swiglu_backward(k->dx, GRAD_ADD, k->dy, k->x, N, F); break;
     case K_XENT * 2: crossentropy_softmax_forward(k->mean, k->probs, k->x, k->targets, N, V); break;
     case K_XENT * 2 + 1: crossentropy_softmax_backward(k->dx, k->probs, k->targets, 1.0f / (float)N, N, V); break;
     default: abort();

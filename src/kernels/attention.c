@@ -25,6 +25,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #define ATT_QB 64
 
@@ -210,6 +211,12 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
             float *dk = dbase + (H + kh) * hd, *dv = dbase + (H + Hkv + kh) * hd;
             if (tiles) att_tiles_transpose(vt, ldt, v, stride, T, hd);
             if (stats) att_tiles_transpose(sc.keys_t, ldt, k, stride, T, hd);
+            /* dqkv is written over (ops.h): this thread's key and value columns start from zero here,
+             * in cache, and each block of queries writes its own rows of dQ */
+            for (size_t t = 0; t < T; t++) {
+                memset(dk + t * stride, 0, hd * sizeof(float));
+                memset(dv + t * stride, 0, hd * sizeof(float));
+            }
             for (size_t h = kh * group; h < (kh + 1) * group; h++)
                 for (size_t i0 = 0; i0 < T; i0 += ATT_QB) {
                     size_t m = T - i0 < ATT_QB ? T - i0 : ATT_QB, n = i0 + m, k0 = window_start(i0, W), nk = n - k0;
@@ -249,17 +256,17 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                         for (size_t j = 0; j < nv; j++) dr[j] = j < vis ? pr[j] * (dr[j] - pdp) * scale : 0.0f;
                         for (size_t j = nv; j < n; j++) dr[j] = 0.0f;
                     }
-                    /* dQ += dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
+                    /* dQ = dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
                     float *dq = dbase + i0 * stride + h * hd;
                     if (tiles) {
                         size_t diag = i0 - k0;
                         TIMED_AS_GEMM(
-                            att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, diag, 1, NULL);
+                            att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, diag, 0, NULL);
                             att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, diag);
                             att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, diag));
                         continue;
                     }
-                    gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 1.0f, dq, stride);
+                    gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 0.0f, dq, stride);
                     gemm_sgemm(1, 0, nk, hd, m, 1.0f, ds, nk, q, stride, 1.0f, dk + k0 * stride, stride);
                     gemm_sgemm(1, 0, nk, hd, m, 1.0f, p + k0, T, g, H * hd, 1.0f, dv + k0 * stride, stride);
                 }

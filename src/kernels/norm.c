@@ -68,16 +68,21 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 }
 
 /* One normalised vector: dx += r*w*g - x * r^3 * mean(g*w*x). */
-static inline void rms_row_backward(float *dx, const float *g, const float *x, const float *w, float r, size_t C) {
+/* set: dx written over (q/k-norm, whose input gradient has no other contribution), else added to */
+static inline void rms_row_backward(float *dx, int set, const float *g, const float *x, const float *w, float r,
+                                    size_t C) {
     float k = ap_dot3_dev(g, w, x, 0.0f, C) * r * r * r / (float)C;
-    for (size_t c = 0; c < C; c++) dx[c] += r * w[c] * g[c] - x[c] * k;
+    if (set)
+        for (size_t c = 0; c < C; c++) dx[c] = r * w[c] * g[c] - x[c] * k;
+    else
+        for (size_t c = 0; c < C; c++) dx[c] += r * w[c] * g[c] - x[c] * k;
 }
 
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, size_t N, size_t C) {
 #pragma omp parallel for schedule(static) if (N * C >= AP_PAR_MIN)
     for (size_t n = 0; n < N; n++)
-        rms_row_backward(dinp + n * C, dout + n * C, inp + n * C, weight, rstd[n], C);
+        rms_row_backward(dinp + n * C, 0, dout + n * C, inp + n * C, weight, rstd[n], C);
 #pragma omp parallel if (N * C >= AP_PAR_MIN)
     {
         size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
@@ -136,8 +141,8 @@ void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, con
         const float *x = inp + n * stride, *g = dout + n * stride;
         float *dx = dinp + n * stride;
         for (size_t h = 0; h < nn; h++)
-            rms_row_backward(dx + h * hd, g + h * hd, x + h * hd, h < H ? qw : kw, rstd[n * nn + h], hd);
-        for (size_t i = nn * hd; i < stride; i++) dx[i] += g[i];
+            rms_row_backward(dx + h * hd, 1, g + h * hd, x + h * hd, h < H ? qw : kw, rstd[n * nn + h], hd);
+        for (size_t i = nn * hd; i < stride; i++) dx[i] = g[i];
     }
     /* weight gradients: thread slices over the 2*hd (query, key) gain entries */
 #pragma omp parallel if (N * stride >= AP_PAR_MIN)

@@ -7,8 +7,8 @@
  *   the backward mirrors the forward's argument order.
  * - Backward ACCUMULATES (+=) into every gradient it writes, so a tensor used twice (a residual
  *   stream, a tied embedding) collects both contributions. Callers zero gradient buffers first.
- *   Exceptions are marked: rope works in place; crossentropy_softmax_backward and
- *   lstm_cell_backward overwrite.
+ *   Exceptions are marked: rope works in place; crossentropy_softmax_backward,
+ *   attention_backward, qknorm_backward (its input) and lstm_cell_backward overwrite; linear, the activations and softcap take a GradWrite.
  * - Parallel loops partition work so that each output element is computed by one thread in a
  *   fixed order: results do not depend on the number of threads, except inside GEMMs (gemm.h),
  *   which are deterministic for a given library and thread count.
@@ -153,24 +153,27 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
  * Saves rstd (N, H + Hkv). */
 void qknorm_forward(float *out, float *rstd, const float *inp, const float *qw, const float *kw, size_t N,
                     size_t H, size_t Hkv, size_t hd, float eps);
+/* The backward writes over dinp (the norm is its input's only consumer); dqw, dkw are added to. */
 void qknorm_backward(float *dinp, float *dqw, float *dkw, const float *dout, const float *inp, const float *qw,
                      const float *kw, const float *rstd, size_t N, size_t H, size_t Hkv, size_t hd);
 
-/* ---- activations, elementwise over n values ---- */
+/* ---- activations, elementwise over n values ----
+ * Their backwards take a GradWrite, like linear_backward: an MLP's activation gradient has one
+ * contribution and is written over (GRAD_SET), with no zeroing pass first. */
 /* GELU, tanh approximation (Hendrycks & Gimpel 2016), as GPT-2. */
 void gelu_forward(float *out, const float *inp, size_t n);
-void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void gelu_backward(float *dinp, GradWrite mode, const float *dout, const float *inp, size_t n);
 void relu_forward(float *out, const float *inp, size_t n);
-void relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void relu_backward(float *dinp, GradWrite mode, const float *dout, const float *inp, size_t n);
 /* ReLU squared (So et al. 2021, "Primer"). */
 void relu2_forward(float *out, const float *inp, size_t n);
-void relu2_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void relu2_backward(float *dinp, GradWrite mode, const float *dout, const float *inp, size_t n);
 /* Gated units (Shazeer 2020): inp rows (N, 2F) = [gate | up], out (N, F) = act(gate) * up,
  * with act = SiLU for SwiGLU and GELU(tanh) for GeGLU. */
 void swiglu_forward(float *out, const float *inp, size_t N, size_t F);
-void swiglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F);
+void swiglu_backward(float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N, size_t F);
 void geglu_forward(float *out, const float *inp, size_t N, size_t F);
-void geglu_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t F);
+void geglu_backward(float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N, size_t F);
 
 /* ---- z-loss (PaLM, Chowdhery et al. 2022): z * (log Z)^2 per position, Z = sum exp(logits) ----
  * Forward: logz (N) from logits (before the softmax overwrites them). Its gradient is
@@ -205,7 +208,8 @@ void attention_forward(float *out, float *att, float *scratch, const float *qkv,
                        size_t Hkv, size_t hd, size_t window, const float *slopes);
 /* ALiBi's slopes for H heads: 2^(-8 (h+1) / H). */
 void alibi_slopes(float *slopes, size_t H);
-/* out: the forward's output (the tiles take sum_j P dP as dO . O from it). */
+/* out: the forward's output (the tiles take sum_j P dP as dO . O from it). dqkv (B*T, (H + 2 Hkv) hd) is
+ * written over, every entry: the caller needs no zeroing pass. */
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *out,
                         const float *att, size_t B, size_t T, size_t H, size_t Hkv, size_t hd, size_t window,
                         const float *slopes);
@@ -240,7 +244,7 @@ void lstm_cell_backward(float *dgates, float *dc_prev, const float *dh, const fl
 
 /* ---- logit soft-capping (Gemma 2; modded-nanogpt): out = cap * tanh(inp / cap) ---- */
 void softcap_forward(float *out, const float *inp, size_t n, float cap);
-void softcap_backward(float *dinp, const float *dout, const float *inp, size_t n, float cap);
+void softcap_backward(float *dinp, GradWrite mode, const float *dout, const float *inp, size_t n, float cap);
 
 /* ---- fused softmax + cross-entropy over V classes ----
  * Forward: losses (N) = -log softmax(logits)[target]; probs (N,V) = softmax (may alias logits).

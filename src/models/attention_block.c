@@ -56,7 +56,6 @@ void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_m
     size_t N = B * T, C = m->C, QKV = m->QKV, V = m->V, hd = m->hd, H = m->H, Hkv = m->Hkv, nqk = H + Hkv;
     linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
     int processed = c->qk_norm || c->pos == POS_ROPE || (int)l < m->Lve;
-    zero(a->dqkvp, N * QKV);
     attention_backward(a->dqkvp, a->attn_scratch, a->datty, processed ? s->qkvp : s->qkv, s->atty, s->att, B, T, H, Hkv, hd,
                        (size_t)c->window, m->alibi);
     if ((int)l < m->Lve) /* values were mixed last: undo that first (qkv holds the un-mixed values) */
@@ -65,7 +64,6 @@ void attn_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_m
     if (c->pos == POS_ROPE) rope_backward(a->dqkvp, m->rope_cos, m->rope_sin, B, T, QKV, nqk, hd, 0);
     const float *dq = a->dqkvp;
     if (c->qk_norm) {
-        zero(a->dqkv, N * QKV);
         qknorm_backward(a->dqkv, g->q_norm + l * hd, g->k_norm + l * hd, a->dqkvp, s->qkv, w->q_norm + l * hd,
                         w->k_norm + l * hd, s->qk_rstd, N, H, Hkv, hd);
         dq = a->dqkv;

@@ -248,8 +248,7 @@ void lstm_backward(Lstm *m) {
     crossentropy_softmax_backward(m->probs, m->probs, m->targets, count ? 1.0f / (float)count : 0.0f, N, V);
     const float *dlogits = m->probs;
     if (c->softcap > 0) {
-        memset(m->dlogits_raw, 0, N * V * sizeof(float));
-        softcap_backward(m->dlogits_raw, m->probs, m->logits_raw, N * V, (float)c->softcap);
+        softcap_backward(m->dlogits_raw, GRAD_SET, m->probs, m->logits_raw, N * V, (float)c->softcap);
         dlogits = m->dlogits_raw;
     }
     const float *head = c->tie_embeddings ? m->w.wte : m->w.head;

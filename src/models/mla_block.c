@@ -55,7 +55,6 @@ void mla_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mo
     size_t U = H * (dn + hd);
     /* dout is consumed here, before dinp (which may alias it) is written */
     linear_backward(a->datty, GRAD_SET, g->wo + l * C * C, at(g->bo, l, C), dout, s->atty, w->wo + l * C * C, N, C, C);
-    zero(a->dqkv, N * QKV);
     attention_backward(a->dqkv, a->attn_scratch, a->datty, s->qkv, s->atty, s->att, B, T, H, H, hd, (size_t)m->cfg.window, NULL);
     /* keys and values: back through the assembly, the RoPE key, the up-projection, the latent norm */
     mla_assemble_backward(a->mla_dkvu, a->mla_dkr, a->dqkv, N, H, hd, dn);

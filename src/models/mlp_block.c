@@ -13,13 +13,13 @@ void mlp_act_forward(const Config *c, float *out, const float *inp, size_t N, si
     }
 }
 
-void mlp_act_backward(const Config *c, float *dinp, const float *dout, const float *inp, size_t N, size_t F) {
+void mlp_act_backward(const Config *c, float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N, size_t F) {
     switch (c->act) {
-    case ACT_GELU: gelu_backward(dinp, dout, inp, N * F); break;
-    case ACT_RELU: relu_backward(dinp, dout, inp, N * F); break;
-    case ACT_RELU2: relu2_backward(dinp, dout, inp, N * F); break;
-    case ACT_SWIGLU: swiglu_backward(dinp, dout, inp, N, F); break;
-    case ACT_GEGLU: geglu_backward(dinp, dout, inp, N, F); break;
+    case ACT_GELU: gelu_backward(dinp, mode, dout, inp, N * F); break;
+    case ACT_RELU: relu_backward(dinp, mode, dout, inp, N * F); break;
+    case ACT_RELU2: relu2_backward(dinp, mode, dout, inp, N * F); break;
+    case ACT_SWIGLU: swiglu_backward(dinp, mode, dout, inp, N, F); break;
+    case ACT_GEGLU: geglu_backward(dinp, mode, dout, inp, N, F); break;
     }
 }
 
@@ -40,7 +40,6 @@ void mlp_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mo
     size_t C = m->C, F = m->F, F1 = m->F1;
     l = transformer_dense_index(m, l);
     linear_backward(a->dfcg, GRAD_SET, g->wproj + l * C * F, at(g->bproj, l, C), dout, s->fcg, w->wproj + l * C * F, N, F, C);
-    zero(a->dfch, N * F1);
-    mlp_act_backward(&m->cfg, a->dfch, a->dfcg, s->fch, N, F);
+    mlp_act_backward(&m->cfg, a->dfch, GRAD_SET, a->dfcg, s->fch, N, F);
     linear_backward(dinp, dinp_mode, g->wfc + l * F1 * C, at(g->bfc, l, F1), a->dfch, inp, w->wfc + l * F1 * C, N, C, F1);
 }

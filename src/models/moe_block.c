@@ -67,8 +67,7 @@ void moe_block_backward(Transformer *m, size_t l, float *dinp, const float *dout
         float *w1 = expert_w1(w->moe_w1, m, mi, e), *w2 = expert_w2(w->moe_w2, m, mi, e);
         linear_backward(a->moe_deg + r0 * Fe, GRAD_SET, expert_w2(g->moe_w2, m, mi, e), NULL, a->moe_drows + r0 * C,
                         s->eg + r0 * Fe, w2, n, Fe, C);
-        zero(a->moe_deh + r0 * Fe1, n * Fe1);
-        mlp_act_backward(c, a->moe_deh + r0 * Fe1, a->moe_deg + r0 * Fe, s->eh + r0 * Fe1, n, Fe);
+        mlp_act_backward(c, a->moe_deh + r0 * Fe1, GRAD_SET, a->moe_deg + r0 * Fe, s->eh + r0 * Fe1, n, Fe);
         linear_backward(a->moe_dxin + r0 * C, GRAD_SET, expert_w1(g->moe_w1, m, mi, e), NULL, a->moe_deh + r0 * Fe1,
                         s->xin + r0 * C, w1, n, C, Fe1);
     }
@@ -76,8 +75,7 @@ void moe_block_backward(Transformer *m, size_t l, float *dinp, const float *dout
     if (m->S) {
         linear_backward(a->moe_dsg, GRAD_SET, g->moe_ws2 + mi * C * SF, NULL, dout, s->sg, w->moe_ws2 + mi * C * SF, N,
                         SF, C);
-        zero(a->moe_dsh, N * SF1);
-        mlp_act_backward(c, a->moe_dsh, a->moe_dsg, s->sh, N, SF);
+        mlp_act_backward(c, a->moe_dsh, GRAD_SET, a->moe_dsg, s->sh, N, SF);
         linear_backward(dinp, GRAD_SET, g->moe_ws1 + mi * SF1 * C, NULL, a->moe_dsh, inp, w->moe_ws1 + mi * SF1 * C, N,
                         C, SF1);
     } else {

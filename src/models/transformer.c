@@ -827,8 +827,7 @@ static float mtp_forward(Transformer *m, int backward) {
             crossentropy_softmax_backward(a->probs, a->probs, s.targets, count ? weight / (float)count : 0.0f, Nk, V);
             float *dlogits = a->probs;
             if (c->softcap > 0) {
-                zero(a->dlogits_raw, Nk * V);
-                softcap_backward(a->dlogits_raw, a->probs, a->logits_raw, Nk * V, (float)c->softcap);
+                softcap_backward(a->dlogits_raw, GRAD_SET, a->probs, a->logits_raw, Nk * V, (float)c->softcap);
                 dlogits = a->dlogits_raw;
             }
             float *dfo = a->mtp_scratch;
@@ -925,8 +924,7 @@ void transformer_backward(Transformer *m) {
     }
     float *dlogits = a->probs;
     if (c->softcap > 0) {
-        zero(a->dlogits_raw, N * V);
-        softcap_backward(a->dlogits_raw, a->probs, a->logits_raw, N * V, (float)c->softcap);
+        softcap_backward(a->dlogits_raw, GRAD_SET, a->probs, a->logits_raw, N * V, (float)c->softcap);
         dlogits = a->dlogits_raw;
     }
     /* head */
