@@ -24,6 +24,14 @@ static int setup(void **state) {
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* the temporary directory goes when the tests do (they left one per run in /tmp) */
+static int teardown(void **state) {
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* Loads `text` as a recipe file; returns the status message ("" on success). */
 static const char *load_text(const char *text, Config *c) {
     static Status st;
@@ -205,5 +213,5 @@ int main(void) {
         cmocka_unit_test(test_recipe_roundtrip),
         cmocka_unit_test(test_schedules),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

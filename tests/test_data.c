@@ -28,6 +28,14 @@ static int setup(void **state) {
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* the temporary directory goes when the tests do (they left one per run in /tmp) */
+static int teardown(void **state) {
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 static char *tmp(const char *name) {
     static char path[4][512];
     static int k;
@@ -284,5 +292,5 @@ int main(void) {
         cmocka_unit_test(test_roundtrips),    cmocka_unit_test(test_parallel_encoding),
         cmocka_unit_test(test_shards),        cmocka_unit_test(test_corpus_split),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
