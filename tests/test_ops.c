@@ -43,7 +43,9 @@ static int added_onto(const char *name, const float *added, const float *pre, co
         double want = (double)pre[i] + set[i];
         if (!(fabs(added[i] - want) <= 1e-6 * (1.0 + fabs(want)))) bad++;
     }
-    if (bad) fprintf(stderr, "%s: GRAD_ADD is not the previous contents plus the GRAD_SET gradient at %d of %zu\n", name, bad, n);
+    if (bad)
+        fprintf(stderr, "%s: GRAD_ADD is not the previous contents plus the GRAD_SET gradient at %d of %zu\n", name,
+                bad, n);
     return bad;
 }
 

@@ -67,8 +67,8 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
     }
 }
 
-/* One normalised vector: dx += r*w*g - x * r^3 * mean(g*w*x). */
-/* set: dx written over (q/k-norm, whose input gradient has no other contribution), else added to */
+/* One normalised vector: dx += r*w*g - x * r^3 * mean(g*w*x); with set, dx = that (q/k-norm, whose
+ * input gradient has no other contribution). */
 static inline void rms_row_backward(float *dx, int set, const float *g, const float *x, const float *w, float r,
                                     size_t C) {
     float k = ap_dot3_dev(g, w, x, 0.0f, C) * r * r * r / (float)C;

@@ -8,7 +8,8 @@
  * - Backward ACCUMULATES (+=) into every gradient it writes, so a tensor used twice (a residual
  *   stream, a tied embedding) collects both contributions. Callers zero gradient buffers first.
  *   Exceptions are marked: rope works in place; crossentropy_softmax_backward,
- *   attention_backward, qknorm_backward (its input) and lstm_cell_backward overwrite; linear, the activations and softcap take a GradWrite.
+ *   attention_backward, qknorm_backward (its input) and lstm_cell_backward overwrite; linear,
+ *   the activations and softcap take a GradWrite.
  * - Parallel loops partition work so that each output element is computed by one thread in a
  *   fixed order: results do not depend on the number of threads, except inside GEMMs (gemm.h),
  *   which are deterministic for a given library and thread count.

@@ -66,7 +66,8 @@ void mlp_block_backward(Transformer *m, size_t l, float *dinp, GradWrite dinp_mo
                         const float *inp, const MlpActs *s, size_t N);
 /* The MLP's activation (or gated unit) over N rows of F outputs (inp: N x F1), for the experts too. */
 void mlp_act_forward(const Config *c, float *out, const float *inp, size_t N, size_t F);
-void mlp_act_backward(const Config *c, float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N, size_t F);
+void mlp_act_backward(const Config *c, float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N,
+                      size_t F);
 
 /* ---- mixture of experts (moe_block.c): out = shared(inp) + sum_k gate_k expert_{sel_k}(inp) ---- */
 typedef struct {

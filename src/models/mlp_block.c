@@ -13,7 +13,8 @@ void mlp_act_forward(const Config *c, float *out, const float *inp, size_t N, si
     }
 }
 
-void mlp_act_backward(const Config *c, float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N, size_t F) {
+void mlp_act_backward(const Config *c, float *dinp, GradWrite mode, const float *dout, const float *inp, size_t N,
+                      size_t F) {
     switch (c->act) {
     case ACT_GELU: gelu_backward(dinp, mode, dout, inp, N * F); break;
     case ACT_RELU: relu_backward(dinp, mode, dout, inp, N * F); break;
