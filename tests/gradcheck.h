@@ -39,7 +39,7 @@ static inline int gradcheck_tensor(const char *what, float *x, const float *g, s
         if (scale > max_g) max_g = scale;
         double rel = diff / (scale + 1e-12);
         if (scale > 10 * o.atol && rel > worst) worst = rel; /* relative error where it means something */
-        if (diff > o.atol + o.rtol * scale) {
+        if (!(diff <= o.atol + o.rtol * scale)) { /* a NaN on either side fails too */
             if (bad < 5) printf("  %s[%zu]: analytic %.6g vs numeric %.6g\n", what, i, an, fd);
             bad++;
         }

@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "strict_float.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

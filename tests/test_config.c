@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "strict_float.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>

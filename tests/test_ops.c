@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "strict_float.h"
+
 #include <string.h>
 
 #include <omp.h>
@@ -1152,15 +1155,23 @@ static void test_attention_tiles(void **state) {
                                     assert_float_equal(C[r * lda + d], want, 1e-5 * (1 + fabs(want)));
                                 }
                         }
-                    /* columns times: C[j] += sum over the rows that see key j */
-                    memcpy(C, C0, T * 80 * sizeof(float));
-                    att_tiles_cols_times(C, lda, P, T, A, lda, m, n, hd, diag);
-                    for (size_t j = 0; j < n; j++)
-                        for (size_t d = 0; d < hd; d++) {
-                            double want = C0[j * lda + d];
-                            for (size_t r = j > diag ? j - diag : 0; r < m; r++) want += (double)P[r * T + j] * A[r * lda + d];
-                            assert_float_equal(C[j * lda + d], want, 1e-5 * (1 + fabs(want)));
-                        }
+                    /* columns times: C[j] += sum over the rows that see key j, and C[j] = that sum from
+                     * write_from on (those rows start as NaN: never read); write_from off the tiles' grid too */
+                    size_t wfs[3] = {n, diag, diag + 5};
+                    for (int w = 0; w < 3; w++) {
+                        size_t wf = wfs[w];
+                        if (wf > n || (w && diag + m < n)) continue; /* keys past diag + m - 1 have no row */
+                        memcpy(C, C0, T * 80 * sizeof(float));
+                        for (size_t i = wf * lda; i < n * lda; i++) C[i] = NAN;
+                        att_tiles_cols_times(C, lda, P, T, A, lda, m, n, hd, diag, wf);
+                        for (size_t j = 0; j < n; j++)
+                            for (size_t d = 0; d < hd; d++) {
+                                double want = j < wf ? C0[j * lda + d] : 0.0;
+                                for (size_t r = j > diag ? j - diag : 0; r < m; r++)
+                                    want += (double)P[r * T + j] * A[r * lda + d];
+                                assert_float_equal(C[j * lda + d], want, 1e-5 * (1 + fabs(want)));
+                            }
+                    }
                     /* the softmax in place (not yet divided by the sums) and its gradient from recomputed
                      * probabilities; nothing written at or past n */
                     for (size_t i = 0; i < 64 * T; i++) S[i] = E[i] = 4.0f * P0[i];

@@ -211,9 +211,10 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
             float *dk = dbase + (H + kh) * hd, *dv = dbase + (H + Hkv + kh) * hd;
             if (tiles) att_tiles_transpose(vt, ldt, v, stride, T, hd);
             if (stats) att_tiles_transpose(sc.keys_t, ldt, k, stride, T, hd);
-            /* dqkv is written over (ops.h): this thread's key and value columns start from zero here,
-             * in cache, and each block of queries writes its own rows of dQ */
-            for (size_t t = 0; t < T; t++) {
+            /* dqkv is written over (ops.h): each block of queries writes its own rows of dQ; the tiles
+             * write each key's dK and dV rows at their first contribution (the group's first head,
+             * the block holding that key's own query), the library's products add onto zeros */
+            for (size_t t = 0; !tiles && t < T; t++) {
                 memset(dk + t * stride, 0, hd * sizeof(float));
                 memset(dv + t * stride, 0, hd * sizeof(float));
             }
@@ -259,11 +260,12 @@ static void attention_backward_untimed(float *dqkv, float *scratch, const float 
                     /* dQ = dS K; dK += dS^T Q; dV += P^T dO (P is 0 above the diagonal: see forward) */
                     float *dq = dbase + i0 * stride + h * hd;
                     if (tiles) {
-                        size_t diag = i0 - k0;
+                        size_t diag = i0 - k0, new_keys = h == kh * group ? diag : nk; /* keys [i0, n) */
                         TIMED_AS_GEMM(
                             att_tiles_rows_times(dq, stride, ds, nk, k + k0 * stride, stride, m, nk, hd, diag, 0, NULL);
-                            att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, diag);
-                            att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, diag));
+                            att_tiles_cols_times(dk + k0 * stride, stride, ds, nk, q, stride, m, nk, hd, diag, new_keys);
+                            att_tiles_cols_times(dv + k0 * stride, stride, p + k0, T, g, H * hd, m, nk, hd, diag,
+                                                 new_keys));
                         continue;
                     }
                     gemm_sgemm(0, 0, m, hd, nk, 1.0f, ds, nk, k + k0 * stride, stride, 0.0f, dq, stride);

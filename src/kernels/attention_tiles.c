@@ -180,7 +180,8 @@ TILE_TARGET void att_tiles_rows_times(float *C, size_t ldc, const float *P, size
 
 /* ---- columns times: J keys of C (V vectors each) from key j0, summed over rows [rs, m) */
 TILE_INLINE void cols_times_tile(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb,
-                                 size_t cols, size_t rs, size_t m, const int full, const int J, const int V) {
+                                 size_t cols, size_t rs, size_t m, size_t keep, const int full, const int J,
+                                 const int V) {
     __m512 c[16][4];
 #pragma GCC unroll 16
     for (int i = 0; i < J; i++)
@@ -203,30 +204,36 @@ TILE_INLINE void cols_times_tile(float *C, size_t ldc, const float *P, size_t ld
     for (int i = 0; i < J; i++) {
         if (i >= (int)cols) break;
         float *y = C + (size_t)i * ldc;
+        if ((size_t)i >= keep) { /* the key's first contribution: written over */
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) _mm512_storeu_ps(y + 16 * v, c[i][v]);
+            continue;
+        }
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++) _mm512_storeu_ps(y + 16 * v, _mm512_add_ps(_mm512_loadu_ps(y + 16 * v), c[i][v]));
     }
 }
 
 TILE_INLINE void cols_times_v(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
-                              size_t n, size_t diag, const int J, const int V) {
+                              size_t n, size_t diag, size_t write_from, const int J, const int V) {
     for (size_t j0 = 0; j0 < n; j0 += J) {
         size_t cols = min_size(J, n - j0), rs = j0 > diag ? j0 - diag : 0; /* rows before rs see none of them */
+        size_t keep = write_from > j0 ? write_from - j0 : 0;                /* keys of the tile added onto */
         if (rs >= m) break;
         if (cols == (size_t)J)
-            cols_times_tile(C + j0 * ldc, ldc, P + j0, ldp, B, ldb, cols, rs, m, 1, J, V);
+            cols_times_tile(C + j0 * ldc, ldc, P + j0, ldp, B, ldb, cols, rs, m, keep, 1, J, V);
         else
-            cols_times_tile(C + j0 * ldc, ldc, P + j0, ldp, B, ldb, cols, rs, m, 0, J, V);
+            cols_times_tile(C + j0 * ldc, ldc, P + j0, ldp, B, ldb, cols, rs, m, keep, 0, J, V);
     }
 }
 
 TILE_TARGET void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb,
-                                      size_t m, size_t n, size_t hd, size_t diag) {
+                                      size_t m, size_t n, size_t hd, size_t diag, size_t write_from) {
     switch (hd / 16) {
-    case 1: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, 16, 1); break;
-    case 2: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, 8, 2); break;
-    case 3: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, 4, 3); break;
-    case 4: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, 4, 4); break;
+    case 1: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, write_from, 16, 1); break;
+    case 2: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, write_from, 8, 2); break;
+    case 3: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, write_from, 4, 3); break;
+    case 4: cols_times_v(C, ldc, P, ldp, B, ldb, m, n, diag, write_from, 4, 4); break;
     default: abort(); /* att_tiles_usable said no */
     }
 }
@@ -384,8 +391,9 @@ void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, cons
     abort();
 }
 void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
-                          size_t n, size_t hd, size_t diag) {
+                          size_t n, size_t hd, size_t diag, size_t write_from) {
     (void)C, (void)ldc, (void)P, (void)ldp, (void)B, (void)ldb, (void)m, (void)n, (void)hd, (void)diag;
+    (void)write_from;
     abort();
 }
 void att_tiles_softmax(float *S, size_t lds, size_t m, size_t n, size_t diag, float *row_max, float *row_inv) {

@@ -38,9 +38,10 @@ void att_tiles_rows_times(float *C, size_t ldc, const float *P, size_t ldp, cons
                           size_t n, size_t hd, size_t diag, int accumulate, const float *row_scale);
 
 /* Columns times: C[j][:] += sum_{r >= j - diag, r < m} P[r][j] B[r][:] for j < n (C is (n, hd);
- * B is (m, hd)): P^T B with P's masked entries skipped. */
+ * B is (m, hd)): P^T B with P's masked entries skipped. Rows j >= write_from are written over
+ * instead (their first contribution; n for none); each has a row that sees it when write_from >= diag. */
 void att_tiles_cols_times(float *C, size_t ldc, const float *P, size_t ldp, const float *B, size_t ldb, size_t m,
-                          size_t n, size_t hd, size_t diag);
+                          size_t n, size_t hd, size_t diag, size_t write_from);
 
 /* The causal softmax of a block's scores in place, not yet divided by the sums: row r becomes
  * e^(s - max) over its visible columns [0, diag + r] (diag + r < n), zeros from there to n, on
