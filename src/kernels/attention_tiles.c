@@ -35,10 +35,13 @@ static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 /* The first k lanes. */
 TILE_INLINE __mmask16 lanes(size_t k) { return k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1); }
 
-/* ---- scores: R rows x V vectors of 16 keys from column j; `last` masks the last vector */
+/* ---- scores: SCORES_ROWS rows (interleaved in ap: ap[d * SCORES_ROWS + i]) x V vectors of 16 keys
+ * from column j; `last` masks the last vector */
+#define SCORES_ROWS 4
 TILE_INLINE void scores_tile(float *S, size_t lds, const float *ap, const float *Bt, size_t ldb, size_t rows,
-                             size_t hd, size_t j, __mmask16 last, float alpha, const int R, const int V) {
-    __m512 c[4][4];
+                             size_t hd, size_t j, __mmask16 last, float alpha, const int V) {
+    const int R = SCORES_ROWS;
+    __m512 c[SCORES_ROWS][4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
@@ -55,7 +58,7 @@ TILE_INLINE void scores_tile(float *S, size_t lds, const float *ap, const float 
         }
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
-            __m512 x = _mm512_set1_ps(ap[d * 4 + (size_t)i]);
+            __m512 x = _mm512_set1_ps(ap[d * SCORES_ROWS + (size_t)i]);
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) c[i][v] = _mm512_fmadd_ps(x, bv[v], c[i][v]);
         }
@@ -84,7 +87,7 @@ TILE_INLINE void scores_tile(float *S, size_t lds, const float *ap, const float 
                                                                       const float *Bt, size_t ldb, size_t rows,       \
                                                                       size_t hd, size_t j, __mmask16 last,            \
                                                                       float alpha) {                                  \
-        scores_tile(S, lds, ap, Bt, ldb, rows, hd, j, last, alpha, 4, V);                                              \
+        scores_tile(S, lds, ap, Bt, ldb, rows, hd, j, last, alpha, V);                                                 \
     }
 SCORES_TILE_FN(1)
 SCORES_TILE_FN(2)
@@ -93,16 +96,17 @@ SCORES_TILE_FN(4)
 
 TILE_TARGET void att_tiles_scores(float *S, size_t lds, const float *A, size_t lda, const float *Bt, size_t ldb,
                                   size_t m, size_t n, size_t hd, size_t diag, float alpha) {
-    for (size_t r0 = 0; r0 < m; r0 += 4) {
-        size_t rows = min_size(4, m - r0);
+    for (size_t r0 = 0; r0 < m; r0 += SCORES_ROWS) {
+        size_t rows = min_size(SCORES_ROWS, m - r0);
         /* the tile's last row sees keys [0, diag + r0 + rows): whole vectors of them, within n */
         size_t lim = min_size(n, (min_size(n, diag + r0 + rows) + 15) & ~(size_t)15);
         float *s = S + r0 * lds;
-        /* the tile's 4 rows interleaved (a ragged tile repeats its last), so every broadcast reads
+        /* the tile's rows interleaved (a ragged tile repeats its last), so every broadcast reads
          * through one pointer; hd <= 64 (att_tiles_usable) */
-        float ap[4 * 64];
+        float ap[SCORES_ROWS * 64];
         for (size_t d = 0; d < hd; d++)
-            for (size_t i = 0; i < 4; i++) ap[d * 4 + i] = A[(r0 + (i < rows ? i : rows - 1)) * lda + d];
+            for (size_t i = 0; i < SCORES_ROWS; i++)
+                ap[d * SCORES_ROWS + i] = A[(r0 + (i < rows ? i : rows - 1)) * lda + d];
         size_t j = 0;
         for (; j + 64 <= lim; j += 64) scores_tile_4(s, lds, ap, Bt, ldb, rows, hd, j, 0xFFFF, alpha);
         /* the last 1-63 keys as one tile of 1-4 vectors (a tile per vector would wait on its FMAs'
